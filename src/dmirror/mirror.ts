@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The mirror side of lib/test_hmm.c: the device reading and writing the
+ * process's memory through its own page table (dmirror->pt), filled by
+ * hmm_range_fault() and emptied by mmu notifier invalidations; and SNAPSHOT,
+ * which reports what hmm_range_fault() sees without faulting.
+ */
+import { EBUSY, EFAULT, EINVAL, ENOENT } from '../kernel-model/errno.js';
+import type { Task } from '../kernel-model/task.js';
+import { PAGE_SIZE, PMD_SHIFT, PUD_SHIFT, PAGE_SHIFT } from '../kernel-model/page.js';
+import { copyFromUser, copyToUser } from '../kernel-model/memory.js';
+import { memcpyFromPage, memcpyToPage } from '../kernel-model/highmem.js';
+import { type HmmRange, hmmRangeFault, hmmPfnFlags, hmmPfnToPage, hmmPfnToMapOrder, HMM_PFN_ERROR, HMM_PFN_VALID,
+  HMM_PFN_WRITE, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE } from '../kernel-model/hmm.js';
+import { type MmuIntervalNotifierOps, type MmuNotifierRange, MmuIntervalNotifier, MMU_NOTIFY_MIGRATE,
+  mmuIntervalReadBegin, mmuIntervalReadRetry, mmuIntervalSetSeq, mmuIntervalNotifierInsert,
+  mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
+import { isDevicePage, isDevicePrivatePage } from '../kernel-model/memremap.js';
+import { type Dmirror, dmirrorMm, dmirrorPageToDevice } from './test_hmm.js';
+import { DPT_XA_TAG_WRITE } from './xarray.js';
+import { type HmmDmirrorCmd, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE, HMM_DMIRROR_PROT_READ,
+  HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, HMM_DMIRROR_PROT_PUD, HMM_DMIRROR_PROT_ZERO,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE, HMM_DMIRROR_PROT_DEV_GENERIC } from './test_hmm_uapi.js';
+
+/** HMM_RANGE_DEFAULT_TIMEOUT stands for 1 s of retries; the model counts attempts instead of jiffies. */
+const RANGE_FAULT_MAX_TRIES = 1000;
+
+/** struct dmirror_bounce: a kernel buffer (vmalloc()) between the device and user memory. */
+export interface DmirrorBounce {
+  ptr: Uint8Array;
+  addr: number;
+  cpages: number;
+}
+
+/** Model of dmirror_bounce_init(). */
+export function dmirrorBounceInit(addr: number, size: number): DmirrorBounce {
+  return { ptr: new Uint8Array(size), addr, cpages: 0 };
+}
+
+/** Model of dmirror_interval_invalidate(): forget the translations, except for our own migrations (seed 001). */
+function dmirrorIntervalInvalidate(dmirror: Dmirror, mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): boolean {
+  if (range.event === MMU_NOTIFY_MIGRATE && range.owner === dmirror.mdevice) return true;
+  mmuIntervalSetSeq(mni, curSeq);
+  dmirrorDoUpdate(dmirror, range.start, range.end);
+  return true;
+}
+
+export function dmirrorMinOps(dmirror: Dmirror): MmuIntervalNotifierOps {
+  return { invalidate: (mni, range, seq) => dmirrorIntervalInvalidate(dmirror, mni, range, seq) };
+}
+
+/** Model of dmirror_do_update(): xa_for_each_range() takes an inclusive last index, so end >> PAGE_SHIFT is erased too, as in C. */
+function dmirrorDoUpdate(dmirror: Dmirror, start: number, end: number): void {
+  dmirror.pt.eraseRange(Math.floor(start / PAGE_SIZE), Math.floor(end / PAGE_SIZE));
+}
+
+/** Model of dmirror_do_fault(): store what hmm_range_fault() returned in the device page table. */
+function dmirrorDoFault(dmirror: Dmirror, range: HmmRange): number {
+  const k = dmirrorMm(dmirror).k;
+  for (let i = 0, pfn = range.start / PAGE_SIZE; pfn < range.end / PAGE_SIZE; pfn++, i++) {
+    const v = range.hmmPfns[i], flags = hmmPfnFlags(v);
+    k.warn((flags & HMM_PFN_ERROR) !== 0, 'dmirror_do_fault', 'HMM_PFN_ERROR after a successful fault');
+    k.warn(!(flags & HMM_PFN_VALID), 'dmirror_do_fault', 'entry not valid after a successful fault');
+    const page = hmmPfnToPage(v);
+    k.warn(page === 0, 'dmirror_do_fault', 'no page');
+    if (flags & HMM_PFN_WRITE) dmirror.pt.store(pfn, page, DPT_XA_TAG_WRITE);
+    else if (k.warn((range.defaultFlags & HMM_PFN_WRITE) !== 0, 'dmirror_do_fault', 'read-only entry for a write fault')) return -EFAULT;
+    else dmirror.pt.store(pfn, page, 0);
+  }
+  return 0;
+}
+
+/** Model of dmirror_range_fault(): hmm_range_fault() under the mmu_interval_read_begin()/retry protocol. */
+function dmirrorRangeFault(dmirror: Dmirror, range: HmmRange): number {
+  for (let tries = 0; ; tries++) {
+    if (tries >= RANGE_FAULT_MAX_TRIES) return -EBUSY;
+    range.notifierSeq = mmuIntervalReadBegin(range.notifier);
+    const ret = hmmRangeFault(range);
+    if (ret) {
+      if (ret === -EBUSY) continue;
+      return ret;
+    }
+    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) continue;
+    break;
+  }
+  return dmirrorDoFault(dmirror, range);
+}
+
+/** Model of dmirror_fault(): fault [start, end) into the device page table, 64 pages at a time. */
+function dmirrorFault(dmirror: Dmirror, start: number, end: number, write: boolean): number {
+  const mm = dmirrorMm(dmirror);
+  const range: HmmRange = {
+    notifier: dmirror.notifier, notifierSeq: 0, start: 0, end: 0, hmmPfns: new Float64Array(64),
+    pfnFlagsMask: 0, defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0), devPrivateOwner: dmirror.mdevice,
+  };
+  if (!mm.mmgetNotZero()) return -EFAULT;
+  let ret = 0;
+  for (let addr = start; addr < end; addr = range.end) {
+    range.start = addr;
+    range.end = Math.min(addr + 64 * PAGE_SIZE, end);
+    ret = dmirrorRangeFault(dmirror, range);
+    if (ret) break;
+  }
+  mm.mmput();
+  return ret;
+}
+
+/** Model of dmirror_do_read(): copy mirrored pages into the bounce buffer; -ENOENT at the first page not mirrored. */
+export function dmirrorDoRead(dmirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
+  const k = dmirrorMm(dmirror).k;
+  let off = start - bounce.addr;
+  for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++) {
+    const page = dmirror.pt.loadPage(pfn);
+    if (page === 0) return -ENOENT;
+    memcpyFromPage(k, bounce.ptr, off, page, 0, PAGE_SIZE);
+    off += PAGE_SIZE;
+    bounce.cpages++;
+  }
+  return 0;
+}
+
+/** Model of dmirror_read(): the device reads, faulting missing translations in; cmd.faults counts range faults. */
+export function dmirrorRead(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
+  const size = cmd.npages * PAGE_SIZE;
+  let start = cmd.addr;
+  const end = start + size;
+  if (end < start) return -EINVAL;
+  const bounce = dmirrorBounceInit(start, size);
+  let ret: number;
+  for (;;) {
+    ret = dmirrorDoRead(dmirror, start, end, bounce);
+    if (ret !== -ENOENT) break;
+    start = cmd.addr + bounce.cpages * PAGE_SIZE;
+    ret = dmirrorFault(dmirror, start, end, false);
+    if (ret) break;
+    cmd.faults++;
+  }
+  if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
+  cmd.cpages = bounce.cpages;
+  return ret;
+}
+
+/** Model of dmirror_do_write(): needs writable mirror entries. */
+function dmirrorDoWrite(dmirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
+  const k = dmirrorMm(dmirror).k;
+  let off = start - bounce.addr;
+  for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++) {
+    const page = dmirror.pt.loadPage(pfn);
+    if (page === 0 || dmirror.pt.loadTag(pfn) !== DPT_XA_TAG_WRITE) return -ENOENT;
+    memcpyToPage(k, page, 0, bounce.ptr, off, PAGE_SIZE);
+    off += PAGE_SIZE;
+    bounce.cpages++;
+  }
+  return 0;
+}
+
+/** Model of dmirror_write(). */
+export function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
+  const size = cmd.npages * PAGE_SIZE;
+  let start = cmd.addr;
+  const end = start + size;
+  if (end < start) return -EINVAL;
+  const bounce = dmirrorBounceInit(start, size);
+  let ret: number;
+  if (copyFromUser(current.mm, bounce.ptr, cmd.ptr) !== 0) {
+    ret = -EFAULT;
+  } else {
+    for (;;) {
+      ret = dmirrorDoWrite(dmirror, start, end, bounce);
+      if (ret !== -ENOENT) break;
+      start = cmd.addr + bounce.cpages * PAGE_SIZE;
+      ret = dmirrorFault(dmirror, start, end, true);
+      if (ret) break;
+      cmd.faults++;
+    }
+  }
+  cmd.cpages = bounce.cpages;
+  return ret;
+}
+
+/**
+ * Model of dmirror_mkentry() (seed 000 patch 11): what SNAPSHOT reports for
+ * one hmm_pfns[] entry. Any GENERIC page reads DEV_GENERIC, whichever device
+ * owns it; a PRIVATE page is LOCAL or REMOTE.
+ */
+function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
+  const k = dmirrorMm(dmirror).k, flags = hmmPfnFlags(entry);
+  if (flags & HMM_PFN_ERROR) return HMM_DMIRROR_PROT_ERROR;
+  if (!(flags & HMM_PFN_VALID)) return HMM_DMIRROR_PROT_NONE;
+  const page = hmmPfnToPage(entry);
+  let perm: number;
+  if (isDevicePage(k, page)) {
+    if (!isDevicePrivatePage(k, page)) perm = HMM_DMIRROR_PROT_DEV_GENERIC;
+    else if (dmirror.mdevice === dmirrorPageToDevice(dmirror.mdevice.mod, page)) perm = HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL;
+    else perm = HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
+  } else if (page === k.zeroPfn) {
+    perm = HMM_DMIRROR_PROT_ZERO;
+  } else {
+    perm = HMM_DMIRROR_PROT_NONE;
+  }
+  perm |= flags & HMM_PFN_WRITE ? HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_READ;
+  const order = hmmPfnToMapOrder(entry);
+  if (order + PAGE_SHIFT === PMD_SHIFT) perm |= HMM_DMIRROR_PROT_PMD;
+  else if (order + PAGE_SHIFT === PUD_SHIFT) perm |= HMM_DMIRROR_PROT_PUD;
+  return perm;
+}
+
+/** Model of dmirror_range_snapshot(): a temporary notifier over the range so any invalidation restarts the snapshot. */
+function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Array): number {
+  const mm = dmirrorMm(dmirror);
+  const notifier = new MmuIntervalNotifier();
+  range.notifier = notifier;
+  let ret = mmuIntervalNotifierInsert(notifier, mm, range.start, range.end - range.start,
+    { invalidate: (mni, _r, seq) => { mmuIntervalSetSeq(mni, seq); return true; } });
+  if (ret) return ret;
+  for (let tries = 0; ; tries++) {
+    if (tries >= RANGE_FAULT_MAX_TRIES) { ret = -EBUSY; break; }
+    range.notifierSeq = mmuIntervalReadBegin(notifier);
+    ret = hmmRangeFault(range);
+    if (ret) {
+      if (ret === -EBUSY) continue;
+      break;
+    }
+    if (mmuIntervalReadRetry(notifier, range.notifierSeq)) continue;
+    const n = (range.end - range.start) / PAGE_SIZE;
+    for (let i = 0; i < n; i++) perm[i] = dmirrorMkentry(dmirror, range.hmmPfns[i]);
+    break;
+  }
+  mmuIntervalNotifierRemove(notifier);
+  return ret;
+}
+
+/** Model of dmirror_snapshot(): one byte per page at cmd.ptr. */
+export function dmirrorSnapshot(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
+  const mm = dmirrorMm(dmirror);
+  const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
+  if (end < start) return -EINVAL;
+  if (!mm.mmgetNotZero()) return -EINVAL;
+  const range: HmmRange = {
+    notifier: dmirror.notifier, notifierSeq: 0, start: 0, end: 0, hmmPfns: new Float64Array(64),
+    pfnFlagsMask: 0, defaultFlags: 0, devPrivateOwner: dmirror.mdevice,
+  };
+  const perm = new Uint8Array(64);
+  let ret = 0, uptr = cmd.ptr;
+  for (let addr = start; addr < end; addr = range.end) {
+    range.start = addr;
+    range.end = Math.min(addr + 64 * PAGE_SIZE, end);
+    ret = dmirrorRangeSnapshot(dmirror, range, perm);
+    if (ret) break;
+    const n = (range.end - range.start) / PAGE_SIZE;
+    if (copyToUser(current.mm, uptr, perm.subarray(0, n)) !== 0) {
+      ret = -EFAULT;
+      break;
+    }
+    cmd.cpages += n;
+    uptr += n;
+  }
+  mm.mmput();
+  return ret;
+}

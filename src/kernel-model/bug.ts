@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Kernel bugs. Inside the model an expected failure is a return value; a
+ * broken invariant (BUG_ON, VM_BUG_ON_PAGE, an oops such as touching the
+ * contents of a device-private page from the CPU) is a KernelBug, thrown.
+ * It ends the test case that triggered it, as a real oops kills the task.
+ * WARN_ON() does not throw: it is logged (see Kernel.warn) and the caller
+ * goes on, as in C.
+ */
+export class KernelBug extends Error {
+  constructor(public readonly kind: 'BUG' | 'Oops', public readonly where: string, message: string) {
+    super(`${kind === 'BUG' ? 'kernel BUG' : 'Oops'} in ${where}(): ${message}`);
+    this.name = 'KernelBug';
+  }
+}
+
+/** BUG_ON(): `where` is the C function the check lives in. */
+export function BUG_ON(cond: boolean, where: string, what: string): void {
+  if (cond) throw new KernelBug('BUG', where, what);
+}
+
+/**
+ * The process received a fatal signal (SIGSEGV, SIGBUS) from a user access:
+ * the test process dies, as the selftest's child would.
+ */
+export class FatalSignal extends Error {
+  /** The signal number; the harness reports "terminated unexpectedly by signal N" from it. */
+  constructor(public readonly signal: number, public readonly addr: number, why: string) {
+    super(`${signal === SIGSEGV ? 'SIGSEGV' : signal === SIGBUS ? 'SIGBUS' : `signal ${signal}`} at 0x${addr.toString(16)}: ${why}`);
+    this.name = 'FatalSignal';
+  }
+}
+export const SIGBUS = 7;
+export const SIGSEGV = 11;

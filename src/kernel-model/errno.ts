@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The errno values the model and the driver return, as in
+ * include/uapi/asm-generic/errno-base.h. Expected failures travel as
+ * negative numbers, exactly like the C code; nothing here throws.
+ */
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EINTR = 4;
+export const ENXIO = 6;
+export const EBADF = 9;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EFAULT = 14;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const ENOTTY = 25;
+
+const NAMES: Record<number, string> = {
+  [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
+  [EBADF]: 'EBADF', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
+  [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY',
+};
+
+/** "-EFAULT" for -14, "0" for 0: for log lines and error messages. */
+export function errname(ret: number): string {
+  if (ret === 0) return '0';
+  const n = NAMES[-ret];
+  return n ? `-${n}` : String(ret);
+}
+
+/** Model of include/linux/err.h: ERR_PTR()/IS_ERR() for functions that return a pointer or an error. */
+export type ErrPtr<T> = T | { err: number };
+export function ERR_PTR(err: number): { err: number } { return { err }; }
+export function IS_ERR<T>(p: ErrPtr<T> | null): p is { err: number } {
+  return p !== null && typeof p === 'object' && 'err' in (p as object) && Object.keys(p as object).length === 1;
+}
+export function PTR_ERR(p: { err: number }): number { return p.err; }

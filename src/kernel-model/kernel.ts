@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * One simulated kernel: everything a test case touches hangs off one Kernel
+ * (memmap, page allocator, iomem, dev_pagemaps, tasks, character devices,
+ * the log). No module-level mutable state, so cases cannot leak into each
+ * other. In Linux these are globals (mem_map, iomem_resource, ...).
+ */
+import { KernelBug } from './bug.js';
+import { PageAllocator } from './page_alloc.js';
+import { PageDataPool } from './page_data.js';
+import { Memmap, physToPfn, MEMBLOCK_PAGES, PG_reserved } from './page.js';
+import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORES_DESC_SOFT_RESERVED } from './resource.js';
+import { type MachineConfig, defaultMachine } from './machine.js';
+import type { DevPagemap } from './memremap.js';
+import type { CharDev } from './chrdev.js';
+
+/** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
+export type KPtr = number;
+
+export interface KernelOptions {
+  machine?: MachineConfig;
+  /** panic_on_warn: a WARN becomes a kernel BUG (the case fails). */
+  panicOnWarn?: boolean;
+}
+
+export class Kernel {
+  readonly machine: MachineConfig;
+  readonly memmap = new Memmap();
+  readonly pageData = new PageDataPool();
+  readonly iomem: IomemResource;
+  readonly pageAlloc: PageAllocator;
+  /** pgmap_array: the dev_pagemaps that memremap_pages() registered. */
+  readonly pgmaps: DevPagemap[] = [];
+  /** Registered character devices by path (/dev/hmm_dmirror0 ...). */
+  readonly chrdevs = new Map<string, CharDev>();
+  /** The kernel log (dmesg), in order. */
+  readonly log: string[] = [];
+  /** WARN()s that fired: each is also in the log. */
+  readonly warnings: string[] = [];
+  /** The shared zero page (ZERO_PAGE(0)): in the kernel image's bss, never freed. */
+  readonly zeroPfn: number;
+  readonly panicOnWarn: boolean;
+  private readonly objects = new Map<number, object>();
+  private readonly objectIds = new WeakMap<object, number>();
+  private nextObjectId = 1;
+
+  constructor(opts: KernelOptions = {}) {
+    this.machine = opts.machine ?? defaultMachine();
+    this.panicOnWarn = opts.panicOnWarn ?? false;
+    this.iomem = new IomemResource(this.machine.physBits);
+    const ram: Array<[number, number]> = [];
+    for (const e of this.machine.memoryMap) {
+      const end = e.start + e.size - 1;
+      if (e.type === 'System RAM') {
+        this.iomem.requestResource(this.iomem.root, new Resource(e.start, end, 'System RAM', IORESOURCE_SYSTEM_RAM));
+        ram.push([e.start, e.start + e.size]);
+      } else if (e.type === 'Soft Reserved') {
+        this.iomem.requestResource(this.iomem.root, new Resource(e.start, end, 'Soft Reserved', IORESOURCE_MEM, IORES_DESC_SOFT_RESERVED));
+      } else {
+        this.iomem.requestResource(this.iomem.root, new Resource(e.start, end, 'Reserved', IORESOURCE_MEM));
+      }
+    }
+    // Struct pages for RAM cover whole 2 MiB blocks (merged where rounding makes RAM ranges touch); only RAM pfns are handed out.
+    const blocks = ram.map(([s, e]) => [Math.floor(physToPfn(s) / MEMBLOCK_PAGES) * MEMBLOCK_PAGES,
+      Math.ceil(physToPfn(e) / MEMBLOCK_PAGES) * MEMBLOCK_PAGES]).sort((a, b) => a[0] - b[0]);
+    const merged: number[][] = [];
+    for (const b of blocks) {
+      const last = merged[merged.length - 1];
+      if (last && b[0] <= last[1]) last[1] = Math.max(last[1], b[1]);
+      else merged.push([...b]);
+    }
+    for (const [first, last] of merged) this.memmap.addRange(first, last, null);
+    // The kernel image sits at 16 MiB, as on x86_64; the zero page is in its bss.
+    const image = this.reserveKernelImage();
+    this.zeroPfn = image.bss;
+    const b = this.memmap.block(this.zeroPfn);
+    b.flags[Memmap.slot(this.zeroPfn)] |= PG_reserved;
+    this.pageAlloc = new PageAllocator(this, ram, image.start, image.end);
+  }
+
+  private reserveKernelImage(): { start: number; end: number; bss: number } {
+    const start = 0x1000000, end = 0x1c00000;
+    const ram = this.iomem.root.children.find((r) => r.start <= start && r.end >= end - 1 && r.name === 'System RAM');
+    if (ram) {
+      this.iomem.requestResource(ram, new Resource(start, 0x15fffff, 'Kernel code'));
+      this.iomem.requestResource(ram, new Resource(0x1600000, 0x17fffff, 'Kernel rodata'));
+      this.iomem.requestResource(ram, new Resource(0x1800000, 0x1afffff, 'Kernel data'));
+      this.iomem.requestResource(ram, new Resource(0x1b00000, end - 1, 'Kernel bss'));
+    }
+    return { start: physToPfn(start), end: physToPfn(end), bss: physToPfn(0x1b00000) };
+  }
+
+  /** printk(): one line into the log. */
+  printk(line: string): void {
+    this.log.push(line);
+  }
+
+  /** WARN()/WARN_ON(): logs the warning with the function it fired in and returns the condition, as in C. */
+  warn(cond: boolean, where: string, what: string): boolean {
+    if (!cond) return false;
+    const line = `WARNING: ${where}: ${what}`;
+    this.warnings.push(line);
+    this.printk(line);
+    if (this.panicOnWarn) throw new KernelBug('BUG', where, `panic_on_warn: ${what}`);
+    return true;
+  }
+
+  /** Store an object in a KPtr (a void * in zone_device_data). */
+  kptr(obj: object | null): KPtr {
+    if (obj === null) return 0;
+    let id = this.objectIds.get(obj);
+    if (id === undefined) {
+      id = this.nextObjectId++;
+      this.objectIds.set(obj, id);
+      this.objects.set(id, obj);
+    }
+    return -id;
+  }
+
+  /** The object a negative KPtr names (NULL for 0). A page pointer here is a type confusion: a kernel bug. */
+  kobj<T extends object>(p: KPtr): T | null {
+    if (p === 0) return null;
+    if (p > 0) throw new KernelBug('BUG', 'kobj', `pointer holds page 0x${p.toString(16)} where an object was expected`);
+    const obj = this.objects.get(-p) as T | undefined;
+    if (obj === undefined) throw new KernelBug('BUG', 'kobj', `use after free of object ${-p}`);
+    return obj;
+  }
+
+  /** Forget an object (kfree()): a later use of a KPtr to it is reported as a use after free. */
+  kfree(obj: object): void {
+    const id = this.objectIds.get(obj);
+    if (id !== undefined) this.objects.delete(id);
+  }
+}

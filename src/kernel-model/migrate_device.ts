@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Model of mm/migrate_device.c: migrate_vma_setup(), migrate_vma_pages(),
+ * migrate_vma_finalize(), the API a driver uses to move anonymous pages
+ * between system memory and its device memory.
+ *
+ * Follows 6.12, with the seed's DEVICE_GENERIC type added where seed 000
+ * patch 07 adds it: a GENERIC page is CPU-mapped like system memory, so
+ * migrate_vma_collect_pmd() selects it with MIGRATE_VMA_SELECT_SYSTEM (as the
+ * seed's 5.14 code selected every present page; seed patch 05 has amdkfd
+ * migrate GENERIC memory back with that flag); migrate_vma_check_page()
+ * (via is_device_page()) and migrate_vma_pages()/migrate_vma_insert_page()
+ * accept it as a destination, mapped by an ordinary present pte.
+ *
+ * Entries of src[]/dst[] are numbers: pfn * 64 + MIGRATE_PFN_* bits. Read
+ * bits with `&` (the low bits survive ToInt32); set and clear them with
+ * mpfnSet()/mpfnClear(), never `|`, which would cut the pfn to 32 bits.
+ */
+import { EINVAL, EAGAIN } from './errno.js';
+import type { Kernel } from './kernel.js';
+import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked } from './page.js';
+import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous } from './mm.js';
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteDirty, isDevicePrivateEntry,
+  isWritableDevicePrivateEntry, mkSwpEntry, SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE,
+  SWP_MIG_DIRTY, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
+  pageMapcount, isZoneDevicePage } from './page_alloc.js';
+import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, isDevicePrivatePage, pagePgmap } from './memremap.js';
+import { folioRemoveRmapPte, folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes } from './rmap.js';
+import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_MIGRATE,
+  type MmuNotifierRange } from './mmu_notifier.js';
+
+export const MIGRATE_PFN_VALID = 1 << 0;
+export const MIGRATE_PFN_MIGRATE = 1 << 1;
+export const MIGRATE_PFN_WRITE = 1 << 3;
+const MIGRATE_PFN_FACTOR = 1 << 6; // MIGRATE_PFN_SHIFT 6
+
+/** enum migrate_vma_direction (seed 001 patch 2; COHERENT from upstream). */
+export const MIGRATE_VMA_SELECT_SYSTEM = 1 << 0;
+export const MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1;
+export const MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1 << 2;
+
+/** Model of migrate_pfn(). */
+export const migratePfn = (pfn: number): number => pfn * MIGRATE_PFN_FACTOR + MIGRATE_PFN_VALID;
+/** Model of migrate_pfn_to_page(): 0 (NULL) unless MIGRATE_PFN_VALID. */
+export const migratePfnToPage = (m: number): Page => (m & MIGRATE_PFN_VALID) ? Math.floor(m / MIGRATE_PFN_FACTOR) : 0;
+export const mpfnSet = (m: number, bit: number): number => (m & bit) ? m : m + bit;
+export const mpfnClear = (m: number, bit: number): number => (m & bit) ? m - bit : m;
+
+/** struct migrate_vma. */
+export class MigrateVma {
+  vma: VmAreaStruct | null = null;
+  start = 0;
+  end = 0;
+  src: Float64Array = new Float64Array(0);
+  dst: Float64Array = new Float64Array(0);
+  npages = 0;
+  cpages = 0;
+  /** Owner of the device-private (or coherent) pages to select; passed to the MMU_NOTIFY_MIGRATE invalidation (seed 001 patch 3). */
+  pgmapOwner: object | null = null;
+  flags = 0;
+  /** The device-private page a CPU fault is migrating, which the fault handler holds a reference to. */
+  faultPage: Page = 0;
+}
+
+/** Model of migrate_vma_collect_pmd() for the ptes under one pmd, [start, end). */
+function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: number): number {
+  const vma = m.vma!, mm = vma.vmMm;
+  const t = mm.pgtable.lookup(start);
+  let unmapped = 0;
+  for (let addr = start, p = pteIndex(start); addr < end; addr += PAGE_SIZE, p++) {
+    let mpfn = 0;
+    const n = m.npages++;
+    m.dst[n] = 0;
+    const v = t === undefined ? 0 : t.val[p];
+    const pfn = t === undefined ? 0 : t.pfn[p];
+    if (pteNone(v)) {
+      if (vmaIsAnonymous(vma)) {
+        mpfn = MIGRATE_PFN_MIGRATE;
+        m.cpages++;
+      }
+      m.src[n] = mpfn;
+      continue;
+    }
+    let page: Page;
+    if (!ptePresent(v)) {
+      // Only device-private entries migrate; other swap entries are left alone.
+      if (!isDevicePrivateEntry(v)) { m.src[n] = 0; continue; }
+      page = pfn;
+      if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || pagePgmap(k, page)!.owner !== m.pgmapOwner) { m.src[n] = 0; continue; }
+      mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE;
+      if (isWritableDevicePrivateEntry(v)) mpfn += MIGRATE_PFN_WRITE;
+    } else {
+      if (pfn === k.zeroPfn) {
+        if (m.flags & MIGRATE_VMA_SELECT_SYSTEM) {
+          mpfn = MIGRATE_PFN_MIGRATE;
+          m.cpages++;
+        }
+        m.src[n] = mpfn;
+        continue;
+      }
+      page = pfn;
+      const type = pagePgmap(k, page)?.type;
+      // System RAM and (seed) GENERIC pages are "system" for selection.
+      if ((type === undefined || type === MEMORY_DEVICE_GENERIC) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) { m.src[n] = 0; continue; }
+      if (type === MEMORY_DEVICE_COHERENT &&
+          (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || pagePgmap(k, page)!.owner !== m.pgmapOwner)) { m.src[n] = 0; continue; }
+      mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE + (pteWrite(v) ? MIGRATE_PFN_WRITE : 0);
+    }
+    // FIXME upstream too: no THP; a page without a mapping is not migrated.
+    const b = k.memmap.block(page), s = Memmap.slot(page);
+    if (b.mapping[s] === 0) { m.src[n] = 0; continue; }
+    getPage(k, page);
+    if (!trylockPage(k, page)) {
+      putPage(k, page);
+      m.src[n] = 0;
+      continue;
+    }
+    // folio_try_share_anon_rmap_pte(): the page stops being exclusive while unmapped (no GUP pins are modelled yet).
+    const anonExclusive = (b.flags[s] & PG_anon) !== 0 && (b.flags[s] & PG_anon_exclusive) !== 0;
+    if (anonExclusive) b.flags[s] &= ~PG_anon_exclusive;
+    m.cpages++;
+    if (ptePresent(v) && pteDirty(v)) b.flags[s] |= PG_dirty;
+    const type = (mpfn & MIGRATE_PFN_WRITE) ? SWP_MIGRATION_WRITE : anonExclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
+    mm.pgtable.set(t!, p, page, mkSwpEntry(type) | (ptePresent(v) && pteDirty(v) ? SWP_MIG_DIRTY : 0));
+    folioRemoveRmapPte(k, page, vma);
+    putPage(k, page);
+    if (ptePresent(v)) unmapped++;
+    m.src[n] = mpfn;
+  }
+  return unmapped;
+}
+
+/**
+ * Model of migrate_vma_collect(): walk the range under an MMU_NOTIFY_MIGRATE
+ * invalidation that carries pgmap_owner (seed 001), filling src[].
+ */
+function migrateVmaCollect(k: Kernel, m: MigrateVma): void {
+  const mm = m.vma!.vmMm;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_MIGRATE, 0, mm, m.start, m.end, m.pgmapOwner);
+  mmuNotifierInvalidateRangeStart(range);
+  for (let a = m.start; a < m.end; a = pmdAddrEnd(a, m.end)) migrateVmaCollectPtes(k, m, a, pmdAddrEnd(a, m.end));
+  mmuNotifierInvalidateRangeEnd(range);
+  m.end = m.start + m.npages * PAGE_SIZE;
+}
+
+/** Model of migrate_vma_check_page(): is any reference left that is not the collector's, a mapping's, or the fault's? */
+function migrateVmaCheckPage(k: Kernel, page: Page, faultPage: Page): boolean {
+  let extra = 1 + (page === faultPage ? 1 : 0);
+  if (isZoneDevicePage(k, page)) extra++;
+  return pageRefCount(k, page) - extra <= pageMapcount(k, page);
+}
+
+/** Model of folio_isolate_lru(): take the page off the LRU, with a reference. */
+function folioIsolateLru(k: Kernel, page: Page): boolean {
+  if (!testPageFlag(k, page, PG_lru)) return false;
+  clearPageFlag(k, page, PG_lru);
+  getPage(k, page);
+  return true;
+}
+
+/** Model of migrate_device_unmap(): returns how many src entries still migrate. */
+export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number, faultPage: Page): number {
+  let restore = 0, unmapped = 0;
+  for (let i = 0; i < npages; i++) {
+    const page = migratePfnToPage(src[i]);
+    if (page === 0) {
+      if (src[i] & MIGRATE_PFN_MIGRATE) unmapped++;
+      continue;
+    }
+    const zoneDevice = isZoneDevicePage(k, page);
+    if (!zoneDevice) {
+      if (!folioIsolateLru(k, page)) {
+        src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
+        restore++;
+        continue;
+      }
+      putPage(k, page); // the reference migrate_vma_collect() took
+    }
+    if (pageMapcount(k, page) > 0) tryToMigrate(k, page);
+    if (pageMapcount(k, page) > 0 || !migrateVmaCheckPage(k, page, faultPage)) {
+      if (!zoneDevice) { // folio_putback_lru()
+        setPageFlag(k, page, PG_lru);
+      } else {
+        getPage(k, page); // balances the put below for a device page, which was not isolated
+      }
+      src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
+      restore++;
+      continue;
+    }
+    unmapped++;
+  }
+  for (let i = 0; i < npages && restore; i++) {
+    const page = migratePfnToPage(src[i]);
+    if (page === 0 || (src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    removeMigrationPtes(k, page, page);
+    src[i] = 0;
+    unlockPage(k, page);
+    putPage(k, page);
+    restore--;
+  }
+  return unmapped;
+}
+
+/**
+ * Model of migrate_vma_setup(): 0, or -EINVAL for a range the API refuses.
+ * On return src[] says, page by page, what may migrate (MIGRATE_PFN_MIGRATE),
+ * those pages are locked and unmapped (migration entries in their ptes) and
+ * cpages counts them.
+ */
+export function migrateVmaSetup(k: Kernel, args: MigrateVma): number {
+  const nrPages = Math.floor((args.end - args.start) / PAGE_SIZE);
+  args.start -= args.start % PAGE_SIZE;
+  args.end -= args.end % PAGE_SIZE;
+  const vma = args.vma;
+  if (vma === null || (vma.vmFlags & VM_HUGETLB) || (vma.vmFlags & VM_SPECIAL)) return -EINVAL;
+  if (nrPages <= 0) return -EINVAL;
+  if (args.start < vma.vmStart || args.start >= vma.vmEnd) return -EINVAL;
+  if (args.end <= vma.vmStart || args.end > vma.vmEnd) return -EINVAL;
+  if (args.src.length < nrPages || args.dst.length < nrPages) return -EINVAL;
+  if (args.faultPage !== 0 && !isDevicePrivatePage(k, args.faultPage)) return -EINVAL;
+  args.src.fill(0, 0, nrPages);
+  args.cpages = 0;
+  args.npages = 0;
+  migrateVmaCollect(k, args);
+  if (args.cpages) args.cpages = migrateDeviceUnmap(k, args.src, args.npages, args.faultPage);
+  return 0;
+}
+
+/**
+ * Model of migrate_vma_insert_page(): a page for an address that had none
+ * (or the zero page). Anonymous VMAs only; a device-private page goes in as
+ * a device-private entry, anything else (system, GENERIC, COHERENT) as a
+ * present pte.
+ */
+function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, page: Page, i: number): void {
+  const vma = m.vma!, mm = vma.vmMm;
+  const abort = () => { m.src[i] = mpfnClear(m.src[i], MIGRATE_PFN_MIGRATE); };
+  if (!vmaIsAnonymous(vma)) return abort();
+  const type = pagePgmap(k, page)?.type;
+  let val: number;
+  if (type === MEMORY_DEVICE_PRIVATE) {
+    val = mkSwpEntry(vma.vmFlags & VM_WRITE ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
+  } else {
+    if (type !== undefined && type !== MEMORY_DEVICE_COHERENT && type !== MEMORY_DEVICE_GENERIC) {
+      k.warn(true, 'migrate_vma_insert_page', 'Unsupported ZONE_DEVICE page type.');
+      return abort();
+    }
+    val = _PAGE_PRESENT | (vma.vmFlags & VM_WRITE ? _PAGE_RW | _PAGE_DIRTY : 0);
+  }
+  anonVmaPrepare(vma);
+  setPageFlag(k, page, PG_uptodate);
+  const t = mm.pgtable.alloc(addr), p = pteIndex(addr), orig = t.val[p];
+  if (ptePresent(orig)) {
+    if (t.pfn[p] !== k.zeroPfn) return abort();
+  } else if (!pteNone(orig)) {
+    return abort();
+  }
+  folioAddNewAnonRmap(k, page, vma, addr);
+  if (type === undefined) setPageFlag(k, page, PG_lru);
+  getPage(k, page);
+  mm.pgtable.set(t, p, page, val);
+  m.src[i] = MIGRATE_PFN_MIGRATE;
+}
+
+/**
+ * Model of folio_migrate_mapping() for anonymous pages (no address_space):
+ * only the expected references may be held, then the new page takes over
+ * the old one's anon mapping and index.
+ */
+function folioMigrateMapping(k: Kernel, newpage: Page, page: Page, extraCount: number): number {
+  if (pageRefCount(k, page) !== 1 + extraCount) return -EAGAIN;
+  const ob = k.memmap.block(page), os = Memmap.slot(page);
+  const nb = k.memmap.block(newpage), ns = Memmap.slot(newpage);
+  nb.index[ns] = ob.index[os];
+  nb.mapping[ns] = ob.mapping[os];
+  nb.flags[ns] |= ob.flags[os] & (PG_anon | PG_swapbacked);
+  return 0;
+}
+
+/** Model of folio_migrate_flags(), the flags the model keeps. */
+function folioMigrateFlags(k: Kernel, newpage: Page, page: Page): void {
+  const of = k.memmap.block(page).flags[Memmap.slot(page)];
+  setPageFlag(k, newpage, of & (PG_dirty | PG_uptodate));
+}
+
+/** Model of __migrate_device_pages(). */
+function migrateDevicePagesCommon(k: Kernel, src: Float64Array, dst: Float64Array, npages: number, m: MigrateVma | null): void {
+  let range: MmuNotifierRange | null = null;
+  for (let i = 0; i < npages; i++) {
+    const newpage = migratePfnToPage(dst[i]), page = migratePfnToPage(src[i]);
+    if (newpage === 0) {
+      src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    if (page === 0) {
+      if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+      const addr = m!.start + i * PAGE_SIZE;
+      if (range === null) {
+        range = mmuNotifierRangeInit(MMU_NOTIFY_MIGRATE, 0, m!.vma!.vmMm, addr, m!.end, m!.pgmapOwner);
+        mmuNotifierInvalidateRangeStart(range);
+      }
+      migrateVmaInsertPage(k, m!, addr, newpage, i);
+      continue;
+    }
+    const ntype = pagePgmap(k, newpage)?.type;
+    // Anonymous memory only moves to device memory (seed 000 patch 07 adds GENERIC); the model has no file pages yet.
+    const isAnon = testPageFlag(k, page, PG_anon);
+    if (ntype === MEMORY_DEVICE_PRIVATE || ntype === MEMORY_DEVICE_GENERIC || ntype === MEMORY_DEVICE_COHERENT) {
+      if (!isAnon) { src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE); continue; }
+    } else if (ntype !== undefined) {
+      src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    const extra = m !== null && m.faultPage === page ? 1 : 0;
+    if (folioMigrateMapping(k, newpage, page, extra) !== 0) src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
+    else folioMigrateFlags(k, newpage, page);
+  }
+  if (range !== null) mmuNotifierInvalidateRangeEnd(range);
+}
+
+/** Model of migrate_vma_pages(): move struct page state to the driver's pages. */
+export function migrateVmaPages(k: Kernel, m: MigrateVma): void {
+  migrateDevicePagesCommon(k, m.src, m.dst, m.npages, m);
+}
+
+/** Model of migrate_device_pages(), for migrate_device_range() users. */
+export function migrateDevicePages(k: Kernel, src: Float64Array, dst: Float64Array, npages: number): void {
+  migrateDevicePagesCommon(k, src, dst, npages, null);
+}
+
+/**
+ * Model of migrate_device_finalize(): point the ptes at the new pages (or
+ * back at the old ones where migration failed), unlock everything and drop
+ * the migration references, freeing the pages that were moved away from.
+ */
+export function migrateDeviceFinalize(k: Kernel, src: Float64Array, dst: Float64Array, npages: number): void {
+  for (let i = 0; i < npages; i++) {
+    const newpage = migratePfnToPage(dst[i]), page = migratePfnToPage(src[i]);
+    if (page === 0) {
+      if (newpage !== 0) {
+        unlockPage(k, newpage);
+        putPage(k, newpage);
+      }
+      continue;
+    }
+    let d = newpage;
+    if (!(src[i] & MIGRATE_PFN_MIGRATE) || d === 0) {
+      if (d !== 0) {
+        unlockPage(k, d);
+        putPage(k, d);
+      }
+      d = page;
+    }
+    if (!isZoneDevicePage(k, d)) setPageFlag(k, d, PG_lru); // folio_add_lru()
+    removeMigrationPtes(k, page, d);
+    unlockPage(k, page);
+    putPage(k, page);
+    if (d !== page) {
+      unlockPage(k, d);
+      putPage(k, d);
+    }
+  }
+}
+
+/** Model of migrate_vma_finalize(). */
+export function migrateVmaFinalize(k: Kernel, m: MigrateVma): void {
+  migrateDeviceFinalize(k, m.src, m.dst, m.npages);
+}

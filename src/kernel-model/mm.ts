@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Model of the address space: struct mm_struct and struct vm_area_struct
+ * (include/linux/mm_types.h) with mmap(), munmap() and mprotect()
+ * (mm/mmap.c, mm/vma.c, mm/mprotect.c).
+ *
+ * In Linux: VMAs in a maple tree; here a sorted array (a test process has a
+ * handful). Page tables are the sparse PageTable of pgtable.ts. Syscalls
+ * return an address or a negative errno, as the kernel's do; the selftest
+ * port's libc layer turns that into -1/errno.
+ */
+import { EACCES, EINVAL, ENOMEM } from './errno.js';
+import type { Kernel } from './kernel.js';
+import { PAGE_SIZE, isPageAligned } from './page.js';
+import { PageTable, pteIndex, pmdAddrEnd, ptePresent, isDevicePrivateEntry, isWritableDevicePrivateEntry,
+  isWritableMigrationEntry, _PAGE_RW, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ, SWP_MIG_DIRTY } from './pgtable.js';
+import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
+  mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFY_RELEASE } from './mmu_notifier.js';
+import { zapPageRange } from './memory.js';
+import { type AnonVma, unlinkAnonVmas } from './rmap.js';
+
+/* vm_flags (include/linux/mm.h). */
+export const VM_NONE = 0;
+export const VM_READ = 0x1;
+export const VM_WRITE = 0x2;
+export const VM_EXEC = 0x4;
+export const VM_SHARED = 0x8;
+export const VM_MAYREAD = 0x10;
+export const VM_MAYWRITE = 0x20;
+export const VM_MAYEXEC = 0x40;
+export const VM_MAYSHARE = 0x80;
+export const VM_PFNMAP = 0x400;
+export const VM_IO = 0x4000;
+export const VM_DONTEXPAND = 0x40000;
+export const VM_HUGETLB = 0x400000;
+export const VM_MIXEDMAP = 0x10000000;
+export const VM_HUGEPAGE = 0x20000000;
+export const VM_NOHUGEPAGE = 0x40000000;
+/** VM_SPECIAL: mappings migrate_vma_setup() refuses. */
+export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+
+/* mmap() arguments (include/uapi/asm-generic/mman*.h). */
+export const PROT_NONE = 0x0;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const PROT_EXEC = 0x4;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+
+/** Where top-down mmap() starts (x86_64 with a 128 MiB stack gap below 2^47). */
+export const TASK_SIZE = 0x7ffffffff000;
+const MMAP_BASE = 0x7ffff0000000;
+
+export class VmAreaStruct {
+  anonVma: AnonVma | null = null;
+  /** Non-null for mappings that are not plain anonymous memory (vma_is_anonymous() is !vm_ops). */
+  vmOps: { name: string } | null = null;
+  constructor(public vmMm: MmStruct, public vmStart: number, public vmEnd: number, public vmFlags: number,
+    /** Page offset of vm_start: for anonymous memory vm_start >> PAGE_SHIFT at creation. */
+    public vmPgoff: number) {}
+}
+
+/** Model of vma_is_anonymous(). */
+export const vmaIsAnonymous = (vma: VmAreaStruct): boolean => vma.vmOps === null;
+
+/** Model of linear_page_index(). */
+export const linearPageIndex = (vma: VmAreaStruct, addr: number): number =>
+  vma.vmPgoff + (addr - vma.vmStart) / PAGE_SIZE;
+
+/** Model of calc_vm_prot_bits(). */
+export const calcVmProtBits = (prot: number): number =>
+  (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
+
+let nextMmId = 1;
+
+export class MmStruct {
+  /** Sorted by vm_start, never overlapping. */
+  vmas: VmAreaStruct[] = [];
+  readonly pgtable = new PageTable();
+  readonly intervalNotifiers: MmuIntervalNotifier[] = [];
+  /** mmu_notifier_subscriptions->invalidate_seq: odd while an invalidation runs. */
+  invalidateSeq = 2;
+  /** mm_users: the address space is torn down when it drops to 0. */
+  mmUsers = 1;
+  /** mm_count: the struct itself, pinned by notifiers (mmgrab()). */
+  mmCount = 1;
+  /** Pages mapped (rss), by MM_ANONPAGES. */
+  rssAnon = 0;
+  /** A hook to watch every invalidation (the CLI's --trace and tests use it). */
+  notifierLog?: (r: MmuNotifierRange) => void;
+  readonly id = nextMmId++;
+  constructor(readonly k: Kernel) {}
+
+  mmgrab(): void { this.mmCount++; }
+  mmdrop(): void { this.mmCount--; }
+  /** Model of mmget_not_zero(). */
+  mmgetNotZero(): boolean {
+    if (this.mmUsers === 0) return false;
+    this.mmUsers++;
+    return true;
+  }
+  /** Model of mmput(): the last user tears the address space down (exit_mmap()). */
+  mmput(): void {
+    if (--this.mmUsers === 0) exitMmap(this);
+  }
+}
+
+/** Model of find_vma(): the first VMA that ends above addr. */
+export function findVma(mm: MmStruct, addr: number): VmAreaStruct | null {
+  const v = mm.vmas;
+  let lo = 0, hi = v.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (v[mid].vmEnd <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < v.length ? v[lo] : null;
+}
+
+/** Model of vma_lookup(): the VMA containing addr. */
+export function vmaLookup(mm: MmStruct, addr: number): VmAreaStruct | null {
+  const vma = findVma(mm, addr);
+  return vma !== null && vma.vmStart <= addr ? vma : null;
+}
+
+function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
+  const i = mm.vmas.findIndex((v) => v.vmStart > vma.vmStart);
+  if (i < 0) mm.vmas.push(vma);
+  else mm.vmas.splice(i, 0, vma);
+  vma.anonVma?.vmas.add(vma);
+}
+
+/** Model of get_unmapped_area() top-down: the highest gap of len bytes below the mmap base. */
+function getUnmappedArea(mm: MmStruct, len: number): number {
+  let top = MMAP_BASE;
+  for (let i = mm.vmas.length - 1; i >= 0; i--) {
+    const v = mm.vmas[i];
+    if (v.vmStart >= top) continue;
+    if (v.vmEnd <= top - len) return top - len;
+    top = v.vmStart;
+  }
+  return top - len >= PAGE_SIZE * 16 ? top - len : -ENOMEM;
+}
+
+/** Model of split_vma(): cut the VMA containing addr at addr. */
+function splitVma(mm: MmStruct, addr: number): void {
+  const vma = vmaLookup(mm, addr);
+  if (vma === null || vma.vmStart === addr) return;
+  const tail = new VmAreaStruct(mm, addr, vma.vmEnd, vma.vmFlags, linearPageIndex(vma, addr));
+  tail.anonVma = vma.anonVma;
+  tail.vmOps = vma.vmOps;
+  vma.vmEnd = addr;
+  insertVma(mm, tail);
+}
+
+/** Model of the merge the kernel does after mmap()/mprotect() (vma_merge_existing_range()): same flags, compatible anon_vma, contiguous pgoff. */
+function mergeAround(mm: MmStruct, start: number, end: number): void {
+  for (let i = 0; i + 1 < mm.vmas.length; i++) {
+    const a = mm.vmas[i], b = mm.vmas[i + 1];
+    if (b.vmStart > end || a.vmEnd < start) continue;
+    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== null || b.vmOps !== null) continue;
+    if (a.anonVma !== null && b.anonVma !== null && a.anonVma !== b.anonVma) continue;
+    if (linearPageIndex(a, a.vmEnd) !== b.vmPgoff) continue;
+    // b's pages keep their index (pgoff is contiguous), so rmap still finds them through a.
+    const av = a.anonVma ?? b.anonVma;
+    a.vmEnd = b.vmEnd;
+    if (av !== null) {
+      if (b.anonVma) b.anonVma.vmas.delete(b);
+      a.anonVma = av;
+      av.vmas.add(a);
+    }
+    mm.vmas.splice(i + 1, 1);
+    i--;
+  }
+}
+
+/**
+ * Model of do_mmap() for anonymous memory. Returns the address or -errno.
+ * MAP_SHARED anonymous memory and file mappings are not modelled yet and
+ * are refused with -EINVAL (and a log line saying so), never half-served.
+ */
+export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, flags: number): number {
+  if (len === 0) return -EINVAL;
+  len = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+  if (!(flags & MAP_ANONYMOUS) || (flags & MAP_SHARED) || !(flags & MAP_PRIVATE)) {
+    mm.k.printk(`mmap: flags 0x${flags.toString(16)}: only MAP_PRIVATE|MAP_ANONYMOUS is modelled so far`);
+    return -EINVAL;
+  }
+  if (flags & MAP_FIXED) {
+    if (!isPageAligned(addr) || addr + len > TASK_SIZE) return -EINVAL;
+    doMunmap(mm, addr, len);
+  } else {
+    addr = getUnmappedArea(mm, len);
+    if (addr < 0) return addr;
+  }
+  const vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  insertVma(mm, new VmAreaStruct(mm, addr, addr + len, vmFlags, addr / PAGE_SIZE));
+  mergeAround(mm, addr, addr + len);
+  return addr;
+}
+
+/**
+ * Model of do_vmi_munmap(): split at the edges, tell the notifiers
+ * (MMU_NOTIFY_UNMAP), zap the ptes (freeing the pages) and drop the VMAs.
+ */
+export function doMunmap(mm: MmStruct, start: number, len: number): number {
+  if (!isPageAligned(start) || len === 0 || start + len > TASK_SIZE) return -EINVAL;
+  const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+  if (!mm.vmas.some((v) => v.vmStart < end && v.vmEnd > start)) return 0;
+  splitVma(mm, start);
+  splitVma(mm, end);
+  const victims = mm.vmas.filter((v) => v.vmStart >= start && v.vmEnd <= end);
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, start, end);
+  mmuNotifierInvalidateRangeStart(range);
+  for (const v of victims) zapPageRange(v, v.vmStart, v.vmEnd);
+  mmuNotifierInvalidateRangeEnd(range);
+  mm.vmas = mm.vmas.filter((v) => !victims.includes(v));
+  unlinkAnonVmas(mm.k, victims);
+  for (let a = start; a < end; a = pmdAddrEnd(a, end)) mm.pgtable.freeIfEmpty(a);
+  return 0;
+}
+
+/**
+ * Model of do_mprotect_pkey() and change_protection(): -ENOMEM when part of
+ * the range is unmapped, -EACCES when the mapping may not become writable.
+ * Removing write access write-protects present ptes and turns writable
+ * device-private and migration entries readable; adding it changes no pte
+ * (the next write faults and do_wp_page() upgrades it).
+ */
+export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
+  if (!isPageAligned(start)) return -EINVAL;
+  const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+  if (end < start) return -ENOMEM;
+  for (let a = start; a < end;) {
+    const v = vmaLookup(mm, a);
+    if (v === null) return -ENOMEM;
+    if ((prot & PROT_WRITE) && !(v.vmFlags & VM_MAYWRITE)) return -EACCES;
+    a = v.vmEnd;
+  }
+  splitVma(mm, start);
+  splitVma(mm, end);
+  for (const v of mm.vmas) {
+    if (v.vmStart < start || v.vmEnd > end) continue;
+    const newFlags = (v.vmFlags & ~(VM_READ | VM_WRITE | VM_EXEC)) | calcVmProtBits(prot);
+    if ((v.vmFlags & VM_WRITE) && !(newFlags & VM_WRITE)) writeProtectRange(mm, v.vmStart, v.vmEnd);
+    v.vmFlags = newFlags;
+  }
+  mergeAround(mm, start, end);
+  return 0;
+}
+
+/** change_pte_range() removing write permission over [start, end). */
+function writeProtectRange(mm: MmStruct, start: number, end: number): void {
+  let notified: MmuNotifierRange | null = null;
+  for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
+    const t = mm.pgtable.lookup(a);
+    if (t === undefined) continue;
+    if (notified === null) {
+      notified = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, end);
+      mmuNotifierInvalidateRangeStart(notified);
+    }
+    const stop = pmdAddrEnd(a, end);
+    for (let i = pteIndex(a), x = a; x < stop; x += PAGE_SIZE, i++) {
+      const v = t.val[i];
+      if (ptePresent(v)) t.val[i] = v & ~_PAGE_RW;
+      else if (isDevicePrivateEntry(v) && isWritableDevicePrivateEntry(v)) t.val[i] = mkSwpEntry(SWP_DEVICE_READ);
+      else if (isWritableMigrationEntry(v)) t.val[i] = mkSwpEntry(SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
+    }
+  }
+  if (notified !== null) mmuNotifierInvalidateRangeEnd(notified);
+}
+
+/**
+ * Model of exit_mmap(): the last user is gone. Interval notifiers still
+ * registered see the teardown as MMU_NOTIFY_RELEASE over everything, then
+ * every VMA is unmapped.
+ */
+export function exitMmap(mm: MmStruct): void {
+  if (mm.vmas.length > 0 || mm.intervalNotifiers.length > 0) {
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_RELEASE, 0, mm, 0, TASK_SIZE);
+    mmuNotifierInvalidateRangeStart(range);
+    mmuNotifierInvalidateRangeEnd(range);
+  }
+  for (const v of mm.vmas) zapPageRange(v, v.vmStart, v.vmEnd);
+  unlinkAnonVmas(mm.k, mm.vmas);
+  mm.vmas = [];
+  mm.pgtable.tables.clear();
+}
+

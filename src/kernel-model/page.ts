@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * struct page, stored compactly.
+ *
+ * In Linux: struct page lives in the vmemmap array and a `struct page *` is
+ * an address in it. Here: a page is named by its pfn (a plain number, the
+ * `Page` type) and its fields live in typed arrays, one MemBlock per 512
+ * pfns (2 MiB, a memory subsection), created the first time a pfn in it is
+ * used. pfn 0 is never handed out (the first page of physical memory is
+ * reserved on x86 too), so 0 doubles as NULL.
+ *
+ * Per page: refcount 4 B, mapcount 4 B, flags 2 B, data slot 4 B,
+ * zone_device_data 8 B, mapping 4 B, index 8 B = 34 bytes.
+ */
+import { BUG_ON } from './bug.js';
+import type { DevPagemap } from './memremap.js';
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 4096;
+export const PMD_SHIFT = 21;
+export const PMD_SIZE = 1 << PMD_SHIFT;
+export const PUD_SHIFT = 30;
+export const PTRS_PER_PTE = 512;
+
+/** A struct page pointer: the pfn, 0 for NULL. */
+export type Page = number;
+export const NULL_PAGE: Page = 0;
+
+/** page_to_phys()/PFN_PHYS() and PHYS_PFN() on addresses above 4 GiB (no 32-bit shifts). */
+export const pfnToPhys = (pfn: number): number => pfn * PAGE_SIZE;
+export const physToPfn = (phys: number): number => Math.floor(phys / PAGE_SIZE);
+/** addr & PAGE_MASK, for user addresses up to 2^47. */
+export const pageAlign = (addr: number): number => addr - (addr % PAGE_SIZE);
+export const isPageAligned = (addr: number): boolean => addr % PAGE_SIZE === 0;
+
+/* Page flags (include/linux/page-flags.h), the ones the model uses. */
+export const PG_locked = 1 << 0;
+export const PG_uptodate = 1 << 1;
+export const PG_dirty = 1 << 2;
+export const PG_lru = 1 << 3;
+export const PG_reserved = 1 << 4;
+/** folio_test_anon(): in C the low bit of page->mapping. */
+export const PG_anon = 1 << 5;
+export const PG_anon_exclusive = 1 << 6;
+export const PG_swapbacked = 1 << 7;
+/** On the page allocator's free list (PageBuddy). */
+export const PG_buddy = 1 << 8;
+
+export const MEMBLOCK_SHIFT = 9;
+export const MEMBLOCK_PAGES = 1 << MEMBLOCK_SHIFT;
+const MEMBLOCK_MASK = MEMBLOCK_PAGES - 1;
+
+/** 512 struct pages. */
+export class MemBlock {
+  /** page->_refcount. ZONE_DEVICE pages are 0 while free (seed 000 patch 02). */
+  readonly refcount = new Int32Array(MEMBLOCK_PAGES);
+  /** page_mapcount(): how many page table entries map the page (C stores this minus one). */
+  readonly mapcount = new Int32Array(MEMBLOCK_PAGES);
+  readonly flags = new Uint16Array(MEMBLOCK_PAGES);
+  /** Which PageDataPool slot holds the contents; -1: none yet (reads as zeroes). */
+  readonly dataSlot = new Int32Array(MEMBLOCK_PAGES).fill(-1);
+  /** page->zone_device_data, a KPtr (see Kernel.kptr). */
+  readonly zdd = new Float64Array(MEMBLOCK_PAGES);
+  /** page->mapping: an object id in the kernel's table (an AnonVma), 0 for NULL. */
+  readonly mapping = new Int32Array(MEMBLOCK_PAGES);
+  /** page->index: for anon pages the virtual page number it was first mapped at. */
+  readonly index = new Float64Array(MEMBLOCK_PAGES);
+  constructor(readonly basePfn: number, readonly pgmap: DevPagemap | null) {}
+}
+
+/**
+ * The vmemmap, sparse. Ranges of pfns that have struct pages are declared
+ * (system RAM at boot, device memory by memremap_pages()); the MemBlocks of
+ * a range are created the first time one of their pfns is used, so a
+ * machine with gigabytes of RAM costs only what the run touches.
+ */
+export class Memmap {
+  private readonly blocks = new Map<number, MemBlock>();
+  private readonly ranges: Array<{ start: number; end: number; pgmap: DevPagemap | null }> = [];
+
+  /** Declare struct pages for [startPfn, endPfn) (sparse_add_section(), memmap_init_zone_device()). */
+  addRange(startPfn: number, endPfn: number, pgmap: DevPagemap | null): void {
+    BUG_ON(startPfn % MEMBLOCK_PAGES !== 0 || endPfn % MEMBLOCK_PAGES !== 0, 'sparse_add_section',
+      `range [0x${startPfn.toString(16)}, 0x${endPfn.toString(16)}) is not 2 MiB aligned`);
+    BUG_ON(this.ranges.some((r) => r.start < endPfn && startPfn < r.end), 'sparse_add_section',
+      `pfns [0x${startPfn.toString(16)}, 0x${endPfn.toString(16)}) already have a memmap`);
+    this.ranges.push({ start: startPfn, end: endPfn, pgmap });
+    this.ranges.sort((a, b) => a.start - b.start);
+  }
+
+  /** Drop the struct pages of a removed range (sparse_remove_section()). */
+  removeRange(startPfn: number, endPfn: number): void {
+    const i = this.ranges.findIndex((r) => r.start === startPfn && r.end === endPfn);
+    BUG_ON(i < 0, 'sparse_remove_section', `no memmap range at pfn 0x${startPfn.toString(16)}`);
+    this.ranges.splice(i, 1);
+    for (let b = startPfn; b < endPfn; b += MEMBLOCK_PAGES) this.blocks.delete(b / MEMBLOCK_PAGES);
+  }
+
+  private rangeOf(pfn: number) {
+    for (const r of this.ranges) if (pfn >= r.start && pfn < r.end) return r;
+    return undefined;
+  }
+
+  /** pfn_valid(). */
+  valid(pfn: number): boolean {
+    return pfn !== 0 && (this.blocks.has(Math.floor(pfn / MEMBLOCK_PAGES)) || this.rangeOf(pfn) !== undefined);
+  }
+
+  /** The block holding pfn; a pfn without a struct page is a kernel bug (pfn_to_page() on a hole). */
+  block(pfn: number): MemBlock {
+    const key = Math.floor(pfn / MEMBLOCK_PAGES);
+    let b = this.blocks.get(key);
+    if (b === undefined) {
+      const r = this.rangeOf(pfn);
+      BUG_ON(r === undefined || pfn === 0, 'pfn_to_page', `no struct page for pfn 0x${pfn.toString(16)}`);
+      b = new MemBlock(key * MEMBLOCK_PAGES, r!.pgmap);
+      this.blocks.set(key, b);
+    }
+    return b;
+  }
+
+  /** Index of pfn inside its block. */
+  static slot(pfn: number): number { return pfn & MEMBLOCK_MASK; }
+
+  /** Blocks created so far, for the metadata-per-page measurement. */
+  get nrBlocks(): number { return this.blocks.size; }
+}

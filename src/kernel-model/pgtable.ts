@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Page tables, sparse. In Linux: pgd/p4d/pud/pmd/pte levels, and non-present
+ * ptes that hold a swap entry (include/linux/swapops.h): device-private
+ * entries, migration entries, device-exclusive entries. Here: one PteTable
+ * (512 entries, the pte page under one pmd) per 2 MiB of address space that
+ * has ever had an entry, in a Map keyed by the pmd index. A 1 TiB mapping
+ * with three touched pages costs one or three PteTables, not 2^28 entries.
+ *
+ * An entry is a pfn (Uint32Array) and a byte of bits (Uint8Array):
+ *   present:     _PAGE_PRESENT | _PAGE_RW? | _PAGE_DIRTY? | _PAGE_SPECIAL?
+ *   swap entry:  type << 1 (bit 0 clear), plus SWP_MIG_DIRTY for migration
+ *   none:        0
+ */
+import { PMD_SIZE, PTRS_PER_PTE, PAGE_SIZE } from './page.js';
+
+export const _PAGE_PRESENT = 0x01;
+export const _PAGE_RW = 0x02;
+export const _PAGE_DIRTY = 0x04;
+/** pte_special(): no struct page to refcount (the zero page, pfn maps). */
+export const _PAGE_SPECIAL = 0x08;
+
+/* Swap entry types (include/linux/swap.h SWP_DEVICE_* / SWP_MIGRATION_*). */
+export const SWP_DEVICE_WRITE = 1;
+export const SWP_DEVICE_READ = 2;
+export const SWP_DEVICE_EXCLUSIVE_WRITE = 3;
+export const SWP_DEVICE_EXCLUSIVE_READ = 4;
+export const SWP_MIGRATION_READ = 5;
+export const SWP_MIGRATION_READ_EXCLUSIVE = 6;
+export const SWP_MIGRATION_WRITE = 7;
+/** The migration entry remembers that the pte it replaced was dirty. */
+export const SWP_MIG_DIRTY = 0x10;
+
+export const pteNone = (v: number): boolean => v === 0;
+export const ptePresent = (v: number): boolean => (v & _PAGE_PRESENT) !== 0;
+export const pteWrite = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_RW)) === (_PAGE_PRESENT | _PAGE_RW);
+export const pteSpecial = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_SPECIAL)) === (_PAGE_PRESENT | _PAGE_SPECIAL);
+export const pteDirty = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_DIRTY)) === (_PAGE_PRESENT | _PAGE_DIRTY);
+/** The swap type of a non-present, non-none entry. */
+export const swpType = (v: number): number => (v & _PAGE_PRESENT) ? 0 : (v >> 1) & 7;
+export const isDevicePrivateEntry = (v: number): boolean => { const t = swpType(v); return t === SWP_DEVICE_WRITE || t === SWP_DEVICE_READ; };
+export const isWritableDevicePrivateEntry = (v: number): boolean => swpType(v) === SWP_DEVICE_WRITE;
+export const isMigrationEntry = (v: number): boolean => swpType(v) >= SWP_MIGRATION_READ;
+export const isWritableMigrationEntry = (v: number): boolean => swpType(v) === SWP_MIGRATION_WRITE;
+export const isReadableExclusiveMigrationEntry = (v: number): boolean => swpType(v) === SWP_MIGRATION_READ_EXCLUSIVE;
+export const isDeviceExclusiveEntry = (v: number): boolean => { const t = swpType(v); return t === SWP_DEVICE_EXCLUSIVE_WRITE || t === SWP_DEVICE_EXCLUSIVE_READ; };
+export const mkSwpEntry = (type: number): number => type << 1;
+
+/** The ptes under one pmd. */
+export class PteTable {
+  readonly pfn = new Uint32Array(PTRS_PER_PTE);
+  readonly val = new Uint8Array(PTRS_PER_PTE);
+  /** Entries that are not none; the table is freed when this drops to 0 (free_pte_range()). */
+  used = 0;
+}
+
+export const pmdIndex = (addr: number): number => Math.floor(addr / PMD_SIZE);
+export const pteIndex = (addr: number): number => Math.floor(addr / PAGE_SIZE) % PTRS_PER_PTE;
+export const pmdAddrEnd = (addr: number, end: number): number => Math.min((pmdIndex(addr) + 1) * PMD_SIZE, end);
+
+export class PageTable {
+  readonly tables = new Map<number, PteTable>();
+
+  /** pte_offset_map() without allocation: the table covering addr, or undefined (pmd_none). */
+  lookup(addr: number): PteTable | undefined {
+    return this.tables.get(pmdIndex(addr));
+  }
+
+  /** pte_alloc(): the table covering addr, created if needed. */
+  alloc(addr: number): PteTable {
+    const key = pmdIndex(addr);
+    let t = this.tables.get(key);
+    if (t === undefined) {
+      t = new PteTable();
+      this.tables.set(key, t);
+    }
+    return t;
+  }
+
+  /** set_pte_at(): keeps PteTable.used right. */
+  set(t: PteTable, i: number, pfn: number, val: number): void {
+    if (t.val[i] === 0 && val !== 0) t.used++;
+    else if (t.val[i] !== 0 && val === 0) t.used--;
+    t.pfn[i] = pfn;
+    t.val[i] = val;
+  }
+
+  /** free_pgtables() for one pmd: drop an empty table. */
+  freeIfEmpty(addr: number): void {
+    const key = pmdIndex(addr);
+    const t = this.tables.get(key);
+    if (t !== undefined && t.used === 0) this.tables.delete(key);
+  }
+}

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The per-case state of kselftest_harness.h (struct __test_metadata, the
+ * `_metadata` every TEST_F body receives) together with the ASSERT_*,
+ * EXPECT_*, SKIP and TH_LOG operators.
+ *
+ * Why methods on Metadata (`t.ASSERT_EQ(ret, 0)`) rather than free functions
+ * (`ASSERT_EQ(t, ret, 0)`): the C macros reach `_metadata` implicitly, so a
+ * ported line keeps exactly the C argument list and only gains the `t.`
+ * prefix, which also makes the dependency on the current case visible. Free
+ * functions would put an extra first argument into every one of the ~300
+ * assertions of hmm-tests and into the recovered argument texts.
+ *
+ * Semantics follow __EXPECT()/__bail() of the 6.12 header:
+ *  - the comparison is `expected <op> seen`;
+ *  - on failure one line "# <file>:<line>:<case>:Expected <e> (<ev>) <op> <s> (<sv>)"
+ *    goes to the error stream (TH_LOG_STREAM is stderr) and exit_code
+ *    becomes KSFT_FAIL;
+ *  - ASSERT_* then sets `aborted` and leaves the function (the longjmp of
+ *    __bail); here that is a thrown AssertionAbort the harness catches;
+ *  - EXPECT_* returns and the case goes on.
+ * The success path is a compare and a return; the stack walk, source-map
+ * lookup and source read happen only when a check fails.
+ */
+import { locateCaller } from './callsite.js';
+
+/* Exit codes of kselftest.h. */
+export const KSFT_PASS = 0;
+export const KSFT_FAIL = 1;
+export const KSFT_XFAIL = 2;
+export const KSFT_XPASS = 3;
+export const KSFT_SKIP = 4;
+
+/** What can be compared for (in)equality; null/undefined stand for NULL. */
+export type Value = number | bigint | boolean | null | undefined | object;
+/** What can be ordered (LT/LE/GT/GE). */
+export type Ordered = number | bigint;
+
+/**
+ * Thrown by a failed ASSERT_* (the __bail() longjmp). Deliberately not an
+ * Error: code that catches errors from the simulated kernel must let it pass
+ * (see isHarnessSignal).
+ */
+export class AssertionAbort {
+  readonly kind = 'assertion-abort';
+}
+
+/** Thrown by SKIP(): the `return` statement of SKIP(return, fmt). Not an Error either. */
+export class SkipSignal {
+  readonly kind = 'skip';
+}
+
+/** True for the harness's own control-flow signals; rethrow these from any catch-all. */
+export function isHarnessSignal(e: unknown): e is AssertionAbort | SkipSignal {
+  return e instanceof AssertionAbort || e instanceof SkipSignal;
+}
+
+/** Print a value as __EXPECT does: signed decimal (%jd); NULL and false are 0. */
+export function formatValue(v: Value): string {
+  switch (typeof v) {
+    case 'number':
+      if (Number.isInteger(v) && !Number.isSafeInteger(v)) return BigInt(v).toString();
+      return Object.is(v, -0) ? '0' : String(v);
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return v ? '1' : '0';
+    case 'undefined':
+      return '0';
+    default:
+      // An object has no address to print; name its kind instead.
+      return v === null ? '0' : `<${(v as object).constructor?.name ?? 'object'}>`;
+  }
+}
+
+/** Names of the comparing methods, used to find the call in the source. */
+type Macro =
+  | 'ASSERT_EQ' | 'ASSERT_NE' | 'ASSERT_LT' | 'ASSERT_LE' | 'ASSERT_GT' | 'ASSERT_GE'
+  | 'ASSERT_TRUE' | 'ASSERT_FALSE' | 'ASSERT_NULL'
+  | 'EXPECT_EQ' | 'EXPECT_NE' | 'EXPECT_LT' | 'EXPECT_LE' | 'EXPECT_GT' | 'EXPECT_GE'
+  | 'EXPECT_TRUE' | 'EXPECT_FALSE' | 'EXPECT_NULL';
+
+/** struct __test_metadata, reduced to what a simulated run needs. */
+export class Metadata {
+  /** KSFT_PASS, KSFT_FAIL or KSFT_SKIP (exit_code). */
+  exitCode = KSFT_PASS;
+  /** results->reason: set by SKIP(), printed after "# SKIP". */
+  reason = '';
+  /** A failed ASSERT_* ended the case (aborted). */
+  aborted = false;
+  /** FIXTURE_SETUP returned without failing (setup_completed). */
+  setupCompleted = false;
+  /** Every error-stream line this case produced, in order. */
+  readonly messages: string[] = [];
+
+  /**
+   * @param fixture fixture name, e.g. "hmm"
+   * @param variant variant name, "" when the fixture has none
+   * @param name    case name, e.g. "anon_read" (the C _metadata->name)
+   * @param sink    the error stream (stderr)
+   */
+  constructor(
+    readonly fixture: string,
+    readonly variant: string,
+    readonly name: string,
+    private readonly sink: (line: string) => void = () => {},
+  ) {}
+
+  /** "<fixture>[.<variant>].<case>", the name in RUN/OK/ok lines. */
+  get fullName(): string {
+    return `${this.fixture}${this.variant ? '.' : ''}${this.variant}.${this.name}`;
+  }
+
+  /** Write one line to the error stream (fprintf(stderr, ...) of a ported test). */
+  err(line: string): void {
+    this.messages.push(line);
+    this.sink(line);
+  }
+
+  /** TH_LOG(fmt, ...): "# file:line:case:msg". */
+  TH_LOG(msg: string): void {
+    const site = locateCaller(Metadata.prototype.TH_LOG);
+    this.err(`# ${site?.file ?? '?'}:${site?.line ?? 0}:${this.name}:${msg}`);
+  }
+
+  /**
+   * SKIP(return, reason): record the reason, log it, mark the case skipped
+   * and leave the current function (setup or test body). Only the
+   * `return` form exists; every SKIP in hmm-tests uses it.
+   */
+  SKIP(reason: string): never {
+    this.reason = reason.slice(0, 1023); // results->reason is char[1024]
+    this.err(`#      SKIP      ${this.reason}`);
+    this.exitCode = KSFT_SKIP;
+    throw new SkipSignal();
+  }
+
+  ASSERT_EQ(expected: Value, seen: Value): void {
+    if (expected == seen) return;
+    this.fail('ASSERT_EQ', '==', expected, seen);
+  }
+  ASSERT_NE(expected: Value, seen: Value): void {
+    if (expected != seen) return;
+    this.fail('ASSERT_NE', '!=', expected, seen);
+  }
+  ASSERT_LT(expected: Ordered, seen: Ordered): void {
+    if (expected < seen) return;
+    this.fail('ASSERT_LT', '<', expected, seen);
+  }
+  ASSERT_LE(expected: Ordered, seen: Ordered): void {
+    if (expected <= seen) return;
+    this.fail('ASSERT_LE', '<=', expected, seen);
+  }
+  ASSERT_GT(expected: Ordered, seen: Ordered): void {
+    if (expected > seen) return;
+    this.fail('ASSERT_GT', '>', expected, seen);
+  }
+  ASSERT_GE(expected: Ordered, seen: Ordered): void {
+    if (expected >= seen) return;
+    this.fail('ASSERT_GE', '>=', expected, seen);
+  }
+  /** __EXPECT(0, "0", seen, #seen, !=, 1): C truth, so 0, NULL and false fail. */
+  ASSERT_TRUE(seen: Value): void {
+    if (seen) return;
+    this.fail1('ASSERT_TRUE', '0', '!=', seen);
+  }
+  ASSERT_FALSE(seen: Value): void {
+    if (!seen) return;
+    this.fail1('ASSERT_FALSE', '0', '==', seen);
+  }
+  /** __EXPECT(NULL, "NULL", seen, #seen, ==, 1); null and undefined are NULL. */
+  ASSERT_NULL(seen: Value): void {
+    if (seen == null) return;
+    this.fail1('ASSERT_NULL', 'NULL', '==', seen);
+  }
+
+  EXPECT_EQ(expected: Value, seen: Value): void {
+    if (expected == seen) return;
+    this.fail('EXPECT_EQ', '==', expected, seen);
+  }
+  EXPECT_NE(expected: Value, seen: Value): void {
+    if (expected != seen) return;
+    this.fail('EXPECT_NE', '!=', expected, seen);
+  }
+  EXPECT_LT(expected: Ordered, seen: Ordered): void {
+    if (expected < seen) return;
+    this.fail('EXPECT_LT', '<', expected, seen);
+  }
+  EXPECT_LE(expected: Ordered, seen: Ordered): void {
+    if (expected <= seen) return;
+    this.fail('EXPECT_LE', '<=', expected, seen);
+  }
+  EXPECT_GT(expected: Ordered, seen: Ordered): void {
+    if (expected > seen) return;
+    this.fail('EXPECT_GT', '>', expected, seen);
+  }
+  EXPECT_GE(expected: Ordered, seen: Ordered): void {
+    if (expected >= seen) return;
+    this.fail('EXPECT_GE', '>=', expected, seen);
+  }
+  EXPECT_TRUE(seen: Value): void {
+    if (seen) return;
+    this.fail1('EXPECT_TRUE', '0', '!=', seen);
+  }
+  EXPECT_FALSE(seen: Value): void {
+    if (!seen) return;
+    this.fail1('EXPECT_FALSE', '0', '==', seen);
+  }
+  EXPECT_NULL(seen: Value): void {
+    if (seen == null) return;
+    this.fail1('EXPECT_NULL', 'NULL', '==', seen);
+  }
+
+  /* ---- failure path only ---- */
+
+  /** Two-argument form: both texts come from the caller's source. */
+  private fail(macro: Macro, op: string, expected: Value, seen: Value): void {
+    const site = locateCaller(Metadata.prototype[macro], macro, 2);
+    const [e, s] = site?.args ?? ['?', '?'];
+    this.report(macro, site?.file, site?.line, `${e} (${formatValue(expected)}) ${op} ${s} (${formatValue(seen)})`);
+  }
+
+  /** One-argument form (TRUE/FALSE/NULL): the expected side is a fixed literal. */
+  private fail1(macro: Macro, literal: string, op: string, seen: Value): void {
+    const site = locateCaller(Metadata.prototype[macro], macro, 1);
+    const s = site?.args?.[0] ?? '?';
+    this.report(macro, site?.file, site?.line, `${literal} (0) ${op} ${s} (${formatValue(seen)})`);
+  }
+
+  /** __TH_LOG("Expected ..."), exit_code = KSFT_FAIL, then __bail() for ASSERT_*. */
+  private report(macro: Macro, file: string | undefined, line: number | undefined, what: string): void {
+    this.err(`# ${file ?? '?'}:${line ?? 0}:${this.name}:Expected ${what}`);
+    this.exitCode = KSFT_FAIL;
+    if (macro.startsWith('ASSERT_')) {
+      this.aborted = true;
+      throw new AssertionAbort();
+    }
+  }
+}

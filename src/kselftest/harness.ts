@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The test runner of tools/testing/selftests/kselftest_harness.h (Linux 6.12):
+ * FIXTURE / FIXTURE_VARIANT_ADD / TEST_F registration and test_harness_run()
+ * with __run_test(), printing the same TAP as the C binary.
+ *
+ * There are no processes here: where the C harness forks one child per case
+ * (and a grandchild for setup + body + teardown) this runs the case inline
+ * and turns what the parent would learn from waitpid() into the same
+ * messages. Callers that need per-case isolation (one simulated kernel per
+ * case) pass `caseContext`, see RunOptions.
+ *
+ * This layer never imports the kernel model.
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  AssertionAbort, KSFT_FAIL, KSFT_PASS, KSFT_SKIP, KSFT_XFAIL, KSFT_XPASS, Metadata, SkipSignal,
+} from './assert.js';
+
+/*
+ * Map stacks of modules loaded from now on to their .ts sources. Modules of
+ * the same static import graph were loaded before this line ran; callsite.ts
+ * maps those itself through their .js.map files.
+ */
+process.setSourceMapsEnabled(true);
+
+/** FIXTURE(name) with its FIXTURE_SETUP / FIXTURE_TEARDOWN and the zeroed `self`. */
+export interface FixtureDef<Self, Variant> {
+  /** A fresh, "zeroed" FIXTURE_DATA for one case. */
+  create(): Self;
+  setup(self: Self, variant: Variant, t: Metadata): void;
+  teardown(self: Self, variant: Variant, t: Metadata): void;
+}
+
+/** A TEST_F body. Must be synchronous (a returned Promise fails the case). */
+export type CaseFn<Self, Variant> = (self: Self, variant: Variant, t: Metadata) => void;
+
+/**
+ * Wraps one case, from just after the "#  RUN" line to just before the
+ * verdict: enter() before setup, exit() after teardown. exit() returns
+ * extra failure messages (e.g. a leak found when the simulated module is
+ * unloaded); each is printed to the error stream as "# <msg>" and a
+ * non-empty list fails the case. If enter() throws, the case fails without
+ * running setup and exit() is not called; a throw from exit() fails the case.
+ */
+export interface CaseContext {
+  enter(): void;
+  exit(): string[];
+}
+
+export interface CaseResult {
+  /** "<fixture>.<variant>.<case>" */
+  name: string;
+  status: 'pass' | 'fail' | 'skip';
+  /** The SKIP() reason, when one was given. */
+  reason?: string;
+  /** Every error-stream line of the case, in order. */
+  messages: string[];
+  durationMs: number;
+}
+
+export interface RunResult {
+  /** ksft_exit(ret == 0): 0 when every case passed or skipped, else 1. */
+  exitCode: 0 | 1;
+  pass: number;
+  fail: number;
+  skip: number;
+  results: CaseResult[];
+}
+
+export interface RunOptions {
+  /** stdout: TAP lines and ksft_print_msg() output. */
+  out: (line: string) => void;
+  /** stderr (TH_LOG_STREAM): assertion messages, SKIP reasons, crash reports. */
+  err: (line: string) => void;
+  /** test_enabled(): false leaves the case out of the plan and the numbering. */
+  filter?: (fixture: string, variant: string, test: string) => boolean;
+  hooks?: {
+    /** Before the "#  RUN" line. */
+    beforeCase?(name: string): void;
+    /** After the "ok N" line. */
+    afterCase?(name: string, result: CaseResult): void;
+  };
+  /** Called once per case with its full name; see CaseContext. */
+  caseContext?: (name: string) => CaseContext;
+}
+
+interface FixtureRec {
+  name: string;
+  def: FixtureDef<any, any>;
+  variants: { name: string; data: unknown }[];
+  tests: { name: string; fn: CaseFn<any, any> }[];
+}
+
+interface PlannedCase {
+  fixture: FixtureRec;
+  variant: { name: string; data: unknown };
+  test: { name: string; fn: CaseFn<any, any> };
+}
+
+/** Typed handle returned by Harness.fixture(). */
+export interface Fixture<Self, Variant> {
+  readonly name: string;
+  variant(variantName: string, data: Variant): Fixture<Self, Variant>;
+  testF(caseName: string, fn: CaseFn<Self, Variant>): Fixture<Self, Variant>;
+}
+
+/* The variant a fixture without FIXTURE_VARIANT_ADD runs under (no_variant). */
+const NO_VARIANT = { name: '', data: undefined };
+
+export class Harness {
+  private readonly fixtures: FixtureRec[] = [];
+
+  /** FIXTURE + FIXTURE_SETUP + FIXTURE_TEARDOWN. Fixtures run in declaration order. */
+  fixture<Self, Variant>(name: string, def: FixtureDef<Self, Variant>): Fixture<Self, Variant> {
+    if (this.fixtures.some((f) => f.name === name)) throw new Error(`fixture ${name} declared twice`);
+    this.fixtures.push({ name, def, variants: [], tests: [] });
+    const handle: Fixture<Self, Variant> = {
+      name,
+      variant: (v, data) => (this.variant(name, v, data), handle),
+      testF: (c, fn) => (this.testF(name, c, fn), handle),
+    };
+    return handle;
+  }
+
+  /** FIXTURE_VARIANT_ADD(fixture, variant) = data. Variants run in declaration order. */
+  variant<Variant>(fixtureName: string, variantName: string, data: Variant): void {
+    const f = this.lookup(fixtureName);
+    if (f.variants.some((v) => v.name === variantName)) {
+      throw new Error(`variant ${fixtureName}.${variantName} declared twice`);
+    }
+    f.variants.push({ name: variantName, data });
+  }
+
+  /** TEST_F(fixture, case). Cases of a fixture run in declaration order. */
+  testF<Self, Variant>(fixtureName: string, caseName: string, fn: CaseFn<Self, Variant>): void {
+    const f = this.lookup(fixtureName);
+    if (f.tests.some((t) => t.name === caseName)) throw new Error(`test ${fixtureName}.${caseName} declared twice`);
+    f.tests.push({ name: caseName, fn });
+  }
+
+  /** test_harness_run() without the getopt part (see RunOptions.filter). */
+  run(opts: RunOptions): RunResult {
+    const { plan, caseCount } = this.plan(opts.filter);
+    // ksft_print_header(), ksft_set_plan(), then the "Starting" message.
+    opts.out('TAP version 13');
+    opts.out(`1..${plan.length}`);
+    opts.out(`# Starting ${plan.length} tests from ${caseCount} test cases.`);
+    const res: RunResult = { exitCode: 0, pass: 0, fail: 0, skip: 0, results: [] };
+    plan.forEach((c, i) => {
+      const r = runCase(c, i + 1, opts);
+      res.results.push(r);
+      res[r.status]++;
+    });
+    // __test_passed() counts skips as passed.
+    const passed = res.pass + res.skip;
+    opts.out(`# ${res.fail ? 'FAILED' : 'PASSED'}: ${passed} / ${plan.length} tests passed.`);
+    // ksft_exit() -> ksft_print_cnts(); xfail/xpass/error are never produced here.
+    opts.out(`# Totals: pass:${res.pass} fail:${res.fail} xfail:0 xpass:0 skip:${res.skip} error:0`);
+    res.exitCode = res.fail ? 1 : 0;
+    return res;
+  }
+
+  private lookup(name: string): FixtureRec {
+    const f = this.fixtures.find((x) => x.name === name);
+    if (!f) throw new Error(`fixture ${name} is not declared`);
+    return f;
+  }
+
+  /**
+   * Kernel order: fixture, then variant, then case. A "test case" is a
+   * fixture-variant pair with at least one enabled test (case_count).
+   */
+  private plan(filter: RunOptions['filter']): { plan: PlannedCase[]; caseCount: number } {
+    const plan: PlannedCase[] = [];
+    let caseCount = 0;
+    for (const fixture of this.fixtures) {
+      const variants = fixture.variants.length ? fixture.variants : [NO_VARIANT];
+      for (const variant of variants) {
+        const before = plan.length;
+        for (const test of fixture.tests) {
+          if (!filter || filter(fixture.name, variant.name, test.name)) plan.push({ fixture, variant, test });
+        }
+        if (plan.length !== before) caseCount++;
+      }
+    }
+    return { plan, caseCount };
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* One case: __run_test() + the TEST_F wrapper + __wait_for_test().    */
+/* ------------------------------------------------------------------ */
+
+/** What ended a stage abnormally, other than ASSERT/SKIP (a "signal"). */
+interface Crash {
+  signal?: number;
+}
+
+function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
+  const t = new Metadata(c.fixture.name, c.variant.name, c.test.name, opts.err);
+  const name = t.fullName;
+  opts.hooks?.beforeCase?.(name);
+  opts.out(`#  RUN           ${name} ...`);
+  const start = performance.now();
+
+  let crash: Crash | undefined;
+  let ctx: CaseContext | undefined;
+  try {
+    ctx = opts.caseContext?.(name);
+    ctx?.enter();
+  } catch (e) {
+    crash = reportCrash(t, e);
+    ctx = undefined;
+  }
+  if (!crash) crash = runFixture(c, t);
+  if (ctx) {
+    const late = leaveContext(ctx, t);
+    crash ??= late;
+  }
+  waitStatus(t, crash);
+
+  const passed = t.exitCode !== KSFT_FAIL && t.exitCode <= KSFT_SKIP;
+  // ksft_print_msg("         %4s  %s\n", ...)
+  opts.out(`#          ${passed ? '  OK' : 'FAIL'}  ${name}`);
+  opts.out(resultLine(t.exitCode, num, name, t.reason));
+
+  const status = !passed ? 'fail' : t.exitCode === KSFT_SKIP ? 'skip' : 'pass';
+  const result: CaseResult = { name, status, messages: t.messages, durationMs: performance.now() - start };
+  if (t.reason) result.reason = t.reason;
+  opts.hooks?.afterCase?.(name, result);
+  return result;
+}
+
+/**
+ * The TEST_F wrapper. Followed from 6.12: setup runs; if it left a non-zero
+ * exit code (ASSERT/EXPECT failure or SKIP) the grandchild exits at once, so
+ * neither the body nor the teardown runs. Otherwise setup_completed is set,
+ * the body runs, and the teardown runs exactly once afterwards whether the
+ * body returned, SKIPped or failed an ASSERT (the longjmp lands before the
+ * teardown call). Deviation asked for by the simulator: a body that throws
+ * (a kernel oops, which would kill the C grandchild) still gets its teardown.
+ */
+function runFixture(c: PlannedCase, t: Metadata): Crash | undefined {
+  const self: unknown = c.fixture.def.create();
+  const data = c.variant.data;
+  let crash = stage(t, () => c.fixture.def.setup(self, data, t));
+  if (crash || t.exitCode !== KSFT_PASS || t.aborted) return crash;
+  t.setupCompleted = true;
+  crash = stage(t, () => c.test.fn(self, data, t));
+  return stage(t, () => c.fixture.def.teardown(self, data, t)) ?? crash;
+}
+
+/** Run one of setup/body/teardown; ASSERT and SKIP end it quietly, anything else is a crash. */
+function stage(t: Metadata, fn: () => unknown): Crash | undefined {
+  try {
+    const ret = fn();
+    if (ret instanceof Promise) {
+      ret.catch(() => {}); // the case is over; do not leave an unhandled rejection
+      throw new Error('asynchronous test function: the harness runs cases synchronously');
+    }
+    return undefined;
+  } catch (e) {
+    if (e instanceof AssertionAbort || e instanceof SkipSignal) return undefined;
+    return reportCrash(t, e);
+  }
+}
+
+/** Print a thrown error's message lines as "# ..." on the error stream. */
+function reportCrash(t: Metadata, e: unknown): Crash {
+  const err = e instanceof Error ? e : undefined;
+  let text = err ? err.message : String(e);
+  if (err && err.name && err.name !== 'Error') text = `${err.name}: ${text}`;
+  for (const line of text.split('\n')) t.err(`# ${line}`);
+  t.exitCode = KSFT_FAIL;
+  const signal = (e as { signal?: unknown } | null)?.signal;
+  return typeof signal === 'number' ? { signal } : {};
+}
+
+function leaveContext(ctx: CaseContext, t: Metadata): Crash | undefined {
+  try {
+    const extra = ctx.exit();
+    for (const msg of extra) t.err(`# ${msg}`);
+    if (extra.length) t.exitCode = KSFT_FAIL;
+    return undefined;
+  } catch (e) {
+    return reportCrash(t, e);
+  }
+}
+
+/**
+ * What __wait_for_test() prints once the child is gone. An aborted case is
+ * reported as killed by SIGABRT (the wrapper calls abort() after an ASSERT
+ * failure); an EXPECT failure as a plain failed exit. A thrown exception
+ * stands for an unexpected signal: the error's own `signal` number when it
+ * carries one, the kernel's wording otherwise.
+ */
+function waitStatus(t: Metadata, crash: Crash | undefined): void {
+  if (crash) {
+    const how = crash.signal !== undefined ? `signal ${crash.signal}` : 'exception';
+    t.err(`# ${t.name}: Test terminated unexpectedly by ${how}`);
+    t.exitCode = KSFT_FAIL;
+  } else if (t.aborted) {
+    t.err(`# ${t.name}: Test terminated by assertion`);
+    t.exitCode = KSFT_FAIL;
+  } else if (t.exitCode !== KSFT_PASS && t.exitCode !== KSFT_SKIP) {
+    t.err(`# ${t.name}: Test failed`);
+    t.exitCode = KSFT_FAIL;
+  }
+}
+
+/** ksft_test_result_code() with __run_test()'s choice of diagnostic. */
+export function resultLine(code: number, num: number, name: string, reason: string): string {
+  const diagnostic = reason ? reason : code === KSFT_PASS || code === KSFT_FAIL ? undefined : 'unknown';
+  let tap = 'ok';
+  let directive = '';
+  if (code === KSFT_SKIP) directive = ' # SKIP ';
+  else if (code === KSFT_XFAIL) directive = ' # XFAIL ';
+  else if (code === KSFT_XPASS) directive = ' # XPASS ';
+  else if (code !== KSFT_PASS) tap = 'not ok';
+  if (!directive && diagnostic !== undefined) directive = ' #  ';
+  return `${tap} ${num} ${name}${directive}${diagnostic ?? ''}`;
+}

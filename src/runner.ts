@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * What scripts/test_hmm.sh does around the hmm-tests binary, for the
+ * simulation: boot a kernel, load test_hmm with the module parameters, run
+ * the cases, unload. Each case gets its own freshly booted Kernel (so cases
+ * cannot leak into each other), its own process, and after the process has
+ * exited and the module is unloaded, a check that every page came back.
+ */
+import { Harness, type RunResult } from './kselftest/harness.js';
+import { Kernel } from './kernel-model/kernel.js';
+import { KernelBug } from './kernel-model/bug.js';
+import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
+import { Task } from './kernel-model/task.js';
+import { errname } from './kernel-model/errno.js';
+import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit } from './dmirror/test_hmm.js';
+import { HMM_DMIRROR_MEMORY_DEVICE_GENERIC } from './dmirror/test_hmm_uapi.js';
+import { Libc } from './selftests/hmm-tests/libc.js';
+import { registerHmmTests, PRIVATE_VARIANT, GENERIC_VARIANT } from './selftests/hmm-tests/index.js';
+
+export interface SmokeOptions {
+  params: TestHmmParams;
+  machine?: MachineConfig;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Write the TRACE line of every device command, and each RUN line, to err. */
+  trace?: boolean;
+  filter?: (fixture: string, variant: string, test: string) => boolean;
+  /** Called on each case's kernel after boot and module load: tests use it to break or instrument the model. */
+  onKernel?: (k: Kernel, mod: TestHmm) => void;
+}
+
+/** modprobe test_hmm: the module or why it did not load (one line). */
+export function modprobeTestHmm(k: Kernel, params: TestHmmParams): { mod: TestHmm } | { error: string } {
+  try {
+    const { ret, mod } = hmmDmirrorInit(k, params);
+    if (ret !== 0 || mod === null) {
+      const why = k.warnings.at(-1) ?? k.log.at(-1) ?? '';
+      return { error: `module init returned ${errname(ret)}${why ? ` (${why})` : ''}` };
+    }
+    return { mod };
+  } catch (e) {
+    if (e instanceof KernelBug) return { error: `the module oopsed while loading: ${e.message}` };
+    throw e;
+  }
+}
+
+/**
+ * Check module parameters the way a user needs to hear about them: load the
+ * module once on a scratch kernel of the same machine and explain a failure
+ * in one line, with what would be right. Returns null when they are fine.
+ */
+export function checkModuleParams(params: TestHmmParams, machine: MachineConfig = defaultMachine()): string | null {
+  const spm = spmRanges(machine).map((r) => `${hex(r.start)}-${hex(r.start + r.size - 1)}`).join(', ');
+  const ranges = spm ? `this machine's special-purpose memory ranges are ${spm}` : 'this machine has no special-purpose memory';
+  if (!!params.spm_addr_dev0 !== !!params.spm_addr_dev1) {
+    return `spm_addr_dev0 and spm_addr_dev1 go together: give both (generic mode) or neither (private mode); ${ranges}`;
+  }
+  const k = new Kernel({ machine });
+  const r = modprobeTestHmm(k, params);
+  if ('mod' in r) {
+    hmmDmirrorExit(r.mod);
+    return null;
+  }
+  return `cannot load test_hmm with spm_addr_dev0=${hex(params.spm_addr_dev0)} spm_addr_dev1=${hex(params.spm_addr_dev1)}: ` +
+    `${r.error}; each address must be the start of a special-purpose memory range, and the two must differ; ${ranges}`;
+}
+
+/** Which variants the loaded configuration supports: the seed's driver has two devices of one type. */
+export function variantsFor(params: TestHmmParams) {
+  return params.spm_addr_dev0 && params.spm_addr_dev1 ? [GENERIC_VARIANT] : [PRIVATE_VARIANT];
+}
+
+/** Run the smoke suite (test_hmm.sh smoke [spm0 spm1]) and return the harness's result. */
+export function runSmoke(opts: SmokeOptions): RunResult {
+  const machine = opts.machine ?? defaultMachine();
+  const h = new Harness();
+  const libc = new Libc();
+  libc.stderr = opts.err;
+  registerHmmTests(h, libc, variantsFor(opts.params));
+  return h.run({
+    out: opts.out,
+    err: opts.err,
+    filter: opts.filter,
+    caseContext: (name) => {
+      let k: Kernel | null = null, mod: TestHmm | null = null, task: Task | null = null;
+      return {
+        enter() {
+          if (opts.trace) opts.err(`#  RUN           ${name} ...`);
+          k = new Kernel({ machine });
+          const r = modprobeTestHmm(k, opts.params);
+          if ('error' in r) throw new Error(`modprobe test_hmm: ${r.error}`);
+          mod = r.mod;
+          opts.onKernel?.(k, mod);
+          task = new Task(k);
+          libc.attach(task);
+          libc.trace = opts.trace ? opts.err : null;
+        },
+        exit() {
+          const problems: string[] = [];
+          try {
+            task?.exit();
+            if (mod) problems.push(...hmmDmirrorExit(mod));
+          } catch (e) {
+            if (!(e instanceof KernelBug)) throw e;
+            problems.push(e.message);
+          }
+          libc.attach(null);
+          if (k === null) return problems;
+          if (k.pageAlloc.nrAllocated !== 0) {
+            problems.push(`BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)`);
+          }
+          for (const w of k.warnings) if (!problems.includes(w)) problems.push(w);
+          return problems;
+        },
+      };
+    },
+  });
+}
+
+export function isGeneric(mod: TestHmm): boolean {
+  return mod.devices[0]?.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_GENERIC;
+}
