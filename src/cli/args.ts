@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Parsing what a user types, with one-line errors that say what would be
+ * right. No kernel model here: this is the boundary.
+ */
+
+/** A user input that is wrong: the CLI prints the message on one line and exits non-zero. */
+export class UsageError extends Error {}
+
+/**
+ * A module parameter address as modprobe takes a `long` parameter
+ * (kstrtol() with base 0): 0x-prefixed hex, 0-prefixed octal, or decimal.
+ */
+export function parseAddress(name: string, text: string): number {
+  const s = text.trim();
+  let v: number;
+  if (/^0[xX][0-9a-fA-F]+$/.test(s)) v = parseInt(s.slice(2), 16);
+  else if (/^0[0-7]*$/.test(s)) v = parseInt(s, 8);
+  else if (/^[1-9][0-9]*$/.test(s)) v = parseInt(s, 10);
+  else throw new UsageError(`${name} "${text}" is not an address: write it in hex (0x100000000), decimal or octal, as modprobe accepts`);
+  if (!Number.isSafeInteger(v) || v >= 2 ** 52) throw new UsageError(`${name} "${text}" is too large for a physical address`);
+  return v;
+}

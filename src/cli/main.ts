@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The hmm-test command line. `hmm-test smoke` loads the simulated test_hmm
+ * with no parameters (both devices private), runs every case and unloads;
+ * `hmm-test smoke <spm_addr_dev0> <spm_addr_dev1>` does the same with the
+ * seed's DEVICE_GENERIC devices on those special-purpose memory ranges.
+ * Output is kselftest TAP on stdout; the exit status is the harness's.
+ * Every bad input is one line on stderr and exit status 2.
+ */
+import { Command, CommanderError } from 'commander';
+import chalk from 'chalk';
+import { UsageError, parseAddress } from './args.js';
+import { runSmoke, checkModuleParams } from '../runner.js';
+import type { TestHmmParams } from '../dmirror/test_hmm.js';
+
+const EXIT_USAGE = 2;
+
+function fail(msg: string): never {
+  process.stderr.write(`${chalk.red('hmm-test:')} ${msg}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+export function main(argv: string[]): void {
+  const program = new Command();
+  program
+    .name('hmm-test')
+    .description('The Linux HMM selftest (hmm-tests) against a simulated test_hmm driver and kernel')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .showSuggestionAfterError(false);
+
+  program
+    .command('smoke')
+    .description('run every case: private devices, or generic (seed DEVICE_GENERIC) devices when two SPM addresses are given')
+    .argument('[spm_addr_dev0]', 'start of the special-purpose memory range for the generic devices (hex, decimal or octal)')
+    .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
+    .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr')
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean }) => {
+      if ((spm0 === undefined) !== (spm1 === undefined)) {
+        throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
+      }
+      const params: TestHmmParams = {
+        spm_addr_dev0: spm0 === undefined ? 0 : parseAddress('spm_addr_dev0', spm0),
+        spm_addr_dev1: spm1 === undefined ? 0 : parseAddress('spm_addr_dev1', spm1),
+      };
+      const problem = checkModuleParams(params);
+      if (problem !== null) throw new UsageError(problem);
+      const result = runSmoke({
+        params,
+        out: (l) => process.stdout.write(`${l}\n`),
+        err: (l) => process.stderr.write(`${l}\n`),
+        trace: opts.trace,
+      });
+      process.exitCode = result.exitCode;
+    });
+
+  if (argv.length === 0) fail("missing command: run 'hmm-test smoke' (private devices) or 'hmm-test smoke <spm_addr_dev0> <spm_addr_dev1>' (generic devices)");
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message);
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      if (e.code === 'commander.executeSubCommandAsync') process.exit(0);
+      fail(`${e.message.replace(/^error: /, '').replace(/\.$/, '')}; try 'hmm-test --help'`);
+    }
+    throw e;
+  }
+}
