@@ -25,8 +25,8 @@ export interface SmokeOptions {
   /** Write the TRACE line of every device command, and each RUN line, to err. */
   trace?: boolean;
   filter?: (fixture: string, variant: string, test: string) => boolean;
-  /** Called on each case's kernel after boot and module load: tests use it to break or instrument the model. */
-  onKernel?: (k: Kernel, mod: TestHmm) => void;
+  /** Called for each case after boot, module load and the test process's creation: tests use it to break or instrument the model. */
+  onKernel?: (k: Kernel, mod: TestHmm, task: Task) => void;
 }
 
 /** modprobe test_hmm: the module or why it did not load (one line). */
@@ -90,8 +90,8 @@ export function runSmoke(opts: SmokeOptions): RunResult {
           const r = modprobeTestHmm(k, opts.params);
           if ('error' in r) throw new Error(`modprobe test_hmm: ${r.error}`);
           mod = r.mod;
-          opts.onKernel?.(k, mod);
           task = new Task(k);
+          opts.onKernel?.(k, mod, task);
           libc.attach(task);
           libc.trace = opts.trace ? opts.err : null;
         },

@@ -51,7 +51,7 @@ export function copyHighpage(k: Kernel, to: Page, from: Page): void {
     clearHighpage(k, to, 'copy_highpage');
     return;
   }
-  pageBytesWrite(k, to, 'copy_highpage').set(src);
+  k.arch.copyPage(pageBytesWrite(k, to, 'copy_highpage'), src);
 }
 
 /** Model of clear_highpage(). */

@@ -17,6 +17,15 @@ import type { CharDev } from './chrdev.js';
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
 
+/**
+ * The architecture's page primitives (arch/x86/lib/copy_page_64.S,
+ * clear_page_64.S), behind copy_highpage()/clear_highpage(). Replaceable so
+ * that the project's tests can show a broken copy is caught.
+ */
+export interface ArchOps {
+  copyPage(to: Uint8Array, from: Uint8Array): void;
+}
+
 export interface KernelOptions {
   machine?: MachineConfig;
   /** panic_on_warn: a WARN becomes a kernel BUG (the case fails). */
@@ -40,6 +49,7 @@ export class Kernel {
   /** The shared zero page (ZERO_PAGE(0)): in the kernel image's bss, never freed. */
   readonly zeroPfn: number;
   readonly panicOnWarn: boolean;
+  readonly arch: ArchOps = { copyPage: (to, from) => to.set(from) };
   private readonly objects = new Map<number, object>();
   private readonly objectIds = new WeakMap<object, number>();
   private nextObjectId = 1;

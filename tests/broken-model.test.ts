@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The suite must fail when the mechanism a case exercises is broken. Each
+ * test breaks one mechanism of the model on purpose and checks that exactly
+ * the cases relying on it fail, with the message a developer would need.
+ */
+import t from 'tap';
+import { smoke, PRIVATE, GENERIC } from './helpers.js';
+import { MMU_NOTIFY_MIGRATE } from '../src/kernel-model/mmu_notifier.js';
+
+const failed = (r: ReturnType<typeof smoke>) => r.result.results.filter((c) => c.status === 'fail').map((c) => c.name.split('.')[2]);
+
+t.test('a copy_page that copies nothing fails every case that checks migrated data', (t) => {
+  for (const params of [PRIVATE, GENERIC]) {
+    const r = smoke({ params, onKernel: (k) => { k.arch.copyPage = () => {}; } });
+    t.equal(r.result.exitCode, 1);
+    t.same(failed(r), ['migrate', 'migrate_fault', 'migrate_multiple', 'migrate_ping_pong']);
+    t.ok(r.err.some((l) => /:Expected ptr\[i\] \(0\) == i \(1\)$/.test(l)), 'the assertion names the mismatch');
+  }
+  t.end();
+});
+
+t.test('a page_free that loses device pages is reported at module unload', (t) => {
+  const r = smoke({ params: PRIVATE, onKernel: (_k, mod) => { mod.devmemOps.pageFree = () => {}; } });
+  t.same(failed(r), ['migrate', 'migrate_fault', 'migrate_multiple', 'migrate_ping_pong', 'snapshot']);
+  t.ok(r.err.some((l) => /hmm_dmirror0: \d+ of 65536 device pages not back on the free list at unload/.test(l)), 'device pages missing');
+  t.ok(r.err.some((l) => /system page\(s\) still allocated .* \(leaked\)/.test(l)), 'backing pages leaked');
+  t.end();
+});
+
+t.test('an MMU_NOTIFY_MIGRATE without its owner makes the mirror drop its own pages (seed 001)', (t) => {
+  const r = smoke({
+    params: PRIVATE,
+    onKernel: (_k, _mod, task) => { task.mm.notifierLog = (range) => { if (range.event === MMU_NOTIFY_MIGRATE) range.owner = null; }; },
+  });
+  t.same(failed(r), ['migrate_fault']);
+  t.ok(r.err.some((l) => /migrate_fault:Expected ret \(-2\) == 0 \(0\)$/.test(l)), 'the second MIGRATE returns -ENOENT');
+  t.end();
+});
+
+t.test('a leaked system page fails the case that leaked it', (t) => {
+  const r = smoke({ params: PRIVATE, filter: (_f, _v, c) => c === 'migrate', onKernel: (k) => { k.pageAlloc.allocPage(); } });
+  t.same(failed(r), ['migrate']);
+  t.ok(r.err.some((l) => l.includes('BUG: 1 system page(s) still allocated')));
+  t.end();
+});
