@@ -5,7 +5,9 @@
  */
 
 /** A user input that is wrong: the CLI prints the message on one line and exits non-zero. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 /**
  * A module parameter address as modprobe takes a `long` parameter

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The command line as a user meets it: exit codes, TAP on stdout, one-line errors, the script. */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from './helpers.js';
+import { parseAddress } from '../src/cli/args.js';
+
+// The child runs as a user would run it: without the test runner's loaders in NODE_OPTIONS.
+const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+delete env.NODE_OPTIONS;
+const run = (cmd: string, args: string[]) => spawnSync(join(ROOT, cmd), args, { encoding: 'utf8', env });
+
+t.test('parseAddress accepts what modprobe accepts', (t) => {
+  t.equal(parseAddress('x', '0x100000000'), 0x100000000);
+  t.equal(parseAddress('x', '4294967296'), 0x100000000);
+  t.equal(parseAddress('x', '040000000000'), 0x100000000);
+  t.equal(parseAddress('x', '0'), 0);
+  for (const bad of ['', 'zz', '0x', '-1', '0x1g', '09', '1e9']) t.throws(() => parseAddress('x', bad), { name: 'UsageError' }, bad);
+  t.end();
+});
+
+t.test('hmm-test smoke: TAP on stdout, exit 0', (t) => {
+  for (const args of [['smoke'], ['smoke', '0x100000000', '0x140000000']]) {
+    const r = run('bin/hmm-test', args);
+    t.equal(r.status, 0, r.stderr);
+    t.equal(r.stdout.split('\n')[0], 'TAP version 13');
+    t.match(r.stdout, /# PASSED: 6 \/ 6 tests passed\./);
+  }
+  t.end();
+});
+
+t.test('bad input: one line on stderr, exit 2, no stack trace', (t) => {
+  for (const args of [[], ['bogus'], ['smoke', '0x100000000'], ['smoke', 'zz', '0x1'], ['smoke', '1', '2', '3'],
+    ['smoke', '0x100000000', '0x100000000'], ['smoke', '0x1', '0x2'], ['smoke', '--nope']]) {
+    const r = run('bin/hmm-test', args);
+    t.equal(r.status, 2, `exit status for ${args.join(' ')}`);
+    t.equal(r.stdout, '', 'nothing on stdout');
+    const lines = r.stderr.trimEnd().split('\n');
+    t.equal(lines.length, 1, `one line for ${args.join(' ')}: ${r.stderr}`);
+    t.match(lines[0], /^hmm-test: /);
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+  t.end();
+});
+
+t.test('scripts/test_hmm.sh mirrors the kernel script', (t) => {
+  const ok = run('scripts/test_hmm.sh', ['smoke']);
+  t.equal(ok.status, 0);
+  t.match(ok.stdout, /^Running smoke test\. Note, this test provides basic coverage\.\nTAP version 13/);
+  t.equal(run('scripts/test_hmm.sh', ['smoke', '0x100000000', '0x140000000']).status, 0);
+  const usage = run('scripts/test_hmm.sh', []);
+  t.equal(usage.status, 0);
+  t.match(usage.stdout, /\.\/test_hmm\.sh smoke <spm_addr_dev0> <spm_addr_dev1>/);
+  const one = run('scripts/test_hmm.sh', ['smoke', '0x100000000']);
+  t.equal(one.status, 1);
+  t.match(one.stderr, /Missing module parameters/);
+  t.equal(run('scripts/test_hmm.sh', ['other']).status, 1);
+  t.end();
+});
