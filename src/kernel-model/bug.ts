@@ -14,9 +14,13 @@ export class KernelBug extends Error {
   }
 }
 
-/** BUG_ON(): `where` is the C function the check lives in. */
-export function BUG_ON(cond: boolean, where: string, what: string): void {
-  if (cond) throw new KernelBug('BUG', where, what);
+/**
+ * BUG_ON(): `where` is the C function the check lives in. The message is a
+ * function so that the hot paths that check invariants on every page do not
+ * build a string that is only needed when the check fires.
+ */
+export function BUG_ON(cond: boolean, where: string, what: () => string): void {
+  if (cond) throw new KernelBug('BUG', where, what());
 }
 
 /**

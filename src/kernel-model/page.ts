@@ -81,9 +81,9 @@ export class Memmap {
   /** Declare struct pages for [startPfn, endPfn) (sparse_add_section(), memmap_init_zone_device()). */
   addRange(startPfn: number, endPfn: number, pgmap: DevPagemap | null): void {
     BUG_ON(startPfn % MEMBLOCK_PAGES !== 0 || endPfn % MEMBLOCK_PAGES !== 0, 'sparse_add_section',
-      `range [0x${startPfn.toString(16)}, 0x${endPfn.toString(16)}) is not 2 MiB aligned`);
+      () => `range [0x${startPfn.toString(16)}, 0x${endPfn.toString(16)}) is not 2 MiB aligned`);
     BUG_ON(this.ranges.some((r) => r.start < endPfn && startPfn < r.end), 'sparse_add_section',
-      `pfns [0x${startPfn.toString(16)}, 0x${endPfn.toString(16)}) already have a memmap`);
+      () => `pfns [0x${startPfn.toString(16)}, 0x${endPfn.toString(16)}) already have a memmap`);
     this.ranges.push({ start: startPfn, end: endPfn, pgmap });
     this.ranges.sort((a, b) => a.start - b.start);
   }
@@ -91,7 +91,7 @@ export class Memmap {
   /** Drop the struct pages of a removed range (sparse_remove_section()). */
   removeRange(startPfn: number, endPfn: number): void {
     const i = this.ranges.findIndex((r) => r.start === startPfn && r.end === endPfn);
-    BUG_ON(i < 0, 'sparse_remove_section', `no memmap range at pfn 0x${startPfn.toString(16)}`);
+    BUG_ON(i < 0, 'sparse_remove_section', () => `no memmap range at pfn 0x${startPfn.toString(16)}`);
     this.ranges.splice(i, 1);
     for (let b = startPfn; b < endPfn; b += MEMBLOCK_PAGES) this.blocks.delete(b / MEMBLOCK_PAGES);
   }
@@ -112,7 +112,7 @@ export class Memmap {
     let b = this.blocks.get(key);
     if (b === undefined) {
       const r = this.rangeOf(pfn);
-      BUG_ON(r === undefined || pfn === 0, 'pfn_to_page', `no struct page for pfn 0x${pfn.toString(16)}`);
+      BUG_ON(r === undefined || pfn === 0, 'pfn_to_page', () => `no struct page for pfn 0x${pfn.toString(16)}`);
       b = new MemBlock(key * MEMBLOCK_PAGES, r!.pgmap);
       this.blocks.set(key, b);
     }

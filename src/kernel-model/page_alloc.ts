@@ -119,7 +119,7 @@ export function clearPageFlag(k: Kernel, page: Page, flag: number): void {
 /** Model of get_page()/folio_get(): taking a reference on a free page is a kernel bug. */
 export function getPage(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  BUG_ON(b.refcount[i] <= 0, 'get_page', `pfn ${hex(page)} has refcount ${b.refcount[i]} (VM_BUG_ON_PAGE(page_ref_zero_or_close_to_overflow))`);
+  BUG_ON(b.refcount[i] <= 0, 'get_page', () => `pfn ${hex(page)} has refcount ${b.refcount[i]} (VM_BUG_ON_PAGE(page_ref_zero_or_close_to_overflow))`);
   b.refcount[i]++;
 }
 
@@ -139,7 +139,7 @@ export function getPageUnlessZero(k: Kernel, page: Page): boolean {
 export function putPage(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   if (b.flags[i] & PG_reserved) return; // the zero page is not refcounted here
-  BUG_ON(b.refcount[i] <= 0, 'put_page', `refcount underflow on pfn ${hex(page)}`);
+  BUG_ON(b.refcount[i] <= 0, 'put_page', () => `refcount underflow on pfn ${hex(page)}`);
   if (--b.refcount[i] > 0) return;
   if (b.pgmap !== null) {
     freeZoneDevicePage(k, page);
@@ -169,13 +169,13 @@ export function trylockPage(k: Kernel, page: Page): boolean {
  * is already locked would never be unlocked: that is a deadlock, reported.
  */
 export function lockPage(k: Kernel, page: Page): void {
-  BUG_ON(!trylockPage(k, page), 'lock_page', `pfn ${hex(page)} is already locked: this would sleep forever`);
+  BUG_ON(!trylockPage(k, page), 'lock_page', () => `pfn ${hex(page)} is already locked: this would sleep forever`);
 }
 
 /** Model of unlock_page()/folio_unlock(). */
 export function unlockPage(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  BUG_ON(!(b.flags[i] & PG_locked), 'folio_unlock', `pfn ${hex(page)} is not locked (VM_BUG_ON_FOLIO(!folio_test_locked(folio)))`);
+  BUG_ON(!(b.flags[i] & PG_locked), 'folio_unlock', () => `pfn ${hex(page)} is not locked (VM_BUG_ON_FOLIO(!folio_test_locked(folio)))`);
   b.flags[i] &= ~PG_locked;
 }
 

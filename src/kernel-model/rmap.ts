@@ -48,7 +48,7 @@ export function unlinkAnonVmas(k: Kernel, vmas: VmAreaStruct[]): void {
 export function folioAddNewAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct, addr: number): void {
   const av = anonVmaPrepare(vma);
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  BUG_ON(b.mapcount[i] !== 0, 'folio_add_new_anon_rmap', `pfn 0x${page.toString(16)} is already mapped`);
+  BUG_ON(b.mapcount[i] !== 0, 'folio_add_new_anon_rmap', () => `pfn 0x${page.toString(16)} is already mapped`);
   b.mapcount[i] = 1;
   b.mapping[i] = -k.kptr(av);
   b.index[i] = linearPageIndex(vma, addr);
@@ -67,7 +67,7 @@ export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, ex
 /** Model of folio_remove_rmap_pte(). */
 export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', `mapcount underflow on pfn 0x${page.toString(16)}`);
+  BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', () => `mapcount underflow on pfn 0x${page.toString(16)}`);
   b.mapcount[i]--;
   vma.vmMm.rssAnon--;
 }
