@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * npm run bench: what the simulation costs next to the copying it models.
+ * Every ratio is against a warm memcpy of the same bytes measured in the
+ * same process (Uint8Array.prototype.set between two touched buffers), so
+ * machine noise cancels. Every step checks the data it moved.
+ *
+ *   node dist/bench/bench.js [--quick] [--report FILE.yaml]
+ */
+import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { stringify } from 'yaml';
+import { Kernel } from '../src/kernel-model/kernel.js';
+import { Task } from '../src/kernel-model/task.js';
+import { type MachineConfig, defaultMachine } from '../src/kernel-model/machine.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/kernel-model/mm.js';
+import { hmmDmirrorInit, hmmDmirrorExit, type TestHmmParams } from '../src/dmirror/test_hmm.js';
+import * as U from '../src/dmirror/test_hmm_uapi.js';
+import { Libc } from '../src/selftests/hmm-tests/libc.js';
+import { runSmoke } from '../src/runner.js';
+
+const PAGE = 4096;
+const GiB = 1024 ** 3;
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const reportFile = args.includes('--report') ? args[args.indexOf('--report') + 1] : null;
+if (args.includes('--report') && !reportFile) {
+  process.stderr.write('bench: --report needs a file name, e.g. --report bench.yaml\n');
+  process.exit(2);
+}
+
+/** A machine with room for 1 GiB buffers: 16 GiB of RAM after the default map's SPM ranges. */
+function benchMachine(): MachineConfig {
+  const m = defaultMachine();
+  m.memoryMap = m.memoryMap.map((e) => (e.start === 6 * GiB ? { ...e, size: 16 * GiB } : e));
+  return m;
+}
+
+const now = () => performance.now();
+function timeIt(fn: () => void): number {
+  const t0 = now();
+  fn();
+  return now() - t0;
+}
+/** Best of n runs of a warm memcpy of `bytes`. */
+function memcpyMs(bytes: number, n = 5): number {
+  const a = new Uint8Array(bytes).fill(1), b = new Uint8Array(bytes).fill(2);
+  let best = Infinity;
+  for (let i = 0; i < n; i++) best = Math.min(best, timeIt(() => b.set(a)));
+  if (b[bytes - 1] !== 1) throw new Error('memcpy baseline copied nothing');
+  return best;
+}
+
+interface Step { step: string; pages: number; ms: number; pagesPerSec: number; GBps: number; xMemcpy: number }
+const steps: Step[] = [];
+function record(step: string, pages: number, ms: number, base: number): void {
+  steps.push({ step, pages, ms: +ms.toFixed(2), pagesPerSec: Math.round(pages / (ms / 1000)),
+    GBps: +((pages * PAGE) / 1e9 / (ms / 1000)).toFixed(2), xMemcpy: +(ms / base).toFixed(2) });
+}
+
+function boot(params: TestHmmParams) {
+  const k = new Kernel({ machine: benchMachine() });
+  const { ret, mod } = hmmDmirrorInit(k, params);
+  if (ret || !mod) throw new Error(`test_hmm did not load: ${ret}`);
+  const task = new Task(k);
+  const libc = new Libc();
+  libc.attach(task);
+  return { k, mod, task, libc };
+}
+
+function ioctl(task: Task, fd: number, req: number, c: Partial<U.HmmDmirrorCmd>): U.HmmDmirrorCmd {
+  const cmd = { ...U.newHmmDmirrorCmd(), ...c };
+  const ret = task.ioctl(fd, req, cmd);
+  if (ret) throw new Error(`ioctl ${U.hmmDmirrorRequestName(req, cmd)} returned ${ret}`);
+  return cmd;
+}
+
+function checkIota(v: Int32Array, what: string): void {
+  for (let i = 0; i < v.length; i++) if (v[i] !== i) throw new Error(`${what}: int ${i} is ${v[i]}`);
+}
+
+/** Migration round trip and device access for one size and mode. */
+function migration(npages: number, mode: 'private' | 'generic'): void {
+  const params = mode === 'private' ? { spm_addr_dev0: 0, spm_addr_dev1: 0 } : { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 5 * GiB };
+  const { mod, task, libc } = boot(params);
+  const size = npages * PAGE, n = size / 4;
+  const fd = task.open('/dev/hmm_dmirror0');
+  const ptr = libc.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const mirror = libc.malloc(size);
+  const base = memcpyMs(size);
+  const tag = `${mode} ${npages}`;
+  record(`${tag}: CPU writes the buffer`, npages, timeIt(() => libc.storeInts(ptr, n, (i) => i)), base);
+  let cmd!: U.HmmDmirrorCmd;
+  record(`${tag}: MIGRATE to device`, npages, timeIt(() => {
+    cmd = ioctl(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: ptr, ptr: mirror, npages, alloc_to_devmem: 1 });
+  }), base);
+  if (cmd.cpages !== npages) throw new Error(`${tag}: migrated ${cmd.cpages} pages`);
+  checkIota(libc.loadInts(mirror, n), `${tag}: what the device read`);
+  record(`${tag}: READ through the mirror`, npages, timeIt(() => ioctl(task, fd, U.HMM_DMIRROR_READ, { addr: ptr, ptr: mirror, npages })), base);
+  record(`${tag}: WRITE through the mirror`, npages, timeIt(() => ioctl(task, fd, U.HMM_DMIRROR_WRITE, { addr: ptr, ptr: mirror, npages })), base);
+  if (mode === 'private') {
+    let back!: Int32Array;
+    record(`${tag}: back by CPU faults, and CPU reads`, npages, timeIt(() => { back = libc.loadInts(ptr, n); }), base);
+    checkIota(back, `${tag}: after faulting back`);
+  } else {
+    record(`${tag}: MIGRATE back (seed: GENERIC pages stay)`, npages, timeIt(() => {
+      ioctl(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: ptr, ptr: mirror, npages, alloc_to_devmem: 0 });
+    }), base);
+    let back!: Int32Array;
+    record(`${tag}: CPU reads`, npages, timeIt(() => { back = libc.loadInts(ptr, n); }), base);
+    checkIota(back, `${tag}: CPU read back`);
+  }
+  task.exit();
+  const leaks = hmmDmirrorExit(mod);
+  if (leaks.length) throw new Error(`${tag}: ${leaks.join('; ')}`);
+}
+
+function snapshotStep(npages: number): number {
+  const { task, libc } = boot({ spm_addr_dev0: 0, spm_addr_dev1: 0 });
+  const fd = task.open('/dev/hmm_dmirror0');
+  const ptr = libc.mmap(0, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  libc.storeInts(ptr, npages * 1024, (i) => i);
+  const out = libc.malloc(npages);
+  const ms = timeIt(() => ioctl(task, fd, U.HMM_DMIRROR_SNAPSHOT, { addr: ptr, ptr: out, npages }));
+  const m = libc.loadBytes(out, npages);
+  if (m.some((v) => v !== U.HMM_DMIRROR_PROT_WRITE)) throw new Error('snapshot: unexpected values');
+  return (ms * 1000) / npages;
+}
+
+function sparseStep(): { ms: number; MB: number } {
+  const { task, libc } = boot({ spm_addr_dev0: 0, spm_addr_dev1: 0 });
+  const fd = task.open('/dev/hmm_dmirror0');
+  global.gc?.();
+  const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  let ok = false;
+  const ms = timeIt(() => {
+    const size = 1024 * GiB;
+    const ptr = libc.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const at = [0, size / 2, size - PAGE];
+    for (const a of at) libc.storeInts(ptr + a, 1024, (i) => i);
+    const mirror = libc.malloc(PAGE), snap = libc.malloc(PAGE);
+    for (const a of at) ioctl(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: ptr + a, ptr: mirror, npages: 1, alloc_to_devmem: 1 });
+    const v = at.map((a) => { ioctl(task, fd, U.HMM_DMIRROR_SNAPSHOT, { addr: ptr + a, ptr: snap, npages: 1 }); return libc.loadBytes(snap, 1)[0]; });
+    ok = v.every((x) => x === (U.HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | U.HMM_DMIRROR_PROT_WRITE));
+    if (task.mm.pgtable.tables.size > 8) throw new Error(`sparse: ${task.mm.pgtable.tables.size} page tables for 3 pages`);
+  });
+  if (!ok) throw new Error('sparse: the three pages are not on the device');
+  const after = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  return { ms: +ms.toFixed(2), MB: +((after - before) / 1e6).toFixed(2) };
+}
+
+function metadataStep(npages: number): number {
+  global.gc?.();
+  const k = new Kernel({ machine: benchMachine() });
+  const task = new Task(k);
+  const libc = new Libc();
+  libc.attach(task);
+  const ptr = libc.mmap(0, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  global.gc?.();
+  const m0 = process.memoryUsage();
+  for (let p = 0; p < npages; p++) libc.storeInts(ptr + p * PAGE, 1, () => p);
+  global.gc?.();
+  const m1 = process.memoryUsage();
+  const data = k.pageData.bytesReserved;
+  const total = (m1.heapUsed + m1.arrayBuffers) - (m0.heapUsed + m0.arrayBuffers);
+  if (libc.loadInts(ptr + (npages - 1) * PAGE, 1)[0] !== npages - 1) throw new Error('metadata: data lost');
+  return +((total - data) / npages).toFixed(1);
+}
+
+function suiteSteps(): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const [mode, params] of [['private', { spm_addr_dev0: 0, spm_addr_dev1: 0 }], ['generic', { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 5 * GiB }]] as const) {
+    runSmoke({ params, out: () => {}, err: () => {} });
+    const t = timeIt(() => {
+      const res = runSmoke({ params, out: () => {}, err: () => {} });
+      if (res.exitCode !== 0) throw new Error(`smoke ${mode} failed`);
+    });
+    r[`${mode}, in-process (warm) ms`] = +t.toFixed(1);
+    const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'hmm-test');
+    const argv = mode === 'private' ? ['smoke'] : ['smoke', '0x100000000', '0x140000000'];
+    const ft = timeIt(() => {
+      const p = spawnSync(bin, argv, { encoding: 'utf8' });
+      if (p.status !== 0) throw new Error(`hmm-test ${argv.join(' ')} exited ${p.status}`);
+    });
+    r[`${mode}, fresh process ms`] = +ft.toFixed(1);
+  }
+  return r;
+}
+
+// Memory figures first, before the large steps leave garbage behind that a later gc() would subtract.
+const sparse1TiB = sparseStep();
+const metadataBytesPerPage = global.gc ? metadataStep(quick ? 16384 : 262144) : 'run with --expose-gc';
+const sizes = quick ? [1024, 16384] : [1024, 65536, 262144];
+for (const mode of ['private', 'generic'] as const) for (const n of sizes) migration(n, mode);
+const snapPages = quick ? 16384 : 262144;
+const result = {
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: +(totalmem() / GiB).toFixed(1), node: process.version },
+  migration: steps,
+  snapshot: { pages: snapPages, usPerPage: +snapshotStep(snapPages).toFixed(3) },
+  sparse1TiB,
+  metadataBytesPerPage,
+  suite: suiteSteps(),
+};
+
+const pad = (s: string, n: number) => s.padEnd(n);
+console.log(pad('step', 56) + pad('pages', 9) + pad('ms', 10) + pad('pages/s', 12) + pad('GB/s', 7) + 'x memcpy');
+for (const s of steps) console.log(pad(s.step, 56) + pad(String(s.pages), 9) + pad(String(s.ms), 10) + pad(String(s.pagesPerSec), 12) + pad(String(s.GBps), 7) + s.xMemcpy);
+console.log(`snapshot of ${result.snapshot.pages} pages: ${result.snapshot.usPerPage} us/page`);
+console.log(`sparse 1 TiB mapping, 3 pages touched, migrated, snapshotted: ${result.sparse1TiB.ms} ms, ${result.sparse1TiB.MB} MB`);
+console.log(`model metadata per page: ${result.metadataBytesPerPage} bytes`);
+for (const [k, v] of Object.entries(result.suite)) console.log(`hmm-test smoke ${k}: ${v}`);
+if (reportFile) writeFileSync(reportFile, stringify(result));
