@@ -15,7 +15,7 @@ import { PAGE_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   isWritableMigrationEntry, _PAGE_RW, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
-  mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFY_RELEASE } from './mmu_notifier.js';
+  mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
 import { type AnonVma, unlinkAnonVmas } from './rmap.js';
 
@@ -273,19 +273,17 @@ function writeProtectRange(mm: MmStruct, start: number, end: number): void {
 }
 
 /**
- * Model of exit_mmap(): the last user is gone. Interval notifiers still
- * registered see the teardown as MMU_NOTIFY_RELEASE over everything, then
- * every VMA is unmapped.
+ * Model of exit_mmap(): the last user is gone. mmu_notifier_release() only
+ * concerns whole-mm subscribers (none here); interval notifiers hear the
+ * teardown through unmap_vmas(): one MMU_NOTIFY_UNMAP over everything.
  */
 export function exitMmap(mm: MmStruct): void {
-  if (mm.vmas.length > 0 || mm.intervalNotifiers.length > 0) {
-    const range = mmuNotifierRangeInit(MMU_NOTIFY_RELEASE, 0, mm, 0, TASK_SIZE);
-    mmuNotifierInvalidateRangeStart(range);
-    mmuNotifierInvalidateRangeEnd(range);
-  }
+  if (mm.vmas.length === 0) return;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, 0, TASK_SIZE);
+  mmuNotifierInvalidateRangeStart(range);
   for (const v of mm.vmas) zapPageRange(v, v.vmStart, v.vmEnd);
+  mmuNotifierInvalidateRangeEnd(range);
   unlinkAnonVmas(mm.k, mm.vmas);
   mm.vmas = [];
   mm.pgtable.tables.clear();
 }
-

@@ -63,7 +63,7 @@ export class Task {
 
   /**
    * do_exit(): the address space goes first (exit_mm(), the last mmput()
-   * tears it down, so mirrors see MMU_NOTIFY_RELEASE), then the files
+   * tears it down: mirrors see one MMU_NOTIFY_UNMAP), then the files
    * (exit_files()), as in kernel/exit.c.
    */
   exit(): void {
