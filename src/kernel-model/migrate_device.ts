@@ -107,7 +107,7 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
           (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || pagePgmap(k, page)!.owner !== m.pgmapOwner)) { m.src[n] = 0; continue; }
       mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE + (pteWrite(v) ? MIGRATE_PFN_WRITE : 0);
     }
-    // FIXME upstream too: no THP; a page without a mapping is not migrated.
+    // As upstream, which leaves THP for later: a page without a mapping is not migrated.
     const b = k.memmap.block(page), s = Memmap.slot(page);
     if (b.mapping[s] === 0) { m.src[n] = 0; continue; }
     getPage(k, page);
