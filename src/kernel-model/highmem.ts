@@ -32,13 +32,16 @@ export function pageBytesRead(k: Kernel, page: Page, fn: string): Uint8Array | n
   return slot < 0 ? null : k.pageData.view(slot);
 }
 
-/** The page's bytes for writing, giving it storage on first write. */
-export function pageBytesWrite(k: Kernel, page: Page, fn: string): Uint8Array {
+/**
+ * The page's bytes for writing, giving it storage on first write; zeroed
+ * storage unless `overwrite` says every byte is about to be written.
+ */
+export function pageBytesWrite(k: Kernel, page: Page, fn: string, overwrite = false): Uint8Array {
   checkAddressable(k, page, fn, 'write');
   const b = k.memmap.block(page), i = Memmap.slot(page);
   let slot = b.dataSlot[i];
   if (slot < 0) {
-    slot = k.pageData.alloc();
+    slot = k.pageData.alloc(!overwrite);
     b.dataSlot[i] = slot;
   }
   return k.pageData.view(slot);
@@ -51,7 +54,7 @@ export function copyHighpage(k: Kernel, to: Page, from: Page): void {
     clearHighpage(k, to, 'copy_highpage');
     return;
   }
-  k.arch.copyPage(pageBytesWrite(k, to, 'copy_highpage'), src);
+  k.arch.copyPage(pageBytesWrite(k, to, 'copy_highpage', true), src);
 }
 
 /** Model of clear_highpage(). */
@@ -73,7 +76,7 @@ export function memcpyFromPage(k: Kernel, to: Uint8Array, toOff: number, page: P
 
 /** Model of memcpy_to_page(page, offset, from, len). */
 export function memcpyToPage(k: Kernel, page: Page, offset: number, from: Uint8Array, fromOff: number, len: number): void {
-  pageBytesWrite(k, page, 'memcpy_to_page').set(from.subarray(fromOff, fromOff + len), offset);
+  pageBytesWrite(k, page, 'memcpy_to_page', offset === 0 && len === PAGE_SIZE).set(from.subarray(fromOff, fromOff + len), offset);
 }
 
 export { PAGE_SIZE };

@@ -19,11 +19,12 @@ export class PageDataPool {
   /** Slots in use: the model's RAM footprint, in pages. */
   inUse = 0;
 
-  alloc(): number {
+  /** A slot; zeroed unless the caller is about to overwrite all of it (copy_highpage()). */
+  alloc(zero = true): number {
     let slot: number;
     if (this.nrFree > 0) {
       slot = this.free[--this.nrFree];
-      this.view(slot).fill(0);
+      if (zero) this.view(slot).fill(0);
     } else {
       // A new slab's memory is already zero.
       const base = this.slabs.length << SLAB_SHIFT;
