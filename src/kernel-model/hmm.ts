@@ -10,7 +10,7 @@
 import { EBUSY, EFAULT, EPERM } from './errno.js';
 import { PAGE_SIZE } from './page.js';
 import { type VmAreaStruct, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, findVma } from './mm.js';
-import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, isDevicePrivateEntry,
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteProtnone, isDevicePrivateEntry,
   isWritableDevicePrivateEntry, isDeviceExclusiveEntry, isMigrationEntry } from './pgtable.js';
 import { type MmuIntervalNotifier, mmuIntervalCheckRetry } from './mmu_notifier.js';
 import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
@@ -128,7 +128,8 @@ function hmmVmaWalkPtes(w: Walk, vma: VmAreaStruct, addr: number, end: number): 
       }
       return -EFAULT;
     }
-    const cpuFlags = pteWrite(v) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+    // pte_to_hmm_pfn_flags(): a PROT_NONE pte is not valid for the device either.
+    const cpuFlags = pteProtnone(v) ? 0 : pteWrite(v) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
     required = hmmPteNeedFault(range, req, cpuFlags);
     if (required) return hmmVmaFault(w, vma, a, end, required);
     // A special pte other than the zero page has no struct page to report.

@@ -9,7 +9,7 @@ import { KernelBug } from './bug.js';
 import { PageAllocator } from './page_alloc.js';
 import { PageDataPool } from './page_data.js';
 import { Memmap, physToPfn, MEMBLOCK_PAGES, PG_reserved } from './page.js';
-import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORES_DESC_SOFT_RESERVED } from './resource.js';
+import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORESOURCE_BUSY, IORES_DESC_SOFT_RESERVED } from './resource.js';
 import { type MachineConfig, defaultMachine } from './machine.js';
 import type { DevPagemap } from './memremap.js';
 import type { CharDev } from './chrdev.js';
@@ -92,10 +92,12 @@ export class Kernel {
     const start = 0x1000000, end = 0x1c00000;
     const ram = this.iomem.root.children.find((r) => r.start <= start && r.end >= end - 1 && r.name === 'System RAM');
     if (ram) {
-      this.iomem.requestResource(ram, new Resource(start, 0x15fffff, 'Kernel code'));
-      this.iomem.requestResource(ram, new Resource(0x1600000, 0x17fffff, 'Kernel rodata'));
-      this.iomem.requestResource(ram, new Resource(0x1800000, 0x1afffff, 'Kernel data'));
-      this.iomem.requestResource(ram, new Resource(0x1b00000, end - 1, 'Kernel bss'));
+      // As in arch/x86/kernel/setup.c: the image is System RAM, busy.
+      const flags = IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY;
+      this.iomem.requestResource(ram, new Resource(start, 0x15fffff, 'Kernel code', flags));
+      this.iomem.requestResource(ram, new Resource(0x1600000, 0x17fffff, 'Kernel rodata', flags));
+      this.iomem.requestResource(ram, new Resource(0x1800000, 0x1afffff, 'Kernel data', flags));
+      this.iomem.requestResource(ram, new Resource(0x1b00000, end - 1, 'Kernel bss', flags));
     }
     return { start: physToPfn(start), end: physToPfn(end), bss: physToPfn(0x1b00000) };
   }

@@ -11,7 +11,7 @@ import { FatalSignal, KernelBug, SIGBUS, SIGSEGV } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { type Page, PAGE_SIZE, pageAlign } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, findVma, vmaIsAnonymous } from './mm.js';
-import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, isDevicePrivateEntry, isMigrationEntry,
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag } from './page_alloc.js';
 import { PG_anon, PG_anon_exclusive, PG_lru } from './page.js';
@@ -164,7 +164,7 @@ export function faultInUserPage(mm: MmStruct, addr: number, write: boolean, user
     const t = mm.pgtable.lookup(addr);
     if (t !== undefined) {
       const i = pteIndex(addr), v = t.val[i];
-      if (ptePresent(v) && (!write || pteWrite(v))) {
+      if (pteAccessible(v, write)) {
         if (write) t.val[i] = v | _PAGE_DIRTY;
         return t.pfn[i];
       }

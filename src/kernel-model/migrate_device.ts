@@ -179,11 +179,8 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
     }
     if (pageMapcount(k, page) > 0) tryToMigrate(k, page);
     if (pageMapcount(k, page) > 0 || !migrateVmaCheckPage(k, page, faultPage)) {
-      if (!zoneDevice) { // folio_putback_lru()
-        setPageFlag(k, page, PG_lru);
-      } else {
-        getPage(k, page); // balances the put below for a device page, which was not isolated
-      }
+      // folio_get() + folio_putback_lru() for a system page: back on the LRU, still holding the isolation reference.
+      if (!zoneDevice) setPageFlag(k, page, PG_lru);
       src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
       restore++;
       continue;

@@ -12,8 +12,11 @@
 import { EACCES, EINVAL, ENOMEM } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, isPageAligned } from './page.js';
-import { PageTable, pteIndex, pmdAddrEnd, ptePresent, isDevicePrivateEntry, isWritableDevicePrivateEntry,
-  isWritableMigrationEntry, _PAGE_RW, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ, SWP_MIG_DIRTY } from './pgtable.js';
+import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
+  isWritableMigrationEntry, _PAGE_RW, _PAGE_PROTNONE, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ,
+  SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY } from './pgtable.js';
+import { testPageFlag } from './page_alloc.js';
+import { PG_anon, PG_anon_exclusive } from './page.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
@@ -223,53 +226,78 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
 }
 
 /**
- * Model of do_mprotect_pkey() and change_protection(): -ENOMEM when part of
- * the range is unmapped, -EACCES when the mapping may not become writable.
- * Removing write access write-protects present ptes and turns writable
- * device-private and migration entries readable; adding it changes no pte
- * (the next write faults and do_wp_page() upgrades it).
+ * Model of do_mprotect_pkey(): VMA by VMA from start, each through
+ * mprotect_fixup(); a hole ends it with -ENOMEM and a VMA that may not get
+ * the new access with -EACCES, after the VMAs before it were changed, as in C.
  */
 export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
   if (!isPageAligned(start)) return -EINVAL;
+  if (len === 0) return 0;
   const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-  if (end < start) return -ENOMEM;
-  for (let a = start; a < end;) {
-    const v = vmaLookup(mm, a);
-    if (v === null) return -ENOMEM;
-    if ((prot & PROT_WRITE) && !(v.vmFlags & VM_MAYWRITE)) return -EACCES;
-    a = v.vmEnd;
-  }
-  splitVma(mm, start);
-  splitVma(mm, end);
-  for (const v of mm.vmas) {
-    if (v.vmStart < start || v.vmEnd > end) continue;
-    const newFlags = (v.vmFlags & ~(VM_READ | VM_WRITE | VM_EXEC)) | calcVmProtBits(prot);
-    if ((v.vmFlags & VM_WRITE) && !(newFlags & VM_WRITE)) writeProtectRange(mm, v.vmStart, v.vmEnd);
-    v.vmFlags = newFlags;
+  let ret = 0;
+  for (let tmp = start; tmp < end;) {
+    const vma = vmaLookup(mm, tmp);
+    if (vma === null) { ret = -ENOMEM; break; }
+    const newFlags = (vma.vmFlags & ~(VM_READ | VM_WRITE | VM_EXEC)) | calcVmProtBits(prot);
+    // Each VM_MAY* bit sits 4 above its VM_* bit: asking for an access the mapping may never have.
+    if ((newFlags & ~(newFlags >> 4)) & (VM_READ | VM_WRITE | VM_EXEC)) { ret = -EACCES; break; }
+    const next = Math.min(vma.vmEnd, end);
+    mprotectFixup(mm, tmp, next, newFlags);
+    tmp = next;
   }
   mergeAround(mm, start, end);
-  return 0;
+  return ret;
 }
 
-/** change_pte_range() removing write permission over [start, end). */
-function writeProtectRange(mm: MmStruct, start: number, end: number): void {
-  let notified: MmuNotifierRange | null = null;
+/** Model of mprotect_fixup(): split out [start, end) and change its protection, unless nothing changes. */
+function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: number): void {
+  const vma = vmaLookup(mm, start)!;
+  if (vma.vmFlags === newFlags) return;
+  splitVma(mm, start);
+  splitVma(mm, end);
+  const part = vmaLookup(mm, start)!;
+  part.vmFlags = newFlags;
+  changeProtection(mm, part, start, end);
+}
+
+/**
+ * Model of change_protection()/change_pte_range() for a private mapping:
+ * every present pte takes the VMA's new protection (pte_modify(): a private
+ * mapping's ptes are read-only, PROT_NONE makes them protnone), and an
+ * exclusive anonymous page in a writable VMA gets write back at once
+ * (MM_CP_TRY_CHANGE_WRITABLE, can_change_pte_writable()); writable
+ * migration and device-private entries become readable. Notifiers hear
+ * MMU_NOTIFY_PROTECTION_VMA once a page table is found in the range.
+ */
+function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: number): void {
+  const k = mm.k, flags = vma.vmFlags;
+  const none = (flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0;
+  let range: MmuNotifierRange | null = null;
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
     const t = mm.pgtable.lookup(a);
     if (t === undefined) continue;
-    if (notified === null) {
-      notified = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, end);
-      mmuNotifierInvalidateRangeStart(notified);
+    if (range === null) {
+      range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, end);
+      mmuNotifierInvalidateRangeStart(range);
     }
     const stop = pmdAddrEnd(a, end);
     for (let i = pteIndex(a), x = a; x < stop; x += PAGE_SIZE, i++) {
       const v = t.val[i];
-      if (ptePresent(v)) t.val[i] = v & ~_PAGE_RW;
-      else if (isDevicePrivateEntry(v) && isWritableDevicePrivateEntry(v)) t.val[i] = mkSwpEntry(SWP_DEVICE_READ);
-      else if (isWritableMigrationEntry(v)) t.val[i] = mkSwpEntry(SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
+      if (ptePresent(v)) {
+        let nv = v & ~(_PAGE_RW | _PAGE_PROTNONE);
+        if (none) nv |= _PAGE_PROTNONE;
+        else if ((flags & VM_WRITE) && !pteSpecial(v) && testPageFlag(k, t.pfn[i], PG_anon) &&
+          testPageFlag(k, t.pfn[i], PG_anon_exclusive)) nv |= _PAGE_RW;
+        t.val[i] = nv;
+      } else if (isWritableDevicePrivateEntry(v)) {
+        t.val[i] = mkSwpEntry(SWP_DEVICE_READ);
+      } else if (isWritableMigrationEntry(v)) {
+        const anon = testPageFlag(k, t.pfn[i], PG_anon);
+        t.val[i] = mkSwpEntry(anon ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
+      }
     }
   }
-  if (notified !== null) mmuNotifierInvalidateRangeEnd(notified);
+  if (range !== null) mmuNotifierInvalidateRangeEnd(range);
 }
 
 /**

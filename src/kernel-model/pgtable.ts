@@ -8,7 +8,7 @@
  * with three touched pages costs one or three PteTables, not 2^28 entries.
  *
  * An entry is a pfn (Uint32Array) and a byte of bits (Uint8Array):
- *   present:     _PAGE_PRESENT | _PAGE_RW? | _PAGE_DIRTY? | _PAGE_SPECIAL?
+ *   present:     _PAGE_PRESENT | _PAGE_RW? | _PAGE_DIRTY? | _PAGE_SPECIAL? | _PAGE_PROTNONE?
  *   swap entry:  type << 1 (bit 0 clear), plus SWP_MIG_DIRTY for migration
  *   none:        0
  */
@@ -19,6 +19,8 @@ export const _PAGE_RW = 0x02;
 export const _PAGE_DIRTY = 0x04;
 /** pte_special(): no struct page to refcount (the zero page, pfn maps). */
 export const _PAGE_SPECIAL = 0x08;
+/** A PROT_NONE pte: still pte_present() for the kernel, but the CPU may not use it (x86 _PAGE_PROTNONE). */
+export const _PAGE_PROTNONE = 0x10;
 
 /* Swap entry types (include/linux/swap.h SWP_DEVICE_* / SWP_MIGRATION_*). */
 export const SWP_DEVICE_WRITE = 1;
@@ -36,6 +38,10 @@ export const ptePresent = (v: number): boolean => (v & _PAGE_PRESENT) !== 0;
 export const pteWrite = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_RW)) === (_PAGE_PRESENT | _PAGE_RW);
 export const pteSpecial = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_SPECIAL)) === (_PAGE_PRESENT | _PAGE_SPECIAL);
 export const pteDirty = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_DIRTY)) === (_PAGE_PRESENT | _PAGE_DIRTY);
+export const pteProtnone = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_PROTNONE)) === (_PAGE_PRESENT | _PAGE_PROTNONE);
+/** Present and usable by the CPU for a load (and a store when write). */
+export const pteAccessible = (v: number, write: boolean): boolean =>
+  (v & (_PAGE_PRESENT | _PAGE_PROTNONE | (write ? _PAGE_RW : 0))) === (_PAGE_PRESENT | (write ? _PAGE_RW : 0));
 /** The swap type of a non-present, non-none entry. */
 export const swpType = (v: number): number => (v & _PAGE_PRESENT) ? 0 : (v >> 1) & 7;
 export const isDevicePrivateEntry = (v: number): boolean => { const t = swpType(v); return t === SWP_DEVICE_WRITE || t === SWP_DEVICE_READ; };

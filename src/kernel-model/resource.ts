@@ -5,7 +5,7 @@
  * In Linux: struct resource with parent/sibling/child links under the root
  * iomem_resource. Here: the same shape, children kept sorted by start.
  */
-import { ENOMEM, ERR_PTR, type ErrPtr } from './errno.js';
+import { ERANGE, ERR_PTR, type ErrPtr } from './errno.js';
 
 export const IORESOURCE_MEM = 0x00000200;
 export const IORESOURCE_SYSRAM = 0x01000000;
@@ -84,21 +84,37 @@ export class IomemResource {
   }
 
   /**
-   * Model of region_intersects(): does [start, start+size) overlap resources
-   * with these flags/desc entirely, not at all, or partly?
+   * Model of region_intersects() (__region_intersects()): among the top-level
+   * resources overlapping [start, start+size), do those of this type cover
+   * it entirely, not at all, or partly? A non-matching resource counts as
+   * covered when matching descendants cover its overlap.
    */
   regionIntersects(start: number, size: number, flags: number, desc: number): number {
     const end = start + size - 1;
+    const match = (r: Resource) => (r.flags & flags) === flags && (desc === IORES_DESC_NONE || desc === r.desc);
+    const descendants = (r: Resource): Resource[] => r.children.flatMap((c) => [c, ...descendants(c)]);
     let type = 0, other = 0;
-    const visit = (p: Resource): void => {
-      for (const c of p.children) {
-        if (c.end < start || c.start > end) continue;
-        if ((c.flags & flags) === flags && (desc === IORES_DESC_NONE || desc === c.desc)) type++;
-        else other++;
-        visit(c);
+    for (const p of this.root.children) {
+      if (p.end < start || p.start > end) continue;
+      if (match(p)) {
+        type++;
+        continue;
       }
-    };
-    visit(this.root);
+      let oStart = Math.max(p.start, start);
+      const oEnd = Math.min(p.end, end);
+      let covered = false;
+      for (const dp of descendants(p)) {
+        if (dp.end < start || dp.start > end || !match(dp)) continue;
+        type++;
+        if (dp.start > oStart) break;
+        if (dp.end >= oEnd) {
+          covered = true;
+          break;
+        }
+        oStart = Math.max(oStart, dp.end + 1);
+      }
+      if (!covered) other++;
+    }
     if (type === 0) return REGION_DISJOINT;
     return other === 0 ? REGION_INTERSECTS : REGION_MIXED;
   }
@@ -107,7 +123,8 @@ export class IomemResource {
    * Model of request_free_mem_region() (get_free_mem_region() with
    * GFR_DESCENDING | GFR_REQUEST_REGION): the highest free, `align`-aligned
    * range of `size` bytes below the top of the physical address space,
-   * claimed as a busy region described as device-private memory.
+   * claimed as a busy region described as device-private memory; -ERANGE
+   * when no such range is left.
    */
   requestFreeMemRegion(size: number, name: string, align: number): ErrPtr<Resource> {
     size = Math.ceil(size / align) * align;
@@ -119,7 +136,7 @@ export class IomemResource {
         return res;
       }
     }
-    return ERR_PTR(-ENOMEM);
+    return ERR_PTR(-ERANGE);
   }
 
   private overlapsAny(start: number, size: number): boolean {
