@@ -7,6 +7,7 @@
  * exited and the module is unloaded, a check that every page came back.
  */
 import { Harness, type RunResult } from './kselftest/harness.js';
+import { listTests } from './kselftest/options.js';
 import { Kernel } from './kernel-model/kernel.js';
 import { KernelBug } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
@@ -70,13 +71,24 @@ export function variantsFor(params: TestHmmParams) {
   return params.spm_addr_dev0 && params.spm_addr_dev1 ? [GENERIC_VARIANT] : [PRIVATE_VARIANT];
 }
 
+/** The harness with every case registered for this configuration, and the libc the cases use. */
+function buildSuite(params: TestHmmParams, err: (line: string) => void): { h: Harness; libc: Libc } {
+  const h = new Harness();
+  const libc = new Libc();
+  libc.stderr = err;
+  registerHmmTests(h, libc, variantsFor(params));
+  return { h, libc };
+}
+
+/** The -l listing for this configuration (the C harness prints it on stderr). */
+export function listSmoke(params: TestHmmParams): string[] {
+  return listTests(buildSuite(params, () => {}).h);
+}
+
 /** Run the smoke suite (test_hmm.sh smoke [spm0 spm1]) and return the harness's result. */
 export function runSmoke(opts: SmokeOptions): RunResult {
   const machine = opts.machine ?? defaultMachine();
-  const h = new Harness();
-  const libc = new Libc();
-  libc.stderr = opts.err;
-  registerHmmTests(h, libc, variantsFor(opts.params));
+  const { h, libc } = buildSuite(opts.params, opts.err);
   return h.run({
     out: opts.out,
     err: opts.err,

@@ -10,10 +10,13 @@
 import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
 import { UsageError, parseAddress } from './args.js';
-import { runSmoke, checkModuleParams } from '../runner.js';
+import { runSmoke, checkModuleParams, listSmoke } from '../runner.js';
+import { parseHarnessArgs, testEnabled, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
 import type { TestHmmParams } from '../dmirror/test_hmm.js';
 
 const EXIT_USAGE = 2;
+/** KSFT_SKIP: what the harness exits with after -h or -l. */
+const KSFT_SKIP = 4;
 
 function fail(msg: string): never {
   process.stderr.write(`${chalk.red('hmm-test:')} ${msg}\n`);
@@ -21,6 +24,11 @@ function fail(msg: string): never {
 }
 
 export function main(argv: string[]): void {
+  // A reader that goes away (hmm-test smoke | head) ends the run quietly, as a C program dies of SIGPIPE.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const program = new Command();
   program
     .name('hmm-test')
@@ -35,6 +43,7 @@ export function main(argv: string[]): void {
     .argument('[spm_addr_dev0]', 'start of the special-purpose memory range for the generic devices (hex, decimal or octal)')
     .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
     .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr')
+    .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
     .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
@@ -45,8 +54,14 @@ export function main(argv: string[]): void {
       };
       const problem = checkModuleParams(params);
       if (problem !== null) throw new UsageError(problem);
+      if (harness.list) {
+        for (const l of listSmoke(params)) process.stderr.write(`${l}\n`);
+        process.exitCode = KSFT_SKIP;
+        return;
+      }
       const result = runSmoke({
         params,
+        filter: (f, v, t) => testEnabled(harness.filters, f, v, t),
         out: (l) => process.stdout.write(`${l}\n`),
         err: (l) => process.stderr.write(`${l}\n`),
         trace: opts.trace,
@@ -54,6 +69,18 @@ export function main(argv: string[]): void {
       process.exitCode = result.exitCode;
     });
 
+  // The harness's getopt options (-t name, -l, ...) are read in order before commander sees the rest.
+  let harness: HarnessArgs = { help: false, list: false, filters: [], rest: argv };
+  if (argv[0] === 'smoke') {
+    const parsed = parseHarnessArgs(argv.slice(1));
+    if ('error' in parsed) fail(`${parsed.error}; try 'hmm-test smoke -h'`);
+    harness = parsed;
+    if (harness.help) {
+      for (const l of HARNESS_USAGE) process.stderr.write(`${l}\n`);
+      process.exit(KSFT_SKIP);
+    }
+    argv = ['smoke', ...harness.rest];
+  }
   if (argv.length === 0) fail("missing command: run 'hmm-test smoke' (private devices) or 'hmm-test smoke <spm_addr_dev0> <spm_addr_dev1>' (generic devices)");
   try {
     program.parse(argv, { from: 'user' });

@@ -161,6 +161,11 @@ export class Harness {
     return res;
   }
 
+  /** What is declared, in order: for test_harness_list_tests() (-l). */
+  declared(): Array<{ fixture: string; variants: string[]; tests: string[] }> {
+    return this.fixtures.map((f) => ({ fixture: f.name, variants: f.variants.map((v) => v.name), tests: f.tests.map((t) => t.name) }));
+  }
+
   private lookup(name: string): FixtureRec {
     const f = this.fixtures.find((x) => x.name === name);
     if (!f) throw new Error(`fixture ${name} is not declared`);
