@@ -58,3 +58,22 @@ t.test('scripts/test_hmm.sh mirrors the kernel script', (t) => {
   t.equal(run('scripts/test_hmm.sh', ['other']).status, 1);
   t.end();
 });
+
+t.test('--report writes YAML that reads back with the configuration, cases and totals', async (t) => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { parse } = await import('yaml');
+  const file = join(mkdtempSync(join(tmpdir(), 'hmm-test-')), 'report.yaml');
+  const r = run('bin/hmm-test', ['smoke', '0x100000000', '0x140000000', '--report', file, '-t', 'snapshot']);
+  t.equal(r.status, 0, r.stderr);
+  const rep = parse(readFileSync(file, 'utf8'));
+  t.same(rep.configuration.parameters, { spm_addr_dev0: '0x100000000', spm_addr_dev1: '0x140000000' });
+  t.equal(rep.configuration.memoryType, 'DEVICE_GENERIC');
+  t.ok(rep.configuration.machine.memoryMap.some((e: { type: string }) => e.type === 'Soft Reserved'));
+  t.same(rep.cases.map((c: { name: string; status: string }) => [c.name, c.status]), [['hmm2.hmm2_device_generic.snapshot', 'pass']]);
+  t.same(rep.totals, { pass: 1, fail: 0, skip: 0, exitCode: 0 });
+  const bad = run('bin/hmm-test', ['smoke', '--report', '/nonexistent/dir/r.yaml', '-t', 'open_close']);
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /^hmm-test: cannot write the report to \/nonexistent\/dir\/r\.yaml: .*; give a writable file path\n$/);
+  t.end();
+});

@@ -9,6 +9,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
+import { writeFileSync } from 'node:fs';
+import { smokeReport } from './report.js';
+import { defaultMachine } from '../kernel-model/machine.js';
 import { UsageError, parseAddress } from './args.js';
 import { runSmoke, checkModuleParams, listSmoke } from '../runner.js';
 import { parseHarnessArgs, testEnabled, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
@@ -43,8 +46,9 @@ export function main(argv: string[]): void {
     .argument('[spm_addr_dev0]', 'start of the special-purpose memory range for the generic devices (hex, decimal or octal)')
     .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
     .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr')
+    .option('--report <file>', 'write the configuration, every case and the totals as YAML to <file>')
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
@@ -66,6 +70,13 @@ export function main(argv: string[]): void {
         err: (l) => process.stderr.write(`${l}\n`),
         trace: opts.trace,
       });
+      if (opts.report) {
+        try {
+          writeFileSync(opts.report, smokeReport(params, defaultMachine(), result));
+        } catch (e) {
+          throw new UsageError(`cannot write the report to ${opts.report}: ${(e as Error).message}; give a writable file path`);
+        }
+      }
       process.exitCode = result.exitCode;
     });
 

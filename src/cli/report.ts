@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * --report FILE: the run as YAML, for CI to keep and compare: the
+ * configuration (module parameters, memory type, simulated machine), every
+ * case with its status, duration and messages (the failed assertion, a leak,
+ * an oops), and the totals.
+ */
+import { stringify } from 'yaml';
+import type { RunResult } from '../kselftest/harness.js';
+import type { TestHmmParams } from '../dmirror/test_hmm.js';
+import type { MachineConfig } from '../kernel-model/machine.js';
+import { hex } from '../kernel-model/machine.js';
+
+export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult): string {
+  const generic = !!(params.spm_addr_dev0 && params.spm_addr_dev1);
+  return stringify({
+    configuration: {
+      module: 'test_hmm',
+      parameters: { spm_addr_dev0: hex(params.spm_addr_dev0), spm_addr_dev1: hex(params.spm_addr_dev1) },
+      memoryType: generic ? 'DEVICE_GENERIC' : 'DEVICE_PRIVATE',
+      machine: {
+        physBits: machine.physBits,
+        memoryMap: machine.memoryMap.map((e) => ({ start: hex(e.start), size: hex(e.size), type: e.type })),
+      },
+    },
+    cases: result.results.map((r) => ({
+      name: r.name,
+      status: r.status,
+      durationMs: +r.durationMs.toFixed(3),
+      ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.messages.length ? { messages: r.messages } : {}),
+    })),
+    totals: { pass: result.pass, fail: result.fail, skip: result.skip, exitCode: result.exitCode },
+  });
+}
