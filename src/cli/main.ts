@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
 import { writeFileSync } from 'node:fs';
 import { smokeReport } from './report.js';
+import { junitXml } from './junit.js';
 import { defaultMachine } from '../kernel-model/machine.js';
 import { UsageError, parseAddress } from './args.js';
 import { runSmoke, checkModuleParams, listSmoke } from '../runner.js';
@@ -47,8 +48,9 @@ export function main(argv: string[]): void {
     .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
     .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr')
     .option('--report <file>', 'write the configuration, every case and the totals as YAML to <file>')
+    .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string; junit?: string }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
@@ -70,13 +72,15 @@ export function main(argv: string[]): void {
         err: (l) => process.stderr.write(`${l}\n`),
         trace: opts.trace,
       });
-      if (opts.report) {
+      const save = (file: string, what: string, text: () => string) => {
         try {
-          writeFileSync(opts.report, smokeReport(params, defaultMachine(), result));
+          writeFileSync(file, text());
         } catch (e) {
-          throw new UsageError(`cannot write the report to ${opts.report}: ${(e as Error).message}; give a writable file path`);
+          throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
         }
-      }
+      };
+      if (opts.report) save(opts.report, 'report', () => smokeReport(params, defaultMachine(), result));
+      if (opts.junit) save(opts.junit, 'JUnit XML', () => junitXml('hmm-tests', result));
       process.exitCode = result.exitCode;
     });
 

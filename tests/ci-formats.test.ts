@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * What CI tools read: the TAP output through an npm TAP parser, and the
+ * JUnit XML through an XML parser, on a run with a pass, a failure and a
+ * skip-free result, and on a run with a failure.
+ */
+import t from 'tap';
+import { Parser } from 'tap-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { smoke, PRIVATE } from './helpers.js';
+import { junitXml } from '../src/cli/junit.js';
+
+function parseTap(text: string): Promise<{ ok: boolean; count: number; pass: number; fail: number; names: string[] }> {
+  return new Promise((resolve) => {
+    const names: string[] = [];
+    const p = new Parser((r) => resolve({ ok: r.ok, count: r.count, pass: r.pass, fail: r.fail, names }));
+    p.on('assert', (a: { name: string }) => names.push(a.name));
+    p.end(text);
+  });
+}
+
+t.test('a TAP parser reads hmm-test smoke output with the right counts and names', async (t) => {
+  const { out } = smoke({ params: PRIVATE });
+  const r = await parseTap(out.join('\n') + '\n');
+  t.same([r.ok, r.count, r.pass, r.fail], [true, 6, 6, 0]);
+  t.same(r.names, ['hmm.hmm_device_private.open_close', 'hmm.hmm_device_private.migrate', 'hmm.hmm_device_private.migrate_fault',
+    'hmm.hmm_device_private.migrate_multiple', 'hmm.hmm_device_private.migrate_ping_pong', 'hmm2.hmm2_device_private.snapshot']);
+});
+
+t.test('a failing run: the TAP parser and the JUnit XML both see the failure', async (t) => {
+  const run = smoke({ params: PRIVATE, filter: (_f, _v, c) => c === 'migrate' || c === 'open_close', onKernel: (k) => { k.arch.copyPage = () => {}; } });
+  const r = await parseTap(run.out.join('\n') + '\n');
+  t.same([r.ok, r.count, r.pass, r.fail], [false, 2, 1, 1]);
+  const xml = junitXml('hmm-tests', run.result);
+  t.equal(XMLValidator.validate(xml), true, 'well-formed XML');
+  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml);
+  t.equal(doc.testsuites.tests, '2');
+  t.equal(doc.testsuites.failures, '1');
+  const suite = doc.testsuites.testsuite;
+  t.equal(suite.name, 'hmm.hmm_device_private');
+  const [pass, fail] = suite.testcase;
+  t.same([pass.classname, pass.name, pass.failure], ['hmm.hmm_device_private', 'open_close', undefined]);
+  t.equal(fail.name, 'migrate');
+  t.match(fail.failure.message, /Expected ptr\[i\] \(0\) == i \(1\)/);
+  t.equal(fail.failure.type, 'AssertionFailure');
+});
+
+t.test('JUnit XML escapes what XML cannot hold and reports skips', (t) => {
+  const xml = junitXml('s<&>', { exitCode: 0, pass: 0, fail: 0, skip: 1, results: [
+    { name: 'f.v.c', status: 'skip', reason: 'no "device" & <memory>\u0001', messages: [], durationMs: 1 }] });
+  t.equal(XMLValidator.validate(xml), true);
+  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml);
+  t.equal(doc.testsuites.name, 's<&>');
+  t.equal(doc.testsuites.testsuite.testcase.skipped.message, 'no "device" & <memory>');
+  t.end();
+});
