@@ -6,7 +6,7 @@
  * cannot leak into each other), its own process, and after the process has
  * exited and the module is unloaded, a check that every page came back.
  */
-import { Harness, type RunResult } from './kselftest/harness.js';
+import { Harness, type RunResult, type CaseResult } from './kselftest/harness.js';
 import { listTests } from './kselftest/options.js';
 import { Kernel } from './kernel-model/kernel.js';
 import { KernelBug } from './kernel-model/bug.js';
@@ -26,6 +26,8 @@ export interface SmokeOptions {
   /** Write the TRACE line of every device command, and each RUN line, to err. */
   trace?: boolean;
   filter?: (fixture: string, variant: string, test: string) => boolean;
+  /** Called with each case's result as it finishes. */
+  onCase?: (result: CaseResult) => void;
   /** Called for each case after boot, module load and the test process's creation: tests use it to break or instrument the model. */
   onKernel?: (k: Kernel, mod: TestHmm, task: Task) => void;
 }
@@ -93,6 +95,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
     out: opts.out,
     err: opts.err,
     filter: opts.filter,
+    hooks: { afterCase: (_name, result) => opts.onCase?.(result) },
     caseContext: (name) => {
       let k: Kernel | null = null, mod: TestHmm | null = null, task: Task | null = null;
       return {

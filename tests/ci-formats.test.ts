@@ -54,3 +54,22 @@ t.test('JUnit XML escapes what XML cannot hold and reports skips', (t) => {
   t.equal(doc.testsuites.testsuite.testcase.skipped.message, 'no "device" & <memory>');
   t.end();
 });
+
+t.test('pretty format: one line per case, the failed assertion under it, a summary', async (t) => {
+  const { prettyCase, prettySummary } = await import('../src/cli/pretty.js');
+  const strip = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
+  const fail = prettyCase({ name: 'hmm.v.migrate', status: 'fail', messages: ['# migrate.ts:41:migrate:Expected ptr[i] (0) == i (1)'], durationMs: 12.4 });
+  t.same(fail.map(strip), ['✗ hmm.v.migrate (12 ms)', '    migrate.ts:41:migrate:Expected ptr[i] (0) == i (1)']);
+  t.same(prettyCase({ name: 'a.b.c', status: 'skip', reason: 'no device', messages: [], durationMs: 0 }).map(strip), ['- a.b.c skipped: no device']);
+  t.equal(strip(prettySummary({ exitCode: 1, pass: 4, fail: 1, skip: 1, results: [] })), '4 passed, 1 failed, 1 skipped');
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./helpers.js');
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.NODE_OPTIONS;
+  const r = spawnSync(join(ROOT, 'bin/hmm-test'), ['smoke', '--format', 'pretty', '-t', 'open_close'], { encoding: 'utf8', env });
+  t.equal(r.status, 0);
+  t.match(r.stdout, /^✓ hmm\.hmm_device_private\.open_close \(\d+ ms\)\n1 passed, 0 failed\n$/);
+  const piped = spawnSync(join(ROOT, 'bin/hmm-test'), ['smoke', '-t', 'open_close'], { encoding: 'utf8', env });
+  t.match(piped.stdout, /^TAP version 13\n/, 'TAP when stdout is not a terminal');
+});

@@ -12,6 +12,7 @@ import chalk from 'chalk';
 import { writeFileSync } from 'node:fs';
 import { smokeReport } from './report.js';
 import { junitXml } from './junit.js';
+import { prettyCase, prettySummary } from './pretty.js';
 import { defaultMachine } from '../kernel-model/machine.js';
 import { UsageError, parseAddress } from './args.js';
 import { runSmoke, checkModuleParams, listSmoke } from '../runner.js';
@@ -49,8 +50,9 @@ export function main(argv: string[]): void {
     .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr')
     .option('--report <file>', 'write the configuration, every case and the totals as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
+    .option('--format <format>', 'tap (kselftest TAP, the default when stdout is not a terminal) or pretty')
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string; junit?: string }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string; junit?: string; format?: string }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
@@ -65,13 +67,20 @@ export function main(argv: string[]): void {
         process.exitCode = KSFT_SKIP;
         return;
       }
+      const format = opts.format ?? (process.stdout.isTTY && !process.env.NO_COLOR ? 'pretty' : 'tap');
+      if (format !== 'tap' && format !== 'pretty') throw new UsageError(`--format ${format}: say tap or pretty`);
+      const pretty = format === 'pretty';
+      const say = (l: string) => process.stdout.write(`${l}\n`);
       const result = runSmoke({
         params,
         filter: (f, v, t) => testEnabled(harness.filters, f, v, t),
-        out: (l) => process.stdout.write(`${l}\n`),
-        err: (l) => process.stderr.write(`${l}\n`),
+        // In pretty mode the TAP lines give way to one line per case; the messages show under it.
+        out: pretty ? () => {} : say,
+        err: pretty ? (l) => { if (l.startsWith('TRACE ')) process.stderr.write(`${l}\n`); } : (l) => process.stderr.write(`${l}\n`),
+        onCase: pretty ? (r) => prettyCase(r).forEach(say) : undefined,
         trace: opts.trace,
       });
+      if (pretty) say(prettySummary(result));
       const save = (file: string, what: string, text: () => string) => {
         try {
           writeFileSync(file, text());
