@@ -9,7 +9,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadConfig, type HmmTestConfig } from './config.js';
 import { smokeReport } from './report.js';
 import { junitXml } from './junit.js';
 import { prettyCase, prettySummary } from './pretty.js';
@@ -51,16 +52,31 @@ export function main(argv: string[]): void {
     .option('--report <file>', 'write the configuration, every case and the totals as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
     .option('--format <format>', 'tap (kselftest TAP, the default when stdout is not a terminal) or pretty')
+    .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string; junit?: string; format?: string }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string; junit?: string; format?: string; config?: string }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
-      const params: TestHmmParams = {
+      let config: HmmTestConfig = { machine: defaultMachine(), params: null };
+      if (opts.config !== undefined) {
+        let text: string;
+        try {
+          text = readFileSync(opts.config, 'utf8');
+        } catch (e) {
+          throw new UsageError(`cannot read ${opts.config}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the path of a YAML file`);
+        }
+        config = loadConfig(text, opts.config);
+      }
+      if (config.params !== null && spm0 !== undefined) {
+        throw new UsageError(`${opts.config} sets the module parameters already: give the SPM addresses there or on the command line, not both`);
+      }
+      const params: TestHmmParams = config.params ?? {
         spm_addr_dev0: spm0 === undefined ? 0 : parseAddress('spm_addr_dev0', spm0),
         spm_addr_dev1: spm1 === undefined ? 0 : parseAddress('spm_addr_dev1', spm1),
       };
-      const problem = checkModuleParams(params);
+      const machine = config.machine;
+      const problem = checkModuleParams(params, machine);
       if (problem !== null) throw new UsageError(problem);
       if (harness.list) {
         for (const l of listSmoke(params)) process.stderr.write(`${l}\n`);
@@ -73,6 +89,7 @@ export function main(argv: string[]): void {
       const say = (l: string) => process.stdout.write(`${l}\n`);
       const result = runSmoke({
         params,
+        machine,
         filter: (f, v, t) => testEnabled(harness.filters, f, v, t),
         // In pretty mode the TAP lines give way to one line per case; the messages show under it.
         out: pretty ? () => {} : say,
@@ -88,7 +105,7 @@ export function main(argv: string[]): void {
           throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
         }
       };
-      if (opts.report) save(opts.report, 'report', () => smokeReport(params, defaultMachine(), result));
+      if (opts.report) save(opts.report, 'report', () => smokeReport(params, machine, result));
       if (opts.junit) save(opts.junit, 'JUnit XML', () => junitXml('hmm-tests', result));
       process.exitCode = result.exitCode;
     });

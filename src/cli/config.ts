@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * --config FILE.yaml: the simulated machine and the module parameters.
+ *
+ *   machine:
+ *     physBits: 40                 # CPU physical address bits (36..52)
+ *     ram: 4G                      # System RAM (up to 3 GiB below 4 GiB, the rest above the SPM ranges)
+ *     spm:                         # special-purpose memory, as efi_fake_mem=<size>@<start>:0x40000 declares it
+ *       - { start: 0x100000000, size: 1G }
+ *       - { start: 0x140000000, size: 1G }
+ *   module:                        # test_hmm parameters, as modprobe would get them
+ *     spm_addr_dev0: 0x100000000
+ *     spm_addr_dev1: 0x140000000
+ *
+ * Every key is optional; what is left out is the default machine of
+ * `hmm-test smoke`. Unknown keys and bad values are errors that say what
+ * would be right.
+ */
+import { parse } from 'yaml';
+import { type MachineConfig, type MemoryMapEntry, defaultMachine, hex } from '../kernel-model/machine.js';
+import type { TestHmmParams } from '../dmirror/test_hmm.js';
+import { UsageError, parseAddress } from './args.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+export interface HmmTestConfig {
+  machine: MachineConfig;
+  params: TestHmmParams | null;
+}
+
+/** "4G", "512M", 4294967296 or "0x100000000" as a byte count. */
+function parseSize(where: string, v: unknown): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) return v;
+  if (typeof v === 'string') {
+    const m = /^(\d+)\s*([KMGT]?)i?B?$/i.exec(v.trim());
+    if (m) return Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2].toUpperCase() || ' ');
+    if (/^0x[0-9a-f]+$/i.test(v.trim())) return parseInt(v.trim().slice(2), 16);
+  }
+  throw new UsageError(`${where}: ${JSON.stringify(v)} is not a size: write it like 1G, 256M or 0x40000000`);
+}
+
+function parseAddr(where: string, v: unknown): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  if (typeof v === 'string') return parseAddress(where, v);
+  throw new UsageError(`${where}: ${JSON.stringify(v)} is not an address: write it like 0x100000000`);
+}
+
+function onlyKeys(where: string, obj: unknown, keys: string[]): Record<string, unknown> {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new UsageError(`${where} must be a mapping with the keys ${keys.join(', ')}`);
+  }
+  for (const k of Object.keys(obj)) {
+    if (!keys.includes(k)) throw new UsageError(`${where}: unknown key '${k}'; the keys are ${keys.join(', ')}`);
+  }
+  return obj as Record<string, unknown>;
+}
+
+/** Build the e820-like map: low RAM like QEMU's, the SPM ranges, the rest of the RAM above them. */
+function buildMachine(physBits: number, ram: number, spm: Array<{ start: number; size: number }>): MachineConfig {
+  const map: MemoryMapEntry[] = [
+    { start: 0x0, size: 0x1000, type: 'Reserved' },
+    { start: 0x1000, size: 0x9f000, type: 'System RAM' },
+    { start: 0xf0000, size: 0x10000, type: 'Reserved' },
+  ];
+  const low = Math.min(ram, 3 * GiB) - MiB;
+  map.push({ start: 0x100000, size: low, type: 'System RAM' });
+  map.push({ start: 0xfffc0000, size: 0x40000, type: 'Reserved' });
+  for (const s of spm) map.push({ start: s.start, size: s.size, type: 'Soft Reserved' });
+  const high = ram - Math.min(ram, 3 * GiB);
+  if (high > 0) {
+    const top = Math.max(4 * GiB, ...spm.map((s) => s.start + s.size));
+    map.push({ start: Math.ceil(top / GiB) * GiB, size: high, type: 'System RAM' });
+  }
+  const end = Math.max(...map.map((e) => e.start + e.size));
+  if (end > 2 ** physBits) throw new UsageError(`machine: memory reaches ${hex(end)}, beyond ${physBits} physical address bits: raise physBits or lower ram/spm`);
+  return { physBits, memoryMap: map };
+}
+
+export function loadConfig(text: string, file: string): HmmTestConfig {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    throw new UsageError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`);
+  }
+  if (doc === null || doc === undefined) return { machine: defaultMachine(), params: null };
+  const top = onlyKeys(file, doc, ['machine', 'module']);
+  let machine = defaultMachine();
+  if (top.machine !== undefined) {
+    const m = onlyKeys(`${file}: machine`, top.machine, ['physBits', 'ram', 'spm']);
+    const physBits = m.physBits === undefined ? 40 : Number(m.physBits);
+    if (!Number.isInteger(physBits) || physBits < 36 || physBits > 52) {
+      throw new UsageError(`${file}: machine.physBits ${JSON.stringify(m.physBits)}: give a whole number from 36 to 52`);
+    }
+    const ram = m.ram === undefined ? 4 * GiB : parseSize(`${file}: machine.ram`, m.ram);
+    if (ram < 256 * MiB || ram % (2 * MiB) !== 0) throw new UsageError(`${file}: machine.ram must be a multiple of 2M and at least 256M`);
+    let spm = [{ start: 4 * GiB, size: GiB }, { start: 5 * GiB, size: GiB }];
+    if (m.spm !== undefined) {
+      if (!Array.isArray(m.spm)) throw new UsageError(`${file}: machine.spm must be a list of { start, size }`);
+      spm = m.spm.map((e, i) => {
+        const r = onlyKeys(`${file}: machine.spm[${i}]`, e, ['start', 'size']);
+        const start = parseAddr(`${file}: machine.spm[${i}].start`, r.start), size = parseSize(`${file}: machine.spm[${i}].size`, r.size);
+        if (start % (2 * MiB) || size % (2 * MiB)) throw new UsageError(`${file}: machine.spm[${i}] must start and end on a 2M boundary (memremap_pages() works in 2 MiB subsections)`);
+        if (start < 4 * GiB) throw new UsageError(`${file}: machine.spm[${i}] starts at ${hex(start)}, inside the low RAM and I/O hole: put it at 0x100000000 or above`);
+        return { start, size };
+      }).sort((a, b) => a.start - b.start);
+      spm.forEach((s, i) => {
+        if (i > 0 && s.start < spm[i - 1].start + spm[i - 1].size) throw new UsageError(`${file}: machine.spm ranges at ${hex(spm[i - 1].start)} and ${hex(s.start)} overlap`);
+      });
+    }
+    machine = buildMachine(physBits, ram, spm);
+  }
+  let params: TestHmmParams | null = null;
+  if (top.module !== undefined) {
+    const p = onlyKeys(`${file}: module`, top.module, ['spm_addr_dev0', 'spm_addr_dev1']);
+    params = {
+      spm_addr_dev0: p.spm_addr_dev0 === undefined ? 0 : parseAddr(`${file}: module.spm_addr_dev0`, p.spm_addr_dev0),
+      spm_addr_dev1: p.spm_addr_dev1 === undefined ? 0 : parseAddr(`${file}: module.spm_addr_dev1`, p.spm_addr_dev1),
+    };
+  }
+  return { machine, params };
+}
