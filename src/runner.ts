@@ -14,7 +14,6 @@ import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-mod
 import { Task } from './kernel-model/task.js';
 import { errname } from './kernel-model/errno.js';
 import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit } from './dmirror/test_hmm.js';
-import { HMM_DMIRROR_MEMORY_DEVICE_GENERIC } from './dmirror/test_hmm_uapi.js';
 import { Libc } from './selftests/hmm-tests/libc.js';
 import { registerHmmTests, PRIVATE_VARIANT, GENERIC_VARIANT } from './selftests/hmm-tests/index.js';
 
@@ -132,6 +131,3 @@ export function runSmoke(opts: SmokeOptions): RunResult {
   });
 }
 
-export function isGeneric(mod: TestHmm): boolean {
-  return mod.devices[0]?.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_GENERIC;
-}

@@ -7,7 +7,7 @@ import t from 'tap';
 import { Kernel } from '../src/kernel-model/kernel.js';
 import { Task } from '../src/kernel-model/task.js';
 import { getPage } from '../src/kernel-model/page_alloc.js';
-import { EINVAL, EFAULT, EPERM, ENOENT } from '../src/kernel-model/errno.js';
+import { EINVAL, EFAULT, EPERM } from '../src/kernel-model/errno.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../src/kernel-model/mm.js';
 import { userLoad, userStore } from '../src/kernel-model/memory.js';
 import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../src/dmirror/test_hmm.js';

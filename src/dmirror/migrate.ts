@@ -118,7 +118,6 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
     args.vma = vma;
     args.start = addr;
     args.end = next;
-    args.dst.fill(0);
     args.pgmapOwner = dmirror.mdevice;
     args.flags = !cmd.alloc_to_devmem && dmirror.mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE
       ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_SYSTEM;

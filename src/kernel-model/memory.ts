@@ -13,8 +13,8 @@ import { type Page, PAGE_SIZE, pageAlign } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, findVma, vmaIsAnonymous } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable } from './pgtable.js';
-import { putPage, getPage, testPageFlag, setPageFlag } from './page_alloc.js';
-import { PG_anon, PG_anon_exclusive, PG_lru } from './page.js';
+import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount } from './page_alloc.js';
+import { PG_anon, PG_anon_exclusive, PG_locked, PG_lru } from './page.js';
 import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, pagePgmap } from './memremap.js';
 import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
@@ -71,15 +71,19 @@ function doAnonymousPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number
 
 /**
  * Model of do_wp_page(): a write to a present read-only pte in a writable
- * VMA. An exclusively owned anon page is reused in place (wp_page_reuse());
- * the zero page or a shared page is copied (wp_page_copy()), which
- * invalidates the old translation (MMU_NOTIFY_CLEAR).
+ * VMA. An anon page that is exclusive, or that nobody else references
+ * (wp_can_reuse_anon_folio(): refcount 1 and the lock free), becomes
+ * exclusive and is reused in place (wp_page_reuse()); the zero page or a
+ * shared page is copied (wp_page_copy()), which invalidates the old
+ * translation (MMU_NOTIFY_CLEAR).
  */
 function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): number {
   const mm = vma.vmMm, k = mm.k;
   if (!(vma.vmFlags & VM_WRITE)) return VM_FAULT_SIGSEGV;
   const old = t.pfn[i], v = t.val[i];
-  if (!pteSpecial(v) && testPageFlag(k, old, PG_anon) && testPageFlag(k, old, PG_anon_exclusive)) {
+  if (!pteSpecial(v) && testPageFlag(k, old, PG_anon) &&
+      (testPageFlag(k, old, PG_anon_exclusive) || (pageRefCount(k, old) === 1 && !testPageFlag(k, old, PG_locked)))) {
+    setPageFlag(k, old, PG_anon_exclusive);
     t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
     return 0;
   }

@@ -12,7 +12,7 @@
  */
 import { EINVAL, ENOMEM, ENXIO, ERR_PTR, type ErrPtr } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked, pfnToPhys } from './page.js';
+import { Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked } from './page.js';
 import { IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE, REGION_DISJOINT } from './resource.js';
 import type { VmFault } from './memory.js';
 
@@ -177,6 +177,3 @@ export function freeZoneDevicePage(k: Kernel, page: Page): void {
       return;
   }
 }
-
-/** page_to_phys() for messages. */
-export const pagePhys = (page: Page): number => pfnToPhys(page);

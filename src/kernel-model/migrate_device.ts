@@ -18,15 +18,14 @@
  */
 import { EINVAL, EAGAIN } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked } from './page.js';
+import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked } from './page.js';
 import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous } from './mm.js';
-import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteDirty, isDevicePrivateEntry,
-  isWritableDevicePrivateEntry, mkSwpEntry, SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE,
-  SWP_MIG_DIRTY, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
+  mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
 import { getPage, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
   pageMapcount, isZoneDevicePage } from './page_alloc.js';
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, isDevicePrivatePage, pagePgmap } from './memremap.js';
-import { folioRemoveRmapPte, folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes } from './rmap.js';
+import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes, setMigrationEntry } from './rmap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_MIGRATE,
   type MmuNotifierRange } from './mmu_notifier.js';
 
@@ -116,15 +115,8 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
       m.src[n] = 0;
       continue;
     }
-    // folio_try_share_anon_rmap_pte(): the page stops being exclusive while unmapped (no GUP pins are modelled yet).
-    const anonExclusive = (b.flags[s] & PG_anon) !== 0 && (b.flags[s] & PG_anon_exclusive) !== 0;
-    if (anonExclusive) b.flags[s] &= ~PG_anon_exclusive;
     m.cpages++;
-    if (ptePresent(v) && pteDirty(v)) b.flags[s] |= PG_dirty;
-    const type = (mpfn & MIGRATE_PFN_WRITE) ? SWP_MIGRATION_WRITE : anonExclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
-    mm.pgtable.set(t!, p, page, mkSwpEntry(type) | (ptePresent(v) && pteDirty(v) ? SWP_MIG_DIRTY : 0));
-    folioRemoveRmapPte(k, page, vma);
-    putPage(k, page);
+    setMigrationEntry(k, vma, t!, p, page);
     if (ptePresent(v)) unmapped++;
     m.src[n] = mpfn;
   }

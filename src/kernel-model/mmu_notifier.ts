@@ -104,7 +104,8 @@ export function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): void {
   mm.invalidateSeq |= 1;
   const cur = mm.invalidateSeq;
   mm.notifierLog?.(range);
-  for (const mni of [...mm.intervalNotifiers]) {
+  // Invalidate callbacks do not insert or remove notifiers, so the list is walked in place.
+  for (const mni of mm.intervalNotifiers) {
     if (mni.last < range.start || mni.start >= range.end) continue;
     const ok = mni.ops!.invalidate(mni, range, cur);
     mm.k.warn(!ok && (range.flags & MMU_NOTIFIER_RANGE_BLOCKABLE) !== 0, 'mn_itree_invalidate',

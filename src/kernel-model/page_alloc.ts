@@ -179,11 +179,6 @@ export function unlockPage(k: Kernel, page: Page): void {
   b.flags[i] &= ~PG_locked;
 }
 
-/** Model of __free_page(): drop the allocation reference of a page nobody else uses. */
-export function freePageRef(k: Kernel, page: Page): void {
-  putPage(k, page);
-}
-
 /** Model of is_zone_device_page(). */
 export function isZoneDevicePage(k: Kernel, page: Page): boolean {
   return k.memmap.block(page).pgmap !== null;

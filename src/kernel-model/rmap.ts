@@ -14,7 +14,7 @@ import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty } from './page.js';
 import { type VmAreaStruct, linearPageIndex } from './mm.js';
 import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableMigrationEntry,
-  isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry,
+  isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
 import { getPage, putPage } from './page_alloc.js';
@@ -87,34 +87,53 @@ export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: nu
   const av = pageAnonVma(k, page);
   if (av === null) return;
   const index = k.memmap.block(page).index[Memmap.slot(page)];
-  for (const vma of [...av.vmas]) {
+  // Callbacks change ptes, never the anon_vma's VMA set, so it is walked in place.
+  for (const vma of av.vmas) {
     const addr = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
     if (addr >= vma.vmStart && addr < vma.vmEnd) fn(vma, addr);
   }
 }
 
 /**
- * Model of try_to_migrate(): replace every pte that still maps the page
- * (present or device-private) with a migration entry, dropping the mapping's
- * reference and rmap.
+ * Replace the pte at t[i] that maps `page` (present, or a device-private
+ * entry) with a migration entry, and drop that mapping's rmap and
+ * reference: the step migrate_vma_collect_pmd() and try_to_migrate_one()
+ * share. An exclusive anon page stops being exclusive while unmapped
+ * (folio_try_share_anon_rmap_pte(); no GUP pins are modelled yet, so it
+ * cannot fail) and the entry remembers it (readable-exclusive). Returns
+ * whether the entry is writable.
+ */
+export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: number, page: Page): boolean {
+  const v = t.val[i];
+  const b = k.memmap.block(page), s = Memmap.slot(page);
+  const present = ptePresent(v);
+  const writable = present ? pteWrite(v) : isWritableDevicePrivateEntry(v);
+  const anonExclusive = (b.flags[s] & PG_anon) !== 0 && (b.flags[s] & PG_anon_exclusive) !== 0;
+  if (anonExclusive) b.flags[s] &= ~PG_anon_exclusive;
+  const dirty = present && pteDirty(v);
+  if (dirty) b.flags[s] |= PG_dirty;
+  const type = writable ? SWP_MIGRATION_WRITE : anonExclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
+  vma.vmMm.pgtable.set(t, i, page, mkSwpEntry(type) | (dirty ? SWP_MIG_DIRTY : 0));
+  folioRemoveRmapPte(k, page, vma);
+  putPage(k, page);
+  return writable;
+}
+
+/**
+ * Model of try_to_migrate(): every pte that still maps the page (present or
+ * device-private) becomes a migration entry (try_to_migrate_one()), under an
+ * MMU_NOTIFY_CLEAR invalidation.
  */
 export function tryToMigrate(k: Kernel, page: Page): void {
   rmapWalk(k, page, (vma, addr) => {
     const mm = vma.vmMm;
     const t = mm.pgtable.lookup(addr);
     if (t === undefined) return;
-    const i = pteIndex(addr);
-    const v = t.val[i];
+    const i = pteIndex(addr), v = t.val[i];
     if (t.pfn[i] !== page || !(ptePresent(v) || isDevicePrivateEntry(v))) return;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
     mmuNotifierInvalidateRangeStart(range);
-    const writable = ptePresent(v) ? pteWrite(v) : isWritableDevicePrivateEntry(v);
-    const exclusive = (k.memmap.block(page).flags[Memmap.slot(page)] & PG_anon_exclusive) !== 0;
-    const type = writable ? SWP_MIGRATION_WRITE : exclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
-    if (pteDirty(v)) k.memmap.block(page).flags[Memmap.slot(page)] |= PG_dirty;
-    mm.pgtable.set(t, i, page, mkSwpEntry(type) | (pteDirty(v) ? SWP_MIG_DIRTY : 0));
-    folioRemoveRmapPte(k, page, vma);
-    putPage(k, page);
+    setMigrationEntry(k, vma, t, i, page);
     mmuNotifierInvalidateRangeEnd(range);
   });
 }
