@@ -95,7 +95,7 @@ function migration(npages: number, mode: 'private' | 'generic'): void {
   record(`${tag}: CPU writes the buffer`, npages, timeIt(() => libc.storeInts(ptr, n, (i) => i)), base);
   let cmd!: U.HmmDmirrorCmd;
   record(`${tag}: MIGRATE to device`, npages, timeIt(() => {
-    cmd = ioctl(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: ptr, ptr: mirror, npages, alloc_to_devmem: 1 });
+    cmd = ioctl(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: ptr, ptr: mirror, npages, alloc_to_devmem: 1 });
   }), base);
   if (cmd.cpages !== npages) throw new Error(`${tag}: migrated ${cmd.cpages} pages`);
   checkIota(libc.loadInts(mirror, n), `${tag}: what the device read`);
@@ -107,7 +107,7 @@ function migration(npages: number, mode: 'private' | 'generic'): void {
     checkIota(back, `${tag}: after faulting back`);
   } else {
     record(`${tag}: MIGRATE back (seed: GENERIC pages stay)`, npages, timeIt(() => {
-      ioctl(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: ptr, ptr: mirror, npages, alloc_to_devmem: 0 });
+      ioctl(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: ptr, ptr: mirror, npages, alloc_to_devmem: 0 });
     }), base);
     let back!: Int32Array;
     record(`${tag}: CPU reads`, npages, timeIt(() => { back = libc.loadInts(ptr, n); }), base);
@@ -142,7 +142,7 @@ function sparseStep(): { ms: number; MB: number } {
     const at = [0, size / 2, size - PAGE];
     for (const a of at) libc.storeInts(ptr + a, 1024, (i) => i);
     const mirror = libc.malloc(PAGE), snap = libc.malloc(PAGE);
-    for (const a of at) ioctl(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: ptr + a, ptr: mirror, npages: 1, alloc_to_devmem: 1 });
+    for (const a of at) ioctl(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: ptr + a, ptr: mirror, npages: 1, alloc_to_devmem: 1 });
     const v = at.map((a) => { ioctl(task, fd, U.HMM_DMIRROR_SNAPSHOT, { addr: ptr + a, ptr: snap, npages: 1 }); return libc.loadBytes(snap, 1)[0]; });
     ok = v.every((x) => x === (U.HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | U.HMM_DMIRROR_PROT_WRITE));
     if (task.mm.pgtable.tables.size > 8) throw new Error(`sparse: ${task.mm.pgtable.tables.size} page tables for 3 pages`);

@@ -27,6 +27,9 @@ usage()
 	echo "# Smoke testing with SPM enabled"
 	echo "./${TEST_NAME}.sh smoke <spm_addr_dev0> <spm_addr_dev1>"
 	echo
+	echo "# Smoke testing with SPM as 6.12's DEVICE_COHERENT devices 2 and 3"
+	echo "./${TEST_NAME}.sh smoke <spm_addr_dev0> <spm_addr_dev1> spm_type=coherent"
+	echo
 }
 
 run_smoke()
@@ -35,6 +38,10 @@ run_smoke()
 	if [ $# -eq 0 ]; then
 		"$HMM_TEST" smoke
 	elif [ $# -eq 2 ]; then
+		"$HMM_TEST" smoke "$1" "$2"
+	elif [ $# -eq 3 ] && [ "$3" = "spm_type=coherent" ]; then
+		"$HMM_TEST" smoke --coherent "$1" "$2"
+	elif [ $# -eq 3 ] && [ "$3" = "spm_type=generic" ]; then
 		"$HMM_TEST" smoke "$1" "$2"
 	else
 		echo "Missing module parameters. Make sure pass"\

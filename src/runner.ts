@@ -13,9 +13,10 @@ import { KernelBug } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
 import { Task } from './kernel-model/task.js';
 import { errname } from './kernel-model/errno.js';
-import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit } from './dmirror/test_hmm.js';
+import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit, memoryMode } from './dmirror/test_hmm.js';
 import { Libc } from './selftests/hmm-tests/libc.js';
-import { registerHmmTests, PRIVATE_VARIANT, GENERIC_VARIANT } from './selftests/hmm-tests/index.js';
+import { registerHmmTests, PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec,
+  type HmmTestsBuild } from './selftests/hmm-tests/index.js';
 
 export interface SmokeOptions {
   params: TestHmmParams;
@@ -55,7 +56,7 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
   const spm = spmRanges(machine).map((r) => `${hex(r.start)}-${hex(r.start + r.size - 1)}`).join(', ');
   const ranges = spm ? `this machine's special-purpose memory ranges are ${spm}` : 'this machine has no special-purpose memory';
   if (!!params.spm_addr_dev0 !== !!params.spm_addr_dev1) {
-    return `spm_addr_dev0 and spm_addr_dev1 go together: give both (generic mode) or neither (private mode); ${ranges}`;
+    return `spm_addr_dev0 and spm_addr_dev1 go together: give both (generic or coherent mode) or neither (private mode); ${ranges}`;
   }
   const k = new Kernel({ machine });
   const r = modprobeTestHmm(k, params);
@@ -64,12 +65,19 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
     return null;
   }
   return `cannot load test_hmm with spm_addr_dev0=${hex(params.spm_addr_dev0)} spm_addr_dev1=${hex(params.spm_addr_dev1)}: ` +
-    `${r.error}; each address must be the start of a special-purpose memory range, and the two must differ; ${ranges}`;
+    `${r.error}; ${memoryMode(params) === 'coherent' ? 'each address must start 256 MiB of the machine that is not System RAM, and the two ranges must not overlap' : 'each address must be the start of a special-purpose memory range, and the two must differ'}; ${ranges}`;
 }
 
-/** Which variants the loaded configuration supports: the seed's driver has two devices of one type. */
-export function variantsFor(params: TestHmmParams) {
-  return params.spm_addr_dev0 && params.spm_addr_dev1 ? [GENERIC_VARIANT] : [PRIVATE_VARIANT];
+/**
+ * The variants and the build of hmm-tests a configuration runs: 6.12's
+ * program declares the private and coherent variants (the coherent ones
+ * skip when devices 2 and 3 do not exist, as upstream); the seed's generic
+ * mode runs the seed's program on its two GENERIC devices.
+ */
+export function variantsFor(params: TestHmmParams): { variants: VariantSpec[]; build: HmmTestsBuild } {
+  return memoryMode(params) === 'generic'
+    ? { variants: [GENERIC_VARIANT], build: 'v5' }
+    : { variants: [PRIVATE_VARIANT, COHERENT_VARIANT], build: '6.12' };
 }
 
 /** The harness with every case registered for this configuration, and the libc the cases use. */
@@ -77,7 +85,8 @@ function buildSuite(params: TestHmmParams, err: (line: string) => void): { h: Ha
   const h = new Harness();
   const libc = new Libc();
   libc.stderr = err;
-  registerHmmTests(h, libc, variantsFor(params));
+  const { variants, build } = variantsFor(params);
+  registerHmmTests(h, libc, variants, build);
   return { h, libc };
 }
 

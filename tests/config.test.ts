@@ -19,7 +19,7 @@ t.test('machine and module keys build the memory map and the parameters', (t) =>
   const ram = c.machine.memoryMap.filter((e) => e.type === 'System RAM').reduce((a, e) => a + e.size, 0);
   t.equal(ram, 8 * GiB - 1024 ** 2 + 0x9f000, '8 GiB less the first MiB, plus the low 636 KiB');
   t.ok(c.machine.memoryMap.some((e) => e.type === 'System RAM' && e.start === 9 * GiB), 'high RAM above the SPM');
-  t.same(c.params, { spm_addr_dev0: 8 * GiB, spm_addr_dev1: 8 * GiB });
+  t.same(c.params, { spm_addr_dev0: 8 * GiB, spm_addr_dev1: 8 * GiB, spm_type: 'generic' });
   t.end();
 });
 
@@ -44,6 +44,12 @@ t.test('a configured machine runs the generic smoke suite on its own SPM ranges'
   const c = loadConfig('machine:\n  spm: [{ start: 0x200000000, size: 256M }, { start: 0x210000000, size: 256M }]\nmodule:\n  spm_addr_dev0: 0x200000000\n  spm_addr_dev1: 0x210000000\n', 'c.yaml');
   const r = smoke({ params: c.params!, machine: c.machine });
   t.equal(r.result.exitCode, 0, r.err.join('\n'));
-  t.equal(r.result.pass, 6);
+  t.equal(r.result.pass, r.result.results.length);
+  t.ok(r.result.results.every((c) => c.name.includes('_device_generic.')), 'generic variants only');
+  const coherent = loadConfig('machine:\n  spm: [{ start: 0x200000000, size: 256M }, { start: 0x210000000, size: 256M }]\nmodule:\n  spm_addr_dev0: 0x200000000\n  spm_addr_dev1: 0x210000000\n  spm_type: coherent\n', 'c.yaml');
+  const rc = smoke({ params: coherent.params!, machine: coherent.machine, filter: (_f, _v, n) => n === 'migrate' });
+  t.same(rc.result.results.map((x) => `${x.name} ${x.status}`), ['hmm.hmm_device_private.migrate pass', 'hmm.hmm_device_coherent.migrate pass']);
+  t.throws(() => loadConfig('module:\n  spm_addr_dev0: 0x200000000\n  spm_addr_dev1: 0x210000000\n  spm_type: public\n', 'c.yaml'),
+    { message: 'c.yaml: module.spm_type is "public"; say generic or coherent' });
   t.end();
 });

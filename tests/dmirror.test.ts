@@ -41,7 +41,7 @@ t.test('no parameters: two private devices on free iomem regions, as the real ru
   for (const dev of [0, 1]) {
     const fd = task.open(`/dev/hmm_dmirror${dev}`);
     t.ok(fd >= 0);
-    t.equal(cmd(task, fd, U.HMM_DMIRROR_GET_MEM_DEV_TYPE, { npages: 1 }).c.zone_device_type, U.HMM_DMIRROR_MEMORY_DEVICE_PRIVATE);
+    t.equal(cmd(task, fd, U.HMM_DMIRROR_V5_GET_MEM_DEV_TYPE, { npages: 1 }).c.zone_device_type, U.HMM_DMIRROR_MEMORY_DEVICE_PRIVATE);
   }
   task.exit();
   t.same(hmmDmirrorExit(mod), []);
@@ -51,8 +51,8 @@ t.test('no parameters: two private devices on free iomem regions, as the real ru
 
 t.test('both parameters: two generic devices on the SPM ranges, device N on the other parameter (seed MINOR quirk)', (t) => {
   const { k, task } = boot(GENERIC);
-  t.equal(cmd(task, task.open('/dev/hmm_dmirror0'), U.HMM_DMIRROR_GET_MEM_DEV_TYPE, { npages: 1 }).c.zone_device_type,
-    U.HMM_DMIRROR_MEMORY_DEVICE_GENERIC);
+  t.equal(cmd(task, task.open('/dev/hmm_dmirror0'), U.HMM_DMIRROR_V5_GET_MEM_DEV_TYPE, { npages: 1 }).c.zone_device_type,
+    U.HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC);
   // device 0 looks up spm_addr_dev1 (0x140000000), device 1 spm_addr_dev0: the whole 1 GiB resource each.
   t.equal(k.log[0], 'added new 256 MB chunk (total 1 chunks, 256 MB) PFNs [0x140000 0x180000)');
   t.equal(k.log[1], 'added new 256 MB chunk (total 1 chunks, 256 MB) PFNs [0x100000 0x140000)');
@@ -64,7 +64,7 @@ t.test('only one parameter: the seed logs an error and dereferences a NULL resou
   t.throws(() => hmmDmirrorInit(k, { spm_addr_dev0: 0x100000000, spm_addr_dev1: 0 }),
     { name: 'KernelBug', kind: 'Oops', message: /NULL pointer dereference/ });
   t.ok(k.log.includes('Both spm_addr_dev parameters should be set'));
-  t.match(checkModuleParams({ spm_addr_dev0: 0x100000000, spm_addr_dev1: 0 }), /give both \(generic mode\) or neither/);
+  t.match(checkModuleParams({ spm_addr_dev0: 0x100000000, spm_addr_dev1: 0 }), /give both \(generic or coherent mode\) or neither/);
   t.match(checkModuleParams({ spm_addr_dev0: 0x180000000, spm_addr_dev1: 0x140000000 }), /-ENXIO .*System RAM/);
   t.match(checkModuleParams({ spm_addr_dev0: 0x120000000, spm_addr_dev1: 0x140000000 }), /0x100000000-0x13fffffff, 0x140000000-0x17fffffff/);
   t.equal(checkModuleParams(GENERIC), null);
@@ -84,7 +84,7 @@ t.test('ioctl errors are negative errno values', (t) => {
   const ro = buffer(task, 4, PROT_READ);
   t.equal(cmd(task, fd, U.HMM_DMIRROR_WRITE, { addr: ro, ptr: mirror, npages: 4 }).ret, -EPERM, 'write to read-only');
   const none = buffer(task, 4, PROT_NONE);
-  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: none, ptr: mirror, npages: 4, alloc_to_devmem: 1 }).ret, -EINVAL,
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: none, ptr: mirror, npages: 4, alloc_to_devmem: 1 }).ret, -EINVAL,
     'migrating a PROT_NONE range');
   const failed = cmd(task, fd, U.HMM_DMIRROR_READ, { addr: 0x1000, ptr: mirror, npages: 1, cpages: 7 });
   t.equal(failed.c.cpages, 7, 'a failed ioctl copies nothing back');
@@ -125,7 +125,7 @@ t.test('private pages fault back on CPU access; generic pages stay where they ar
     const fd = task.open('/dev/hmm_dmirror0');
     const p = buffer(task, 2), mirror = buffer(task, 2);
     userStore(task.mm, p, new Uint8Array(8192).fill(7));
-    t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: p, ptr: mirror, npages: 2, alloc_to_devmem: 1 }).c.cpages, 2);
+    t.equal(cmd(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: p, ptr: mirror, npages: 2, alloc_to_devmem: 1 }).c.cpages, 2);
     t.same(snapshot(task, fd, p, 2), [onDevice, onDevice]);
     const b = new Uint8Array(1);
     userLoad(task.mm, p, b);
@@ -145,8 +145,8 @@ t.test('explicit migration back: private pages return to RAM, the seed leaves ge
     const fd = task.open('/dev/hmm_dmirror0');
     const p = buffer(task, 4), mirror = buffer(task, 4);
     userStore(task.mm, p, new Uint8Array(4 * 4096).fill(9));
-    cmd(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: p, ptr: mirror, npages: 4, alloc_to_devmem: 1 });
-    const back = cmd(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: p, ptr: mirror, npages: 4, alloc_to_devmem: 0 });
+    cmd(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: p, ptr: mirror, npages: 4, alloc_to_devmem: 1 });
+    const back = cmd(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: p, ptr: mirror, npages: 4, alloc_to_devmem: 0 });
     t.same([back.ret, back.c.cpages], [0, 0], 'the seed reports no cpages going back');
     t.same(snapshot(task, fd, p, 4), [after, after, after, after]);
     t.equal(k.log.filter((l) => l.startsWith('page already in system or SPM')).length, params === GENERIC ? 4 : 0);
@@ -158,7 +158,7 @@ t.test('unload reports device pages that never came back', (t) => {
   const { k, mod, task } = boot();
   const fd = task.open('/dev/hmm_dmirror0');
   const p = buffer(task, 1), mirror = buffer(task, 1);
-  cmd(task, fd, U.HMM_DMIRROR_MIGRATE, { addr: p, ptr: mirror, npages: 1, alloc_to_devmem: 1 });
+  cmd(task, fd, U.HMM_DMIRROR_V5_MIGRATE, { addr: p, ptr: mirror, npages: 1, alloc_to_devmem: 1 });
   const dpage = task.mm.pgtable.lookup(p)!.pfn[(p / 4096) % 512];
   getPage(k, dpage); // a reference nobody will drop
   task.exit();

@@ -12,6 +12,8 @@ export const SHARED = join(ROOT, '..', 'shared');
 
 export const PRIVATE = { spm_addr_dev0: 0, spm_addr_dev1: 0 };
 export const GENERIC = { spm_addr_dev0: 0x100000000, spm_addr_dev1: 0x140000000 };
+/** 6.12's coherent devices on the reference run's addresses (256 MiB each, inside the default machine's first SPM range). */
+export const COHERENT = { spm_addr_dev0: 0x100000000, spm_addr_dev1: 0x110000000, spm_type: 'coherent' as const };
 
 export interface Captured { result: RunResult; out: string[]; err: string[] }
 

@@ -60,12 +60,17 @@ t.test('hmm-test smoke with harness options', (t) => {
   t.match(l.stderr, /^hmm {18}hmm_device_private {8}open_close$/m);
   const sel = run(['-t', 'migrate', '-r', 'hmm2.hmm2_device_private.snapshot']);
   t.equal(sel.status, 0);
-  t.match(sel.stdout, /^1\.\.2$/m);
+  t.match(sel.stdout, /^1\.\.3$/m);
   t.match(sel.stdout, /^ok 1 hmm\.hmm_device_private\.migrate$/m);
-  t.match(sel.stdout, /^ok 2 hmm2\.hmm2_device_private\.snapshot$/m);
-  const gen = run(['0x100000000', '-V', 'hmm2_device_generic', '0x140000000', '-T', 'migrate_multiple']);
+  t.match(sel.stdout, /^ok 2 hmm\.hmm_device_coherent\.migrate # SKIP DEVICE_COHERENT not available$/m);
+  t.match(sel.stdout, /^ok 3 hmm2\.hmm2_device_private\.snapshot$/m);
+  // test_enabled(): the first option that names the case decides, so -T before -t excludes.
+  const gen = run(['0x100000000', '-V', 'hmm2_device_generic', '0x140000000', '-T', 'migrate_fault', '-t', 'migrate', '-t', 'migrate_fault']);
   t.equal(gen.status, 0, gen.stderr);
-  t.match(gen.stdout, /^# PASSED: 4 \/ 4 tests passed\.$/m);
+  t.match(gen.stdout, /^# PASSED: 1 \/ 1 tests passed\.$/m);
+  const coh = run(['--coherent', '0x100000000', '0x110000000', '-F', 'hmm', '-T', 'snapshot']);
+  t.equal(coh.status, 0, coh.stderr);
+  t.match(coh.stdout, /^# PASSED: 4 \/ 4 tests passed\.$/m, 'hmm2 private and coherent: migrate_mixed and double_map');
   t.equal(run(['-h']).status, 4);
   const bad = run(['-q']);
   t.equal(bad.status, 2);

@@ -11,6 +11,7 @@
  *   module:                        # test_hmm parameters, as modprobe would get them
  *     spm_addr_dev0: 0x100000000
  *     spm_addr_dev1: 0x140000000
+ *     spm_type: generic            # or coherent (6.12's devices 2 and 3)
  *
  * Every key is optional; what is left out is the default machine of
  * `hmm-test smoke`. Unknown keys and bad values are errors that say what
@@ -18,7 +19,7 @@
  */
 import { parse } from 'yaml';
 import { type MachineConfig, type MemoryMapEntry, defaultMachine, hex } from '../kernel-model/machine.js';
-import type { TestHmmParams } from '../dmirror/test_hmm.js';
+import { type TestHmmParams, type SpmType, SPM_TYPES } from '../dmirror/test_hmm.js';
 import { UsageError, parseAddress } from './args.js';
 
 const GiB = 1024 ** 3;
@@ -113,10 +114,14 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
   }
   let params: TestHmmParams | null = null;
   if (top.module !== undefined) {
-    const p = onlyKeys(`${file}: module`, top.module, ['spm_addr_dev0', 'spm_addr_dev1']);
+    const p = onlyKeys(`${file}: module`, top.module, ['spm_addr_dev0', 'spm_addr_dev1', 'spm_type']);
+    if (p.spm_type !== undefined && !SPM_TYPES.includes(p.spm_type as SpmType)) {
+      throw new UsageError(`${file}: module.spm_type is ${JSON.stringify(p.spm_type)}; say ${SPM_TYPES.join(' or ')}`);
+    }
     params = {
       spm_addr_dev0: p.spm_addr_dev0 === undefined ? 0 : parseAddr(`${file}: module.spm_addr_dev0`, p.spm_addr_dev0),
       spm_addr_dev1: p.spm_addr_dev1 === undefined ? 0 : parseAddr(`${file}: module.spm_addr_dev1`, p.spm_addr_dev1),
+      spm_type: (p.spm_type as SpmType | undefined) ?? 'generic',
     };
   }
   return { machine, params };

@@ -45,16 +45,18 @@ export function main(argv: string[]): void {
 
   program
     .command('smoke')
-    .description('run every case: private devices, or generic (seed DEVICE_GENERIC) devices when two SPM addresses are given')
-    .argument('[spm_addr_dev0]', 'start of the special-purpose memory range for the generic devices (hex, decimal or octal)')
+    .description('run every case: private devices; generic (seed DEVICE_GENERIC) devices when two SPM addresses are given; ' +
+      'with --coherent, 6.12\'s private and coherent devices')
+    .argument('[spm_addr_dev0]', 'start of a special-purpose memory range for the device memory (hex, decimal or octal)')
     .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
+    .option('--coherent', 'the SPM addresses make 6.12\'s DEVICE_COHERENT devices 2 and 3 (module parameter spm_type=coherent) instead of the seed\'s GENERIC devices 0 and 1')
     .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr')
     .option('--report <file>', 'write the configuration, every case and the totals as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
     .option('--format <format>', 'tap (kselftest TAP, the default when stdout is not a terminal) or pretty')
     .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { trace?: boolean; report?: string; junit?: string; format?: string; config?: string }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; report?: string; junit?: string; format?: string; config?: string }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
@@ -68,12 +70,16 @@ export function main(argv: string[]): void {
         }
         config = loadConfig(text, opts.config);
       }
-      if (config.params !== null && spm0 !== undefined) {
-        throw new UsageError(`${opts.config} sets the module parameters already: give the SPM addresses there or on the command line, not both`);
+      if (config.params !== null && (spm0 !== undefined || opts.coherent)) {
+        throw new UsageError(`${opts.config} sets the module parameters already: give the SPM addresses and --coherent there (spm_type: coherent) or on the command line, not both`);
+      }
+      if (opts.coherent && spm0 === undefined && config.params === null) {
+        throw new UsageError('--coherent needs the two SPM addresses the coherent devices use: hmm-test smoke --coherent <spm_addr_dev0> <spm_addr_dev1>');
       }
       const params: TestHmmParams = config.params ?? {
         spm_addr_dev0: spm0 === undefined ? 0 : parseAddress('spm_addr_dev0', spm0),
         spm_addr_dev1: spm1 === undefined ? 0 : parseAddress('spm_addr_dev1', spm1),
+        spm_type: opts.coherent ? 'coherent' : 'generic',
       };
       const machine = config.machine;
       const problem = checkModuleParams(params, machine);

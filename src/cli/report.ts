@@ -7,17 +7,19 @@
  */
 import { stringify } from 'yaml';
 import type { RunResult } from '../kselftest/harness.js';
-import type { TestHmmParams } from '../dmirror/test_hmm.js';
+import { type TestHmmParams, memoryMode } from '../dmirror/test_hmm.js';
 import type { MachineConfig } from '../kernel-model/machine.js';
 import { hex } from '../kernel-model/machine.js';
 
 export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult): string {
-  const generic = !!(params.spm_addr_dev0 && params.spm_addr_dev1);
+  const mode = memoryMode(params);
+  const memoryType = { private: ['DEVICE_PRIVATE'], generic: ['DEVICE_GENERIC'], coherent: ['DEVICE_PRIVATE', 'DEVICE_COHERENT'] }[mode];
   return stringify({
     configuration: {
       module: 'test_hmm',
-      parameters: { spm_addr_dev0: hex(params.spm_addr_dev0), spm_addr_dev1: hex(params.spm_addr_dev1) },
-      memoryType: generic ? 'DEVICE_GENERIC' : 'DEVICE_PRIVATE',
+      parameters: { spm_addr_dev0: hex(params.spm_addr_dev0), spm_addr_dev1: hex(params.spm_addr_dev1), spm_type: params.spm_type ?? 'generic' },
+      mode,
+      memoryType: memoryType.join(' + '),
       machine: {
         physBits: machine.physBits,
         memoryMap: machine.memoryMap.map((e) => ({ start: hex(e.start), size: hex(e.size), type: e.type })),

@@ -1,33 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The migration side of lib/test_hmm.c as the seed leaves it: the MIGRATE
- * ioctl (seed 000 patch 11: alloc_to_devmem chooses system-to-device or
- * device-to-system) and the CPU fault on a device-private page
- * (dev_pagemap_ops.migrate_to_ram).
+ * The migration side of lib/test_hmm.c: 6.12's MIGRATE_TO_DEV and
+ * MIGRATE_TO_SYS, the seed's MIGRATE (000 patch 11: alloc_to_devmem chooses
+ * the direction), CHECK_EXCLUSIVE, and the CPU fault on a device-private
+ * page (dev_pagemap_ops.migrate_to_ram).
  */
-import { EINVAL, EFAULT } from '../kernel-model/errno.js';
+import { EINVAL, EFAULT, EPERM } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import type { Task } from '../kernel-model/task.js';
 import { type Page, PAGE_SIZE } from '../kernel-model/page.js';
-import { VM_READ, VM_WRITE, findVma } from '../kernel-model/mm.js';
+import { VM_READ, VM_WRITE, findVma, vmaLookup } from '../kernel-model/mm.js';
 import { lockPage } from '../kernel-model/page_alloc.js';
 import { copyHighpage, clearHighpage } from '../kernel-model/highmem.js';
 import { copyToUser, type VmFault } from '../kernel-model/memory.js';
-import { isDevicePrivatePage, VM_FAULT_SIGBUS } from '../kernel-model/memremap.js';
+import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, VM_FAULT_SIGBUS } from '../kernel-model/memremap.js';
 import { isZoneDevicePage } from '../kernel-model/page_alloc.js';
 import { MigrateVma, migrateVmaSetup, migrateVmaPages, migrateVmaFinalize, migratePfn, migratePfnToPage, mpfnClear,
-  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE } from '../kernel-model/migrate_device.js';
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_VALID, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT } from '../kernel-model/migrate_device.js';
 import { Memmap } from '../kernel-model/page.js';
 import { type Dmirror, type TestHmm, dmirrorMm, dmirrorDevmemAllocPage, dmirrorBackingPage } from './test_hmm.js';
 import { dmirrorBounceInit, dmirrorDoRead } from './mirror.js';
-import { DPT_XA_TAG_WRITE } from './xarray.js';
+import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './test_hmm_uapi.js';
 
 /**
- * Model of dmirror_migrate_alloc_and_copy() (seed): a device page for every
- * page that may migrate, the data copied into the page that holds it. A
- * source already in device memory is not migrated (the seed clears its
- * MIGRATE bit; upstream WARNs).
+ * Model of dmirror_migrate_alloc_and_copy(): a device page for every page
+ * that may migrate, the data copied into the page that holds it. A source
+ * already in device memory is not migrated: 6.12 WARNs (its selection never
+ * offers one), the seed clears the MIGRATE bit of a GENERIC page, which
+ * MIGRATE_VMA_SELECT_SYSTEM does offer.
  */
 function dmirrorMigrateAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirror): void {
   const mdevice = dmirror.mdevice, vma = args.vma!;
@@ -36,7 +38,8 @@ function dmirrorMigrateAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirro
     // spage may be NULL: an unpopulated pte or the zero page.
     const spage = migratePfnToPage(args.src[i]);
     if (spage !== 0 && isZoneDevicePage(k, spage)) {
-      args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
+      if (isDeviceGenericPage(k, spage)) args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
+      else k.warn(true, 'dmirror_migrate_alloc_and_copy', `page already in device spage pfn: 0x${spage.toString(16)}`);
       continue;
     }
     const dpage = dmirrorDevmemAllocPage(mdevice);
@@ -44,9 +47,8 @@ function dmirrorMigrateAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirro
     const rpage = dmirrorBackingPage(k, dpage);
     if (spage !== 0) copyHighpage(k, rpage, spage);
     else clearHighpage(k, rpage);
-    // The page holding a private page's data remembers the mirror, for the CPU fault path.
-    const holder = k.memmap.block(dpage).zdd[Memmap.slot(dpage)];
-    k.memmap.block(holder).zdd[Memmap.slot(holder)] = k.kptr(dmirror);
+    // The page holding the data remembers the mirror (rpage->zone_device_data), for the CPU fault path.
+    k.memmap.block(rpage).zdd[Memmap.slot(rpage)] = k.kptr(dmirror);
     args.dst[i] = migratePfn(dpage);
     if ((args.src[i] & MIGRATE_PFN_WRITE) || (spage === 0 && (vma.vmFlags & VM_WRITE))) args.dst[i] += MIGRATE_PFN_WRITE;
   }
@@ -64,23 +66,24 @@ function dmirrorMigrateFinalizeAndMap(k: Kernel, args: MigrateVma, dmirror: Dmir
 }
 
 /**
- * Model of dmirror_devmem_fault_alloc_and_copy() (seed): a system page for
- * each device-private page, filled from its backing page. Anything else the
- * walk selected is "already in system or SPM" and does not move: with the
- * seed's driver an explicit migration back leaves GENERIC pages where they
- * are.
+ * Model of dmirror_devmem_fault_alloc_and_copy(): a system page for each
+ * selected device page (PRIVATE or COHERENT), filled from the page holding
+ * its data. The seed's GENERIC pages are "already in system or SPM" and do
+ * not move: with the seed's driver an explicit migration back leaves them
+ * where they are.
  */
 function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirror): number {
   for (let i = 0, addr = args.start; addr < args.end; addr += PAGE_SIZE, i++) {
     let spage = migratePfnToPage(args.src[i]);
     if (spage === 0 || !(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    if (isDevicePrivatePage(k, spage)) {
-      spage = k.memmap.block(spage).zdd[Memmap.slot(spage)];
-    } else {
+    if (isDeviceGenericPage(k, spage)) {
       k.printk(`page already in system or SPM spage pfn: 0x${spage.toString(16)}`);
       args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
       continue;
     }
+    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage), 'dmirror_devmem_fault_alloc_and_copy',
+      `pfn 0x${spage.toString(16)} is not device memory`)) continue;
+    spage = dmirrorBackingPage(k, spage);
     const dpage = k.pageAlloc.allocPage(); // alloc_page_vma()
     if (dpage === 0) continue;
     lockPage(k, dpage);
@@ -88,6 +91,111 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
     copyHighpage(k, dpage, spage);
     args.dst[i] = migratePfn(dpage);
     if (args.src[i] & MIGRATE_PFN_WRITE) args.dst[i] += MIGRATE_PFN_WRITE;
+  }
+  return 0;
+}
+
+/** Model of dmirror_select_device(): which device pages a migration back to system memory selects. */
+function dmirrorSelectDevice(dmirror: Dmirror): number {
+  return dmirror.mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE
+    ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+}
+
+/** Model of dmirror_successful_migrated_pages(). */
+function dmirrorSuccessfulMigratedPages(m: MigrateVma): number {
+  let cpages = 0;
+  for (let i = 0; i < m.npages; i++) if ((m.src[i] & MIGRATE_PFN_VALID) && (m.src[i] & MIGRATE_PFN_MIGRATE)) cpages++;
+  return cpages;
+}
+
+/**
+ * Model of dmirror_migrate_to_system() (6.12 MIGRATE_TO_SYS): VMA by VMA,
+ * 64 pages at a time, the device's own pages back to system memory;
+ * cmd.cpages counts the pages that moved.
+ */
+export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): number {
+  const mm = dmirrorMm(dmirror), k = mm.k;
+  const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
+  if (end < start) return -EINVAL;
+  if (!mm.mmgetNotZero()) return -EINVAL;
+  const args = new MigrateVma();
+  args.src = new Float64Array(64);
+  args.dst = new Float64Array(64);
+  cmd.cpages = 0;
+  let ret = 0;
+  for (let addr = start, next: number; addr < end; addr = next) {
+    const vma = vmaLookup(mm, addr);
+    if (vma === null || !(vma.vmFlags & VM_READ)) {
+      ret = -EINVAL;
+      break;
+    }
+    next = Math.min(end, addr + 64 * PAGE_SIZE, vma.vmEnd);
+    args.vma = vma;
+    args.start = addr;
+    args.end = next;
+    args.pgmapOwner = dmirror.mdevice;
+    args.flags = dmirrorSelectDevice(dmirror);
+    ret = migrateVmaSetup(k, args);
+    if (ret) break;
+    dmirrorDevmemFaultAllocAndCopy(k, args, dmirror);
+    migrateVmaPages(k, args);
+    cmd.cpages += dmirrorSuccessfulMigratedPages(args);
+    migrateVmaFinalize(k, args);
+  }
+  mm.mmput();
+  return ret;
+}
+
+/**
+ * Model of dmirror_migrate_to_device() (6.12 MIGRATE_TO_DEV): VMA by VMA,
+ * 64 pages at a time, system pages into device memory and the device's
+ * page table; then the data is read back through the mirror into cmd.ptr,
+ * cmd.cpages counting the pages found there.
+ */
+export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
+  const mm = dmirrorMm(dmirror), k = mm.k;
+  const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
+  if (end < start) return -EINVAL;
+  if (!mm.mmgetNotZero()) return -EINVAL;
+  const args = new MigrateVma();
+  args.src = new Float64Array(64);
+  args.dst = new Float64Array(64);
+  let ret = 0;
+  for (let addr = start, next: number; addr < end; addr = next) {
+    const vma = vmaLookup(mm, addr);
+    if (vma === null || !(vma.vmFlags & VM_READ)) {
+      mm.mmput();
+      return -EINVAL;
+    }
+    next = Math.min(end, addr + 64 * PAGE_SIZE, vma.vmEnd);
+    args.vma = vma;
+    args.start = addr;
+    args.end = next;
+    args.pgmapOwner = dmirror.mdevice;
+    args.flags = MIGRATE_VMA_SELECT_SYSTEM;
+    ret = migrateVmaSetup(k, args);
+    if (ret) {
+      mm.mmput();
+      return ret;
+    }
+    dmirrorMigrateAllocAndCopy(k, args, dmirror);
+    migrateVmaPages(k, args);
+    dmirrorMigrateFinalizeAndMap(k, args, dmirror);
+    migrateVmaFinalize(k, args);
+  }
+  mm.mmput();
+  // Return the migrated data for verification, only for pages in device memory.
+  const bounce = dmirrorBounceInit(start, cmd.npages * PAGE_SIZE);
+  ret = dmirrorDoRead(dmirror, start, end, bounce);
+  if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
+  cmd.cpages = bounce.cpages;
+  return ret;
+}
+
+/** Model of dmirror_check_atomic() (CHECK_EXCLUSIVE): -EPERM while any page of the range is still mapped for atomic access. */
+export function dmirrorCheckAtomic(dmirror: Dmirror, start: number, end: number): number {
+  for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++) {
+    if (dmirror.pt.loadPage(pfn) !== 0 && dmirror.pt.loadTag(pfn) === DPT_XA_TAG_ATOMIC) return -EPERM;
   }
   return 0;
 }
@@ -159,7 +267,7 @@ export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   args.src = new Float64Array(1);
   args.dst = new Float64Array(1);
   args.pgmapOwner = dmirror.mdevice;
-  args.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+  args.flags = dmirrorSelectDevice(dmirror);
   args.faultPage = vmf.page;
   if (migrateVmaSetup(k, args)) return VM_FAULT_SIGBUS;
   const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The mirror side of lib/test_hmm.c: the device reading and writing the
+ * The mirror side of lib/test_hmm.c (6.12; the seed's is the same but for
+ * the snapshot values): the device reading and writing the
  * process's memory through its own page table (dmirror->pt), filled by
  * hmm_range_fault() and emptied by mmu notifier invalidations; and SNAPSHOT,
  * which reports what hmm_range_fault() sees without faulting.
@@ -15,12 +16,13 @@ import { type HmmRange, hmmRangeFault, hmmPfnFlags, hmmPfnToPage, hmmPfnToMapOrd
 import { type MmuIntervalNotifierOps, type MmuNotifierRange, MmuIntervalNotifier, MMU_NOTIFY_MIGRATE,
   mmuIntervalReadBegin, mmuIntervalReadRetry, mmuIntervalSetSeq, mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
-import { isDevicePage, isDevicePrivatePage } from '../kernel-model/memremap.js';
+import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { type Dmirror, dmirrorMm, dmirrorPageToDevice } from './test_hmm.js';
 import { DPT_XA_TAG_WRITE } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE, HMM_DMIRROR_PROT_READ,
   HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, HMM_DMIRROR_PROT_PUD, HMM_DMIRROR_PROT_ZERO,
-  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE, HMM_DMIRROR_PROT_DEV_GENERIC } from './test_hmm_uapi.js';
+  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE, HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL,
+  HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE, HMM_DMIRROR_PROT_DEV_GENERIC } from './test_hmm_uapi.js';
 
 /** HMM_RANGE_DEFAULT_TIMEOUT stands for 1 s of retries; the model counts attempts instead of jiffies. */
 const RANGE_FAULT_MAX_TRIES = 1000;
@@ -179,9 +181,9 @@ export function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task
 }
 
 /**
- * Model of dmirror_mkentry() (seed 000 patch 11): what SNAPSHOT reports for
- * one hmm_pfns[] entry. Any GENERIC page reads DEV_GENERIC, whichever device
- * owns it; a PRIVATE page is LOCAL or REMOTE.
+ * Model of dmirror_mkentry(): what SNAPSHOT reports for one hmm_pfns[]
+ * entry. PRIVATE and COHERENT pages (6.12) are LOCAL or REMOTE by owning
+ * device; any GENERIC page (seed 000 patch 11) reads DEV_GENERIC.
  */
 function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
   const k = dmirrorMm(dmirror).k, flags = hmmPfnFlags(entry);
@@ -189,10 +191,14 @@ function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
   if (!(flags & HMM_PFN_VALID)) return HMM_DMIRROR_PROT_NONE;
   const page = hmmPfnToPage(entry);
   let perm: number;
-  if (isDevicePage(k, page)) {
-    if (!isDevicePrivatePage(k, page)) perm = HMM_DMIRROR_PROT_DEV_GENERIC;
-    else if (dmirror.mdevice === dmirrorPageToDevice(dmirror.mdevice.mod, page)) perm = HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL;
-    else perm = HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
+  if (isDevicePrivatePage(k, page)) {
+    perm = dmirror.mdevice === dmirrorPageToDevice(dmirror.mdevice.mod, page)
+      ? HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL : HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
+  } else if (isDeviceCoherentPage(k, page)) {
+    perm = dmirror.mdevice === dmirrorPageToDevice(dmirror.mdevice.mod, page)
+      ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL : HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
+  } else if (isDeviceGenericPage(k, page)) {
+    perm = HMM_DMIRROR_PROT_DEV_GENERIC;
   } else if (page === k.zeroPfn) {
     perm = HMM_DMIRROR_PROT_ZERO;
   } else {

@@ -1,47 +1,74 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Port of lib/test_hmm.c as the seed leaves it (v5 series "Support
- * DEVICE_GENERIC memory in migrate_vma_*", patches 09-11 on 5.14): the
- * module, its devices and device memory, open/close and the ioctl switch.
- * The mirror side (READ, WRITE, SNAPSHOT over hmm_range_fault()) is in
- * mirror.ts, the migration side (MIGRATE, the CPU fault on device memory)
- * in migrate.ts.
+ * Port of lib/test_hmm.c of Linux 6.12, with the seed's DEVICE_GENERIC
+ * memory (v5 series "Support DEVICE_GENERIC memory in migrate_vma_*",
+ * patches 09-11) kept as a third device type: the module, its devices and
+ * device memory, open/close and the ioctl switch. The mirror side (READ,
+ * WRITE, SNAPSHOT over hmm_range_fault()) is in mirror.ts, the migration
+ * side (MIGRATE_TO_DEV/SYS, the seed's MIGRATE, EXCLUSIVE, the CPU fault on
+ * device memory) in migrate.ts.
  *
- * Where the seed's C and this port differ on purpose, a comment says so:
- *  - dmirror_devmem_alloc_page() tests dmirror_allocate_chunk()'s result
- *    the way upstream fixed it (the seed changes the function to return 0 on
- *    success in patch 11 but leaves the caller testing `!ret`, which would
- *    fail every allocation that needs a new chunk);
- *  - dmirror_devmem_fault() sets migrate_vma.fault_page, which the 6.12
- *    migrate_vma_setup()/do_swap_page() reference rules of the model need.
+ * Which devices exist (hmm_dmirror_init()):
+ *  - no spm_addr_dev parameters: devices 0 and 1, PRIVATE (both versions);
+ *  - both, with spm_type=coherent: 0 and 1 PRIVATE, 2 and 3 COHERENT on
+ *    256 MiB at the two addresses (6.12);
+ *  - both, with spm_type=generic (the default, as the seed): 0 and 1
+ *    GENERIC, each on the whole SPM resource at the address (v5).
+ * spm_type is the simulation's own parameter: the two kernels the seeds
+ * describe give the same two addresses different meanings.
+ *
+ * Where this port and the C differ on purpose, a comment says so:
+ *  - dmirror_devmem_fault() sets migrate_vma.fault_page (6.12 does; the seed
+ *    predates it), which the model's do_swap_page() reference rules need;
+ *  - module unload checks what the C takes on trust: every device page back
+ *    on the free list before the chunks are evicted and unmapped.
  */
 import { KernelBug } from '../kernel-model/bug.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
-import { type DevPagemap, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages, memunmapPages, rangeLen,
-  zoneDevicePageInit, isDevicePrivatePage } from '../kernel-model/memremap.js';
+import { type DevPagemap, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
+  memunmapPages, rangeLen, zoneDevicePageInit, isDevicePrivatePage, isDeviceCoherentPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations } from '../kernel-model/chrdev.js';
 import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
-import { putPage } from '../kernel-model/page_alloc.js';
+import { putPage, lockPage } from '../kernel-model/page_alloc.js';
+import { copyHighpage } from '../kernel-model/highmem.js';
 import type { MmStruct } from '../kernel-model/mm.js';
+import { migrateDeviceRange, migrateDevicePages, migrateDeviceFinalize, migratePfn, migratePfnToPage,
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE } from '../kernel-model/migrate_device.js';
 import { DevicePageTable } from './xarray.js';
-import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE, HMM_DMIRROR_SNAPSHOT,
-  HMM_DMIRROR_GET_MEM_DEV_TYPE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_GENERIC } from './test_hmm_uapi.js';
+import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV,
+  HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_CHECK_EXCLUSIVE,
+  HMM_DMIRROR_RELEASE, HMM_DMIRROR_V5_READ, HMM_DMIRROR_V5_WRITE, HMM_DMIRROR_V5_MIGRATE, HMM_DMIRROR_V5_SNAPSHOT,
+  HMM_DMIRROR_V5_GET_MEM_DEV_TYPE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT,
+  HMM_DMIRROR_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_COHERENT } from './test_hmm_uapi.js';
 import { dmirrorRead, dmirrorWrite, dmirrorSnapshot, dmirrorMinOps } from './mirror.js';
-import { dmirrorMigrate, dmirrorDevmemFault } from './migrate.js';
+import { dmirrorMigrate, dmirrorMigrateToDevice, dmirrorMigrateToSystem, dmirrorCheckAtomic,
+  dmirrorDevmemFault } from './migrate.js';
 
-export const DMIRROR_NDEVICES = 2;
+export const DMIRROR_NDEVICES = 4;
 export const DEVMEM_CHUNK_SIZE = 256 * 1024 * 1024;
 const DEVMEM_CHUNKS_RESERVE = 16;
 /** The character device major test_hmm gets (alloc_chrdev_region(); 254 in the reference run). */
 const HMM_DMIRROR_MAJOR = 254;
 
-/** Module parameters (module_param(spm_addr_dev0/1, long, 0644)). 0 means unset. */
+/** What the SPM addresses become: the seed's GENERIC devices 0 and 1, or 6.12's COHERENT devices 2 and 3. */
+export type SpmType = 'generic' | 'coherent';
+export const SPM_TYPES: readonly SpmType[] = ['generic', 'coherent'];
+
+/** Module parameters (module_param(spm_addr_dev0/1, long, 0644), and the simulation's spm_type). 0 means unset. */
 export interface TestHmmParams {
   spm_addr_dev0: number;
   spm_addr_dev1: number;
+  /** Default 'generic' (the seed's meaning of the two addresses). */
+  spm_type?: SpmType;
+}
+
+/** The memory mode a parameter set selects, as the CLI and reports name it. */
+export function memoryMode(params: TestHmmParams): 'private' | SpmType {
+  if (!params.spm_addr_dev0 || !params.spm_addr_dev1) return 'private';
+  return params.spm_type ?? 'generic';
 }
 
 /** struct dmirror: one open file, mirroring the opener's address space. */
@@ -53,6 +80,8 @@ export class Dmirror {
 
 /** struct dmirror_chunk. */
 export class DmirrorChunk {
+  /** Set by dmirror_device_remove_chunks(): freed pages no longer go back on the free list. */
+  remove = false;
   constructor(readonly pagemap: DevPagemap, readonly mdevice: DmirrorDevice) {}
 }
 
@@ -90,12 +119,22 @@ export class TestHmm {
   }
 }
 
+/** dmirror_is_private_zone(). */
+export function dmirrorIsPrivateZone(mdevice: DmirrorDevice): boolean {
+  return mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+}
+
 /** dmirror_page_to_chunk(): container_of(page->pgmap, struct dmirror_chunk, pagemap). */
 export function dmirrorPageToChunk(mod: TestHmm, page: Page): DmirrorChunk {
   return mod.chunkOf.get(mod.k.memmap.block(page).pgmap!)!;
 }
 export function dmirrorPageToDevice(mod: TestHmm, page: Page): DmirrorDevice {
   return dmirrorPageToChunk(mod, page).mdevice;
+}
+
+/** BACKING_PAGE(): the system page that holds a PRIVATE page's data; a CPU-addressable device page holds its own. */
+export function dmirrorBackingPage(k: Kernel, dpage: Page): Page {
+  return isDevicePrivatePage(k, dpage) ? k.memmap.block(dpage).zdd[Memmap.slot(dpage)] : dpage;
 }
 
 /** Model of dmirror_fops_open(): a mirror of current->mm with a notifier over the whole address space. */
@@ -107,10 +146,44 @@ function dmirrorFopsOpen(cdev: CharDev, filp: File, current: Task): number {
   return 0;
 }
 
-/** Model of dmirror_fops_release() (5.14/seed: no eviction of device pages on close). */
+/**
+ * Model of dmirror_device_evict_chunk(): migrate every page of the chunk
+ * still in use back to system memory (migrate_device_range()), whoever maps
+ * it.
+ */
+function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): void {
+  const k = chunk.mdevice.k;
+  const startPfn = physToPfn(chunk.pagemap.range.start);
+  const npages = physToPfn(rangeLen(chunk.pagemap.range));
+  const src = new Float64Array(npages), dst = new Float64Array(npages);
+  migrateDeviceRange(k, src, startPfn, npages);
+  for (let i = 0; i < npages; i++) {
+    let spage = migratePfnToPage(src[i]);
+    if (spage === 0 || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && !isDeviceGeneric(k, spage),
+      'dmirror_device_evict_chunk', `pfn 0x${spage.toString(16)} is not device memory`)) continue;
+    spage = dmirrorBackingPage(k, spage);
+    const dpage = k.pageAlloc.allocPage(); // __GFP_NOFAIL
+    if (dpage === 0) throw new KernelBug('BUG', 'dmirror_device_evict_chunk', 'out of memory in a __GFP_NOFAIL allocation');
+    lockPage(k, dpage);
+    copyHighpage(k, dpage, spage);
+    dst[i] = migratePfn(dpage) + (src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
+  }
+  migrateDevicePages(k, src, dst, npages);
+  migrateDeviceFinalize(k, src, dst, npages);
+}
+
+/** The seed's GENERIC pages are evicted like COHERENT ones (both are CPU-addressable device memory). */
+function isDeviceGeneric(k: Kernel, page: Page): boolean {
+  return k.memmap.block(page).pgmap?.type === MEMORY_DEVICE_GENERIC;
+}
+
+/** Model of dmirror_fops_release() (6.12): drop the notifier, then evict every chunk of the device. */
 function dmirrorFopsRelease(filp: File): number {
   const dmirror = filp.privateData as Dmirror;
+  const mdevice = dmirror.mdevice;
   mmuIntervalNotifierRemove(dmirror.notifier);
+  for (const devmem of mdevice.devmemChunks) dmirrorDeviceEvictChunk(devmem);
   dmirror.pt.destroy();
   return 0;
 }
@@ -121,44 +194,54 @@ export function dmirrorMm(dmirror: Dmirror): MmStruct {
 }
 
 /**
- * Model of dmirror_allocate_chunk() (seed 000 patches 10 and 11): PRIVATE
- * memory is a free region of iomem, 256 MiB; GENERIC memory is the SPM
- * resource lookup_resource() finds at the module parameter's address, whole.
- * As in the seed, device N uses the *other* parameter (MINOR(dev) ?
- * spm_addr_dev0 : spm_addr_dev1), and a NULL resource is not caught by
- * IS_ERR() but dereferenced: an oops.
+ * Model of dmirror_allocate_chunk(). PRIVATE memory is a free region of
+ * iomem, 256 MiB at a time. COHERENT (6.12) is 256 MiB at a module
+ * parameter's address, device 2 taking spm_addr_dev1 and device 3
+ * spm_addr_dev0 (`(MINOR(dev) - 2) ? spm_addr_dev0 : spm_addr_dev1`).
+ * GENERIC (seed patches 10-11) is the whole SPM resource lookup_resource()
+ * finds at the address, device 0 taking spm_addr_dev1 (`MINOR(dev) ? ...`);
+ * a NULL resource is not caught by IS_ERR() but dereferenced: an oops.
  */
 export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page } | null): number {
   const mod = mdevice.mod, k = mod.k, { spm_addr_dev0, spm_addr_dev1 } = mod.params;
   let range: { start: number; end: number };
-  let type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_GENERIC;
-  if (!spm_addr_dev0 && !spm_addr_dev1) {
-    const res = k.iomem.requestFreeMemRegion(DEVMEM_CHUNK_SIZE, 'hmm_dmirror', 128 * 1024 * 1024);
-    if (IS_ERR(res)) return -ENOMEM;
-    range = { start: res.start, end: res.end };
-    type = MEMORY_DEVICE_PRIVATE;
-    mdevice.zone_device_type = HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
-  } else if (spm_addr_dev0 && spm_addr_dev1) {
-    const addr = mdevice.id ? spm_addr_dev0 : spm_addr_dev1;
-    const res = k.iomem.lookupResource(addr);
-    if (res === null) {
-      throw new KernelBug('Oops', 'dmirror_allocate_chunk',
-        `BUG: kernel NULL pointer dereference, address: 0000000000000000 (lookup_resource() found no resource starting at 0x${addr.toString(16)})`);
+  let type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_GENERIC | typeof MEMORY_DEVICE_COHERENT;
+  let requested = false;
+  switch (mdevice.zone_device_type) {
+    case HMM_DMIRROR_MEMORY_DEVICE_PRIVATE: {
+      const res = k.iomem.requestFreeMemRegion(DEVMEM_CHUNK_SIZE, 'hmm_dmirror', 128 * 1024 * 1024);
+      if (IS_ERR(res)) return -ENOMEM;
+      range = { start: res.start, end: res.end };
+      type = MEMORY_DEVICE_PRIVATE;
+      requested = true;
+      break;
     }
-    range = { start: res.start, end: res.end };
-    type = MEMORY_DEVICE_GENERIC;
-    mdevice.zone_device_type = HMM_DMIRROR_MEMORY_DEVICE_GENERIC;
-  } else {
-    k.printk('Both spm_addr_dev parameters should be set');
-    throw new KernelBug('Oops', 'dmirror_allocate_chunk',
-      'BUG: kernel NULL pointer dereference, address: 0000000000000000 (res is NULL after "Both spm_addr_dev parameters should be set")');
+    case HMM_DMIRROR_MEMORY_DEVICE_COHERENT: {
+      const start = mdevice.id - 2 ? spm_addr_dev0 : spm_addr_dev1;
+      range = { start, end: start + DEVMEM_CHUNK_SIZE - 1 };
+      type = MEMORY_DEVICE_COHERENT;
+      break;
+    }
+    case HMM_DMIRROR_MEMORY_DEVICE_GENERIC: {
+      const addr = mdevice.id ? spm_addr_dev0 : spm_addr_dev1;
+      const res = k.iomem.lookupResource(addr);
+      if (res === null) {
+        throw new KernelBug('Oops', 'dmirror_allocate_chunk',
+          `BUG: kernel NULL pointer dereference, address: 0000000000000000 (lookup_resource() found no resource starting at 0x${addr.toString(16)})`);
+      }
+      range = { start: res.start, end: res.end };
+      type = MEMORY_DEVICE_GENERIC;
+      break;
+    }
+    default:
+      return -EINVAL;
   }
   const pagemap: DevPagemap = { type, range, ops: mod.devmemOps, owner: mdevice };
   const devmem = new DmirrorChunk(pagemap, mdevice);
   if (mdevice.devmemChunks.length === mdevice.devmemCapacity) mdevice.devmemCapacity += DEVMEM_CHUNKS_RESERVE;
   const ptr = memremapPages(k, pagemap);
   if (IS_ERR(ptr)) {
-    if (type === MEMORY_DEVICE_PRIVATE) k.iomem.releaseMemRegion(range.start, rangeLen(range));
+    if (requested) k.iomem.releaseMemRegion(range.start, rangeLen(range));
     return PTR_ERR(ptr);
   }
   mod.chunkOf.set(pagemap, devmem);
@@ -181,14 +264,18 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
 }
 
 /**
- * Model of dmirror_devmem_alloc_page() (seed): a backing system page (rpage)
- * for the device page's contents, and a device page off the free list or a
- * new chunk; the device page is handed out with refcount 1, locked.
+ * Model of dmirror_devmem_alloc_page(): a device page off the free list or a
+ * new chunk, handed out with refcount 1. A PRIVATE page's data lives in a
+ * system page (rpage) that this fake device allocates for it; COHERENT and
+ * GENERIC pages hold their own data.
  */
 export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
   const k = mdevice.k;
-  const rpage = k.pageAlloc.allocPage();
-  if (rpage === 0) return 0;
+  let rpage = 0;
+  if (dmirrorIsPrivateZone(mdevice)) {
+    rpage = k.pageAlloc.allocPage();
+    if (rpage === 0) return 0;
+  }
   let dpage: Page;
   if (mdevice.freePages !== 0) {
     dpage = mdevice.freePages;
@@ -196,43 +283,86 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
     mdevice.calloc++;
   } else {
     const pp = { page: 0 };
-    if (dmirrorAllocateChunk(mdevice, pp)) { // upstream's test; see the file comment
-      putPage(k, rpage);
+    if (dmirrorAllocateChunk(mdevice, pp)) {
+      if (rpage) putPage(k, rpage);
       return 0;
     }
     dpage = pp.page;
   }
-  k.memmap.block(dpage).zdd[Memmap.slot(dpage)] = rpage;
   zoneDevicePageInit(k, dpage);
+  k.memmap.block(dpage).zdd[Memmap.slot(dpage)] = rpage;
   return dpage;
 }
 
 /** Model of dmirror_devmem_free(): the pgmap's page_free, at refcount 0. */
 function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
   const k = mod.k, b = k.memmap.block(page), i = Memmap.slot(page);
-  const rpage = b.zdd[i];
-  if (rpage > 0) putPage(k, rpage); // __free_page(rpage)
+  const rpage = dmirrorBackingPage(k, page);
+  if (rpage !== page && rpage > 0) putPage(k, rpage); // __free_page(rpage)
   const mdevice = dmirrorPageToDevice(mod, page);
-  mdevice.cfree++;
-  b.zdd[i] = mdevice.freePages;
-  mdevice.freePages = page;
+  // Return the page to the device's allocator unless its chunk is being removed.
+  if (!dmirrorPageToChunk(mod, page).remove) {
+    mdevice.cfree++;
+    b.zdd[i] = mdevice.freePages;
+    mdevice.freePages = page;
+  } else {
+    b.zdd[i] = 0;
+  }
 }
 
-/** The page that holds a device page's data: the backing rpage for PRIVATE, the page itself for GENERIC. */
-export function dmirrorBackingPage(k: Kernel, dpage: Page): Page {
-  return isDevicePrivatePage(k, dpage) ? k.memmap.block(dpage).zdd[Memmap.slot(dpage)] : dpage;
-}
-
-/** Model of dmirror_get_device_type() (seed 000 patch 09). */
+/** Model of dmirror_get_device_type() (seed 000 patch 09), answering in v5's numbering. */
 function dmirrorGetDeviceType(dmirror: Dmirror, cmd: HmmDmirrorCmd): number {
-  cmd.zone_device_type = dmirror.mdevice.zone_device_type;
+  switch (dmirror.mdevice.zone_device_type) {
+    case HMM_DMIRROR_MEMORY_DEVICE_GENERIC: cmd.zone_device_type = HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC; break;
+    case HMM_DMIRROR_MEMORY_DEVICE_COHERENT: cmd.zone_device_type = HMM_DMIRROR_V5_MEMORY_DEVICE_COHERENT; break;
+    default: cmd.zone_device_type = dmirror.mdevice.zone_device_type;
+  }
   return 0;
+}
+
+/** Model of dmirror_remove_free_pages(): take the chunk's pages off the free list so they cannot be handed out again. */
+function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
+  const mdevice = devmem.mdevice, k = mdevice.k, mod = mdevice.mod;
+  let prev = 0;
+  for (let page = mdevice.freePages; page !== 0;) {
+    const next = k.memmap.block(page).zdd[Memmap.slot(page)];
+    if (dmirrorPageToChunk(mod, page) === devmem) {
+      if (prev === 0) mdevice.freePages = next;
+      else k.memmap.block(prev).zdd[Memmap.slot(prev)] = next;
+    } else {
+      prev = page;
+    }
+    page = next;
+  }
+}
+
+/**
+ * Model of dmirror_device_remove_chunks() (the RELEASE command, and module
+ * unload): evict every chunk, unmap it and give PRIVATE regions back. The
+ * next allocation makes a new chunk.
+ */
+function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice): string[] {
+  const k = mdevice.k, problems: string[] = [];
+  for (const devmem of mdevice.devmemChunks) {
+    devmem.remove = true;
+    dmirrorRemoveFreePages(devmem);
+    dmirrorDeviceEvictChunk(devmem);
+    const busy = memunmapPages(k, devmem.pagemap);
+    if (busy) problems.push(`hmm_dmirror${mdevice.id}: memunmap_pages() found ${busy} device pages still referenced`);
+    if (devmem.pagemap.type === MEMORY_DEVICE_PRIVATE) {
+      k.iomem.releaseMemRegion(devmem.pagemap.range.start, rangeLen(devmem.pagemap.range));
+    }
+  }
+  mdevice.devmemChunks.length = 0;
+  mdevice.devmemCapacity = 0;
+  mdevice.freePages = 0;
+  return problems;
 }
 
 /**
  * Model of dmirror_fops_unlocked_ioctl(): the command is worked on in a
  * kernel copy and copied back only on success, as copy_to_user() at the end
- * of the C function does.
+ * of the C function does. Both UAPI versions are decoded (test_hmm_uapi.ts).
  */
 function dmirrorFopsUnlockedIoctl(filp: File, command: number, arg: HmmDmirrorCmd, current: Task): number {
   const dmirror = filp.privateData as Dmirror | null;
@@ -244,11 +374,20 @@ function dmirrorFopsUnlockedIoctl(filp: File, command: number, arg: HmmDmirrorCm
   cmd.faults = 0;
   let ret: number;
   switch (command) {
-    case HMM_DMIRROR_READ: ret = dmirrorRead(dmirror, cmd, current); break;
-    case HMM_DMIRROR_WRITE: ret = dmirrorWrite(dmirror, cmd, current); break;
-    case HMM_DMIRROR_MIGRATE: ret = dmirrorMigrate(dmirror, cmd, current); break;
-    case HMM_DMIRROR_SNAPSHOT: ret = dmirrorSnapshot(dmirror, cmd, current); break;
-    case HMM_DMIRROR_GET_MEM_DEV_TYPE: ret = dmirrorGetDeviceType(dmirror, cmd); break;
+    case HMM_DMIRROR_READ: case HMM_DMIRROR_V5_READ: ret = dmirrorRead(dmirror, cmd, current); break;
+    case HMM_DMIRROR_WRITE: case HMM_DMIRROR_V5_WRITE: ret = dmirrorWrite(dmirror, cmd, current); break;
+    case HMM_DMIRROR_MIGRATE_TO_DEV: ret = dmirrorMigrateToDevice(dmirror, cmd, current); break;
+    case HMM_DMIRROR_MIGRATE_TO_SYS: ret = dmirrorMigrateToSystem(dmirror, cmd); break;
+    case HMM_DMIRROR_V5_MIGRATE: ret = dmirrorMigrate(dmirror, cmd, current); break;
+    case HMM_DMIRROR_CHECK_EXCLUSIVE: ret = dmirrorCheckAtomic(dmirror, cmd.addr, cmd.addr + cmd.npages * PAGE_SIZE); break;
+    case HMM_DMIRROR_SNAPSHOT: case HMM_DMIRROR_V5_SNAPSHOT: ret = dmirrorSnapshot(dmirror, cmd, current); break;
+    case HMM_DMIRROR_RELEASE: {
+      const problems = dmirrorDeviceRemoveChunks(dmirror.mdevice);
+      for (const p of problems) dmirror.mdevice.k.warn(true, 'dmirror_device_remove_chunks', p);
+      ret = 0;
+      break;
+    }
+    case HMM_DMIRROR_V5_GET_MEM_DEV_TYPE: ret = dmirrorGetDeviceType(dmirror, cmd); break;
     default: return -EINVAL;
   }
   if (ret) return ret;
@@ -265,10 +404,10 @@ function dmirrorDeviceInit(mdevice: DmirrorDevice, id: number): number {
 }
 
 /**
- * Model of dmirror_device_remove(): unmap every chunk and give PRIVATE
- * regions back. Before that the model checks what the C code takes on trust
- * (memunmap_pages() would wait forever otherwise): every device page must
- * be back on the free list. Returns the problems found, one line each.
+ * Model of dmirror_device_remove(). Before the chunks go, the model checks
+ * what the C code takes on trust (memunmap_pages() would wait forever
+ * otherwise): with the process gone, every device page must be back on the
+ * free list. Returns the problems found, one line each.
  */
 function dmirrorDeviceRemove(mdevice: DmirrorDevice): string[] {
   const k = mdevice.k, problems: string[] = [];
@@ -280,28 +419,35 @@ function dmirrorDeviceRemove(mdevice: DmirrorDevice): string[] {
     k.warn(true, 'dmirror_device_remove', line);
     problems.push(line);
   }
-  for (const devmem of mdevice.devmemChunks) {
-    const busy = memunmapPages(k, devmem.pagemap);
-    if (busy) problems.push(`hmm_dmirror${mdevice.id}: memunmap_pages() found ${busy} device pages still referenced`);
-    if (devmem.pagemap.type === MEMORY_DEVICE_PRIVATE) {
-      k.iomem.releaseMemRegion(devmem.pagemap.range.start, rangeLen(devmem.pagemap.range));
-    }
-  }
-  mdevice.devmemChunks.length = 0;
-  mdevice.freePages = 0;
+  problems.push(...dmirrorDeviceRemoveChunks(mdevice));
   k.chrdevs.delete(mdevice.cdevice.path);
   return problems;
 }
 
 /**
- * Model of hmm_dmirror_init() (module_init): both devices, of the type the
- * parameters choose. Returns 0 or a negative errno (the module fails to
- * load); a seed oops on bad parameters throws a KernelBug.
+ * Model of hmm_dmirror_init() (module_init): the devices the parameters ask
+ * for (see the file comment). Returns 0 or a negative errno (the module
+ * fails to load); a seed oops on bad parameters throws a KernelBug.
  */
 export function hmmDmirrorInit(k: Kernel, params: TestHmmParams): { ret: number; mod: TestHmm | null } {
   const mod = new TestHmm(k, params);
-  for (let id = 0; id < DMIRROR_NDEVICES; id++) {
+  const types: number[] = [];
+  const mode = memoryMode(params);
+  if (mode === 'generic') {
+    types.push(HMM_DMIRROR_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_MEMORY_DEVICE_GENERIC);
+  } else {
+    types.push(HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE);
+    if (mode === 'coherent') types.push(HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_COHERENT);
+  }
+  if (!!params.spm_addr_dev0 !== !!params.spm_addr_dev1 && (params.spm_type ?? 'generic') === 'generic') {
+    // The seed's dmirror_allocate_chunk() with one parameter: res stays NULL and is dereferenced.
+    k.printk('Both spm_addr_dev parameters should be set');
+    throw new KernelBug('Oops', 'dmirror_allocate_chunk',
+      'BUG: kernel NULL pointer dereference, address: 0000000000000000 (res is NULL after "Both spm_addr_dev parameters should be set")');
+  }
+  for (let id = 0; id < types.length; id++) {
     const mdevice = new DmirrorDevice(mod, id);
+    mdevice.zone_device_type = types[id];
     mod.devices.push(mdevice);
     const ret = dmirrorDeviceInit(mdevice, id);
     if (ret) {

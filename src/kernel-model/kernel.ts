@@ -138,6 +138,11 @@ export class Kernel {
     return obj;
   }
 
+  /** Whether a KPtr still names a live object (not freed). */
+  kalive(p: KPtr): boolean {
+    return p < 0 && this.objects.has(-p);
+  }
+
   /** Forget an object (kfree()): a later use of a KPtr to it is reported as a use after free. */
   kfree(obj: object): void {
     const id = this.objectIds.get(obj);

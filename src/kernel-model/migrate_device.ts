@@ -22,7 +22,7 @@ import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, P
 import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
+import { getPage, getPageUnlessZero, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
   pageMapcount, isZoneDevicePage } from './page_alloc.js';
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, isDevicePrivatePage, pagePgmap } from './memremap.js';
 import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes, setMigrationEntry } from './rmap.js';
@@ -189,6 +189,29 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
     restore--;
   }
   return unmapped;
+}
+
+/**
+ * Model of migrate_device_range(): collect the device pages of
+ * [startPfn, startPfn + npages) that are in use (a reference taken, the
+ * page locked) and unmap them, for a driver evicting its memory. Free pages
+ * (refcount 0) and pages somebody else holds locked are left out.
+ */
+export function migrateDeviceRange(k: Kernel, src: Float64Array, startPfn: number, npages: number): number {
+  for (let i = 0, pfn = startPfn; i < npages; i++, pfn++) {
+    if (!getPageUnlessZero(k, pfn)) {
+      src[i] = 0;
+      continue;
+    }
+    if (!trylockPage(k, pfn)) {
+      src[i] = 0;
+      putPage(k, pfn);
+      continue;
+    }
+    src[i] = migratePfn(pfn) + MIGRATE_PFN_MIGRATE;
+  }
+  migrateDeviceUnmap(k, src, npages, 0);
+  return 0;
 }
 
 /**

@@ -72,10 +72,17 @@ export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): vo
   vma.vmMm.rssAnon--;
 }
 
-/** The AnonVma a page's mapping names, or null for a page that is not anon. */
+/**
+ * The AnonVma a page's mapping names, or null for a page that is not anon.
+ * An unmapped page can outlive its anon_vma (a device page somebody still
+ * holds after the process exited): anon_vmas are SLAB_TYPESAFE_BY_RCU, so a
+ * walk through the stale pointer finds no mapping of the page, which is
+ * what null gives. A mapped page with a freed anon_vma is a kernel bug.
+ */
 export function pageAnonVma(k: Kernel, page: Page): AnonVma | null {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   if (!(b.flags[i] & PG_anon) || b.mapping[i] === 0) return null;
+  if (b.mapcount[i] <= 0 && !k.kalive(-b.mapping[i])) return null;
   return k.kobj<AnonVma>(-b.mapping[i]);
 }
 

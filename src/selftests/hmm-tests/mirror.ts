@@ -1,33 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The device-mirror cases of hmm-tests.c as the seed leaves them:
- * open_close and snapshot (000 patch 12: expected values per memory type).
+ * The device-mirror cases of hmm-tests.c (6.12): open_close, snapshot and
+ * double_map. snapshot's expected values follow the memory type: 6.12's
+ * PRIVATE and COHERENT LOCAL/REMOTE values, or the seed's GENERIC value for
+ * both devices (000 patch 12).
  */
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../../kernel-model/mm.js';
-import { HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_ZERO, HMM_DMIRROR_PROT_READ,
-  HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_NONE,
-  HMM_DMIRROR_PROT_DEV_GENERIC } from '../../dmirror/test_hmm_uapi.js';
-import { MAP_FAILED, NULL } from './libc.js';
+import { HMM_DMIRROR_READ, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_ZERO, HMM_DMIRROR_PROT_READ,
+  HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_NONE, HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL,
+  HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE, HMM_DMIRROR_PROT_DEV_GENERIC } from '../../dmirror/test_hmm_uapi.js';
+import { MAP_FAILED, NULL, sizeof_int } from './libc.js';
 import { type HmmEnv, newHmmBuffer } from './common.js';
 
-export function registerOpenClose(env: HmmEnv): void {
-  /* Simple NULL test of device open/close. */
-  env.hmm.testF('open_close', () => {});
-}
-
-export function registerSnapshot(env: HmmEnv): void {
-  const { libc, hmm2, hmm_dmirror_cmd, hmm_buffer_free, hmm_migrate_sys_to_dev, hmm_is_private_device } = env;
+export function mirrorCases(env: HmmEnv): Record<string, () => void> {
+  const { libc, hmm, hmm2, hmm_dmirror_cmd, hmm_buffer_free, hmm_migrate_sys_to_dev, hmm_is_coherent_type, hmm_is_generic_type } = env;
   const { mmap, munmap, mprotect, malloc, loadInts, storeInts, loadBytes } = libc;
 
-  /* Test memory snapshot without faulting in pages accessed by the device. */
-  hmm2.testF('snapshot', (self, _variant, t) => {
-    let ret: number;
-    const is_private = { value: false };
+  return {
+    /* Simple NULL test of device open/close. */
+    open_close: () => hmm.testF('open_close', () => {}),
 
+    /* Test memory snapshot without faulting in pages accessed by the device. */
+    snapshot: () => hmm2.testF('snapshot', (self, variant, t) => {
+    let ret: number;
     const npages = 7;
     const size = npages << self.page_shift;
 
-    t.ASSERT_EQ(hmm_is_private_device(self.fd0, is_private), 0);
     const buffer = newHmmBuffer();
     buffer.fd = -1;
     buffer.size = size;
@@ -89,14 +87,78 @@ export function registerSnapshot(env: HmmEnv): void {
     t.ASSERT_EQ(m[2], HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ);
     t.ASSERT_EQ(m[3], HMM_DMIRROR_PROT_READ);
     t.ASSERT_EQ(m[4], HMM_DMIRROR_PROT_WRITE);
-    if (is_private.value) {
+    if (!hmm_is_coherent_type(variant.device_number0)) {
       t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE);
       t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_NONE);
+    } else if (!hmm_is_generic_type(variant.device_number0)) {
+      t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE);
+      t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE);
     } else {
+      /* The seed's GENERIC pages read the same whichever device holds them. */
       t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_GENERIC | HMM_DMIRROR_PROT_WRITE);
       t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_DEV_GENERIC | HMM_DMIRROR_PROT_WRITE);
     }
 
     hmm_buffer_free(buffer);
-  });
+    }),
+
+    /* Test two devices reading the same memory (double mapped). */
+    double_map: () => hmm2.testF('double_map', (self, _variant, t) => {
+      let ptr: Int32Array;
+      let i: number;
+      let ret: number;
+      const npages = 6;
+      const size = npages << self.page_shift;
+
+      const buffer = newHmmBuffer();
+      buffer.fd = -1;
+      buffer.size = size;
+      buffer.mirror = malloc(size);
+      t.ASSERT_NE(buffer.mirror, NULL);
+
+      /* Reserve a range of addresses. */
+      buffer.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
+      t.ASSERT_NE(buffer.ptr, MAP_FAILED);
+
+      /* Initialize buffer in system memory. */
+      storeInts(buffer.ptr, size / sizeof_int, (i) => i);
+
+      /* Make region read-only. */
+      ret = mprotect(buffer.ptr, size, PROT_READ);
+      t.ASSERT_EQ(ret, 0);
+
+      /* Simulate device 0 reading system memory. */
+      ret = hmm_dmirror_cmd(self.fd0, HMM_DMIRROR_READ, buffer, npages);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, npages);
+      t.ASSERT_EQ(buffer.faults, 1);
+
+      /* Check what the device read. */
+      for (i = 0, ptr = loadInts(buffer.mirror, size / sizeof_int); i < size / sizeof_int; ++i) t.ASSERT_EQ(ptr[i], i);
+
+      /* Simulate device 1 reading system memory. */
+      ret = hmm_dmirror_cmd(self.fd1, HMM_DMIRROR_READ, buffer, npages);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, npages);
+      t.ASSERT_EQ(buffer.faults, 1);
+
+      /* Check what the device read. */
+      for (i = 0, ptr = loadInts(buffer.mirror, size / sizeof_int); i < size / sizeof_int; ++i) t.ASSERT_EQ(ptr[i], i);
+
+      /* Migrate pages to device 1 and try to read from device 0. */
+      ret = hmm_migrate_sys_to_dev(self.fd1, buffer, npages);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, npages);
+
+      ret = hmm_dmirror_cmd(self.fd0, HMM_DMIRROR_READ, buffer, npages);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, npages);
+      t.ASSERT_EQ(buffer.faults, 1);
+
+      /* Check what device 0 read. */
+      for (i = 0, ptr = loadInts(buffer.mirror, size / sizeof_int); i < size / sizeof_int; ++i) t.ASSERT_EQ(ptr[i], i);
+
+      hmm_buffer_free(buffer);
+    }),
+  };
 }
