@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Model of mm/rmap.c for anonymous memory: from a page back to the ptes that
- * map it.
+ * Model of mm/rmap.c: from a page back to the ptes that map it. Anonymous
+ * memory here; a page-cache page is walked through its mapping's i_mmap
+ * (rmapWalkFile() in filemap.ts).
  *
  * In Linux: an anon folio's mapping points at an anon_vma, the anon_vma
  * lists the VMAs that may map it (through anon_vma_chain), and
