@@ -13,7 +13,7 @@
 import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { FatalSignal, KernelBug, SIGBUS } from '../../src/kernel-model/bug.js';
-import { EBADF, EINVAL, EISDIR, EPERM } from '../../src/kernel-model/errno.js';
+import { EBADF, EINVAL, EISDIR, ENODEV, EPERM, ESPIPE } from '../../src/kernel-model/errno.js';
 import { PAGE_SIZE, PG_anon, PG_dirty } from '../../src/kernel-model/page.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, VM_MAYSHARE, VM_SHARED, type MmStruct,
   vmaLookup, vmaIsAnonymous } from '../../src/kernel-model/mm.js';
@@ -191,7 +191,7 @@ t.test('MAP_PRIVATE: a read maps the cache page read-only, a write copies it (do
   const out = userBuf(task, new Uint8Array(2 * P));
   t.equal(task.pread(fd, out, 2 * P, 0), 2 * P);
   t.same(load(task.mm, out, 2 * P), pattern(1, 2 * P), 'the file keeps its data');
-  t.equal(task.mm.rssAnon - 2 /* the user buffers */ >= 2, true, 'two anon pages in the mapping');
+  t.equal(task.mm.rssFile, 0, 'no file page is mapped any more: both are private copies');
   task.exit();
   t.equal(k.pageAlloc.nrAllocated, 0, 'all freed');
 });
@@ -207,6 +207,12 @@ t.test('mmap() of a file: offset, permissions, and what cannot be mapped', async
   t.equal(task.mmap(0, P, PROT_READ, MAP_SHARED, fd, 100), -EINVAL, 'unaligned offset: -EINVAL');
   t.equal(task.mmap(0, P, PROT_READ, MAP_SHARED, 77, 0), -EBADF, 'bad fd: -EBADF');
   // A mapping past EOF: SIGBUS on access (shmem_get_folio() -> -EINVAL -> vmf_error()).
+  k.chrdevs.set('/dev/x', { path: '/dev/x', major: 10, minor: 0, owner: {},
+    fops: { open: () => 0, release: () => 0, unlockedIoctl: () => -25 } });
+  const cfd = task.open('/dev/x');
+  t.equal(task.mmap(0, P, PROT_READ, MAP_SHARED, cfd, 0), -ENODEV, 'a char device without mmap: -ENODEV');
+  t.equal(task.read(cfd, 0, 1), -EINVAL, 'nor read');
+  t.equal(task.lseek(cfd, 0, SEEK_SET), -ESPIPE, 'nor llseek');
   const b = task.mmap(0, 8 * P, RW, MAP_SHARED, fd, 0);
   expectSignal(t, () => userLoad(task.mm, b + 4 * P, new Uint8Array(1)), SIGBUS);
   task.exit();
@@ -322,4 +328,47 @@ t.test('break it: a truncate that does not unmap (an empty i_mmap) is caught', a
   const fails = run(true);
   t.equal(fails.length, 1);
   t.match(fails[0], /Bad page cache: pfn 0x[0-9a-f]+ index 1 is still mapped 1 time/, 'filemap_remove_folio() finds the page still mapped');
+});
+
+t.test('break it: a ->write_end() that forgets i_size is caught by the write()/read() test', async (t) => {
+  const run = (breakIt: boolean): string[] => {
+    const k = new Kernel();
+    const task = new Task(k);
+    const fd = task.open('/tmp', O_TMPFILE | O_RDWR);
+    const mapping = fileOf(task, fd).fMapping;
+    if (breakIt) {
+      const orig = mapping.aOps;
+      mapping.aOps = { writeBegin: orig.writeBegin, writeEnd: (m, _pos, copied, page) => orig.writeEnd(m, -copied, copied, page) };
+    }
+    const fails: string[] = [];
+    if (task.write(fd, userBuf(task, pattern(1, 100)), 100) !== 100) fails.push('short write');
+    const out = userBuf(task, new Uint8Array(100));
+    if (task.pread(fd, out, 100, 0) !== 100) fails.push('read does not return what was written');
+    task.exit();
+    if (k.pageAlloc.nrAllocated !== 0) fails.push('leak');
+    return fails;
+  };
+  t.same(run(false), []);
+  t.same(run(true), ['read does not return what was written']);
+});
+
+t.test('break it: page-cache pages without ->mapping are not collected by migrate_vma_setup(), and the test sees it', async (t) => {
+  const run = (breakIt: boolean): number => {
+    const k = new Kernel();
+    const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
+    dev.register();
+    const task = new Task(k);
+    const fd = createFile(task, P);
+    const a = task.mmap(0, P, RW, MAP_SHARED, fd, 0);
+    userStore(task.mm, a, Uint8Array.of(1));
+    const page = pte(task.mm, a)[1];
+    const saved = k.memmap.block(page).mapping[page % 512];
+    if (breakIt) k.memmap.block(page).mapping[page % 512] = 0;
+    const r = migrateToDevice(dev, vmaLookup(task.mm, a)!, a, 1);
+    k.memmap.block(page).mapping[page % 512] = saved;
+    task.exit();
+    return r.cpages;
+  };
+  t.equal(run(false), 1, 'the model collects the shared page (and later leaves it)');
+  t.equal(run(true), 0, 'without its mapping the page is skipped: cpages differs');
 });
