@@ -16,14 +16,16 @@ export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
 export const ENODEV = 19;
+export const EISDIR = 21;
 export const EINVAL = 22;
 export const ENOTTY = 25;
+export const ESPIPE = 29;
 export const ERANGE = 34;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
   [EBADF]: 'EBADF', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
-  [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ERANGE]: 'ERANGE',
+  [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',
 };
 
 /** "-EFAULT" for -14, "0" for 0: for log lines and error messages. */

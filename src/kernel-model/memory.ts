@@ -10,13 +10,15 @@
 import { FatalSignal, KernelBug, SIGBUS, SIGSEGV } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { type Page, PAGE_SIZE, pageAlign } from './page.js';
-import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, findVma, vmaIsAnonymous } from './mm.js';
-import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
+import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_SHARED, VM_MAYSHARE, findVma, vmaIsAnonymous,
+  linearPageIndex } from './mm.js';
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable } from './pgtable.js';
-import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount } from './page_alloc.js';
-import { PG_anon, PG_anon_exclusive, PG_locked, PG_lru } from './page.js';
-import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare } from './rmap.js';
-import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, pagePgmap } from './memremap.js';
+import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage } from './page_alloc.js';
+import { PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
+import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte } from './rmap.js';
+import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
+  pagePgmap } from './memremap.js';
 import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
@@ -29,8 +31,12 @@ export interface VmFault {
   vma: VmAreaStruct;
   address: number;
   flags: number;
-  /** The device-private page behind the faulting entry. */
+  /** The device-private page behind the faulting entry; for ->fault(), the page it returns. */
   page: Page;
+  /** The file offset of address (linear_page_index()), for ->fault(). */
+  pgoff?: number;
+  /** The new anon page a private write fault copies into (do_cow_fault()). */
+  cowPage?: Page;
 }
 
 /**
@@ -44,7 +50,7 @@ export function handleMmFault(vma: VmAreaStruct, addr: number, flags: number): n
   const t = mm.pgtable.alloc(addr), i = pteIndex(addr);
   const v = t.val[i];
   if (pteNone(v)) {
-    if (!vmaIsAnonymous(vma)) return VM_FAULT_SIGBUS; // file faults: not modelled yet
+    if (!vmaIsAnonymous(vma)) return doFault(vma, t, i, addr, flags);
     return doAnonymousPage(vma, t, i, addr, flags);
   }
   if (!ptePresent(v)) return doSwapPage(vma, t, i, addr, flags);
@@ -81,6 +87,12 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
   const mm = vma.vmMm, k = mm.k;
   if (!(vma.vmFlags & VM_WRITE)) return VM_FAULT_SIGSEGV;
   const old = t.pfn[i], v = t.val[i];
+  // A shared mapping writes its page in place (wp_page_shared(): no page_mkwrite for shmem).
+  if ((vma.vmFlags & (VM_SHARED | VM_MAYSHARE)) && !pteSpecial(v)) {
+    t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
+    setPageFlag(k, old, PG_dirty);
+    return 0;
+  }
   if (!pteSpecial(v) && testPageFlag(k, old, PG_anon) &&
       (testPageFlag(k, old, PG_anon_exclusive) || (pageRefCount(k, old) === 1 && !testPageFlag(k, old, PG_locked)))) {
     setPageFlag(k, old, PG_anon_exclusive);
@@ -144,6 +156,7 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
       const pfn = t.pfn[i];
       if (ptePresent(v)) {
         if (!pteSpecial(v)) {
+          if (pteDirty(v) && !testPageFlag(k, pfn, PG_anon)) setPageFlag(k, pfn, PG_dirty); // folio_mark_dirty()
           folioRemoveRmapPte(k, pfn, vma);
           putPage(k, pfn);
         }
@@ -228,3 +241,119 @@ export const copyFromUser = (mm: MmStruct, to: Uint8Array, from: number): number
 export const userLoad = (mm: MmStruct, addr: number, into: Uint8Array): void => { userCopy(mm, addr, into, false, true); };
 /** The process storing bytes at addr (may kill it with a signal). */
 export const userStore = (mm: MmStruct, addr: number, from: Uint8Array): void => { userCopy(mm, addr, from, true, true); };
+
+/* ---- faults on file and shmem mappings (do_fault() and what it calls) ---- */
+
+/** Whether vma->vm_page_prot lets a pte write: a shared writable mapping (shmem needs no write notification). */
+const vmPageProtWrite = (vma: VmAreaStruct): boolean => (vma.vmFlags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
+
+/**
+ * Model of do_fault(): a none pte in a VMA with vm_ops. No ->fault: SIGBUS;
+ * a read: do_read_fault(); a write to a private mapping: do_cow_fault();
+ * a write to a shared one: do_shared_fault().
+ */
+function doFault(vma: VmAreaStruct, t: PteTable, i: number, addr: number, flags: number): number {
+  if (!vma.vmOps?.fault) return VM_FAULT_SIGBUS;
+  const vmf: VmFault = { vma, address: addr, flags, page: 0, pgoff: linearPageIndex(vma, addr), cowPage: 0 };
+  if (!(flags & FAULT_FLAG_WRITE)) return doReadFault(vmf, t, i);
+  if (!(vma.vmFlags & VM_SHARED)) return doCowFault(vmf, t, i);
+  return doSharedFault(vmf, t, i);
+}
+
+/** Model of __do_fault(): ->fault() gives vmf.page with a reference; it is locked on return. */
+function __doFault(vmf: VmFault): number {
+  const ret = vmf.vma.vmOps!.fault!(vmf);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) return ret;
+  if (!(ret & VM_FAULT_LOCKED)) lockPage(vmf.vma.vmMm.k, vmf.page);
+  return ret;
+}
+
+/**
+ * Model of set_pte_range() for one page: the pte gets vm_page_prot (writable
+ * only in a shared writable mapping), a write fault makes it dirty and
+ * writable (maybe_mkwrite()); a private write maps the new anon page
+ * (folio_add_new_anon_rmap()), anything else the file page
+ * (folio_add_file_rmap_ptes()).
+ */
+export function setPteRange(vmf: VmFault, page: Page, t: PteTable, i: number): void {
+  const vma = vmf.vma, k = vma.vmMm.k;
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  let entry = _PAGE_PRESENT | (vmPageProtWrite(vma) ? _PAGE_RW : 0);
+  if (write) entry |= _PAGE_DIRTY | (vma.vmFlags & VM_WRITE ? _PAGE_RW : 0);
+  if (write && !(vma.vmFlags & VM_SHARED)) {
+    folioAddNewAnonRmap(k, page, vma, vmf.address);
+    setPageFlag(k, page, PG_lru); // folio_add_lru_vma()
+  } else {
+    folioAddFileRmapPte(k, page, vma);
+  }
+  vma.vmMm.pgtable.set(t, i, page, entry);
+}
+
+/**
+ * Model of finish_fault(): map vmf.cowPage (a private write) or vmf.page at
+ * the faulting pte, which must still be none (else VM_FAULT_NOPAGE). The
+ * caller's reference on the page becomes the mapping's.
+ */
+export function finishFault(vmf: VmFault, t: PteTable, i: number): number {
+  const isCow = (vmf.flags & FAULT_FLAG_WRITE) !== 0 && !(vmf.vma.vmFlags & VM_SHARED);
+  const page = isCow ? vmf.cowPage! : vmf.page;
+  if (!pteNone(t.val[i])) return VM_FAULT_NOPAGE;
+  setPteRange(vmf, page, t, i);
+  return 0;
+}
+
+/** Model of do_read_fault() (without fault-around): map the cache page as vm_page_prot says. */
+function doReadFault(vmf: VmFault, t: PteTable, i: number): number {
+  const k = vmf.vma.vmMm.k;
+  let ret = __doFault(vmf);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) return ret;
+  ret |= finishFault(vmf, t, i);
+  unlockPage(k, vmf.page);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) putPage(k, vmf.page);
+  return ret & ~VM_FAULT_LOCKED;
+}
+
+/**
+ * Model of do_cow_fault(): a write to a private file mapping where nothing
+ * is mapped yet copies the cache page into a new anon page and maps that,
+ * writable; the cache page is left as it was.
+ */
+function doCowFault(vmf: VmFault, t: PteTable, i: number): number {
+  const vma = vmf.vma, k = vma.vmMm.k;
+  anonVmaPrepare(vma); // vmf_anon_prepare()
+  const cow = k.pageAlloc.allocPage();
+  if (cow === 0) return VM_FAULT_OOM;
+  vmf.cowPage = cow;
+  let ret = __doFault(vmf);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) {
+    putPage(k, cow);
+    return ret;
+  }
+  copyHighpage(k, cow, vmf.page); // copy_mc_user_highpage()
+  setPageFlag(k, cow, PG_uptodate);
+  ret |= finishFault(vmf, t, i);
+  unlockPage(k, vmf.page);
+  putPage(k, vmf.page);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) putPage(k, cow);
+  return ret & ~VM_FAULT_LOCKED;
+}
+
+/**
+ * Model of do_shared_fault(): a write to a shared mapping maps the cache
+ * page itself, writable and dirty, and dirties the page
+ * (fault_dirty_shared_page()).
+ */
+function doSharedFault(vmf: VmFault, t: PteTable, i: number): number {
+  const k = vmf.vma.vmMm.k;
+  let ret = __doFault(vmf);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) return ret;
+  ret |= finishFault(vmf, t, i);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)) {
+    unlockPage(k, vmf.page);
+    putPage(k, vmf.page);
+    return ret;
+  }
+  setPageFlag(k, vmf.page, PG_dirty);
+  unlockPage(k, vmf.page);
+  return ret & ~VM_FAULT_LOCKED;
+}

@@ -27,6 +27,8 @@ export type MemoryType = 1 | 2 | 3 | 4;
 export const VM_FAULT_OOM = 0x000001;
 export const VM_FAULT_SIGBUS = 0x000002;
 export const VM_FAULT_SIGSEGV = 0x000040;
+export const VM_FAULT_NOPAGE = 0x000100;
+export const VM_FAULT_LOCKED = 0x000200;
 export const VM_FAULT_RETRY = 0x000400;
 export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
 

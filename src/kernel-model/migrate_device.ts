@@ -26,6 +26,7 @@ import { getPage, getPageUnlessZero, putPage, trylockPage, unlockPage, testPageF
   pageMapcount, isZoneDevicePage } from './page_alloc.js';
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, isDevicePrivatePage, pagePgmap } from './memremap.js';
 import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes, setMigrationEntry } from './rmap.js';
+import { folioMapping, filemapReplaceEntry } from './filemap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_MIGRATE,
   type MmuNotifierRange } from './mmu_notifier.js';
 
@@ -136,10 +137,11 @@ function migrateVmaCollect(k: Kernel, m: MigrateVma): void {
   m.end = m.start + m.npages * PAGE_SIZE;
 }
 
-/** Model of migrate_vma_check_page(): is any reference left that is not the collector's, a mapping's, or the fault's? */
+/** Model of migrate_vma_check_page(): is any reference left that is not the collector's, a mapping's, the page cache's, or the fault's? */
 function migrateVmaCheckPage(k: Kernel, page: Page, faultPage: Page): boolean {
   let extra = 1 + (page === faultPage ? 1 : 0);
   if (isZoneDevicePage(k, page)) extra++;
+  if (folioMapping(k, page) !== null) extra++;
   return pageRefCount(k, page) - extra <= pageMapcount(k, page);
 }
 
@@ -276,17 +278,29 @@ function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, page: Page
 }
 
 /**
- * Model of folio_migrate_mapping() for anonymous pages (no address_space):
- * only the expected references may be held, then the new page takes over
- * the old one's anon mapping and index.
+ * Model of folio_migrate_mapping(): only the expected references may be
+ * held (folio_expected_refs(): the caller's, plus the page cache's for a
+ * file page), then the new page takes over the old one's mapping and index.
+ * A page-cache page is also replaced in i_pages, the cache's reference and
+ * the dirty bit moving with it (__folio_migrate_mapping()).
  */
 function folioMigrateMapping(k: Kernel, newpage: Page, page: Page, extraCount: number): number {
-  if (pageRefCount(k, page) !== 1 + extraCount) return -EAGAIN;
+  const mapping = folioMapping(k, page);
+  if (pageRefCount(k, page) !== 1 + extraCount + (mapping !== null ? 1 : 0)) return -EAGAIN;
   const ob = k.memmap.block(page), os = Memmap.slot(page);
   const nb = k.memmap.block(newpage), ns = Memmap.slot(newpage);
   nb.index[ns] = ob.index[os];
   nb.mapping[ns] = ob.mapping[os];
   nb.flags[ns] |= ob.flags[os] & (PG_anon | PG_swapbacked);
+  if (mapping === null) return 0;
+  getPage(k, newpage); // the cache's reference
+  if (ob.flags[os] & PG_dirty) {
+    ob.flags[os] &= ~PG_dirty;
+    nb.flags[ns] |= PG_dirty;
+  }
+  filemapReplaceEntry(mapping, ob.index[os], newpage);
+  ob.refcount[os]--; // folio_ref_unfreeze(folio, expected_count - nr)
+  ob.mapping[os] = 0; // the old folio is freed without a mapping (free_folio -> folio->mapping = NULL)
   return 0;
 }
 
@@ -316,10 +330,10 @@ function migrateDevicePagesCommon(k: Kernel, src: Float64Array, dst: Float64Arra
       continue;
     }
     const ntype = pagePgmap(k, newpage)?.type;
-    // Anonymous memory only moves to device memory (seed 000 patch 07 adds GENERIC); the model has no file pages yet.
-    const isAnon = testPageFlag(k, page, PG_anon);
+    // Only anonymous memory moves to device memory (seed 000 patch 07 adds GENERIC): a page with an
+    // address_space (a shmem or file page; no swap cache in the model) keeps its place.
     if (ntype === MEMORY_DEVICE_PRIVATE || ntype === MEMORY_DEVICE_GENERIC || ntype === MEMORY_DEVICE_COHERENT) {
-      if (!isAnon) { src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE); continue; }
+      if (folioMapping(k, page) !== null && !testPageFlag(k, page, PG_anon)) { src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE); continue; }
     } else if (ntype !== undefined) {
       src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
       continue;

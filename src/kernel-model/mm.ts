@@ -9,7 +9,7 @@
  * return an address or a negative errno, as the kernel's do; the selftest
  * port's libc layer turns that into -1/errno.
  */
-import { EACCES, EINVAL, ENOMEM } from './errno.js';
+import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
@@ -21,6 +21,10 @@ import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, 
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
 import { type AnonVma, unlinkAnonVmas } from './rmap.js';
+import type { VmFault } from './memory.js';
+import type { File } from './chrdev.js';
+import { type ShmemFile, ShmemFile as ShmemFileClass, shmemMmap, shmemZeroSetup, fput, getFile } from './shmem.js';
+import { FMODE_READ, FMODE_WRITE } from './fcntl.js';
 
 /* vm_flags (include/linux/mm.h). */
 export const VM_NONE = 0;
@@ -51,15 +55,25 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+export const MAP_TYPE = 0x0f;
 
 /** Where top-down mmap() starts (x86_64 with a 128 MiB stack gap below 2^47). */
 export const TASK_SIZE = 0x7ffffffff000;
 const MMAP_BASE = 0x7ffff0000000;
 
+/** struct vm_operations_struct: the member the model calls. */
+export interface VmOperationsStruct {
+  name: string;
+  /** ->fault(): put a locked page with a reference in vmf.page, return VM_FAULT_LOCKED or VM_FAULT_* errors. */
+  fault?(vmf: VmFault): number;
+}
+
 export class VmAreaStruct {
   anonVma: AnonVma | null = null;
   /** Non-null for mappings that are not plain anonymous memory (vma_is_anonymous() is !vm_ops). */
-  vmOps: { name: string } | null = null;
+  vmOps: VmOperationsStruct | null = null;
+  /** vm_file: the mapped file (a tmpfs file, or the anonymous shmem file of MAP_SHARED|MAP_ANONYMOUS); the VMA holds a reference. */
+  vmFile: ShmemFile | null = null;
   constructor(public vmMm: MmStruct, public vmStart: number, public vmEnd: number, public vmFlags: number,
     /** Page offset of vm_start: for anonymous memory vm_start >> PAGE_SHIFT at creation. */
     public vmPgoff: number) {}
@@ -91,6 +105,8 @@ export class MmStruct {
   mmCount = 1;
   /** Pages mapped (rss), by MM_ANONPAGES. */
   rssAnon = 0;
+  /** Page-cache pages mapped (rss), MM_SHMEMPAGES (the model's files are all tmpfs). */
+  rssFile = 0;
   /** A hook to watch every invalidation (the CLI's --trace and tests use it). */
   notifierLog?: (r: MmuNotifierRange) => void;
   readonly id = nextMmId++;
@@ -133,6 +149,17 @@ function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
   if (i < 0) mm.vmas.push(vma);
   else mm.vmas.splice(i, 0, vma);
   vma.anonVma?.vmas.add(vma);
+  vma.vmFile?.fMapping.iMmap.add(vma); // vma_link_file()
+}
+
+/** Model of the file half of remove_vma(): unlink_file_vma() from i_mmap and fput(vm_file). */
+function unlinkFileVmas(vmas: VmAreaStruct[]): void {
+  for (const v of vmas) {
+    if (v.vmFile === null) continue;
+    v.vmFile.fMapping.iMmap.delete(v);
+    fput(v.vmFile);
+    v.vmFile = null;
+  }
 }
 
 /** Model of get_unmapped_area() top-down: the highest gap of len bytes below the mmap base. */
@@ -154,6 +181,7 @@ function splitVma(mm: MmStruct, addr: number): void {
   const tail = new VmAreaStruct(mm, addr, vma.vmEnd, vma.vmFlags, linearPageIndex(vma, addr));
   tail.anonVma = vma.anonVma;
   tail.vmOps = vma.vmOps;
+  if (vma.vmFile !== null) tail.vmFile = getFile(vma.vmFile) as ShmemFile;
   vma.vmEnd = addr;
   insertVma(mm, tail);
 }
@@ -163,7 +191,7 @@ function mergeAround(mm: MmStruct, start: number, end: number): void {
   for (let i = 0; i + 1 < mm.vmas.length; i++) {
     const a = mm.vmas[i], b = mm.vmas[i + 1];
     if (b.vmStart > end || a.vmEnd < start) continue;
-    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== null || b.vmOps !== null) continue;
+    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile) continue;
     if (a.anonVma !== null && b.anonVma !== null && a.anonVma !== b.anonVma) continue;
     if (linearPageIndex(a, a.vmEnd) !== b.vmPgoff) continue;
     // b's pages keep their index (pgoff is contiguous), so rmap still finds them through a.
@@ -175,21 +203,41 @@ function mergeAround(mm: MmStruct, start: number, end: number): void {
       av.vmas.add(a);
     }
     mm.vmas.splice(i + 1, 1);
+    unlinkFileVmas([b]);
     i--;
   }
 }
 
 /**
- * Model of do_mmap() for anonymous memory. Returns the address or -errno.
- * MAP_SHARED anonymous memory and file mappings are not modelled yet and
- * are refused with -EINVAL (and a log line saying so), never half-served.
+ * Model of do_mmap() + mmap_region(). Returns the address or -errno.
+ * Anonymous memory (MAP_PRIVATE: vm_pgoff is the address's page number;
+ * MAP_SHARED: an anonymous shmem file from offset 0, shmem_zero_setup())
+ * and tmpfs files (`file`, from byte offset `off`), MAP_SHARED or
+ * MAP_PRIVATE. A shared file mapping needs the file open for writing to be
+ * writable (-EACCES), and without FMODE_WRITE it loses VM_MAYWRITE and
+ * VM_SHARED (keeping VM_MAYSHARE), as in C; any mapping of a file needs
+ * FMODE_READ. Other files (the dmirror char devices) have no mmap: -ENODEV.
  */
-export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, flags: number): number {
+export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, flags: number,
+  file: File | null = null, off = 0): number {
   if (len === 0) return -EINVAL;
   len = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-  if (!(flags & MAP_ANONYMOUS) || (flags & MAP_SHARED) || !(flags & MAP_PRIVATE)) {
-    mm.k.printk(`mmap: flags 0x${flags.toString(16)}: only MAP_PRIVATE|MAP_ANONYMOUS is modelled so far`);
-    return -EINVAL;
+  const type = flags & MAP_TYPE;
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
+  if (flags & MAP_ANONYMOUS) file = null;
+  else if (file === null) return -EBADF;
+  if (off % PAGE_SIZE !== 0) return -EINVAL;
+  let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (file !== null) {
+    if (!(file instanceof ShmemFileClass)) return -ENODEV;
+    if (type === MAP_SHARED) {
+      if ((prot & PROT_WRITE) && !(file.fMode & FMODE_WRITE)) return -EACCES;
+      vmFlags |= VM_SHARED | VM_MAYSHARE;
+      if (!(file.fMode & FMODE_WRITE)) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+    }
+    if (!(file.fMode & FMODE_READ)) return -EACCES;
+  } else if (type === MAP_SHARED) {
+    vmFlags |= VM_SHARED | VM_MAYSHARE;
   }
   if (flags & MAP_FIXED) {
     if (!isPageAligned(addr) || addr + len > TASK_SIZE) return -EINVAL;
@@ -198,8 +246,15 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
     addr = getUnmappedArea(mm, len);
     if (addr < 0) return addr;
   }
-  const vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  insertVma(mm, new VmAreaStruct(mm, addr, addr + len, vmFlags, addr / PAGE_SIZE));
+  const pgoff = file !== null ? off / PAGE_SIZE : type === MAP_SHARED ? 0 : addr / PAGE_SIZE;
+  const vma = new VmAreaStruct(mm, addr, addr + len, vmFlags, pgoff);
+  if (file !== null) {
+    vma.vmFile = getFile(file) as ShmemFile;
+    shmemMmap(vma.vmFile, vma); // call_mmap()
+  } else if (type === MAP_SHARED) {
+    shmemZeroSetup(vma);
+  }
+  insertVma(mm, vma);
   mergeAround(mm, addr, addr + len);
   return addr;
 }
@@ -221,6 +276,7 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
   mmuNotifierInvalidateRangeEnd(range);
   mm.vmas = mm.vmas.filter((v) => !victims.includes(v));
   unlinkAnonVmas(mm.k, victims);
+  unlinkFileVmas(victims);
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) mm.pgtable.freeIfEmpty(a);
   return 0;
 }
@@ -261,9 +317,10 @@ function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: numbe
 }
 
 /**
- * Model of change_protection()/change_pte_range() for a private mapping:
- * every present pte takes the VMA's new protection (pte_modify(): a private
- * mapping's ptes are read-only, PROT_NONE makes them protnone), and an
+ * Model of change_protection()/change_pte_range(): every present pte takes
+ * the VMA's new protection (pte_modify(): a private mapping's ptes are
+ * read-only, a shared writable one's writable (shmem needs no write
+ * notification), PROT_NONE makes them protnone), and an
  * exclusive anonymous page in a writable VMA gets write back at once
  * (MM_CP_TRY_CHANGE_WRITABLE, can_change_pte_writable()); writable
  * migration and device-private entries become readable. Notifiers hear
@@ -286,6 +343,7 @@ function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: n
       if (ptePresent(v)) {
         let nv = v & ~(_PAGE_RW | _PAGE_PROTNONE);
         if (none) nv |= _PAGE_PROTNONE;
+        else if ((flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED)) nv |= _PAGE_RW; // vm_page_prot of a shared mapping
         else if ((flags & VM_WRITE) && !pteSpecial(v) && testPageFlag(k, t.pfn[i], PG_anon) &&
           testPageFlag(k, t.pfn[i], PG_anon_exclusive)) nv |= _PAGE_RW;
         t.val[i] = nv;
@@ -312,6 +370,7 @@ export function exitMmap(mm: MmStruct): void {
   for (const v of mm.vmas) zapPageRange(v, v.vmStart, v.vmEnd);
   mmuNotifierInvalidateRangeEnd(range);
   unlinkAnonVmas(mm.k, mm.vmas);
+  unlinkFileVmas(mm.vmas);
   mm.vmas = [];
   mm.pgtable.tables.clear();
 }

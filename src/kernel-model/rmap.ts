@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Model of mm/rmap.c for anonymous memory: from a page back to the ptes that
- * map it.
+ * Model of mm/rmap.c: from a page back to the ptes that map it. Anonymous
+ * memory here; a page-cache page is walked through its mapping's i_mmap
+ * (rmapWalkFile() in filemap.ts).
  *
  * In Linux: an anon folio's mapping points at an anon_vma, the anon_vma
  * lists the VMAs that may map it (through anon_vma_chain), and
@@ -17,7 +18,8 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage } from './page_alloc.js';
+import { getPage, putPage, testPageFlag } from './page_alloc.js';
+import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
@@ -64,12 +66,19 @@ export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, ex
   vma.vmMm.rssAnon++;
 }
 
+/** Model of folio_add_file_rmap_pte(): one more pte maps a page-cache page (MM_SHMEMPAGES/MM_FILEPAGES). */
+export function folioAddFileRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
+  k.memmap.block(page).mapcount[Memmap.slot(page)]++;
+  vma.vmMm.rssFile++;
+}
+
 /** Model of folio_remove_rmap_pte(). */
 export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', () => `mapcount underflow on pfn 0x${page.toString(16)}`);
   b.mapcount[i]--;
-  vma.vmMm.rssAnon--;
+  if (b.flags[i] & PG_anon) vma.vmMm.rssAnon--;
+  else vma.vmMm.rssFile--;
 }
 
 /**
@@ -87,12 +96,16 @@ export function pageAnonVma(k: Kernel, page: Page): AnonVma | null {
 }
 
 /**
- * Model of rmap_walk_anon(): call fn(vma, addr) for every VMA of the page's
- * anon_vma whose range holds the page's index.
+ * Model of rmap_walk(): rmap_walk_anon() calls fn(vma, addr) for every VMA
+ * of the page's anon_vma whose range holds the page's index; a page-cache
+ * page goes through rmap_walk_file() (filemap.ts) instead.
  */
 export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: number) => void): void {
   const av = pageAnonVma(k, page);
-  if (av === null) return;
+  if (av === null) {
+    rmapWalkFile(k, page, fn);
+    return;
+  }
   const index = k.memmap.block(page).index[Memmap.slot(page)];
   // Callbacks change ptes, never the anon_vma's VMA set, so it is walked in place.
   for (const vma of av.vmas) {
@@ -165,7 +178,8 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
     let nv: number;
     if (isDevicePrivatePage(k, dst)) nv = mkSwpEntry(write ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
     else nv = _PAGE_PRESENT | (write ? _PAGE_RW : 0) | ((v & SWP_MIG_DIRTY) ? _PAGE_DIRTY : 0);
-    folioAddAnonRmapPte(k, dst, vma, exclusive);
+    if (testPageFlag(k, dst, PG_anon)) folioAddAnonRmapPte(k, dst, vma, exclusive);
+    else folioAddFileRmapPte(k, dst, vma);
     mm.pgtable.set(t, i, dst, nv);
   });
 }

@@ -12,7 +12,7 @@
 import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { FatalSignal, SIGSEGV } from '../../src/kernel-model/bug.js';
-import { EINVAL, ENOMEM } from '../../src/kernel-model/errno.js';
+import { EBADF, EINVAL, ENOMEM } from '../../src/kernel-model/errno.js';
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PMD_SIZE } from '../../src/kernel-model/page.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MmStruct, PROT_NONE, PROT_READ, PROT_WRITE, TASK_SIZE,
   VM_READ, VM_WRITE, doMmap, doMprotect, doMunmap, vmaLookup } from '../../src/kernel-model/mm.js';
@@ -63,7 +63,8 @@ t.test('mmap: page-aligned, top-down, non-overlapping', async (t) => {
   t.equal(d, a - 2 * PAGE_SIZE, 'a smaller mapping takes the top of the gap b left');
   t.equal(mm.vmas.length, 2, 'and merges with a (same flags, contiguous)');
   t.equal(doMmap(mm, 0, 0, RW, ANON), -EINVAL, 'length 0: -EINVAL');
-  t.equal(doMmap(mm, 0, PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS), -EINVAL, 'MAP_SHARED is not modelled: -EINVAL');
+  t.equal(doMmap(mm, 0, PAGE_SIZE, RW, MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS), -EINVAL, 'MAP_SHARED|MAP_PRIVATE is no mapping type: -EINVAL');
+  t.equal(doMmap(mm, 0, PAGE_SIZE, RW, MAP_SHARED), -EBADF, 'a file mapping without a file: -EBADF');
   t.equal(doMmap(mm, 0x10000001, PAGE_SIZE, RW, ANON | MAP_FIXED), -EINVAL, 'MAP_FIXED needs an aligned address');
   t.equal(doMmap(mm, 0x10000000, PAGE_SIZE, RW, ANON | MAP_FIXED), 0x10000000, 'MAP_FIXED is honoured');
 });

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * open(2) flags and lseek(2) whences (include/uapi/asm-generic/fcntl.h,
+ * include/uapi/linux/fs.h), and the f_mode bits the VFS derives from them
+ * (include/linux/fs.h).
+ */
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_DIRECTORY = 0o200000;
+/** O_TMPFILE includes O_DIRECTORY, so that kernels without it fail the open. */
+export const O_TMPFILE = 0o20000000 | O_DIRECTORY;
+
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+
+export const FMODE_READ = 0x1;
+export const FMODE_WRITE = 0x2;
+
+/** The f_mode an open with these flags gets (OPEN_FMODE()). */
+export const openFmode = (flags: number): number =>
+  ((flags & O_ACCMODE) === O_RDONLY ? FMODE_READ : 0) | ((flags & O_ACCMODE) === O_WRONLY ? FMODE_WRITE : 0) |
+  ((flags & O_ACCMODE) === O_RDWR ? FMODE_READ | FMODE_WRITE : 0);
