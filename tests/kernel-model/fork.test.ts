@@ -474,3 +474,32 @@ t.test('a killed child frees everything it had', async (t) => {
   parent.exit();
   t.equal(k.pageAlloc.nrAllocated, 0);
 });
+
+t.test('three generations: anon_vma_clone() reuses an anon_vma left without VMAs, and nothing leaks', async (t) => {
+  const k = new Kernel();
+  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
+  t.equal(dev.register(), 0, 'device registered');
+  const { parent: a, addr } = writtenParent(k);
+  const b = forkOk(t, a);
+  userStore(b.mm, addr, pattern(20)); // a page in B's own anon_vma
+  const bAv = vmaLookup(b.mm, addr)!.anonVma!;
+  const d = forkOk(t, b);
+  a.exit();
+  b.exit();
+  t.equal(bAv.numActiveVmas, 0, 'B\'s anon_vma has no VMA of its own left');
+  t.equal(bAv.numChildren, 1, 'and one child (D\'s)');
+  const e = forkOk(t, d);
+  t.equal(vmaLookup(e.mm, addr)!.anonVma, bAv, 'E reuses it for its new pages');
+  t.equal(bAv.root, vmaLookup(d.mm, addr)!.anonVma!.root, 'one tree, one root');
+  userStore(e.mm, addr + PAGE_SIZE, pattern(30));
+  t.equal(migrateToDevice(dev, vmaLookup(d.mm, addr)!, addr, NPAGES).args.cpages, NPAGES,
+    'D migrates pages it shares with E: rmap reaches E through the old anon_vmas');
+  t.same(load(e.mm, addr), pattern(20), 'E: page 0 from B');
+  t.same(load(e.mm, addr + PAGE_SIZE), pattern(30), 'E: its own write');
+  t.same(load(d.mm, addr + 2 * PAGE_SIZE), pattern(2), 'D: page 2 from A');
+  d.exit();
+  e.exit();
+  t.equal(k.pageAlloc.nrAllocated, 0);
+  t.equal(dev.freeList.length, 512);
+  t.equal(k.warnings.length, 0, 'no WARN from unlink_anon_vmas()');
+});
