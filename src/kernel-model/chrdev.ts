@@ -4,6 +4,7 @@
  * enough for a driver to register /dev nodes with file_operations and for a
  * task to open, ioctl and close them.
  */
+import { BUG_ON } from './bug.js';
 import type { Task } from './task.js';
 
 /** struct file_operations, the members test_hmm uses. `current` is the calling task. */
@@ -30,4 +31,20 @@ export class File {
   count = 1;
   privateData: object | null = null;
   constructor(readonly cdev: CharDev) {}
+}
+
+/** Model of get_file(): one more reference (dup(), fork()'s dup_fd(), a VMA's vm_file). */
+export function getFile(filp: File): File {
+  BUG_ON(filp.count <= 0, 'get_file', () => `f_count ${filp.count}: the file is already released`);
+  filp.count++;
+  return filp;
+}
+
+/**
+ * Model of fput(): drop a reference; the last one runs the driver's
+ * release() (__fput()), with `current` the task that dropped it.
+ */
+export function fput(filp: File, current: Task | null): void {
+  BUG_ON(filp.count <= 0, 'fput', () => `f_count underflow on ${filp.cdev.path}`);
+  if (--filp.count === 0) filp.cdev.fops.release(filp.cdev, filp, current);
 }

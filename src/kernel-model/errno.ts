@@ -6,6 +6,7 @@
  */
 export const EPERM = 1;
 export const ENOENT = 2;
+export const ESRCH = 3;
 export const EINTR = 4;
 export const ENXIO = 6;
 export const EBADF = 9;
@@ -23,7 +24,7 @@ export const ESPIPE = 29;
 export const ERANGE = 34;
 
 const NAMES: Record<number, string> = {
-  [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
+  [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
   [EBADF]: 'EBADF', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',
 };

@@ -13,6 +13,7 @@ import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORESOU
 import { type MachineConfig, defaultMachine } from './machine.js';
 import type { DevPagemap } from './memremap.js';
 import type { CharDev } from './chrdev.js';
+import type { Task } from './task.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
@@ -42,6 +43,10 @@ export class Kernel {
   readonly pgmaps: DevPagemap[] = [];
   /** Registered character devices by path (/dev/hmm_dmirror0 ...). */
   readonly chrdevs = new Map<string, CharDev>();
+  /** Tasks by pid, from creation until release_task() (a zombie stays until its parent reaps it). */
+  readonly tasks = new Map<number, Task>();
+  /** The last pid handed out (alloc_pid()); the first task gets 100. */
+  lastPid = 99;
   /** The kernel log (dmesg), in order. */
   readonly log: string[] = [];
   /** WARN()s that fired: each is also in the log. */

@@ -7,20 +7,23 @@
  * kernel (copy_to_user()/copy_from_user(), which fault the same way but fail
  * with a short copy instead of a signal).
  */
-import { FatalSignal, KernelBug, SIGBUS, SIGSEGV } from './bug.js';
+import { FatalSignal, KernelBug, SIGBUS, SIGSEGV, BUG_ON } from './bug.js';
 import type { Kernel } from './kernel.js';
-import { type Page, PAGE_SIZE, pageAlign } from './page.js';
-import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_SHARED, VM_MAYSHARE, findVma, vmaIsAnonymous,
-  linearPageIndex } from './mm.js';
+import { type Page, PAGE_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
+import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
+  findVma, vmaIsAnonymous, linearPageIndex } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
-  _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable } from './pgtable.js';
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
+  isDeviceExclusiveEntry, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage } from './page_alloc.js';
-import { PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
-import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte } from './rmap.js';
+import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap,
+  folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
   pagePgmap } from './memremap.js';
 import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
-import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
+import { type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
+  MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE } from './mmu_notifier.js';
+import { ENOENT, ENOMEM } from './errno.js';
 
 export const FAULT_FLAG_WRITE = 0x01;
 export const FAULT_FLAG_USER = 0x40;
@@ -94,7 +97,7 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
     return 0;
   }
   if (!pteSpecial(v) && testPageFlag(k, old, PG_anon) &&
-      (testPageFlag(k, old, PG_anon_exclusive) || (pageRefCount(k, old) === 1 && !testPageFlag(k, old, PG_locked)))) {
+      (testPageFlag(k, old, PG_anon_exclusive) || wpCanReuseAnonFolio(k, old, vma))) {
     setPageFlag(k, old, PG_anon_exclusive);
     t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
     return 0;
@@ -113,6 +116,18 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
   }
   mmuNotifierInvalidateRangeEnd(range);
   return 0;
+}
+
+/**
+ * Model of wp_can_reuse_anon_folio() for a small folio: nobody but this
+ * mapping holds a reference (after fork the other process's mapping holds
+ * one, so both sides copy until one of them has let go) and the page lock
+ * is free; the page then moves to this VMA's anon_vma.
+ */
+function wpCanReuseAnonFolio(k: Kernel, page: Page, vma: VmAreaStruct): boolean {
+  if (pageRefCount(k, page) !== 1 || testPageFlag(k, page, PG_locked)) return false;
+  folioMoveAnonRmap(k, page, vma);
+  return true;
 }
 
 /**
@@ -356,4 +371,173 @@ function doSharedFault(vmf: VmFault, t: PteTable, i: number): number {
   setPageFlag(k, vmf.page, PG_dirty);
   unlockPage(k, vmf.page);
   return ret & ~VM_FAULT_LOCKED;
+}
+
+
+/* ---- fork: copying a VMA's page tables into the child (6.12 mm/memory.c) ---- */
+
+/** Model of is_cow_mapping(): private and may be written, so fork shares its pages copy-on-write. */
+export const isCowMapping = (flags: number): boolean => (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
+
+/**
+ * Model of vma_needs_copy(): only a VMA with anonymous pages (an anon_vma)
+ * or raw pfn mappings has ptes a fault could not rebuild; the rest (shared
+ * and file mappings, anonymous memory never written) fault in the child.
+ */
+export function vmaNeedsCopy(_dst: VmAreaStruct, src: VmAreaStruct): boolean {
+  if (src.vmFlags & (VM_PFNMAP | VM_MIXEDMAP)) return true;
+  return src.anonVma !== null;
+}
+
+/**
+ * Model of copy_page_range(): fill the child's page tables for dst (a copy
+ * of src, already linked to src's anon_vmas by anon_vma_fork()). For a COW
+ * mapping the parent's ptes may lose write, so its secondary MMUs hear
+ * MMU_NOTIFY_PROTECTION_PAGE over the whole VMA first. 0 or -ENOMEM.
+ */
+export function copyPageRange(dst: VmAreaStruct, src: VmAreaStruct): number {
+  if (!vmaNeedsCopy(dst, src)) return 0;
+  const srcMm = src.vmMm, end = src.vmEnd;
+  let range: MmuNotifierRange | null = null;
+  if (isCowMapping(src.vmFlags)) {
+    range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_PAGE, 0, srcMm, src.vmStart, end);
+    mmuNotifierInvalidateRangeStart(range);
+  }
+  let ret = 0;
+  for (let a = src.vmStart; a < end; a = pmdAddrEnd(a, end)) {
+    const st = srcMm.pgtable.lookup(a);
+    if (st === undefined) continue; // pmd_none(): nothing to copy, no table in the child either
+    if (copyPteRange(dst, src, st, a, pmdAddrEnd(a, end))) {
+      ret = -ENOMEM;
+      break;
+    }
+  }
+  if (range !== null) mmuNotifierInvalidateRangeEnd(range);
+  return ret;
+}
+
+/**
+ * Model of copy_pte_range() for [addr, end) under one pmd. A nonzero
+ * return fails the fork (copy_pmd_range() makes it -ENOMEM). The kernel
+ * drops its locks to preallocate the page copy_present_page() needs; with
+ * one thread the model allocates it in place.
+ */
+function copyPteRange(dst: VmAreaStruct, src: VmAreaStruct, st: PteTable, addr: number, end: number): number {
+  const dt = dst.vmMm.pgtable.alloc(addr);
+  for (let x = addr, i = pteIndex(addr); x < end; x += PAGE_SIZE, i++) {
+    if (pteNone(st.val[i])) continue;
+    if (!ptePresent(st.val[i])) {
+      const ret = copyNonpresentPte(dst, src, dt, st, i, x);
+      if (ret === 0) continue;
+      if (ret !== -ENOENT) return ret;
+      // A device-exclusive entry was restored: copy the now present pte.
+    }
+    const ret = copyPresentPte(dst, src, dt, st, i, x);
+    if (ret < 0) return ret;
+  }
+  return 0;
+}
+
+/**
+ * Model of copy_present_ptes() for one small folio, and __copy_present_ptes():
+ * the child maps the same page (one more reference and mapcount;
+ * folio_try_dup_anon_rmap_pte() makes an anon page shared) unless it may be
+ * DMA-pinned, which copy_present_page() copies at once. In a COW mapping a
+ * writable pte is write-protected in parent and child. The zero page (a
+ * special pte, no vm_normal_page()) is just copied. Device coherent and
+ * generic pages are present anon pages here and are shared exactly like
+ * system pages (6.12 has no case for them). Returns 1 or -errno.
+ */
+function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: PteTable, i: number, addr: number): number {
+  const k = src.vmMm.k, page = st.pfn[i];
+  let v = st.val[i];
+  if (!pteSpecial(v)) {
+    getPage(k, page);
+    if (testPageFlag(k, page, PG_anon)) {
+      if (folioTryDupAnonRmapPte(k, page) !== 0) {
+        putPage(k, page);
+        return copyPresentPage(dst, src, dt, i, addr, page);
+      }
+      dst.vmMm.rssAnon++;
+      k.warn(testPageFlag(k, page, PG_anon_exclusive), 'copy_present_ptes', `pfn 0x${page.toString(16)} still PageAnonExclusive`);
+    } else {
+      folioDupFileRmapPte(k, page);
+    }
+  }
+  if (isCowMapping(src.vmFlags) && pteWrite(v)) {
+    v &= ~_PAGE_RW;
+    src.vmMm.pgtable.set(st, i, page, v); // wrprotect_ptes()
+  }
+  if (src.vmFlags & VM_SHARED) v &= ~_PAGE_DIRTY; // pte_mkclean() in the child
+  dst.vmMm.pgtable.set(dt, i, page, v);
+  return 1;
+}
+
+/** Model of folio_dup_file_rmap_pte(): one more pte maps a page-cache page (no rss counter for file pages in the model). */
+function folioDupFileRmapPte(k: Kernel, page: Page): void {
+  k.memmap.block(page).mapcount[Memmap.slot(page)]++;
+}
+
+/**
+ * Model of copy_present_page(): the child gets its own copy of a page the
+ * parent may have pinned for DMA, mapped writable if the VMA is, so the
+ * parent's pinned page is never replaced by a later COW. 1 or -ENOMEM.
+ */
+function copyPresentPage(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, i: number, addr: number, page: Page): number {
+  const k = src.vmMm.k;
+  const copy = k.pageAlloc.allocPage(); // folio_prealloc(need_zero = false)
+  if (copy === 0) return -ENOMEM;
+  copyHighpage(k, copy, page); // copy_mc_user_highpage()
+  setPageFlag(k, copy, PG_uptodate);
+  folioAddNewAnonRmap(k, copy, dst, addr);
+  setPageFlag(k, copy, PG_lru); // folio_add_lru_vma()
+  dst.vmMm.pgtable.set(dt, i, copy, _PAGE_PRESENT | _PAGE_DIRTY | (dst.vmFlags & VM_WRITE ? _PAGE_RW : 0));
+  return 1;
+}
+
+/**
+ * Model of copy_nonpresent_pte(): a migration entry is copied (made
+ * readable in both if it was writable or exclusive, in a COW mapping); a
+ * device-private entry shares its page with the child (reference, mapcount,
+ * not exclusive any more; such pages cannot be pinned) and a writable one
+ * becomes readable in both, so a CPU write on either side faults, brings the
+ * page back through migrate_to_ram() and then COWs. 0, or -ENOENT when the
+ * caller must copy a restored present pte. Migration entries hold no rss
+ * here (the model counts mapped pages only).
+ */
+function copyNonpresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: PteTable, i: number, addr: number): number {
+  const k = src.vmMm.k, page = st.pfn[i];
+  let v = st.val[i];
+  if (isMigrationEntry(v)) {
+    if (swpType(v) !== SWP_MIGRATION_READ && isCowMapping(dst.vmFlags)) {
+      v = mkSwpEntry(SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
+      src.vmMm.pgtable.set(st, i, page, v);
+    }
+  } else if (isDevicePrivateEntry(v)) {
+    getPage(k, page);
+    dst.vmMm.rssAnon++;
+    folioTryDupAnonRmapPte(k, page); // cannot fail: device-private pages are never pinned
+    if (isWritableDevicePrivateEntry(v) && isCowMapping(dst.vmFlags)) {
+      v = mkSwpEntry(SWP_DEVICE_READ);
+      src.vmMm.pgtable.set(st, i, page, v);
+    }
+  } else if (isDeviceExclusiveEntry(v)) {
+    BUG_ON(!isCowMapping(src.vmFlags), 'copy_nonpresent_pte', () => 'device-exclusive entry in a shared mapping');
+    return copyDeviceExclusivePte(src, st, i, addr);
+  } else {
+    throw new KernelBug('BUG', 'copy_nonpresent_pte', `swap entry 0x${v.toString(16)} at 0x${addr.toString(16)}: swap is not modelled`);
+  }
+  dst.vmMm.pgtable.set(dt, i, page, v);
+  return 0;
+}
+
+/**
+ * The device-exclusive branch of copy_nonpresent_pte(): 6.12 restores the
+ * original pte (try_restore_exclusive_pte()) and returns -ENOENT so that it
+ * is copied as a present pte, or -EBUSY when it cannot. Device-exclusive
+ * entries are modelled on another branch: its restore helper goes here.
+ */
+function copyDeviceExclusivePte(_src: VmAreaStruct, _st: PteTable, _i: number, addr: number): number {
+  throw new KernelBug('BUG', 'copy_nonpresent_pte',
+    `device-exclusive entry at 0x${addr.toString(16)}: try_restore_exclusive_pte() is not wired in yet`);
 }

@@ -20,11 +20,11 @@ import { PG_anon, PG_anon_exclusive } from './page.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
-import { type AnonVma, unlinkAnonVmas } from './rmap.js';
 import type { VmFault } from './memory.js';
 import type { File } from './chrdev.js';
 import { type ShmemFile, ShmemFile as ShmemFileClass, shmemMmap, shmemZeroSetup, fput, getFile } from './shmem.js';
 import { FMODE_READ, FMODE_WRITE } from './fcntl.js';
+import { type AnonVma, anonVmaClone, unlinkAnonVmas } from './rmap.js';
 
 /* vm_flags (include/linux/mm.h). */
 export const VM_NONE = 0;
@@ -69,7 +69,10 @@ export interface VmOperationsStruct {
 }
 
 export class VmAreaStruct {
+  /** vma->anon_vma: where this VMA's new anonymous pages go; always also in anonVmaChain. */
   anonVma: AnonVma | null = null;
+  /** vma->anon_vma_chain: every anon_vma this VMA is linked into, newest first (more than one after fork). */
+  anonVmaChain: AnonVma[] = [];
   /** Non-null for mappings that are not plain anonymous memory (vma_is_anonymous() is !vm_ops). */
   vmOps: VmOperationsStruct | null = null;
   /** vm_file: the mapped file (a tmpfs file, or the anonymous shmem file of MAP_SHARED|MAP_ANONYMOUS); the VMA holds a reference. */
@@ -180,6 +183,7 @@ function splitVma(mm: MmStruct, addr: number): void {
   if (vma === null || vma.vmStart === addr) return;
   const tail = new VmAreaStruct(mm, addr, vma.vmEnd, vma.vmFlags, linearPageIndex(vma, addr));
   tail.anonVma = vma.anonVma;
+  anonVmaClone(tail, vma);
   tail.vmOps = vma.vmOps;
   if (vma.vmFile !== null) tail.vmFile = getFile(vma.vmFile) as ShmemFile;
   vma.vmEnd = addr;
@@ -193,15 +197,16 @@ function mergeAround(mm: MmStruct, start: number, end: number): void {
     if (b.vmStart > end || a.vmEnd < start) continue;
     if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile) continue;
     if (a.anonVma !== null && b.anonVma !== null && a.anonVma !== b.anonVma) continue;
+    // is_mergeable_anon_vma(): a VMA cloned from a parent by fork does not merge with one that has no anon_vma.
+    if (a.anonVma !== b.anonVma && (a.anonVmaChain.length > 1 || b.anonVmaChain.length > 1)) continue;
     if (linearPageIndex(a, a.vmEnd) !== b.vmPgoff) continue;
     // b's pages keep their index (pgoff is contiguous), so rmap still finds them through a.
-    const av = a.anonVma ?? b.anonVma;
     a.vmEnd = b.vmEnd;
-    if (av !== null) {
-      if (b.anonVma) b.anonVma.vmas.delete(b);
-      a.anonVma = av;
-      av.vmas.add(a);
+    if (a.anonVma === null && b.anonVma !== null) {
+      a.anonVma = b.anonVma; // dup_anon_vma()
+      anonVmaClone(a, b);
     }
+    unlinkAnonVmas(mm.k, [b]);
     mm.vmas.splice(i + 1, 1);
     unlinkFileVmas([b]);
     i--;

@@ -11,6 +11,7 @@
  * linear index; an AnonVma keeps a set of VMAs.
  */
 import { BUG_ON } from './bug.js';
+import { EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty } from './page.js';
 import { type VmAreaStruct, linearPageIndex } from './mm.js';
@@ -23,26 +24,111 @@ import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
+/**
+ * struct anon_vma. `vmas` is its rb_root: every VMA linked to it through an
+ * anon_vma_chain entry, i.e. every VMA that may map one of its pages (after
+ * fork the child's VMAs are in the parent's anon_vmas too). `root` and
+ * `parent` are as in C: a fork makes the child's own anon_vma a child of the
+ * parent VMA's, in the same tree (root).
+ */
 export class AnonVma {
   readonly vmas = new Set<VmAreaStruct>();
+  root: AnonVma = this;
+  parent: AnonVma = this;
+  /** refcount: 1 while the tree is in use, plus one per descendant anon_vma (they pin the root). */
+  refcount = 1;
+  /** num_children: anon_vmas whose parent this is (a root counts itself). */
+  numChildren = 0;
+  /** num_active_vmas: VMAs whose vma->anon_vma this is. */
+  numActiveVmas = 0;
+}
+
+/** Link vma into av's tree (anon_vma_chain_assign() + anon_vma_interval_tree_insert(): newest first, as list_add()). */
+function anonVmaChainLink(vma: VmAreaStruct, av: AnonVma): void {
+  vma.anonVmaChain.unshift(av);
+  av.vmas.add(vma);
 }
 
 /** Model of anon_vma_prepare(): a VMA gets its anon_vma on its first anonymous page. */
 export function anonVmaPrepare(vma: VmAreaStruct): AnonVma {
   if (vma.anonVma === null) {
-    vma.anonVma = new AnonVma();
-    vma.anonVma.vmas.add(vma);
+    const av = new AnonVma();
+    av.numChildren++; // self-parent link for a new root
+    av.numActiveVmas++;
+    vma.anonVma = av;
+    anonVmaChainLink(vma, av);
   }
   return vma.anonVma;
 }
 
-/** Drop unmapped VMAs from their anon_vmas (unlink_anon_vmas()). */
+/**
+ * Model of anon_vma_clone(): link dst into every anon_vma src is linked
+ * into (split_vma(), dup_anon_vma() on merge, fork). When dst has no
+ * anon_vma of its own yet, one of those with no VMA left and at most one
+ * child is reused (never the root). Cannot fail here (no allocation).
+ */
+export function anonVmaClone(dst: VmAreaStruct, src: VmAreaStruct): void {
+  for (let i = src.anonVmaChain.length - 1; i >= 0; i--) {
+    const av = src.anonVmaChain[i];
+    anonVmaChainLink(dst, av);
+    if (dst.anonVma === null && src.anonVma !== null && av.numChildren < 2 && av.numActiveVmas === 0) dst.anonVma = av;
+  }
+  if (dst.anonVma !== null) dst.anonVma.numActiveVmas++;
+}
+
+/**
+ * Model of anon_vma_fork(): the child's VMA (a copy of pvma, its anon_vma
+ * dropped) is linked into every anon_vma of the parent's VMA, so rmap walks
+ * of the pages they share reach the child's ptes too; then it gets its own
+ * anon_vma, a child of pvma's, for the pages it will COW.
+ */
+export function anonVmaFork(vma: VmAreaStruct, pvma: VmAreaStruct): void {
+  if (pvma.anonVma === null) return;
+  vma.anonVma = null;
+  vma.anonVmaChain = [];
+  anonVmaClone(vma, pvma);
+  if (vma.anonVma !== null) return;
+  const av = new AnonVma();
+  av.numActiveVmas++;
+  av.root = pvma.anonVma.root;
+  av.parent = pvma.anonVma;
+  av.root.refcount++; // get_anon_vma(root): the root outlives its descendants
+  vma.anonVma = av;
+  anonVmaChainLink(vma, av);
+  av.parent.numChildren++;
+}
+
+/** Model of put_anon_vma()/__put_anon_vma(): the last reference frees it (kfree), and drops the one it held on its root. */
+function putAnonVma(k: Kernel, av: AnonVma): void {
+  BUG_ON(av.refcount <= 0, 'put_anon_vma', () => 'anon_vma refcount underflow');
+  if (--av.refcount > 0) return;
+  k.kfree(av);
+  if (av.root !== av && --av.root.refcount === 0) k.kfree(av.root);
+}
+
+/**
+ * Model of unlink_anon_vmas() for each VMA: take it out of every anon_vma
+ * it is linked into; an anon_vma whose tree becomes empty leaves its parent
+ * and loses its reference (freed once no descendant pins it).
+ */
 export function unlinkAnonVmas(k: Kernel, vmas: VmAreaStruct[]): void {
   for (const v of vmas) {
-    const av = v.anonVma;
-    if (av === null) continue;
-    av.vmas.delete(v);
-    if (av.vmas.size === 0) k.kfree(av);
+    const empty: AnonVma[] = [];
+    for (const av of v.anonVmaChain) {
+      av.vmas.delete(v);
+      if (av.vmas.size === 0) {
+        av.parent.numChildren--;
+        empty.push(av);
+      }
+    }
+    if (v.anonVma !== null) v.anonVma.numActiveVmas--;
+    v.anonVma = null;
+    v.anonVmaChain = [];
+    for (const av of empty) {
+      k.warn(av.numChildren !== 0 || av.numActiveVmas !== 0, 'unlink_anon_vmas',
+        `freeing an anon_vma with ${av.numChildren} children and ${av.numActiveVmas} active VMAs`);
+      putAnonVma(k, av);
+    }
   }
 }
 
@@ -70,6 +156,44 @@ export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, ex
 export function folioAddFileRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
   k.memmap.block(page).mapcount[Memmap.slot(page)]++;
   vma.vmMm.rssFile++;
+}
+
+/** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): a FOLL_PIN adds this much to the refcount of a small folio. */
+export const GUP_PIN_COUNTING_BIAS = 1024;
+
+/**
+ * Model of folio_maybe_dma_pinned() for a small folio, and so of
+ * folio_needs_cow_for_dma(): MMF_HAS_PINNED is set by the first pin of the
+ * mm, and a pin is the only way the model's refcount gets this high.
+ */
+export function folioNeedsCowForDma(k: Kernel, page: Page): boolean {
+  return k.memmap.block(page).refcount[Memmap.slot(page)] >= GUP_PIN_COUNTING_BIAS;
+}
+
+/**
+ * Model of folio_try_dup_anon_rmap_pte() (include/linux/rmap.h), at fork:
+ * one more pte (the child's) maps the page, which stops being exclusive.
+ * -EBUSY when an exclusive page may be DMA-pinned (the caller must copy it
+ * instead); a device-private page cannot be pinned, so never for it.
+ */
+export function folioTryDupAnonRmapPte(k: Kernel, page: Page): number {
+  const b = k.memmap.block(page), i = Memmap.slot(page);
+  const maybePinned = !isDevicePrivatePage(k, page) && folioNeedsCowForDma(k, page);
+  if (maybePinned && (b.flags[i] & PG_anon_exclusive)) return -EBUSY;
+  b.flags[i] &= ~PG_anon_exclusive;
+  b.mapcount[i]++;
+  return 0;
+}
+
+/**
+ * Model of folio_move_anon_rmap(): a page do_wp_page() reuses becomes the
+ * writer's alone, so it moves to that VMA's own anon_vma (after fork, the
+ * child's rather than the parent's).
+ */
+export function folioMoveAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct): void {
+  const b = k.memmap.block(page), i = Memmap.slot(page);
+  BUG_ON(vma.anonVma === null, 'folio_move_anon_rmap', () => 'VMA has no anon_vma');
+  b.mapping[i] = -k.kptr(vma.anonVma!);
 }
 
 /** Model of folio_remove_rmap_pte(). */

@@ -3,25 +3,64 @@
  * A user process: its address space and its open files, and the system
  * calls the selftest makes. Syscalls return a value or a negative errno, as
  * the kernel entry points do (the selftest port's libc layer turns them into
- * -1 and errno). In Linux: struct task_struct, mm_struct, files_struct.
+ * -1 and errno). In Linux: struct task_struct, mm_struct, files_struct;
+ * fork() (kernel/fork.c), exit() and kill() (kernel/exit.c, kernel/signal.c).
+ *
+ * Life of a task: created by `new Task(k)` (the test process) or
+ * `parent.fork()`; running until `exit(code)` or a fatal `kill(sig)`; then
+ * a zombie (exited, `exitStatus` set, still in k.tasks) until the parent's
+ * wait reaps it with `releaseTask()`.
  */
-import { EBADF, EINVAL, ENOENT, ESPIPE } from './errno.js';
+import { EBADF, EINVAL, ENOENT, ESPIPE, ESRCH, type ErrPtr, IS_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { File } from './chrdev.js';
+import { File, getFile, fput } from './chrdev.js';
 import { MmStruct, doMmap, doMunmap, doMprotect, MAP_ANONYMOUS } from './mm.js';
 import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate } from './shmem.js';
 import { O_RDWR, O_TMPFILE, SEEK_CUR, SEEK_END, SEEK_SET } from './fcntl.js';
+import { dupMm } from './fork.js';
 
-let nextPid = 100;
+/* Signal numbers (arch/x86/include/uapi/asm/signal.h) the model acts on. */
+export const SIGINT = 2;
+export const SIGKILL = 9;
+export const SIGTERM = 15;
+export const SIGCHLD = 17;
+export const SIGCONT = 18;
+export const SIGSTOP = 19;
+const SIGRTMAX = 64;
+/** Signals whose default action is to do nothing (sig_kernel_ignore()). */
+const SIG_KERNEL_IGNORE = [SIGCHLD, SIGCONT, 23 /* SIGURG */, 28 /* SIGWINCH */];
+/** Signals whose default action stops the task (sig_kernel_stop()): not modelled. */
+const SIG_KERNEL_STOP = [SIGSTOP, 20, 21, 22];
+
+/* The wait status macros (glibc bits/waitstatus.h), for the status in Task.exitStatus. */
+export const WIFEXITED = (status: number): boolean => (status & 0x7f) === 0;
+export const WEXITSTATUS = (status: number): number => (status >> 8) & 0xff;
+export const WIFSIGNALED = (status: number): boolean => ((status & 0x7f) + 1) >> 1 > 0;
+export const WTERMSIG = (status: number): number => status & 0x7f;
 
 export class Task {
-  readonly pid = nextPid++;
+  /** task->pid: from k.lastPid, first 100. */
+  readonly pid: number;
   readonly mm: MmStruct;
+  /** The file table (files_struct): fd -> struct file, shared references after fork. */
   readonly files = new Map<number, File>();
+  /** task->real_parent; null for a test process created directly. */
+  readonly parent: Task | null;
+  readonly children: Task[] = [];
   exited = false;
+  /**
+   * task->exit_code once exited, in wait-status form: (code & 0xff) << 8
+   * after exit(code), the signal number after a fatal signal (no core
+   * dumps). null while running.
+   */
+  exitStatus: number | null = null;
 
-  constructor(readonly k: Kernel) {
-    this.mm = new MmStruct(k);
+  /** A new task with an empty address space, or the given one (fork). */
+  constructor(readonly k: Kernel, mm?: MmStruct, parent: Task | null = null) {
+    this.mm = mm ?? new MmStruct(k);
+    this.parent = parent;
+    this.pid = ++k.lastPid;
+    k.tasks.set(this.pid, this);
   }
 
   /**
@@ -55,7 +94,7 @@ export class Task {
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     this.files.delete(fd);
-    if (--filp.count === 0) filp.cdev.fops.release(filp.cdev, filp, this);
+    fput(filp, this);
     return 0;
   }
 
@@ -136,14 +175,71 @@ export class Task {
   }
 
   /**
-   * do_exit(): the address space goes first (exit_mm(), the last mmput()
-   * tears it down: mirrors see one MMU_NOTIFY_UNMAP), then the files
-   * (exit_files()), as in kernel/exit.c.
+   * fork(2), model of copy_process() without threads: the child gets a copy
+   * of the address space (dup_mm(): private pages shared copy-on-write,
+   * device-private entries made read-only in both) and the same open files
+   * (dup_fd(): one more reference each, so the child's exit does not release
+   * the parent's files). Returns the child, or ERR_PTR(-ENOMEM) with
+   * nothing left behind.
    */
-  exit(): void {
+  fork(): ErrPtr<Task> {
+    const mm = dupMm(this.k, this.mm);
+    if (IS_ERR(mm)) return mm;
+    const child = new Task(this.k, mm, this);
+    for (const [fd, filp] of this.files) child.files.set(fd, getFile(filp));
+    this.children.push(child);
+    return child;
+  }
+
+  /** exit(2) (exit_group): do_exit((code & 0xff) << 8). */
+  exit(code = 0): void {
+    this.doExit((code & 0xff) << 8);
+  }
+
+  /**
+   * Model of do_exit(): the address space goes first (exit_mm(), the last
+   * mmput() tears it down: mirrors see one MMU_NOTIFY_UNMAP, shared pages
+   * lose this mapping's reference), then the files (exit_files(), fput()
+   * of each), as in kernel/exit.c. The task stays a zombie with its status.
+   */
+  private doExit(status: number): void {
     if (this.exited) return;
     this.exited = true;
+    this.exitStatus = status;
     this.mm.mmput();
     for (const fd of [...this.files.keys()]) this.close(fd);
   }
+
+  /**
+   * kill(2) of this task, model of the default actions (no handlers):
+   * 0 only checks the task exists; SIGCHLD, SIGCONT, SIGURG, SIGWINCH are
+   * ignored; every other signal terminates it as get_signal() ->
+   * do_group_exit(sig) would on its way back to user mode, which, with one
+   * thread, is at once. A zombie takes signals and ignores them (0); a
+   * reaped task is gone (-ESRCH). Stop signals are not modelled (-EINVAL).
+   */
+  kill(sig: number): number {
+    if (!Number.isInteger(sig) || sig < 0 || sig > SIGRTMAX) return -EINVAL;
+    if (!this.k.tasks.has(this.pid)) return -ESRCH;
+    if (sig === 0 || this.exited || SIG_KERNEL_IGNORE.includes(sig)) return 0;
+    if (SIG_KERNEL_STOP.includes(sig)) {
+      this.k.printk(`kill: signal ${sig} stops a task: job control is not modelled`);
+      return -EINVAL;
+    }
+    this.doExit(sig);
+    return 0;
+  }
+
+  /** Model of release_task(): the parent's wait has read exitStatus; the pid goes away. */
+  releaseTask(): void {
+    if (!this.exited) return;
+    this.k.tasks.delete(this.pid);
+    const siblings = this.parent?.children;
+    if (siblings !== undefined && siblings.includes(this)) siblings.splice(siblings.indexOf(this), 1);
+  }
+}
+
+/** Model of find_task_by_vpid(): the task with that pid (zombies included), or null. */
+export function findTaskByVpid(k: Kernel, pid: number): Task | null {
+  return k.tasks.get(pid) ?? null;
 }
