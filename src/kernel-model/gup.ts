@@ -267,6 +267,8 @@ export function __getUserPages(mm: MmStruct, start: number, nrPages: number, gup
  */
 function __getUserPagesLocked(mm: MmStruct, start: number, nrPages: number, pages: Float64Array | null, flags: number): number {
   if (flags & FOLL_PIN) mm.hasPinned = true;
+  // Callers that pass pages without FOLL_GET get it (FOLL_PIN must be explicit).
+  if (pages !== null && !(flags & FOLL_PIN)) flags |= FOLL_GET;
   return __getUserPages(mm, start, nrPages, flags, pages);
 }
 
