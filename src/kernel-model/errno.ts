@@ -22,11 +22,14 @@ export const EINVAL = 22;
 export const ENOTTY = 25;
 export const ESPIPE = 29;
 export const ERANGE = 34;
+/** Inside gup only: follow_page_pte() asking for an unshare fault. */
+export const EMLINK = 31;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
   [EBADF]: 'EBADF', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',
+  [EMLINK]: 'EMLINK',
 };
 
 /** "-EFAULT" for -14, "0" for 0: for log lines and error messages. */

@@ -14,6 +14,9 @@ import { type MachineConfig, defaultMachine } from './machine.js';
 import type { DevPagemap } from './memremap.js';
 import type { CharDev } from './chrdev.js';
 import type { Task } from './task.js';
+import type { Page } from './page.js';
+import type { VmAreaStruct } from './mm.js';
+import type { PteTable } from './pgtable.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
@@ -25,6 +28,19 @@ export type KPtr = number;
  */
 export interface ArchOps {
   copyPage(to: Uint8Array, from: Uint8Array): void;
+}
+
+/**
+ * Steps of mm paths that a test may replace, to break one mechanism on
+ * purpose and show the tests catch it (customised for testing, like the
+ * kernel's userland shims' fault-injection knobs). Empty in normal runs;
+ * each member names the function it stands in for.
+ */
+export interface KernelInject {
+  /** gup.ts: check_and_migrate_movable_pages(). */
+  checkAndMigrateMovablePages?: (k: Kernel, nrPages: number, pages: Float64Array) => number;
+  /** memory.ts: restore_exclusive_pte(). */
+  restoreExclusivePte?: (vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number) => void;
 }
 
 export interface KernelOptions {
@@ -55,6 +71,7 @@ export class Kernel {
   readonly zeroPfn: number;
   readonly panicOnWarn: boolean;
   readonly arch: ArchOps = { copyPage: (to, from) => to.set(from) };
+  readonly inject: KernelInject = {};
   private readonly objects = new Map<number, object>();
   private readonly objectIds = new WeakMap<object, number>();
   private nextObjectId = 1;

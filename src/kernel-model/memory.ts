@@ -10,20 +10,21 @@
 import { FatalSignal, KernelBug, SIGBUS, SIGSEGV, BUG_ON } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { type Page, PAGE_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
-import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
+import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
   findVma, vmaIsAnonymous, linearPageIndex } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
-  isDeviceExclusiveEntry, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
-import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage } from './page_alloc.js';
-import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap,
+  isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
+import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage, getPageUnlessZero,
+  trylockPage } from './page_alloc.js';
+import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap, folioAddAnonRmapPte,
   folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
   pagePgmap } from './memremap.js';
 import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
 import { type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
-  MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE } from './mmu_notifier.js';
-import { ENOENT, ENOMEM } from './errno.js';
+  MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
+import { EBUSY, ENOENT, ENOMEM } from './errno.js';
 
 export const FAULT_FLAG_WRITE = 0x01;
 export const FAULT_FLAG_USER = 0x40;
@@ -131,7 +132,62 @@ function wpCanReuseAnonFolio(k: Kernel, page: Page, vma: VmAreaStruct): boolean 
 }
 
 /**
+ * Model of restore_exclusive_pte(): the device-exclusive entry at t[i]
+ * becomes a present pte again, with the VMA's protection (a private
+ * mapping's ptes start read-only; a writable entry comes back dirty and,
+ * in a writable VMA, writable). The entry's page reference becomes the
+ * pte's; the mapping is counted again (rmap), rss already counted it.
+ */
+export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number): void {
+  const mm = vma.vmMm, k = mm.k, v = t.val[i];
+  let pte = _PAGE_PRESENT;
+  if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) pte |= _PAGE_PROTNONE;
+  else if (isWritableDeviceExclusiveEntry(v)) pte |= _PAGE_DIRTY | (vma.vmFlags & VM_WRITE ? _PAGE_RW : 0);
+  if (testPageFlag(k, page, PG_anon)) {
+    folioAddAnonRmapPte(k, page, vma, false); // RMAP_NONE
+    mm.rssAnon--; // the model's rmap helper counts rss; the kernel left it counted while the entry was there
+  } else {
+    k.warn(true, 'restore_exclusive_pte', `device-exclusive entry at 0x${addr.toString(16)} maps a page that is not anon`);
+  }
+  mm.pgtable.set(t, i, page, pte);
+}
+
+/**
+ * Model of try_restore_exclusive_pte(): restore the device-exclusive entry
+ * at t[i] (of vma, at addr) if its page can be locked without sleeping; 0,
+ * or -EBUSY when the page is locked (copy_nonpresent_pte() then retries
+ * after the lock holder is done).
+ */
+export function tryRestoreExclusivePte(t: PteTable, i: number, vma: VmAreaStruct, addr: number): number {
+  const k = vma.vmMm.k, page = t.pfn[i];
+  if (!trylockPage(k, page)) return -EBUSY;
+  (k.inject.restoreExclusivePte ?? restoreExclusivePte)(vma, page, addr, t, i);
+  unlockPage(k, page);
+  return 0;
+}
+
+/**
+ * Model of remove_device_exclusive_entry(): a CPU fault on a
+ * device-exclusive entry revokes the device's exclusive access. Interval
+ * notifiers hear MMU_NOTIFY_EXCLUSIVE with no owner, so the owning driver
+ * drops its atomic mapping too.
+ */
+function removeDeviceExclusiveEntry(vma: VmAreaStruct, t: PteTable, i: number, addr: number): number {
+  const mm = vma.vmMm, k = mm.k, page = t.pfn[i], orig = t.val[i];
+  if (!getPageUnlessZero(k, page)) return 0;
+  lockPage(k, page); // folio_lock_or_retry(): a page left locked would make the task sleep forever
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, null);
+  mmuNotifierInvalidateRangeStart(range);
+  if (t.val[i] === orig && t.pfn[i] === page) (k.inject.restoreExclusivePte ?? restoreExclusivePte)(vma, page, addr, t, i);
+  unlockPage(k, page);
+  putPage(k, page);
+  mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}
+
+/**
  * Model of do_swap_page() for the swap entries the model has: a
+ * device-exclusive entry is restored (remove_device_exclusive_entry()); a
  * device-private entry asks its pgmap to bring the page back
  * (migrate_to_ram(), holding a reference as 6.12 does); a migration entry
  * would make the task wait for the migration to finish, and with one thread
@@ -143,6 +199,7 @@ function doSwapPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number, fla
     throw new KernelBug('BUG', 'migration_entry_wait',
       `task would sleep forever on the migration entry for pfn 0x${pfn.toString(16)} at 0x${addr.toString(16)}`);
   }
+  if (isDeviceExclusiveEntry(v)) return removeDeviceExclusiveEntry(vma, t, i, addr);
   if (isDevicePrivateEntry(v)) {
     const pgmap = pagePgmap(k, pfn)!;
     const vmf: VmFault = { vma, address: addr, flags, page: pfn };
@@ -157,7 +214,8 @@ function doSwapPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number, fla
 /**
  * Model of zap_pte_range() over [start, end) of one VMA: every page mapped
  * there loses this mapping and its reference; the zero page is not counted;
- * a migration entry holds no reference of its own.
+ * a migration entry holds no reference of its own; a device-exclusive
+ * entry holds a reference but no mapcount.
  */
 export function zapPageRange(vma: VmAreaStruct, start: number, end: number): void {
   const mm = vma.vmMm, k = mm.k;
@@ -178,6 +236,11 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
       } else if (isDevicePrivateEntry(v)) {
         k.warn(!testPageFlag(k, pfn, PG_anon), 'zap_pte_range', `device-private pfn 0x${pfn.toString(16)} is not anon`);
         folioRemoveRmapPte(k, pfn, vma);
+        putPage(k, pfn);
+      } else if (isDeviceExclusiveEntry(v)) {
+        // Its mapcount went when the entry was made; its reference and rss did not.
+        k.warn(!testPageFlag(k, pfn, PG_anon), 'zap_pte_range', `device-exclusive pfn 0x${pfn.toString(16)} is not anon`);
+        mm.rssAnon--;
         putPage(k, pfn);
       }
       mm.pgtable.set(t, i, 0, 0);
@@ -532,12 +595,15 @@ function copyNonpresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, s
 }
 
 /**
- * The device-exclusive branch of copy_nonpresent_pte(): 6.12 restores the
- * original pte (try_restore_exclusive_pte()) and returns -ENOENT so that it
- * is copied as a present pte, or -EBUSY when it cannot. Device-exclusive
- * entries are modelled on another branch: its restore helper goes here.
+ * The device-exclusive branch of copy_nonpresent_pte(): fork restores the
+ * entry to a present pte first (try_restore_exclusive_pte(); the device
+ * loses its exclusive access, its notifier hears it on the next fault) and
+ * then copies that pte like any other (-ENOENT to the caller). -EBUSY if the
+ * page is locked: the kernel then retries the copy, which with one thread
+ * would never succeed, so it is a kernel bug here.
  */
-function copyDeviceExclusivePte(_src: VmAreaStruct, _st: PteTable, _i: number, addr: number): number {
-  throw new KernelBug('BUG', 'copy_nonpresent_pte',
-    `device-exclusive entry at 0x${addr.toString(16)}: try_restore_exclusive_pte() is not wired in yet`);
+function copyDeviceExclusivePte(src: VmAreaStruct, st: PteTable, i: number, addr: number): number {
+  const ret = tryRestoreExclusivePte(st, i, src, addr);
+  BUG_ON(ret === -EBUSY, 'copy_nonpresent_pte', () => `device-exclusive page at 0x${addr.toString(16)} locked during fork`);
+  return -ENOENT;
 }

@@ -16,14 +16,15 @@
  * bits with `&` (the low bits survive ToInt32); set and clear them with
  * mpfnSet()/mpfnClear(), never `|`, which would cut the pfn to 32 bits.
  */
-import { EINVAL, EAGAIN } from './errno.js';
+import { EINVAL, EAGAIN, EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked } from './page.js';
 import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
 import { getPage, getPageUnlessZero, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
-  pageMapcount, isZoneDevicePage } from './page_alloc.js';
+  pageMapcount, isZoneDevicePage, lockPage } from './page_alloc.js';
+import { copyHighpage } from './highmem.js';
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, isDevicePrivatePage, pagePgmap } from './memremap.js';
 import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes, setMigrationEntry } from './rmap.js';
 import { folioMapping, filemapReplaceEntry } from './filemap.js';
@@ -392,4 +393,27 @@ export function migrateDeviceFinalize(k: Kernel, src: Float64Array, dst: Float64
 /** Model of migrate_vma_finalize(). */
 export function migrateVmaFinalize(k: Kernel, m: MigrateVma): void {
   migrateDeviceFinalize(k, m.src, m.dst, m.npages);
+}
+
+/**
+ * Model of migrate_device_coherent_folio(): move one device-coherent page
+ * to a new system page wherever it is mapped, without a VMA (gup's
+ * FOLL_LONGTERM path). The caller holds a reference, which this consumes.
+ * 0, or -EBUSY when the page could not be unmapped or copied.
+ */
+export function migrateDeviceCoherentFolio(k: Kernel, page: Page): number {
+  lockPage(k, page);
+  const src = new Float64Array(1), dst = new Float64Array(1);
+  src[0] = migratePfn(page) + MIGRATE_PFN_MIGRATE;
+  migrateDeviceUnmap(k, src, 1, 0);
+  if (!(src[0] & MIGRATE_PFN_MIGRATE)) return -EBUSY;
+  const dpage = k.pageAlloc.allocPage();
+  if (dpage !== 0) {
+    lockPage(k, dpage);
+    dst[0] = migratePfn(dpage);
+  }
+  migrateDevicePages(k, src, dst, 1);
+  if (src[0] & MIGRATE_PFN_MIGRATE) copyHighpage(k, dpage, page); // folio_copy()
+  migrateDeviceFinalize(k, src, dst, 1);
+  return (src[0] & MIGRATE_PFN_MIGRATE) ? 0 : -EBUSY;
 }

@@ -14,7 +14,7 @@ import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
   isWritableMigrationEntry, _PAGE_RW, _PAGE_PROTNONE, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ,
-  SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY } from './pgtable.js';
+  SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY, isWritableDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ } from './pgtable.js';
 import { testPageFlag } from './page_alloc.js';
 import { PG_anon, PG_anon_exclusive } from './page.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
@@ -110,6 +110,8 @@ export class MmStruct {
   rssAnon = 0;
   /** Page-cache pages mapped (rss), MM_SHMEMPAGES (the model's files are all tmpfs). */
   rssFile = 0;
+  /** MMF_HAS_PINNED: some gup ever pinned pages of this mm (set by pin_user_pages*()). */
+  hasPinned = false;
   /** A hook to watch every invalidation (the CLI's --trace and tests use it). */
   notifierLog?: (r: MmuNotifierRange) => void;
   readonly id = nextMmId++;
@@ -328,7 +330,7 @@ function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: numbe
  * notification), PROT_NONE makes them protnone), and an
  * exclusive anonymous page in a writable VMA gets write back at once
  * (MM_CP_TRY_CHANGE_WRITABLE, can_change_pte_writable()); writable
- * migration and device-private entries become readable. Notifiers hear
+ * migration, device-private and device-exclusive entries become readable. Notifiers hear
  * MMU_NOTIFY_PROTECTION_VMA once a page table is found in the range.
  */
 function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: number): void {
@@ -357,6 +359,8 @@ function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: n
       } else if (isWritableMigrationEntry(v)) {
         const anon = testPageFlag(k, t.pfn[i], PG_anon);
         t.val[i] = mkSwpEntry(anon ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
+      } else if (isWritableDeviceExclusiveEntry(v)) {
+        t.val[i] = mkSwpEntry(SWP_DEVICE_EXCLUSIVE_READ);
       }
     }
   }

@@ -106,6 +106,14 @@ export function pageRefCount(k: Kernel, page: Page): number {
 export function pageMapcount(k: Kernel, page: Page): number {
   return k.memmap.block(page).mapcount[Memmap.slot(page)];
 }
+/**
+ * Model of folio_mapcount(): how many page table entries map any page of
+ * the folio. Every folio is order-0 so far, so it is the page's mapcount;
+ * callers that mean the folio use this, so large folios follow.
+ */
+export function folioMapcount(k: Kernel, folio: Page): number {
+  return pageMapcount(k, folio);
+}
 export function testPageFlag(k: Kernel, page: Page, flag: number): boolean {
   return (k.memmap.block(page).flags[Memmap.slot(page)] & flag) !== 0;
 }

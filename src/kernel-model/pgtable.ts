@@ -50,6 +50,7 @@ export const isMigrationEntry = (v: number): boolean => swpType(v) >= SWP_MIGRAT
 export const isWritableMigrationEntry = (v: number): boolean => swpType(v) === SWP_MIGRATION_WRITE;
 export const isReadableExclusiveMigrationEntry = (v: number): boolean => swpType(v) === SWP_MIGRATION_READ_EXCLUSIVE;
 export const isDeviceExclusiveEntry = (v: number): boolean => { const t = swpType(v); return t === SWP_DEVICE_EXCLUSIVE_WRITE || t === SWP_DEVICE_EXCLUSIVE_READ; };
+export const isWritableDeviceExclusiveEntry = (v: number): boolean => swpType(v) === SWP_DEVICE_EXCLUSIVE_WRITE;
 export const mkSwpEntry = (type: number): number => type << 1;
 
 /** The ptes under one pmd. */

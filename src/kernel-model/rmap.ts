@@ -19,10 +19,14 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, testPageFlag } from './page_alloc.js';
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
-import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
+import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
+import type { MmStruct } from './mm.js';
+import { isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE } from './pgtable.js';
+import { getUserPagesRemote, FOLL_GET, FOLL_WRITE, FOLL_SPLIT_PMD } from './gup.js';
 
 /**
  * struct anon_vma. `vmas` is its rb_root: every VMA linked to it through an
@@ -280,6 +284,93 @@ export function tryToMigrate(k: Kernel, page: Page): void {
     setMigrationEntry(k, vma, t, i, page);
     mmuNotifierInvalidateRangeEnd(range);
   });
+}
+
+/** struct make_exclusive_args. */
+interface MakeExclusiveArgs {
+  mm: MmStruct;
+  address: number;
+  owner: object | null;
+  valid: boolean;
+}
+
+/**
+ * Model of page_make_device_exclusive_one(): in one VMA, the present pte
+ * mapping the page becomes a device-exclusive entry (writable if the pte
+ * was), under an MMU_NOTIFY_EXCLUSIVE invalidation carrying the owner so
+ * the requesting driver can tell it from a revocation. The pte's page
+ * reference stays with the entry; its mapcount goes. False when the page
+ * is mapped there by something that is not present (e.g. already exclusive).
+ */
+function pageMakeDeviceExclusiveOne(k: Kernel, page: Page, vma: VmAreaStruct, address: number, args: MakeExclusiveArgs): boolean {
+  const mm = vma.vmMm;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, address, Math.min(vma.vmEnd, address + PAGE_SIZE), args.owner);
+  mmuNotifierInvalidateRangeStart(range);
+  let ret = true;
+  // page_vma_mapped_walk() of an order-0 folio: the one pte at address, if it maps the page.
+  const t = mm.pgtable.lookup(address), i = pteIndex(address);
+  const v = t === undefined ? 0 : t.val[i];
+  if (t !== undefined && t.pfn[i] === page && (ptePresent(v) || isDevicePrivateEntry(v) || isDeviceExclusiveEntry(v))) {
+    if (!ptePresent(v)) {
+      ret = false;
+    } else {
+      if (pteDirty(v)) k.memmap.block(page).flags[Memmap.slot(page)] |= PG_dirty; // folio_mark_dirty()
+      const write = pteWrite(v);
+      if (args.mm === mm && args.address === address && write) args.valid = true;
+      mm.pgtable.set(t, i, page, mkSwpEntry(write ? SWP_DEVICE_EXCLUSIVE_WRITE : SWP_DEVICE_EXCLUSIVE_READ));
+      folioRemoveRmapPte(k, page, vma);
+      mm.rssAnon++; // the kernel's rmap removal leaves rss alone: the entry still counts (zap_pte_range() drops it)
+    }
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+  return ret;
+}
+
+/**
+ * Model of folio_make_device_exclusive(): replace every pte mapping the
+ * (locked, anon) folio with a device-exclusive entry. True only when the
+ * walk reached the expected mm and address with a writable pte and nothing
+ * maps the folio any more (folio_mapcount(): a large folio still mapped
+ * by its other ptes fails here).
+ */
+export function folioMakeDeviceExclusive(k: Kernel, folio: Page, mm: MmStruct, address: number, owner: object | null): boolean {
+  const args: MakeExclusiveArgs = { mm, address, owner, valid: false };
+  if (!testPageFlag(k, folio, PG_anon)) return false;
+  let stop = false;
+  rmapWalk(k, folio, (vma, addr) => {
+    if (stop) return;
+    // rmap_one returning false, or rwc.done (folio_not_mapped()), ends the walk.
+    if (!pageMakeDeviceExclusiveOne(k, folio, vma, addr, args) || folioMapcount(k, folio) === 0) stop = true;
+  });
+  return args.valid && folioMapcount(k, folio) === 0;
+}
+
+/**
+ * Model of make_device_exclusive_range(): get the pages of [start, end)
+ * for writing (faulting them in, breaking COW) and make each exclusive to
+ * the device. Returns the number of pages gup found, or -errno; pages[i]
+ * is the page made exclusive, locked and with a reference the caller drops
+ * (unlock_page() + put_page()) once the device is programmed, or 0 (NULL)
+ * where it could not be done.
+ */
+export function makeDeviceExclusiveRange(mm: MmStruct, start: number, end: number, pages: Float64Array, owner: object | null): number {
+  const k = mm.k;
+  const npages = getUserPagesRemote(mm, start, Math.floor((end - start) / PAGE_SIZE), FOLL_GET | FOLL_WRITE | FOLL_SPLIT_PMD, pages);
+  if (npages < 0) return npages;
+  for (let i = 0, a = start; i < npages; i++, a += PAGE_SIZE) {
+    const page = pages[i];
+    if (!trylockPage(k, page)) { // PageTail(): no large folios yet
+      putPage(k, page);
+      pages[i] = 0;
+      continue;
+    }
+    if (!folioMakeDeviceExclusive(k, page, mm, a, owner)) {
+      unlockPage(k, page);
+      putPage(k, page);
+      pages[i] = 0;
+    }
+  }
+  return npages;
 }
 
 /**
