@@ -9,16 +9,18 @@
  */
 import { FatalSignal, KernelBug, SIGBUS, SIGSEGV } from './bug.js';
 import type { Kernel } from './kernel.js';
-import { type Page, PAGE_SIZE, pageAlign } from './page.js';
-import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, findVma, vmaIsAnonymous } from './mm.js';
+import { type Page, PAGE_SIZE, PMD_SIZE, pageAlign } from './page.js';
+import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_HUGETLB, findVma, vmaIsAnonymous } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable } from './pgtable.js';
-import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount } from './page_alloc.js';
+import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, folioTestLarge } from './page_alloc.js';
 import { PG_anon, PG_anon_exclusive, PG_locked, PG_lru } from './page.js';
 import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, pagePgmap } from './memremap.js';
 import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
+import { handleHugePmdFault, zapHugePmd, splitHugePmd, VM_FAULT_FALLBACK } from './huge_memory.js';
+import { hugetlbFault, unmapHugepageRange } from './hugetlb.js';
 
 export const FAULT_FLAG_WRITE = 0x01;
 export const FAULT_FLAG_USER = 0x40;
@@ -41,7 +43,15 @@ export interface VmFault {
 export function handleMmFault(vma: VmAreaStruct, addr: number, flags: number): number {
   const mm = vma.vmMm;
   addr = pageAlign(addr);
-  const t = mm.pgtable.alloc(addr), i = pteIndex(addr);
+  if (vma.vmFlags & VM_HUGETLB) return hugetlbFault(vma, addr, flags);
+  let t = mm.pgtable.lookup(addr);
+  if (t === undefined) {
+    // No pte page: the pmd is empty or huge (create_huge_pmd(), wp_huge_pmd()).
+    const ret = handleHugePmdFault(vma, addr, (flags & FAULT_FLAG_WRITE) !== 0);
+    if (ret !== VM_FAULT_FALLBACK) return ret;
+    t = mm.pgtable.alloc(addr);
+  }
+  const i = pteIndex(addr);
   const v = t.val[i];
   if (pteNone(v)) {
     if (!vmaIsAnonymous(vma)) return VM_FAULT_SIGBUS; // file faults: not modelled yet
@@ -82,7 +92,8 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
   if (!(vma.vmFlags & VM_WRITE)) return VM_FAULT_SIGSEGV;
   const old = t.pfn[i], v = t.val[i];
   if (!pteSpecial(v) && testPageFlag(k, old, PG_anon) &&
-      (testPageFlag(k, old, PG_anon_exclusive) || (pageRefCount(k, old) === 1 && !testPageFlag(k, old, PG_locked)))) {
+      (testPageFlag(k, old, PG_anon_exclusive) ||
+       (pageRefCount(k, old) === 1 && !testPageFlag(k, old, PG_locked) && !folioTestLarge(k, old)))) {
     setPageFlag(k, old, PG_anon_exclusive);
     t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
     return 0;
@@ -134,9 +145,16 @@ function doSwapPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number, fla
  */
 export function zapPageRange(vma: VmAreaStruct, start: number, end: number): void {
   const mm = vma.vmMm, k = mm.k;
+  if (vma.vmFlags & VM_HUGETLB) return unmapHugepageRange(vma, start, end);
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
-    const t = mm.pgtable.lookup(a);
-    if (t === undefined) continue;
+    let t = mm.pgtable.lookup(a);
+    if (t === undefined) {
+      // zap_pmd_range(): a huge PMD goes whole, or is split when only part of it is zapped.
+      if (mm.pgtable.lookupHuge(a) === undefined) continue;
+      if (pmdAddrEnd(a, end) - a === PMD_SIZE) { zapHugePmd(vma, a); continue; }
+      splitHugePmd(vma, a);
+      t = mm.pgtable.lookup(a)!;
+    }
     const stop = pmdAddrEnd(a, end);
     for (let x = a, i = pteIndex(a); x < stop; x += PAGE_SIZE, i++) {
       const v = t.val[i];
@@ -171,6 +189,13 @@ export function faultInUserPage(mm: MmStruct, addr: number, write: boolean, user
       if (pteAccessible(v, write)) {
         if (write) t.val[i] = v | _PAGE_DIRTY;
         return t.pfn[i];
+      }
+    } else {
+      // A huge PMD (THP or hugetlb) maps the address directly.
+      const h = mm.pgtable.lookupHuge(addr);
+      if (h !== undefined && pteAccessible(h.val, write)) {
+        if (write) h.val |= _PAGE_DIRTY;
+        return h.pfn + pteIndex(addr);
       }
     }
     const vma = findVma(mm, addr);

@@ -11,7 +11,7 @@
  */
 import { EACCES, EINVAL, ENOMEM } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { PAGE_SIZE, isPageAligned } from './page.js';
+import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
   isWritableMigrationEntry, _PAGE_RW, _PAGE_PROTNONE, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY } from './pgtable.js';
@@ -21,6 +21,8 @@ import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, 
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
 import { type AnonVma, unlinkAnonVmas } from './rmap.js';
+import { vmaAdjustTransHuge, changeHugePmd } from './huge_memory.js';
+import { HPAGE_SIZE, hugetlbReservePages, hugetlbVmOpClose, hugetlbChangeProtection } from './hugetlb.js';
 
 /* vm_flags (include/linux/mm.h). */
 export const VM_NONE = 0;
@@ -51,6 +53,8 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_HUGETLB = 0x40000;
 
 /** Where top-down mmap() starts (x86_64 with a 128 MiB stack gap below 2^47). */
 export const TASK_SIZE = 0x7ffffffff000;
@@ -91,6 +95,8 @@ export class MmStruct {
   mmCount = 1;
   /** Pages mapped (rss), by MM_ANONPAGES. */
   rssAnon = 0;
+  /** hugetlb_usage: base pages mapped through hugetlb VMAs (not in rss). */
+  hugetlbUsage = 0;
   /** A hook to watch every invalidation (the CLI's --trace and tests use it). */
   notifierLog?: (r: MmuNotifierRange) => void;
   readonly id = nextMmId++;
@@ -135,31 +141,63 @@ function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
   vma.anonVma?.vmas.add(vma);
 }
 
-/** Model of get_unmapped_area() top-down: the highest gap of len bytes below the mmap base. */
-function getUnmappedArea(mm: MmStruct, len: number): number {
+/**
+ * Model of get_unmapped_area() top-down (vm_unmapped_area() with an
+ * align_mask): the highest gap of len bytes below the mmap base, its start
+ * aligned down to `align` (hugetlb_get_unmapped_area_topdown() asks for the
+ * huge page size).
+ */
+function getUnmappedArea(mm: MmStruct, len: number, align = PAGE_SIZE): number {
   let top = MMAP_BASE;
   for (let i = mm.vmas.length - 1; i >= 0; i--) {
     const v = mm.vmas[i];
     if (v.vmStart >= top) continue;
-    if (v.vmEnd <= top - len) return top - len;
+    const a = Math.floor((top - len) / align) * align;
+    if (v.vmEnd <= a) return a;
     top = v.vmStart;
   }
-  return top - len >= PAGE_SIZE * 16 ? top - len : -ENOMEM;
+  const a = Math.floor((top - len) / align) * align;
+  return a >= PAGE_SIZE * 16 ? a : -ENOMEM;
 }
 
-/** Model of split_vma(): cut the VMA containing addr at addr. */
-function splitVma(mm: MmStruct, addr: number): void {
+/**
+ * Model of __get_unmapped_area() for anonymous memory (6.12, THP built in):
+ * a length that is a multiple of 2 MiB, without a hint, is placed on a 2 MiB
+ * boundary whatever the THP mode (__thp_get_unmapped_area(): find len + 2
+ * MiB, then take its top aligned part, or round up its start); other
+ * lengths, or when the padded search fails, get the plain search.
+ */
+function getUnmappedAreaAnon(mm: MmStruct, len: number): number {
+  if (len % PMD_SIZE === 0) {
+    const ret = getUnmappedArea(mm, len + PMD_SIZE);
+    if (ret >= 0) {
+      const offSub = (PMD_SIZE - (ret % PMD_SIZE)) % PMD_SIZE;
+      return offSub === 0 ? ret + PMD_SIZE : ret + offSub;
+    }
+  }
+  return getUnmappedArea(mm, len);
+}
+
+/**
+ * Model of split_vma(): cut the VMA containing addr at addr; -EINVAL when
+ * the VMA refuses (hugetlb_vm_op_split(): not on a huge page boundary).
+ * A huge PMD across addr is split first (vma_adjust_trans_huge()).
+ */
+export function splitVma(mm: MmStruct, addr: number): number {
   const vma = vmaLookup(mm, addr);
-  if (vma === null || vma.vmStart === addr) return;
+  if (vma === null || vma.vmStart === addr) return 0;
+  if ((vma.vmFlags & VM_HUGETLB) && addr % HPAGE_SIZE !== 0) return -EINVAL;
+  vmaAdjustTransHuge(vma, addr);
   const tail = new VmAreaStruct(mm, addr, vma.vmEnd, vma.vmFlags, linearPageIndex(vma, addr));
   tail.anonVma = vma.anonVma;
   tail.vmOps = vma.vmOps;
   vma.vmEnd = addr;
   insertVma(mm, tail);
+  return 0;
 }
 
 /** Model of the merge the kernel does after mmap()/mprotect() (vma_merge_existing_range()): same flags, compatible anon_vma, contiguous pgoff. */
-function mergeAround(mm: MmStruct, start: number, end: number): void {
+export function mergeAround(mm: MmStruct, start: number, end: number): void {
   for (let i = 0; i + 1 < mm.vmas.length; i++) {
     const a = mm.vmas[i], b = mm.vmas[i + 1];
     if (b.vmStart > end || a.vmEnd < start) continue;
@@ -191,16 +229,28 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
     mm.k.printk(`mmap: flags 0x${flags.toString(16)}: only MAP_PRIVATE|MAP_ANONYMOUS is modelled so far`);
     return -EINVAL;
   }
+  const huge = (flags & MAP_HUGETLB) !== 0;
+  // ksys_mmap_pgoff(): MAP_HUGETLB rounds the length up to the huge page size.
+  if (huge) len = Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE;
   if (flags & MAP_FIXED) {
     if (!isPageAligned(addr) || addr + len > TASK_SIZE) return -EINVAL;
+    if (huge && addr % HPAGE_SIZE !== 0) return -EINVAL;
     doMunmap(mm, addr, len);
   } else {
-    addr = getUnmappedArea(mm, len);
+    addr = huge ? getUnmappedArea(mm, len, HPAGE_SIZE) : getUnmappedAreaAnon(mm, len);
     if (addr < 0) return addr;
   }
   const vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  insertVma(mm, new VmAreaStruct(mm, addr, addr + len, vmFlags, addr / PAGE_SIZE));
-  mergeAround(mm, addr, addr + len);
+  const vma = new VmAreaStruct(mm, addr, addr + len, vmFlags, addr / PAGE_SIZE);
+  if (huge) {
+    // hugetlbfs_file_mmap() on the anonymous hugetlbfs file: a file mapping, reserved up front.
+    vma.vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
+    vma.vmPgoff = 0;
+    const ret = hugetlbReservePages(vma, (flags & MAP_NORESERVE) !== 0);
+    if (ret < 0) return ret;
+  }
+  insertVma(mm, vma);
+  if (!huge) mergeAround(mm, addr, addr + len);
   return addr;
 }
 
@@ -212,13 +262,15 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
   if (!isPageAligned(start) || len === 0 || start + len > TASK_SIZE) return -EINVAL;
   const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
   if (!mm.vmas.some((v) => v.vmStart < end && v.vmEnd > start)) return 0;
-  splitVma(mm, start);
-  splitVma(mm, end);
+  let err = splitVma(mm, start);
+  if (err === 0) err = splitVma(mm, end);
+  if (err) return err;
   const victims = mm.vmas.filter((v) => v.vmStart >= start && v.vmEnd <= end);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, start, end);
   mmuNotifierInvalidateRangeStart(range);
   for (const v of victims) zapPageRange(v, v.vmStart, v.vmEnd);
   mmuNotifierInvalidateRangeEnd(range);
+  for (const v of victims) if (v.vmFlags & VM_HUGETLB) hugetlbVmOpClose(v);
   mm.vmas = mm.vmas.filter((v) => !victims.includes(v));
   unlinkAnonVmas(mm.k, victims);
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) mm.pgtable.freeIfEmpty(a);
@@ -242,7 +294,8 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
     // Each VM_MAY* bit sits 4 above its VM_* bit: asking for an access the mapping may never have.
     if ((newFlags & ~(newFlags >> 4)) & (VM_READ | VM_WRITE | VM_EXEC)) { ret = -EACCES; break; }
     const next = Math.min(vma.vmEnd, end);
-    mprotectFixup(mm, tmp, next, newFlags);
+    const err = mprotectFixup(mm, tmp, next, newFlags);
+    if (err) { ret = err; break; }
     tmp = next;
   }
   mergeAround(mm, start, end);
@@ -250,14 +303,17 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
 }
 
 /** Model of mprotect_fixup(): split out [start, end) and change its protection, unless nothing changes. */
-function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: number): void {
+function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: number): number {
   const vma = vmaLookup(mm, start)!;
-  if (vma.vmFlags === newFlags) return;
-  splitVma(mm, start);
-  splitVma(mm, end);
+  if (vma.vmFlags === newFlags) return 0;
+  let err = splitVma(mm, start);
+  if (err === 0) err = splitVma(mm, end);
+  if (err) return err;
   const part = vmaLookup(mm, start)!;
   part.vmFlags = newFlags;
-  changeProtection(mm, part, start, end);
+  if (part.vmFlags & VM_HUGETLB) hugetlbChangeProtection(part, start, end);
+  else changeProtection(mm, part, start, end);
+  return 0;
 }
 
 /**
@@ -275,7 +331,17 @@ function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: n
   let range: MmuNotifierRange | null = null;
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
     const t = mm.pgtable.lookup(a);
-    if (t === undefined) continue;
+    if (t === undefined) {
+      // change_pmd_range(): a huge PMD takes the protection whole (VMA splits already split straddling ones).
+      const h = mm.pgtable.lookupHuge(a);
+      if (h === undefined) continue;
+      if (range === null) {
+        range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, end);
+        mmuNotifierInvalidateRangeStart(range);
+      }
+      changeHugePmd(vma, h);
+      continue;
+    }
     if (range === null) {
       range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, end);
       mmuNotifierInvalidateRangeStart(range);
@@ -311,7 +377,9 @@ export function exitMmap(mm: MmStruct): void {
   mmuNotifierInvalidateRangeStart(range);
   for (const v of mm.vmas) zapPageRange(v, v.vmStart, v.vmEnd);
   mmuNotifierInvalidateRangeEnd(range);
+  for (const v of mm.vmas) if (v.vmFlags & VM_HUGETLB) hugetlbVmOpClose(v);
   unlinkAnonVmas(mm.k, mm.vmas);
   mm.vmas = [];
   mm.pgtable.tables.clear();
+  mm.pgtable.huge.clear();
 }

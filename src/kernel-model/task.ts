@@ -9,6 +9,7 @@ import { EBADF, ENOENT } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { File } from './chrdev.js';
 import { MmStruct, doMmap, doMunmap, doMprotect } from './mm.js';
+import { doMadvise } from './madvise.js';
 
 let nextPid = 100;
 
@@ -59,6 +60,10 @@ export class Task {
   }
   mprotect(addr: number, len: number, prot: number): number {
     return doMprotect(this.mm, addr, len, prot);
+  }
+  /** madvise(2): MADV_HUGEPAGE/MADV_NOHUGEPAGE (madvise.ts). */
+  madvise(addr: number, len: number, advice: number): number {
+    return doMadvise(this.mm, addr, len, advice);
   }
 
   /**
