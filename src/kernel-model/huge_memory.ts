@@ -205,10 +205,11 @@ export function splitFolio(k: Kernel, page: Page): number {
   // unmap_folio(): every VMA that maps the folio by a PMD splits it (TTU_SPLIT_HUGE_PMD).
   for (const vma of av.vmas) {
     const addr = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
-    if (addr < vma.vmStart || addr >= vma.vmEnd) continue;
+    const start = Math.max(addr, vma.vmStart), end = Math.min(addr + nr * PAGE_SIZE, vma.vmEnd);
+    if (start >= end) continue;
     const h = vma.vmMm.pgtable.lookupHuge(addr);
-    if (h !== undefined && h.pfn === head) splitHugePmd(vma, addr);
-    else notifyClear(vma.vmMm, Math.max(addr, vma.vmStart), Math.min(addr + nr * PAGE_SIZE, vma.vmEnd));
+    if (addr === start && h !== undefined && h.pfn === head) splitHugePmd(vma, addr);
+    else notifyClear(vma.vmMm, start, end);
   }
   // __split_huge_page(): the head's flags and mapping go to every page.
   const keep = b.flags[s] & (PG_anon | PG_swapbacked | PG_dirty | PG_uptodate | PG_lru);

@@ -11,7 +11,7 @@
  */
 import { BUG_ON } from './bug.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty, PG_compound } from './page.js';
+import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty, PG_compound, PG_tail } from './page.js';
 import { type VmAreaStruct, linearPageIndex } from './mm.js';
 import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableMigrationEntry,
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
@@ -109,6 +109,8 @@ export function folioRemoveRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct): vo
 /** The AnonVma a page's mapping names, or null for a page that is not anon. */
 export function pageAnonVma(k: Kernel, page: Page): AnonVma | null {
   const b = k.memmap.block(page), i = Memmap.slot(page);
+  // folio_anon_vma(): a tail page of a large folio has the head's mapping.
+  if (b.flags[i] & PG_tail) return pageAnonVma(k, compoundHead(k, page));
   if (!(b.flags[i] & PG_anon) || b.mapping[i] === 0) return null;
   return k.kobj<AnonVma>(-b.mapping[i]);
 }
@@ -120,7 +122,9 @@ export function pageAnonVma(k: Kernel, page: Page): AnonVma | null {
 export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: number) => void): void {
   const av = pageAnonVma(k, page);
   if (av === null) return;
-  const index = k.memmap.block(page).index[Memmap.slot(page)];
+  // page_to_pgoff(): a page of a large folio is at the folio's index plus its offset.
+  const head = compoundHead(k, page);
+  const index = k.memmap.block(head).index[Memmap.slot(head)] + (page - head);
   // Callbacks change ptes, never the anon_vma's VMA set, so it is walked in place.
   for (const vma of av.vmas) {
     const addr = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;

@@ -13,14 +13,15 @@ import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { EAGAIN, EBUSY, EINVAL, ENOMEM } from '../../src/kernel-model/errno.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, PG_anon_exclusive, PG_locked } from '../../src/kernel-model/page.js';
-import { MAP_ANONYMOUS, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, VM_HUGEPAGE, VM_NOHUGEPAGE, doMmap, doMprotect,
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, VM_HUGEPAGE, VM_NOHUGEPAGE, doMmap, doMprotect,
   doMunmap, vmaLookup } from '../../src/kernel-model/mm.js';
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, doMadvise } from '../../src/kernel-model/madvise.js';
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { _PAGE_RW, _PAGE_SPECIAL, pteIndex } from '../../src/kernel-model/pgtable.js';
 import { folioMapcount, folioEntireMapcount, pageMapcount, pageRefCount, folioTestLarge, folioOrder, compoundHead,
   testPageFlag, lockPage, getPage, putPage, unlockPage } from '../../src/kernel-model/page_alloc.js';
-import { splitHugePmd, splitFolio } from '../../src/kernel-model/huge_memory.js';
+import { splitHugePmd, splitFolio, copyHugePmd } from '../../src/kernel-model/huge_memory.js';
+import { rmapWalk } from '../../src/kernel-model/rmap.js';
 import { type HmmRange, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE, hmmPfnFlags, hmmPfnToPage,
   hmmPfnToMapOrder, hmmRangeFault } from '../../src/kernel-model/hmm.js';
 import { mmuIntervalReadBegin } from '../../src/kernel-model/mmu_notifier.js';
@@ -322,6 +323,39 @@ t.test('migrate_vma_setup() on a THP splits it (6.12) and migrates every page; a
   const r2 = migrateToDevice(dev, vmaLookup(mm, b)!, b, 4);
   t.equal(r2.cpages, 0, 'nothing collected');
   t.ok(folioTestLarge(k, mm.pgtable.lookup(b)!.pfn[0]), 'still a large folio');
+  exitAndCheck(t, k, mm);
+});
+
+t.test('rmap of a PTE-mapped THP: a tail page is found at the folio index plus its offset', async (t) => {
+  const { k, mm, a, head } = thp();
+  splitHugePmd(vmaLookup(mm, a)!, a);
+  const found: number[] = [];
+  rmapWalk(k, head + 5, (_vma, addr) => found.push(addr));
+  t.same(found, [a + 5 * PAGE_SIZE]);
+  exitAndCheck(t, k, mm);
+});
+
+t.test('copy_huge_pmd() (for fork): both share the folio read-only; a write splits and copies one page', async (t) => {
+  const { k, mm, a, head } = thp(5);
+  const child = new MmStruct(k);
+  t.equal(doMmap(child, a, 2 * PMD_SIZE, RW, ANON | MAP_FIXED), a);
+  const cvma = vmaLookup(child, a)!, pvma = vmaLookup(mm, a)!;
+  cvma.vmFlags = pvma.vmFlags;
+  cvma.anonVma = pvma.anonVma; // anon_vma_fork(), the fork engineer's part
+  pvma.anonVma!.vmas.add(cvma);
+  t.equal(copyHugePmd(cvma, pvma, a), 0);
+  t.equal(folioEntireMapcount(k, head), 2, 'two PMD mappings');
+  t.equal(pageRefCount(k, head), 2, 'two references');
+  t.notOk(testPageFlag(k, head, PG_anon_exclusive), 'no longer exclusive');
+  t.equal(mm.pgtable.lookupHuge(a)!.val & _PAGE_RW, 0, 'parent write-protected');
+  t.equal(child.pgtable.lookupHuge(a)!.val & _PAGE_RW, 0, 'child read-only');
+  t.same(auditFolios(k, [mm, child]), []);
+  userStore(child, a + 2 * PAGE_SIZE, new Uint8Array([0xaa]));
+  t.equal(child.pgtable.lookupHuge(a), undefined, 'the child\'s PMD is split');
+  t.ok(stampsOk(mm, a, NR, 5), 'the parent sees its data');
+  t.ok(stampsOk(child, a + 3 * PAGE_SIZE, 10, 8), 'the child shares the rest');
+  t.same(auditFolios(k, [mm, child]), []);
+  child.mmput();
   exitAndCheck(t, k, mm);
 });
 
