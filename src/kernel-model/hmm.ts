@@ -9,9 +9,10 @@
  */
 import { EBUSY, EFAULT, EPERM } from './errno.js';
 import { PAGE_SIZE } from './page.js';
-import { type VmAreaStruct, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, findVma } from './mm.js';
+import { type VmAreaStruct, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, VM_HUGETLB, findVma } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteProtnone, isDevicePrivateEntry,
-  isWritableDevicePrivateEntry, isDeviceExclusiveEntry, isMigrationEntry } from './pgtable.js';
+  isWritableDevicePrivateEntry, isDeviceExclusiveEntry, isMigrationEntry, type HugePmd } from './pgtable.js';
+import { HPAGE_PMD_ORDER } from './page.js';
 import { type MmuIntervalNotifier, mmuIntervalCheckRetry } from './mmu_notifier.js';
 import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
 import { VM_FAULT_ERROR, pagePgmap } from './memremap.js';
@@ -31,6 +32,8 @@ export const hmmPfnToPage = (v: number): number => Math.floor(v / HMM_PFN_FLAGS)
 /** Model of hmm_pfn_to_map_order(). */
 export const hmmPfnToMapOrder = (v: number): number => (hmmPfnFlags(v) >> HMM_PFN_ORDER_SHIFT) & 0x1f;
 const mkHmmPfn = (pfn: number, flags: number): number => pfn * HMM_PFN_FLAGS + flags;
+/** Model of hmm_pfn_flags_order(). */
+const hmmPfnFlagsOrder = (order: number): number => order << HMM_PFN_ORDER_SHIFT;
 
 export interface HmmRange {
   notifier: MmuIntervalNotifier;
@@ -143,6 +146,51 @@ function hmmVmaWalkPtes(w: Walk, vma: VmAreaStruct, addr: number, end: number): 
   return 0;
 }
 
+/** pte_to_hmm_pfn_flags() on a huge entry: none, not present or PROT_NONE give 0. */
+const hugeToHmmPfnFlags = (v: number): number =>
+  !ptePresent(v) || pteProtnone(v) ? 0 : pteWrite(v) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+
+/**
+ * Model of hmm_vma_handle_pmd() (pmd_to_hmm_pfn_flags()): a huge PMD over
+ * [addr, end) is reported page by page with its PMD order; fault first if
+ * any page asks for more than the PMD gives.
+ */
+function hmmVmaHandlePmd(w: Walk, vma: VmAreaStruct, addr: number, end: number, h: HugePmd): number {
+  const range = w.range, i = (addr - range.start) / PAGE_SIZE, npages = (end - addr) / PAGE_SIZE;
+  const cpuFlags = pteProtnone(h.val) ? 0 : hugeToHmmPfnFlags(h.val) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER);
+  const required = hmmRangeNeedFault(range, i, npages, cpuFlags);
+  if (required) return hmmVmaFault(w, vma, addr, end, required);
+  const pfn = h.pfn + pteIndex(addr);
+  for (let j = 0; j < npages; j++) range.hmmPfns[i + j] = mkHmmPfn(pfn + j, cpuFlags);
+  return 0;
+}
+
+/**
+ * Model of walk_hugetlb_range() with hmm_vma_walk_hugetlb_entry(): each
+ * huge page of [addr, end) is reported with its order, as in C from the
+ * request flags of its first pfn only; a huge page with no entry is a hole
+ * (hmm_vma_walk_hole()).
+ */
+function hmmVmaWalkHugetlb(w: Walk, vma: VmAreaStruct, addr: number, end: number): number {
+  const range = w.range, mm = vma.vmMm;
+  for (let a = addr; a < end; a = pmdAddrEnd(a, end)) {
+    const stop = pmdAddrEnd(a, end);
+    const h = mm.pgtable.lookupHuge(a);
+    if (h === undefined) {
+      const r = hmmVmaWalkHole(w, vma, a, stop);
+      if (r) return r;
+      continue;
+    }
+    const i = (a - range.start) / PAGE_SIZE;
+    const cpuFlags = hugeToHmmPfnFlags(h.val) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER);
+    const required = hmmPteNeedFault(range, range.hmmPfns[i], cpuFlags);
+    if (required) return hmmVmaFault(w, vma, a, stop, required);
+    const pfn = h.pfn + pteIndex(a);
+    for (let j = 0, x = a; x < stop; x += PAGE_SIZE, j++) range.hmmPfns[i + j] = mkHmmPfn(pfn + j, cpuFlags);
+  }
+  return 0;
+}
+
 /** walk_page_range() with hmm_walk_ops over [start, end). */
 function hmmWalk(w: Walk, start: number, end: number): number {
   const mm = w.range.notifier.mm!;
@@ -164,9 +212,20 @@ function hmmWalk(w: Walk, start: number, end: number): number {
       addr = vend;
       continue;
     }
+    if (vma.vmFlags & VM_HUGETLB) {
+      const r = hmmVmaWalkHugetlb(w, vma, addr, vend);
+      if (r) return r;
+      addr = vend;
+      continue;
+    }
     for (let a = addr; a < vend; a = pmdAddrEnd(a, vend)) {
       const stop = pmdAddrEnd(a, vend);
-      const r = mm.pgtable.lookup(a) === undefined ? hmmVmaWalkHole(w, vma, a, stop) : hmmVmaWalkPtes(w, vma, a, stop);
+      let r: number;
+      if (mm.pgtable.lookup(a) !== undefined) r = hmmVmaWalkPtes(w, vma, a, stop);
+      else {
+        const h = mm.pgtable.lookupHuge(a);
+        r = h === undefined ? hmmVmaWalkHole(w, vma, a, stop) : hmmVmaHandlePmd(w, vma, a, stop, h);
+      }
       if (r) return r;
     }
     addr = vend;

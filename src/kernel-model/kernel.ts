@@ -10,7 +10,8 @@ import { PageAllocator } from './page_alloc.js';
 import { PageDataPool } from './page_data.js';
 import { Memmap, physToPfn, MEMBLOCK_PAGES, PG_reserved } from './page.js';
 import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORESOURCE_BUSY, IORES_DESC_SOFT_RESERVED } from './resource.js';
-import { type MachineConfig, defaultMachine } from './machine.js';
+import { type MachineConfig, type ThpMode, defaultMachine, DEFAULT_THP_MODE, DEFAULT_NR_HUGEPAGES } from './machine.js';
+import { Hstate } from './hugetlb.js';
 import type { DevPagemap } from './memremap.js';
 import type { CharDev } from './chrdev.js';
 import type { Task } from './task.js';
@@ -69,6 +70,17 @@ export class Kernel {
   readonly warnings: string[] = [];
   /** The shared zero page (ZERO_PAGE(0)): in the kernel image's bss, never freed. */
   readonly zeroPfn: number;
+  /**
+   * The huge zero page (huge_zero_folio), 2 MiB of zeroes a read fault maps
+   * by one PMD. The kernel allocates it on first use and a shrinker frees
+   * it; here it is 512 reserved pages of the kernel image, so it never
+   * shows in nrAllocated.
+   */
+  readonly hugeZeroPfn: number;
+  /** /sys/kernel/mm/transparent_hugepage/enabled. */
+  transparentHugepage: ThpMode;
+  /** The default hstate (2 MiB): the hugetlb pool. */
+  readonly hugetlb: Hstate;
   readonly panicOnWarn: boolean;
   readonly arch: ArchOps = { copyPage: (to, from) => to.set(from) };
   readonly inject: KernelInject = {};
@@ -107,7 +119,11 @@ export class Kernel {
     this.zeroPfn = image.bss;
     const b = this.memmap.block(this.zeroPfn);
     b.flags[Memmap.slot(this.zeroPfn)] |= PG_reserved;
+    this.hugeZeroPfn = physToPfn(0x1800000);
+    for (let i = 0; i < MEMBLOCK_PAGES; i++) this.memmap.block(this.hugeZeroPfn).flags[i] |= PG_reserved;
     this.pageAlloc = new PageAllocator(this, ram, image.start, image.end);
+    this.transparentHugepage = this.machine.transparentHugepage ?? DEFAULT_THP_MODE;
+    this.hugetlb = new Hstate(this, this.machine.nrHugepages ?? DEFAULT_NR_HUGEPAGES);
   }
 
   private reserveKernelImage(): { start: number; end: number; bss: number } {

@@ -17,11 +17,21 @@ export interface MemoryMapEntry {
   type: E820Type;
 }
 
+/** /sys/kernel/mm/transparent_hugepage/enabled (the transparent_hugepage= boot parameter). */
+export type ThpMode = 'always' | 'madvise' | 'never';
+
 export interface MachineConfig {
   /** Physical address bits: the top of iomem_resource (QEMU's default CPU has 40). */
   physBits: number;
   memoryMap: MemoryMapEntry[];
+  /** THP mode at boot; default 'madvise' (the reference's thp-madvise runs, where every case passes). */
+  transparentHugepage?: ThpMode;
+  /** 2 MiB hugetlb pages reserved at boot (hugepages=N; the reference's init sets 16). Default 16. */
+  nrHugepages?: number;
 }
+
+export const DEFAULT_THP_MODE: ThpMode = 'madvise';
+export const DEFAULT_NR_HUGEPAGES = 16;
 
 const GiB = 1024 ** 3;
 

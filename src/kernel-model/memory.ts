@@ -9,14 +9,14 @@
  */
 import { FatalSignal, KernelBug, SIGBUS, SIGSEGV, BUG_ON } from './bug.js';
 import type { Kernel } from './kernel.js';
-import { type Page, PAGE_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
-import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
+import { type Page, PAGE_SIZE, PMD_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
+import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, VM_HUGETLB, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
   findVma, vmaIsAnonymous, linearPageIndex } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
   isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage, getPageUnlessZero,
-  trylockPage } from './page_alloc.js';
+  trylockPage, folioTestLarge } from './page_alloc.js';
 import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap, folioAddAnonRmapPte,
   folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
@@ -25,6 +25,8 @@ import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
 import { type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
   MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
 import { EBUSY, ENOENT, ENOMEM } from './errno.js';
+import { handleHugePmdFault, zapHugePmd, splitHugePmd, copyHugePmd, VM_FAULT_FALLBACK } from './huge_memory.js';
+import { hugetlbFault, unmapHugepageRange } from './hugetlb.js';
 
 export const FAULT_FLAG_WRITE = 0x01;
 export const FAULT_FLAG_USER = 0x40;
@@ -51,7 +53,15 @@ export interface VmFault {
 export function handleMmFault(vma: VmAreaStruct, addr: number, flags: number): number {
   const mm = vma.vmMm;
   addr = pageAlign(addr);
-  const t = mm.pgtable.alloc(addr), i = pteIndex(addr);
+  if (vma.vmFlags & VM_HUGETLB) return hugetlbFault(vma, addr, flags);
+  let t = mm.pgtable.lookup(addr);
+  if (t === undefined) {
+    // No pte page: the pmd is empty or huge (create_huge_pmd(), wp_huge_pmd()).
+    const ret = handleHugePmdFault(vma, addr, (flags & FAULT_FLAG_WRITE) !== 0);
+    if (ret !== VM_FAULT_FALLBACK) return ret;
+    t = mm.pgtable.alloc(addr);
+  }
+  const i = pteIndex(addr);
   const v = t.val[i];
   if (pteNone(v)) {
     if (!vmaIsAnonymous(vma)) return doFault(vma, t, i, addr, flags);
@@ -126,6 +136,8 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
  * is free; the page then moves to this VMA's anon_vma.
  */
 function wpCanReuseAnonFolio(k: Kernel, page: Page, vma: VmAreaStruct): boolean {
+  // A page of a large folio is not reused on this rule (6.12 looks at the whole folio's counts).
+  if (folioTestLarge(k, page)) return false;
   if (pageRefCount(k, page) !== 1 || testPageFlag(k, page, PG_locked)) return false;
   folioMoveAnonRmap(k, page, vma);
   return true;
@@ -219,9 +231,16 @@ function doSwapPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number, fla
  */
 export function zapPageRange(vma: VmAreaStruct, start: number, end: number): void {
   const mm = vma.vmMm, k = mm.k;
+  if (vma.vmFlags & VM_HUGETLB) return unmapHugepageRange(vma, start, end);
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
-    const t = mm.pgtable.lookup(a);
-    if (t === undefined) continue;
+    let t = mm.pgtable.lookup(a);
+    if (t === undefined) {
+      // zap_pmd_range(): a huge PMD goes whole, or is split when only part of it is zapped.
+      if (mm.pgtable.lookupHuge(a) === undefined) continue;
+      if (pmdAddrEnd(a, end) - a === PMD_SIZE) { zapHugePmd(vma, a); continue; }
+      splitHugePmd(vma, a);
+      t = mm.pgtable.lookup(a)!;
+    }
     const stop = pmdAddrEnd(a, end);
     for (let x = a, i = pteIndex(a); x < stop; x += PAGE_SIZE, i++) {
       const v = t.val[i];
@@ -262,6 +281,13 @@ export function faultInUserPage(mm: MmStruct, addr: number, write: boolean, user
       if (pteAccessible(v, write)) {
         if (write) t.val[i] = v | _PAGE_DIRTY;
         return t.pfn[i];
+      }
+    } else {
+      // A huge PMD (THP or hugetlb) maps the address directly.
+      const h = mm.pgtable.lookupHuge(addr);
+      if (h !== undefined && pteAccessible(h.val, write)) {
+        if (write) h.val |= _PAGE_DIRTY;
+        return h.pfn + pteIndex(addr);
       }
     }
     const vma = findVma(mm, addr);
@@ -468,6 +494,10 @@ export function copyPageRange(dst: VmAreaStruct, src: VmAreaStruct): number {
   }
   let ret = 0;
   for (let a = src.vmStart; a < end; a = pmdAddrEnd(a, end)) {
+    if (srcMm.pgtable.lookupHuge(a) !== undefined) { // copy_pmd_range(): a huge PMD is shared whole (copy_huge_pmd())
+      copyHugePmd(dst, src, a);
+      continue;
+    }
     const st = srcMm.pgtable.lookup(a);
     if (st === undefined) continue; // pmd_none(): nothing to copy, no table in the child either
     if (copyPteRange(dst, src, st, a, pmdAddrEnd(a, end))) {

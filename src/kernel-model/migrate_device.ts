@@ -18,7 +18,7 @@
  */
 import { EINVAL, EAGAIN, EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked } from './page.js';
+import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked, PG_compound } from './page.js';
 import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
@@ -30,6 +30,7 @@ import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes,
 import { folioMapping, filemapReplaceEntry } from './filemap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_MIGRATE,
   type MmuNotifierRange } from './mmu_notifier.js';
+import { isHugeZeroPmd, splitHugePmd, splitFolio } from './huge_memory.js';
 
 export const MIGRATE_PFN_VALID = 1 << 0;
 export const MIGRATE_PFN_MIGRATE = 1 << 1;
@@ -64,10 +65,43 @@ export class MigrateVma {
   faultPage: Page = 0;
 }
 
-/** Model of migrate_vma_collect_pmd() for the ptes under one pmd, [start, end). */
+/** Model of migrate_vma_collect_skip(): [start, end) is not migrated. */
+function migrateVmaCollectSkip(m: MigrateVma, start: number, end: number): number {
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    m.dst[m.npages] = 0;
+    m.src[m.npages++] = 0;
+  }
+  return 0;
+}
+
+/**
+ * Model of migrate_vma_collect_pmd() for one pmd, [start, end). A huge PMD
+ * is split first, as 6.12 does: the huge zero page by split_huge_pmd(), a
+ * THP by split_folio() (locked and referenced; if that fails the range is
+ * skipped). Then the ptes; a page still in a large folio (PTE-mapped THP)
+ * is not migrated ("FIXME support THP").
+ */
 function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: number): number {
   const vma = m.vma!, mm = vma.vmMm;
-  const t = mm.pgtable.lookup(start);
+  let t = mm.pgtable.lookup(start);
+  const h = t === undefined ? mm.pgtable.lookupHuge(start) : undefined;
+  if (h !== undefined) {
+    if (isHugeZeroPmd(k, h)) {
+      splitHugePmd(vma, start);
+    } else {
+      const head = h.pfn;
+      getPage(k, head);
+      if (!trylockPage(k, head)) {
+        putPage(k, head);
+        return migrateVmaCollectSkip(m, start, end);
+      }
+      const ret = splitFolio(k, head);
+      unlockPage(k, head);
+      putPage(k, head);
+      if (ret) return migrateVmaCollectSkip(m, start, end);
+    }
+    t = mm.pgtable.lookup(start);
+  }
   let unmapped = 0;
   for (let addr = start, p = pteIndex(start); addr < end; addr += PAGE_SIZE, p++) {
     let mpfn = 0;
@@ -108,9 +142,9 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
           (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || pagePgmap(k, page)!.owner !== m.pgmapOwner)) { m.src[n] = 0; continue; }
       mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE + (pteWrite(v) ? MIGRATE_PFN_WRITE : 0);
     }
-    // As upstream, which leaves THP for later: a page without a mapping is not migrated.
+    // As upstream, which leaves THP for later: a page without a mapping, or in a large folio, is not migrated.
     const b = k.memmap.block(page), s = Memmap.slot(page);
-    if (b.mapping[s] === 0) { m.src[n] = 0; continue; }
+    if (b.mapping[s] === 0 || (b.flags[s] & PG_compound)) { m.src[n] = 0; continue; }
     getPage(k, page);
     if (!trylockPage(k, page)) {
       putPage(k, page);

@@ -11,7 +11,7 @@
  */
 import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { PAGE_SIZE, isPageAligned } from './page.js';
+import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
   isWritableMigrationEntry, _PAGE_RW, _PAGE_PROTNONE, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY, isWritableDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ } from './pgtable.js';
@@ -21,6 +21,8 @@ import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, 
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
 import type { VmFault } from './memory.js';
+import { vmaAdjustTransHuge, changeHugePmd } from './huge_memory.js';
+import { HPAGE_SIZE, hugetlbReservePages, hugetlbVmOpClose, hugetlbChangeProtection } from './hugetlb.js';
 import type { File } from './chrdev.js';
 import { type ShmemFile, ShmemFile as ShmemFileClass, shmemMmap, shmemZeroSetup, fput, getFile } from './shmem.js';
 import { FMODE_READ, FMODE_WRITE } from './fcntl.js';
@@ -51,6 +53,8 @@ export const PROT_NONE = 0x0;
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const PROT_EXEC = 0x4;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_HUGETLB = 0x40000;
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
@@ -112,6 +116,8 @@ export class MmStruct {
   rssFile = 0;
   /** MMF_HAS_PINNED: some gup ever pinned pages of this mm (set by pin_user_pages*()). */
   hasPinned = false;
+  /** hugetlb_usage: base pages mapped through hugetlb VMAs (not in rss). */
+  hugetlbUsage = 0;
   /** A hook to watch every invalidation (the CLI's --trace and tests use it). */
   notifierLog?: (r: MmuNotifierRange) => void;
   readonly id = nextMmId++;
@@ -167,22 +173,53 @@ function unlinkFileVmas(vmas: VmAreaStruct[]): void {
   }
 }
 
-/** Model of get_unmapped_area() top-down: the highest gap of len bytes below the mmap base. */
-function getUnmappedArea(mm: MmStruct, len: number): number {
+/**
+ * Model of get_unmapped_area() top-down (vm_unmapped_area() with an
+ * align_mask): the highest gap of len bytes below the mmap base, its start
+ * aligned down to `align` (hugetlb_get_unmapped_area_topdown() asks for the
+ * huge page size).
+ */
+function getUnmappedArea(mm: MmStruct, len: number, align = PAGE_SIZE): number {
   let top = MMAP_BASE;
   for (let i = mm.vmas.length - 1; i >= 0; i--) {
     const v = mm.vmas[i];
     if (v.vmStart >= top) continue;
-    if (v.vmEnd <= top - len) return top - len;
+    const a = Math.floor((top - len) / align) * align;
+    if (v.vmEnd <= a) return a;
     top = v.vmStart;
   }
-  return top - len >= PAGE_SIZE * 16 ? top - len : -ENOMEM;
+  const a = Math.floor((top - len) / align) * align;
+  return a >= PAGE_SIZE * 16 ? a : -ENOMEM;
 }
 
-/** Model of split_vma(): cut the VMA containing addr at addr. */
-function splitVma(mm: MmStruct, addr: number): void {
+/**
+ * Model of __get_unmapped_area() for anonymous memory (6.12, THP built in):
+ * a length that is a multiple of 2 MiB, without a hint, is placed on a 2 MiB
+ * boundary whatever the THP mode (__thp_get_unmapped_area(): find len + 2
+ * MiB, then take its top aligned part, or round up its start); other
+ * lengths, or when the padded search fails, get the plain search.
+ */
+function getUnmappedAreaAnon(mm: MmStruct, len: number): number {
+  if (len % PMD_SIZE === 0) {
+    const ret = getUnmappedArea(mm, len + PMD_SIZE);
+    if (ret >= 0) {
+      const offSub = (PMD_SIZE - (ret % PMD_SIZE)) % PMD_SIZE;
+      return offSub === 0 ? ret + PMD_SIZE : ret + offSub;
+    }
+  }
+  return getUnmappedArea(mm, len);
+}
+
+/**
+ * Model of split_vma(): cut the VMA containing addr at addr; -EINVAL when
+ * the VMA refuses (hugetlb_vm_op_split(): not on a huge page boundary).
+ * A huge PMD across addr is split first (vma_adjust_trans_huge()).
+ */
+export function splitVma(mm: MmStruct, addr: number): number {
   const vma = vmaLookup(mm, addr);
-  if (vma === null || vma.vmStart === addr) return;
+  if (vma === null || vma.vmStart === addr) return 0;
+  if ((vma.vmFlags & VM_HUGETLB) && addr % HPAGE_SIZE !== 0) return -EINVAL;
+  vmaAdjustTransHuge(vma, addr);
   const tail = new VmAreaStruct(mm, addr, vma.vmEnd, vma.vmFlags, linearPageIndex(vma, addr));
   tail.anonVma = vma.anonVma;
   anonVmaClone(tail, vma);
@@ -190,10 +227,11 @@ function splitVma(mm: MmStruct, addr: number): void {
   if (vma.vmFile !== null) tail.vmFile = getFile(vma.vmFile) as ShmemFile;
   vma.vmEnd = addr;
   insertVma(mm, tail);
+  return 0;
 }
 
 /** Model of the merge the kernel does after mmap()/mprotect() (vma_merge_existing_range()): same flags, compatible anon_vma, contiguous pgoff. */
-function mergeAround(mm: MmStruct, start: number, end: number): void {
+export function mergeAround(mm: MmStruct, start: number, end: number): void {
   for (let i = 0; i + 1 < mm.vmas.length; i++) {
     const a = mm.vmas[i], b = mm.vmas[i + 1];
     if (b.vmStart > end || a.vmEnd < start) continue;
@@ -246,15 +284,31 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
   } else if (type === MAP_SHARED) {
     vmFlags |= VM_SHARED | VM_MAYSHARE;
   }
+  const huge = (flags & MAP_HUGETLB) !== 0 && file === null && type === MAP_PRIVATE;
+  if ((flags & MAP_HUGETLB) && !huge) {
+    mm.k.printk(`mmap: MAP_HUGETLB 0x${flags.toString(16)}: only private anonymous hugetlb mappings are modelled`);
+    return -EINVAL;
+  }
+  // ksys_mmap_pgoff(): MAP_HUGETLB rounds the length up to the huge page size.
+  if (huge) len = Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE;
   if (flags & MAP_FIXED) {
     if (!isPageAligned(addr) || addr + len > TASK_SIZE) return -EINVAL;
+    if (huge && addr % HPAGE_SIZE !== 0) return -EINVAL;
     doMunmap(mm, addr, len);
   } else {
-    addr = getUnmappedArea(mm, len);
+    addr = huge ? getUnmappedArea(mm, len, HPAGE_SIZE) : file === null && type === MAP_PRIVATE ? getUnmappedAreaAnon(mm, len)
+      : getUnmappedArea(mm, len);
     if (addr < 0) return addr;
   }
   const pgoff = file !== null ? off / PAGE_SIZE : type === MAP_SHARED ? 0 : addr / PAGE_SIZE;
   const vma = new VmAreaStruct(mm, addr, addr + len, vmFlags, pgoff);
+  if (huge) {
+    // hugetlbfs_file_mmap() on the anonymous hugetlbfs file: a file mapping, reserved up front.
+    vma.vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
+    vma.vmPgoff = 0;
+    const ret = hugetlbReservePages(vma, (flags & MAP_NORESERVE) !== 0);
+    if (ret < 0) return ret;
+  }
   if (file !== null) {
     vma.vmFile = getFile(file) as ShmemFile;
     shmemMmap(vma.vmFile, vma); // call_mmap()
@@ -262,7 +316,7 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
     shmemZeroSetup(vma);
   }
   insertVma(mm, vma);
-  mergeAround(mm, addr, addr + len);
+  if (!huge) mergeAround(mm, addr, addr + len);
   return addr;
 }
 
@@ -274,13 +328,15 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
   if (!isPageAligned(start) || len === 0 || start + len > TASK_SIZE) return -EINVAL;
   const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
   if (!mm.vmas.some((v) => v.vmStart < end && v.vmEnd > start)) return 0;
-  splitVma(mm, start);
-  splitVma(mm, end);
+  let err = splitVma(mm, start);
+  if (err === 0) err = splitVma(mm, end);
+  if (err) return err;
   const victims = mm.vmas.filter((v) => v.vmStart >= start && v.vmEnd <= end);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, start, end);
   mmuNotifierInvalidateRangeStart(range);
   for (const v of victims) zapPageRange(v, v.vmStart, v.vmEnd);
   mmuNotifierInvalidateRangeEnd(range);
+  for (const v of victims) if (v.vmFlags & VM_HUGETLB) hugetlbVmOpClose(v);
   mm.vmas = mm.vmas.filter((v) => !victims.includes(v));
   unlinkAnonVmas(mm.k, victims);
   unlinkFileVmas(victims);
@@ -305,7 +361,8 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
     // Each VM_MAY* bit sits 4 above its VM_* bit: asking for an access the mapping may never have.
     if ((newFlags & ~(newFlags >> 4)) & (VM_READ | VM_WRITE | VM_EXEC)) { ret = -EACCES; break; }
     const next = Math.min(vma.vmEnd, end);
-    mprotectFixup(mm, tmp, next, newFlags);
+    const err = mprotectFixup(mm, tmp, next, newFlags);
+    if (err) { ret = err; break; }
     tmp = next;
   }
   mergeAround(mm, start, end);
@@ -313,14 +370,17 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
 }
 
 /** Model of mprotect_fixup(): split out [start, end) and change its protection, unless nothing changes. */
-function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: number): void {
+function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: number): number {
   const vma = vmaLookup(mm, start)!;
-  if (vma.vmFlags === newFlags) return;
-  splitVma(mm, start);
-  splitVma(mm, end);
+  if (vma.vmFlags === newFlags) return 0;
+  let err = splitVma(mm, start);
+  if (err === 0) err = splitVma(mm, end);
+  if (err) return err;
   const part = vmaLookup(mm, start)!;
   part.vmFlags = newFlags;
-  changeProtection(mm, part, start, end);
+  if (part.vmFlags & VM_HUGETLB) hugetlbChangeProtection(part, start, end);
+  else changeProtection(mm, part, start, end);
+  return 0;
 }
 
 /**
@@ -339,7 +399,17 @@ function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: n
   let range: MmuNotifierRange | null = null;
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
     const t = mm.pgtable.lookup(a);
-    if (t === undefined) continue;
+    if (t === undefined) {
+      // change_pmd_range(): a huge PMD takes the protection whole (VMA splits already split straddling ones).
+      const h = mm.pgtable.lookupHuge(a);
+      if (h === undefined) continue;
+      if (range === null) {
+        range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, end);
+        mmuNotifierInvalidateRangeStart(range);
+      }
+      changeHugePmd(vma, h);
+      continue;
+    }
     if (range === null) {
       range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, a, end);
       mmuNotifierInvalidateRangeStart(range);
@@ -378,8 +448,10 @@ export function exitMmap(mm: MmStruct): void {
   mmuNotifierInvalidateRangeStart(range);
   for (const v of mm.vmas) zapPageRange(v, v.vmStart, v.vmEnd);
   mmuNotifierInvalidateRangeEnd(range);
+  for (const v of mm.vmas) if (v.vmFlags & VM_HUGETLB) hugetlbVmOpClose(v);
   unlinkAnonVmas(mm.k, mm.vmas);
   unlinkFileVmas(mm.vmas);
   mm.vmas = [];
   mm.pgtable.tables.clear();
+  mm.pgtable.huge.clear();
 }

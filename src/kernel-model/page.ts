@@ -45,6 +45,18 @@ export const PG_anon_exclusive = 1 << 6;
 export const PG_swapbacked = 1 << 7;
 /** On the page allocator's free list (PageBuddy). */
 export const PG_buddy = 1 << 8;
+/** First page of a large folio (PG_head). */
+export const PG_head = 1 << 9;
+/** Any other page of a large folio (in C: compound_head with bit 0 set). */
+export const PG_tail = 1 << 10;
+/** Bits 11..15 of every page of a large folio hold the folio's order (folio_order(), _flags_1 in C). */
+export const PG_ORDER_SHIFT = 11;
+/** PageTransCompound()/folio_test_large() on one page's flags. */
+export const PG_compound = PG_head | PG_tail;
+
+/** HPAGE_PMD_ORDER/HPAGE_PMD_NR: a PMD maps 2 MiB, order 9 (x86_64). */
+export const HPAGE_PMD_ORDER = 9;
+export const HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
 
 export const MEMBLOCK_SHIFT = 9;
 export const MEMBLOCK_PAGES = 1 << MEMBLOCK_SHIFT;

@@ -12,15 +12,37 @@
 import { BUG_ON, KernelBug } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, physToPfn, PG_buddy, PG_locked, PG_reserved, PG_lru, PG_anon, PG_anon_exclusive,
-  PG_dirty, PG_uptodate, PG_swapbacked } from './page.js';
+  PG_dirty, PG_uptodate, PG_swapbacked, PG_head, PG_tail, PG_compound, PG_ORDER_SHIFT, MEMBLOCK_PAGES } from './page.js';
 import { freeZoneDevicePage } from './memremap.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/**
+ * The fields struct folio keeps in its second struct page (_large_mapcount,
+ * _entire_mapcount, _nr_pages_mapped) and the hugetlb page type, for one
+ * large folio. One record per folio (per 2 MiB), never per page. Counts are
+ * real counts here, not C's "minus one" encoding.
+ */
+export class LargeFolio {
+  /** _entire_mapcount: PMD (or hugetlb) mappings of the whole folio. */
+  entireMapcount = 0;
+  /** _large_mapcount: every mapping of any part, PMD or PTE: folio_mapcount(). */
+  largeMapcount = 0;
+  /** _nr_pages_mapped without ENTIRELY_MAPPED: pages mapped by at least one PTE. */
+  nrPagesMapped = 0;
+  /** folio_test_hugetlb(): freed to the hugetlb pool (free_huge_folio()), not to the buddy allocator. */
+  hugetlb = false;
+  constructor(readonly order: number) {}
+}
 
 export class PageAllocator {
   private readonly ranges: Array<{ next: number; end: number }> = [];
   private free = new Int32Array(4096);
   private nrFree = 0;
+  /** Free blocks of 2^order pages by order (the buddy free_area[order] lists; no merging of order-0 pages back). */
+  private readonly freeBlocks = new Map<number, number[]>();
+  /** The large folios handed out or in the hugetlb pool, by head pfn. */
+  readonly large = new Map<number, LargeFolio>();
   /** Pages handed out and not yet freed. */
   nrAllocated = 0;
   /** All allocations ever, for statistics. */
@@ -66,6 +88,107 @@ export class PageAllocator {
     return pfn;
   }
 
+  /** A block of 2^order pages aligned to its size, from the free lists or the bump pointer; 0 if none. */
+  private takeBlock(order: number): number {
+    const nr = 1 << order;
+    const list = this.freeBlocks.get(order);
+    if (list !== undefined && list.length > 0) return list.pop()!;
+    for (const r of this.ranges) {
+      const first = Math.ceil(r.next / nr) * nr;
+      if (first + nr > r.end) continue;
+      // The pages skipped to align the block are free order-0 pages.
+      for (let p = r.next; p < first; p++) this.pushFree(p);
+      r.next = first + nr;
+      return first;
+    }
+    return 0;
+  }
+
+  /**
+   * Model of folio_alloc(gfp, order) for order > 0 (__alloc_pages() then
+   * prep_compound_page()): a large folio of 2^order naturally aligned pages,
+   * head refcount 1, tails 0, every page counted in nrAllocated; NULL (0)
+   * when no block is left. Orders up to 9 (a 2 MiB memmap block).
+   */
+  allocFolio(order: number): Page {
+    BUG_ON(order < 1 || (1 << order) > MEMBLOCK_PAGES, 'folio_alloc', () => `order ${order} is not modelled`);
+    if (this.failAfter === 0) return 0;
+    if (this.failAfter > 0) this.failAfter--;
+    const head = this.takeBlock(order);
+    if (head === 0) return 0;
+    this.prepCompoundPage(head, order);
+    this.k.memmap.block(head).refcount[Memmap.slot(head)] = 1;
+    this.nrAllocated += 1 << order;
+    this.totalAllocs++;
+    return head;
+  }
+
+  /**
+   * Carve a 2^order block out of RAM before the page allocator hands any of
+   * it out, never counted in nrAllocated (the memblock allocation behind
+   * the hugepages= boot parameter: alloc_bootmem_huge_page()). The block
+   * is prepared as a large folio with refcount 0.
+   */
+  bootmemAllocFolio(order: number): Page {
+    const nr = 1 << order;
+    for (let j = this.ranges.length - 1; j >= 0; j--) {
+      const r = this.ranges[j];
+      const head = Math.floor((r.end - nr) / nr) * nr;
+      if (head < r.next) continue;
+      // The tail above the block stays with the allocator as free pages.
+      for (let p = head + nr; p < r.end; p++) this.pushFree(p);
+      r.end = head;
+      this.prepCompoundPage(head, order);
+      return head;
+    }
+    return 0;
+  }
+
+  /** Model of prep_compound_page(): head and tail flags with the order, a fresh folio record. */
+  private prepCompoundPage(head: Page, order: number): void {
+    const b = this.k.memmap.block(head), s = Memmap.slot(head), nr = 1 << order;
+    const ord = order << PG_ORDER_SHIFT;
+    for (let i = 0; i < nr; i++) {
+      b.flags[s + i] = (i === 0 ? PG_head : PG_tail) | ord;
+      b.refcount[s + i] = 0;
+      b.mapcount[s + i] = 0;
+      b.mapping[s + i] = 0;
+      b.index[s + i] = 0;
+      b.zdd[s + i] = 0;
+    }
+    this.large.set(head, new LargeFolio(order));
+  }
+
+  /**
+   * Model of __free_pages() of a large folio at refcount zero
+   * (free_pages_prepare() checks every page, then the block goes back
+   * whole). keep: the block stays a prepared folio, off the allocator (a
+   * hugetlb pool page); otherwise it returns to the free lists.
+   */
+  freeFolio(head: Page): void {
+    const f = this.large.get(head);
+    BUG_ON(f === undefined, 'free_pages_prepare', () => `pfn ${hex(head)} is not the head of a large folio`);
+    const b = this.k.memmap.block(head), s = Memmap.slot(head), nr = 1 << f!.order;
+    if (f!.entireMapcount !== 0 || f!.largeMapcount !== 0 || f!.nrPagesMapped !== 0) {
+      throw new KernelBug('BUG', 'free_page_is_bad', `Bad page state: pfn ${hex(head)} nonzero entire_mapcount ${f!.entireMapcount}, large_mapcount ${f!.largeMapcount}, nr_pages_mapped ${f!.nrPagesMapped}`);
+    }
+    for (let i = 0; i < nr; i++) {
+      const bad = badPageReason(b.flags[s + i] & ~PG_compound, b.refcount[s + i], b.mapcount[s + i], b.mapping[s + i]);
+      if (bad) throw new KernelBug('BUG', 'free_page_is_bad', `Bad page state: pfn ${hex(head + i)} ${bad}`);
+      if (b.dataSlot[s + i] >= 0) {
+        this.k.pageData.release(b.dataSlot[s + i]);
+        b.dataSlot[s + i] = -1;
+      }
+    }
+    if (f!.hugetlb) return;
+    for (let i = 0; i < nr; i++) { b.flags[s + i] = PG_buddy; b.zdd[s + i] = 0; }
+    this.large.delete(head);
+    let list = this.freeBlocks.get(f!.order);
+    if (list === undefined) this.freeBlocks.set(f!.order, list = []);
+    list.push(head);
+    this.nrAllocated -= nr;
+  }
+
   /** Model of free_unref_page()/__free_pages() at refcount zero: checks the page is really unused (free_page_is_bad()). */
   freePage(pfn: Page): void {
     const b = this.k.memmap.block(pfn), i = Memmap.slot(pfn);
@@ -77,13 +200,17 @@ export class PageAllocator {
     }
     b.flags[i] = PG_buddy;
     b.zdd[i] = 0;
+    this.pushFree(pfn);
+    this.nrAllocated--;
+  }
+
+  private pushFree(pfn: number): void {
     if (this.nrFree === this.free.length) {
       const bigger = new Int32Array(this.free.length * 2);
       bigger.set(this.free);
       this.free = bigger;
     }
     this.free[this.nrFree++] = pfn;
-    this.nrAllocated--;
   }
 }
 
@@ -103,16 +230,11 @@ function badPageReason(flags: number, ref: number, map: number, mapping: number)
 export function pageRefCount(k: Kernel, page: Page): number {
   return k.memmap.block(page).refcount[Memmap.slot(page)];
 }
+/** Model of page_mapcount() (6.12): the page's PTE mappings plus, in a large folio, the folio's PMD mappings. */
 export function pageMapcount(k: Kernel, page: Page): number {
-  return k.memmap.block(page).mapcount[Memmap.slot(page)];
-}
-/**
- * Model of folio_mapcount(): how many page table entries map any page of
- * the folio. Every folio is order-0 so far, so it is the page's mapcount;
- * callers that mean the folio use this, so large folios follow.
- */
-export function folioMapcount(k: Kernel, folio: Page): number {
-  return pageMapcount(k, folio);
+  const b = k.memmap.block(page), i = Memmap.slot(page);
+  if (!(b.flags[i] & PG_compound)) return b.mapcount[i];
+  return b.mapcount[i] + k.pageAlloc.large.get(compoundHead(k, page))!.entireMapcount;
 }
 export function testPageFlag(k: Kernel, page: Page, flag: number): boolean {
   return (k.memmap.block(page).flags[Memmap.slot(page)] & flag) !== 0;
@@ -127,6 +249,7 @@ export function clearPageFlag(k: Kernel, page: Page, flag: number): void {
 /** Model of get_page()/folio_get(): taking a reference on a free page is a kernel bug. */
 export function getPage(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
+  if (b.flags[i] & PG_tail) return getPage(k, compoundHead(k, page));
   BUG_ON(b.refcount[i] <= 0, 'get_page', () => `pfn ${hex(page)} has refcount ${b.refcount[i]} (VM_BUG_ON_PAGE(page_ref_zero_or_close_to_overflow))`);
   b.refcount[i]++;
 }
@@ -134,6 +257,7 @@ export function getPage(k: Kernel, page: Page): void {
 /** Model of get_page_unless_zero(). */
 export function getPageUnlessZero(k: Kernel, page: Page): boolean {
   const b = k.memmap.block(page), i = Memmap.slot(page);
+  if (b.flags[i] & PG_tail) return getPageUnlessZero(k, compoundHead(k, page));
   if (b.refcount[i] === 0) return false;
   b.refcount[i]++;
   return true;
@@ -146,7 +270,10 @@ export function getPageUnlessZero(k: Kernel, page: Page): boolean {
  */
 export function putPage(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  if (b.flags[i] & PG_reserved) return; // the zero page is not refcounted here
+  if (b.flags[i] & (PG_reserved | PG_tail)) {
+    if (b.flags[i] & PG_reserved) return; // the zero pages are not refcounted here
+    return putPage(k, compoundHead(k, page)); // folio_put(page_folio(page))
+  }
   BUG_ON(b.refcount[i] <= 0, 'put_page', () => `refcount underflow on pfn ${hex(page)}`);
   if (--b.refcount[i] > 0) return;
   if (b.pgmap !== null) {
@@ -156,7 +283,55 @@ export function putPage(k: Kernel, page: Page): void {
   // __folio_put(): an anon folio's mapping is cleared when it is freed.
   b.mapping[i] = 0;
   b.flags[i] &= ~(PG_anon | PG_anon_exclusive | PG_dirty | PG_uptodate | PG_swapbacked | PG_lru);
+  if (b.flags[i] & PG_head) {
+    // free_huge_folio() for hugetlb (back to the pool), else the large folio goes back whole.
+    if (k.pageAlloc.large.get(page)!.hugetlb) k.hugetlb.freeHugeFolio(page);
+    else k.pageAlloc.freeFolio(page);
+    return;
+  }
   k.pageAlloc.freePage(page);
+}
+
+/* ---- large folios (include/linux/mm.h, page-flags.h) ---- */
+
+/** Model of compound_head()/page_folio(): the head pfn of page's folio (page itself for an order-0 page). */
+export function compoundHead(k: Kernel, page: Page): Page {
+  const f = k.memmap.block(page).flags[Memmap.slot(page)];
+  if (!(f & PG_tail)) return page;
+  const nr = 1 << (f >> PG_ORDER_SHIFT);
+  return page - (page % nr);
+}
+
+/** Model of folio_order() of page_folio(page): 0 for an order-0 page. */
+export function folioOrder(k: Kernel, page: Page): number {
+  const f = k.memmap.block(page).flags[Memmap.slot(page)];
+  return (f & PG_compound) ? f >> PG_ORDER_SHIFT : 0;
+}
+
+/** Model of folio_test_large(page_folio(page)) / PageTransCompound(). */
+export function folioTestLarge(k: Kernel, page: Page): boolean {
+  return (k.memmap.block(page).flags[Memmap.slot(page)] & PG_compound) !== 0;
+}
+
+/** The struct folio fields of page's large folio (its second struct page in C); undefined for order 0. */
+export function largeFolio(k: Kernel, page: Page): LargeFolio | undefined {
+  return folioTestLarge(k, page) ? k.pageAlloc.large.get(compoundHead(k, page)) : undefined;
+}
+
+/** Model of folio_mapcount(page_folio(page)): every page table entry that maps any part of the folio. */
+export function folioMapcount(k: Kernel, page: Page): number {
+  const f = largeFolio(k, page);
+  return f === undefined ? pageMapcount(k, page) : f.largeMapcount;
+}
+
+/** Model of folio_entire_mapcount(): PMD mappings of the folio. */
+export function folioEntireMapcount(k: Kernel, page: Page): number {
+  return largeFolio(k, page)?.entireMapcount ?? 0;
+}
+
+/** Model of folio_ref_count(page_folio(page)). */
+export function folioRefCount(k: Kernel, page: Page): number {
+  return pageRefCount(k, compoundHead(k, page));
 }
 
 /** Model of set_page_count()/init_page_count(). */

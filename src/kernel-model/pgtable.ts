@@ -65,8 +65,29 @@ export const pmdIndex = (addr: number): number => Math.floor(addr / PMD_SIZE);
 export const pteIndex = (addr: number): number => Math.floor(addr / PAGE_SIZE) % PTRS_PER_PTE;
 export const pmdAddrEnd = (addr: number, end: number): number => Math.min((pmdIndex(addr) + 1) * PMD_SIZE, end);
 
+/**
+ * A huge entry at PMD level: pmd_trans_huge() (a THP or the huge zero
+ * page) or, in a hugetlb VMA, the huge pte of a 2 MiB hugetlb page. val
+ * uses the pte bits (_PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL for
+ * the huge zero page, _PAGE_PROTNONE); pfn is the first page mapped.
+ */
+export class HugePmd {
+  constructor(public pfn: number, public val: number) {}
+}
+
 export class PageTable {
   readonly tables = new Map<number, PteTable>();
+  /**
+   * Huge PMD entries by pmd index, kept apart so that the 4 KiB paths pay
+   * nothing for them: a pmd index is in at most one of `tables` and
+   * `huge` (a pmd either points to a pte page or maps 2 MiB itself).
+   */
+  readonly huge = new Map<number, HugePmd>();
+
+  /** The huge entry covering addr (pmd_trans_huge()/huge_pte_offset()), or undefined. */
+  lookupHuge(addr: number): HugePmd | undefined {
+    return this.huge.get(pmdIndex(addr));
+  }
 
   /** pte_offset_map() without allocation: the table covering addr, or undefined (pmd_none). */
   lookup(addr: number): PteTable | undefined {

@@ -13,13 +13,13 @@
 import { BUG_ON } from './bug.js';
 import { EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty } from './page.js';
+import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty, PG_compound, PG_tail } from './page.js';
 import { type VmAreaStruct, linearPageIndex } from './mm.js';
 import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableMigrationEntry,
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount } from './page_alloc.js';
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR,
@@ -151,7 +151,8 @@ export function folioAddNewAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct, ad
 /** Model of folio_add_anon_rmap_pte(): one more pte maps an existing anon page. */
 export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, exclusive: boolean): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  b.mapcount[i]++;
+  if (b.mapcount[i]++ === 0 && (b.flags[i] & PG_compound)) k.pageAlloc.large.get(compoundHead(k, page))!.nrPagesMapped++;
+  if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount++;
   if (exclusive) b.flags[i] |= PG_anon_exclusive;
   vma.vmMm.rssAnon++;
 }
@@ -200,13 +201,48 @@ export function folioMoveAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct): voi
   b.mapping[i] = -k.kptr(vma.anonVma!);
 }
 
-/** Model of folio_remove_rmap_pte(). */
+/**
+ * Model of folio_remove_rmap_pte(). In a large folio (6.12's scheme) the
+ * page's own mapcount, the folio's _large_mapcount and, when the page's
+ * last PTE goes, _nr_pages_mapped drop.
+ */
 export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', () => `mapcount underflow on pfn 0x${page.toString(16)}`);
-  b.mapcount[i]--;
-  if (b.flags[i] & PG_anon) vma.vmMm.rssAnon--;
+  if (--b.mapcount[i] === 0 && (b.flags[i] & PG_compound)) k.pageAlloc.large.get(compoundHead(k, page))!.nrPagesMapped--;
+  if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount--;
+  // folio_test_anon(): a tail page's flags are its head's.
+  const anon = b.flags[i] & PG_tail ? testPageFlag(k, compoundHead(k, page), PG_anon) : (b.flags[i] & PG_anon) !== 0;
+  if (anon) vma.vmMm.rssAnon--;
   else vma.vmMm.rssFile--;
+}
+
+/**
+ * Model of folio_add_new_anon_rmap() for a PMD-mapped large folio
+ * (RMAP_EXCLUSIVE): _entire_mapcount and _large_mapcount become 1, the
+ * folio gets its anon_vma and index, only the head page is marked
+ * PageAnonExclusive, MM_ANONPAGES grows by the folio's pages.
+ */
+export function folioAddNewAnonRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
+  const av = anonVmaPrepare(vma);
+  const f = k.pageAlloc.large.get(head)!;
+  BUG_ON(f.largeMapcount !== 0, 'folio_add_new_anon_rmap', () => `folio 0x${head.toString(16)} is already mapped`);
+  f.entireMapcount = 1;
+  f.largeMapcount = 1;
+  const b = k.memmap.block(head), i = Memmap.slot(head);
+  b.mapping[i] = -k.kptr(av);
+  b.index[i] = linearPageIndex(vma, haddr);
+  b.flags[i] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
+  vma.vmMm.rssAnon += 1 << f.order;
+}
+
+/** Model of folio_remove_rmap_pmd(). */
+export function folioRemoveRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct): void {
+  const f = k.pageAlloc.large.get(head)!;
+  BUG_ON(f.entireMapcount <= 0, 'folio_remove_rmap_pmd', () => `entire mapcount underflow on folio 0x${head.toString(16)}`);
+  f.entireMapcount--;
+  f.largeMapcount--;
+  vma.vmMm.rssAnon -= 1 << f.order;
 }
 
 /**
@@ -218,6 +254,8 @@ export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): vo
  */
 export function pageAnonVma(k: Kernel, page: Page): AnonVma | null {
   const b = k.memmap.block(page), i = Memmap.slot(page);
+  // folio_anon_vma(): a tail page of a large folio has the head's mapping.
+  if (b.flags[i] & PG_tail) return pageAnonVma(k, compoundHead(k, page));
   if (!(b.flags[i] & PG_anon) || b.mapping[i] === 0) return null;
   if (b.mapcount[i] <= 0 && !k.kalive(-b.mapping[i])) return null;
   return k.kobj<AnonVma>(-b.mapping[i]);
@@ -234,7 +272,9 @@ export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: nu
     rmapWalkFile(k, page, fn);
     return;
   }
-  const index = k.memmap.block(page).index[Memmap.slot(page)];
+  // page_to_pgoff(): a page of a large folio is at the folio's index plus its offset.
+  const head = compoundHead(k, page);
+  const index = k.memmap.block(head).index[Memmap.slot(head)] + (page - head);
   // Callbacks change ptes, never the anon_vma's VMA set, so it is walked in place.
   for (const vma of av.vmas) {
     const addr = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;

@@ -18,6 +18,7 @@ import { MmStruct, doMmap, doMunmap, doMprotect, MAP_ANONYMOUS } from './mm.js';
 import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate } from './shmem.js';
 import { O_RDWR, O_TMPFILE, SEEK_CUR, SEEK_END, SEEK_SET } from './fcntl.js';
 import { dupMm } from './fork.js';
+import { doMadvise } from './madvise.js';
 
 /* Signal numbers (arch/x86/include/uapi/asm/signal.h) the model acts on. */
 export const SIGINT = 2;
@@ -172,6 +173,10 @@ export class Task {
   }
   mprotect(addr: number, len: number, prot: number): number {
     return doMprotect(this.mm, addr, len, prot);
+  }
+  /** madvise(2): MADV_HUGEPAGE/MADV_NOHUGEPAGE (madvise.ts). */
+  madvise(addr: number, len: number, advice: number): number {
+    return doMadvise(this.mm, addr, len, advice);
   }
 
   /**

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Model of mm/huge_memory.c: transparent huge pages for anonymous memory.
+ * A THP-eligible VMA (transparent_hugepage=always, or madvise and
+ * MADV_HUGEPAGE) gets a 2 MiB folio mapped by one PMD on its first fault in
+ * an aligned 2 MiB range, or the huge zero page on a read fault.
+ *
+ * Page tables: a huge PMD is a HugePmd in PageTable.huge (pgtable.ts);
+ * split_huge_pmd() replaces it by a PteTable of 512 ptes mapping the same
+ * folio. split_folio() turns the folio itself into 512 order-0 folios.
+ *
+ * Not modelled: khugepaged (collapse), the deferred split queue (a partly
+ * unmapped THP stays whole until its last mapping goes, as it does in the
+ * kernel until memory pressure), mTHP orders other than PMD, file and shmem
+ * THP, PMD migration entries (the model's callers split first), the huge
+ * zero page's refcounting (it is a reserved, permanent page here).
+ */
+import { BUG_ON } from './bug.js';
+import { EAGAIN, EBUSY } from './errno.js';
+import type { Kernel } from './kernel.js';
+import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PG_anon, PG_anon_exclusive,
+  PG_swapbacked, PG_dirty, PG_uptodate, PG_lru, PG_locked, PG_compound, PG_ORDER_SHIFT } from './page.js';
+import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETLB, VM_WRITE, VM_READ, VM_EXEC,
+  vmaIsAnonymous } from './mm.js';
+import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
+import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag } from './page_alloc.js';
+import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma } from './rmap.js';
+import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
+
+/** VM_FAULT_FALLBACK: the huge path could not serve the fault; handle it with ptes. */
+export const VM_FAULT_FALLBACK = 0x800;
+
+const haddrOf = (addr: number): number => addr - (addr % PMD_SIZE);
+
+/**
+ * Model of thp_vma_allowable_order(vma, ..., PMD_ORDER) for a fault at
+ * addr (__thp_vma_allowable_orders() + thp_vma_suitable_order()): an
+ * anonymous, non-hugetlb VMA without VM_NOHUGEPAGE, THP "always" or
+ * "madvise" with VM_HUGEPAGE, and the aligned 2 MiB around addr inside it.
+ */
+export function thpVmaAllowable(vma: VmAreaStruct, addr: number): boolean {
+  const mode = vma.vmMm.k.transparentHugepage;
+  if (mode === 'never' || !vmaIsAnonymous(vma) || (vma.vmFlags & (VM_HUGETLB | VM_NOHUGEPAGE))) return false;
+  if (mode === 'madvise' && !(vma.vmFlags & VM_HUGEPAGE)) return false;
+  const haddr = haddrOf(addr);
+  return haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd;
+}
+
+/** Model of is_huge_zero_pmd(). */
+export const isHugeZeroPmd = (k: Kernel, h: HugePmd): boolean => h.pfn === k.hugeZeroPfn;
+
+/**
+ * Model of do_huge_pmd_anonymous_page(): a read fault maps the huge zero
+ * page (transparent_hugepage/use_zero_page is on by default), a write
+ * fault a new zeroed 2 MiB folio, writable and dirty in a writable VMA
+ * (__do_huge_pmd_anonymous_page()). No order-9 block: VM_FAULT_FALLBACK,
+ * and the fault is served by ptes.
+ */
+export function doHugePmdAnonymousPage(vma: VmAreaStruct, addr: number, write: boolean): number {
+  const mm = vma.vmMm, k = mm.k, haddr = haddrOf(addr);
+  anonVmaPrepare(vma);
+  if (!write) {
+    mm.pgtable.huge.set(pmdIndex(haddr), new HugePmd(k.hugeZeroPfn, _PAGE_PRESENT | _PAGE_SPECIAL));
+    return 0;
+  }
+  const head = k.pageAlloc.allocFolio(HPAGE_PMD_ORDER);
+  if (head === 0) return VM_FAULT_FALLBACK;
+  folioAddNewAnonRmapPmd(k, head, vma, haddr);
+  k.memmap.block(head).flags[Memmap.slot(head)] |= PG_lru; // folio_add_lru_vma()
+  mm.pgtable.huge.set(pmdIndex(haddr), new HugePmd(head, _PAGE_PRESENT | (vma.vmFlags & VM_WRITE ? _PAGE_RW | _PAGE_DIRTY : 0)));
+  return 0;
+}
+
+/**
+ * Model of do_huge_pmd_wp_page(): a write to a read-only huge PMD. An
+ * exclusive anon folio, or one nobody else holds (refcount 1), is reused
+ * in place; the huge zero page or a shared folio is split and the fault
+ * falls back to ptes (6.12 never copies 2 MiB on COW).
+ */
+export function doHugePmdWpPage(vma: VmAreaStruct, addr: number, h: HugePmd): number {
+  const k = vma.vmMm.k;
+  if (!isHugeZeroPmd(k, h)) {
+    const head = h.pfn;
+    if (testPageFlag(k, head, PG_anon_exclusive) || (pageRefCount(k, head) === 1 && !testPageFlag(k, head, PG_locked))) {
+      k.memmap.block(head).flags[Memmap.slot(head)] |= PG_anon_exclusive;
+      h.val |= _PAGE_RW | _PAGE_DIRTY;
+      return 0;
+    }
+  }
+  splitHugePmd(vma, addr);
+  return VM_FAULT_FALLBACK;
+}
+
+/**
+ * The PMD part of __handle_mm_fault(): create_huge_pmd() on an empty pmd of
+ * a THP-eligible VMA, wp_huge_pmd() or huge_pmd_set_accessed() on a huge
+ * one. Returns VM_FAULT_FALLBACK when the fault must go on at pte level.
+ */
+export function handleHugePmdFault(vma: VmAreaStruct, addr: number, write: boolean): number {
+  const h = vma.vmMm.pgtable.lookupHuge(addr);
+  if (h === undefined) return thpVmaAllowable(vma, addr) ? doHugePmdAnonymousPage(vma, addr, write) : VM_FAULT_FALLBACK;
+  if (write && !pteWrite(h.val)) return doHugePmdWpPage(vma, addr, h);
+  if (write) h.val |= _PAGE_DIRTY;
+  return 0;
+}
+
+/**
+ * Model of zap_huge_pmd(): the whole huge PMD goes; an anon THP loses its
+ * PMD mapping and the reference it held; the huge zero page is not counted.
+ */
+export function zapHugePmd(vma: VmAreaStruct, addr: number): void {
+  const mm = vma.vmMm, k = mm.k, h = mm.pgtable.lookupHuge(addr)!;
+  mm.pgtable.huge.delete(pmdIndex(addr));
+  if (isHugeZeroPmd(k, h)) return;
+  folioRemoveRmapPmd(k, h.pfn, vma);
+  putPage(k, h.pfn);
+}
+
+/**
+ * Model of __split_huge_pmd() (and __split_huge_pmd_locked(), not
+ * freezing): the huge PMD at addr becomes a page of 512 ptes mapping the
+ * same folio, under an MMU_NOTIFY_CLEAR of the 2 MiB. Each pte keeps the
+ * PMD's write and dirty bits, each page gets a PTE mapcount and the folio a
+ * reference per pte (folio_ref_add(HPAGE_PMD_NR - 1) plus the PMD's), every
+ * page becomes PageAnonExclusive if the head was, then the PMD mapping is
+ * removed (folio_remove_rmap_pmd()). The huge zero page becomes 512 ptes of
+ * the zero page (__split_huge_zero_page_pmd()). No-op without a huge PMD.
+ */
+export function splitHugePmd(vma: VmAreaStruct, addr: number): void {
+  const mm = vma.vmMm, k = mm.k, haddr = haddrOf(addr);
+  const h = mm.pgtable.lookupHuge(haddr);
+  if (h === undefined || (vma.vmFlags & VM_HUGETLB)) return;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + PMD_SIZE);
+  mmuNotifierInvalidateRangeStart(range);
+  mm.pgtable.huge.delete(pmdIndex(haddr));
+  const t = mm.pgtable.alloc(haddr);
+  if (isHugeZeroPmd(k, h)) {
+    for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgtable.set(t, i, k.zeroPfn, _PAGE_PRESENT | _PAGE_SPECIAL);
+  } else {
+    const head = h.pfn, b = k.memmap.block(head), s = Memmap.slot(head);
+    const f = k.pageAlloc.large.get(head)!;
+    const exclusive = (b.flags[s] & PG_anon_exclusive) !== 0;
+    const val = h.val & (_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_PROTNONE);
+    if (h.val & _PAGE_DIRTY) b.flags[s] |= PG_dirty;
+    b.refcount[s] += HPAGE_PMD_NR - 1;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
+      if (b.mapcount[s + i]++ === 0) f.nrPagesMapped++;
+      if (exclusive) b.flags[s + i] |= PG_anon_exclusive;
+      mm.pgtable.set(t, i, head + i, val);
+    }
+    f.largeMapcount += HPAGE_PMD_NR;
+    mm.rssAnon += HPAGE_PMD_NR;
+    folioRemoveRmapPmd(k, head, vma);
+  }
+  mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * Model of vma_adjust_trans_huge() (split_huge_pmd_if_needed()): before a
+ * VMA is cut at addr, a huge PMD straddling addr is split, so that no huge
+ * PMD crosses a VMA boundary.
+ */
+export function vmaAdjustTransHuge(vma: VmAreaStruct, addr: number): void {
+  if (addr % PMD_SIZE === 0) return;
+  const haddr = haddrOf(addr);
+  if (haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd) splitHugePmd(vma, addr);
+}
+
+/**
+ * Model of change_huge_pmd() for a private anonymous mapping: the PMD
+ * takes the VMA's new protection as change_pte_range() does for ptes;
+ * write comes back at once for an exclusive anon folio
+ * (can_change_pmd_writable()), never for the huge zero page.
+ */
+export function changeHugePmd(vma: VmAreaStruct, h: HugePmd): void {
+  const k = vma.vmMm.k, flags = vma.vmFlags;
+  let nv = h.val & ~(_PAGE_RW | _PAGE_PROTNONE);
+  if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) nv |= _PAGE_PROTNONE;
+  else if ((flags & VM_WRITE) && !isHugeZeroPmd(k, h) && testPageFlag(k, h.pfn, PG_anon_exclusive)) nv |= _PAGE_RW;
+  h.val = nv;
+}
+
+/**
+ * Model of split_folio() (split_huge_page_to_list_to_order() to order 0)
+ * for an anonymous THP the caller holds locked and referenced. -EBUSY
+ * without an anon_vma, -EAGAIN when a reference other than its mappings'
+ * and the caller's is held (can_split_folio()). Otherwise the folio is
+ * unmapped (unmap_folio(): its PMD mappings split, under MMU_NOTIFY_CLEAR),
+ * becomes 512 order-0 folios (__split_huge_page()) that keep their data,
+ * flags, anon_vma and index, and is mapped again (remap_page()). Each new
+ * folio's refcount is its mapcount; the caller's reference stays on the
+ * head, which alone stays locked. Pages no pte maps any more are freed.
+ */
+export function splitFolio(k: Kernel, page: Page): number {
+  const head = compoundHead(k, page);
+  const f = k.pageAlloc.large.get(head);
+  if (f === undefined) return 0;
+  BUG_ON(!testPageFlag(k, head, PG_locked), 'split_huge_page_to_list_to_order', () => `folio 0x${head.toString(16)} is not locked`);
+  BUG_ON(f.hugetlb, 'split_huge_page_to_list_to_order', () => `folio 0x${head.toString(16)} is a hugetlb folio`);
+  const av = pageAnonVma(k, head);
+  if (av === null) return -EBUSY;
+  if (folioMapcount(k, head) !== pageRefCount(k, head) - 1) return -EAGAIN;
+  const b = k.memmap.block(head), s = Memmap.slot(head), nr = 1 << f.order;
+  const index = b.index[s];
+  // unmap_folio(): every VMA that maps the folio by a PMD splits it (TTU_SPLIT_HUGE_PMD).
+  for (const vma of av.vmas) {
+    const addr = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
+    const start = Math.max(addr, vma.vmStart), end = Math.min(addr + nr * PAGE_SIZE, vma.vmEnd);
+    if (start >= end) continue;
+    const h = vma.vmMm.pgtable.lookupHuge(addr);
+    if (addr === start && h !== undefined && h.pfn === head) splitHugePmd(vma, addr);
+    else notifyClear(vma.vmMm, start, end);
+  }
+  // __split_huge_page(): the head's flags and mapping go to every page.
+  const keep = b.flags[s] & (PG_anon | PG_swapbacked | PG_dirty | PG_uptodate | PG_lru);
+  const mapping = b.mapping[s];
+  b.refcount[s] = b.mapcount[s] + 1;
+  for (let i = 0; i < nr; i++) {
+    b.flags[s + i] = (b.flags[s + i] & ~(PG_compound | (0x1f << PG_ORDER_SHIFT))) | keep;
+    b.mapping[s + i] = mapping;
+    b.index[s + i] = index + i;
+    if (i > 0) b.refcount[s + i] = b.mapcount[s + i];
+  }
+  b.flags[s] |= PG_locked;
+  k.pageAlloc.large.delete(head);
+  // The tails no pte maps any more lose their last reference.
+  for (let i = 1; i < nr; i++) {
+    if (b.refcount[s + i] === 0) {
+      b.refcount[s + i] = 1;
+      putPage(k, head + i);
+    }
+  }
+  return 0;
+}
+
+function notifyClear(mm: MmStruct, start: number, end: number): void {
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, start, end);
+  mmuNotifierInvalidateRangeStart(range);
+  mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * Model of copy_huge_pmd() for fork (copy_page_range() -> copy_pmd_range()),
+ * for a private anonymous VMA: the child gets the same huge PMD. The huge
+ * zero page is shared as is. An anon THP is shared read-only: the folio
+ * gains a reference and a PMD mapping, stops being PageAnonExclusive
+ * (folio_try_dup_anon_rmap_pmd(); no GUP pins are modelled, so it cannot
+ * fail and fall back to splitting), and the parent's PMD is write-protected
+ * (pmdp_set_wrprotect()); a later write goes through do_huge_pmd_wp_page(),
+ * which splits and copies at pte level. The caller (fork) invalidates the
+ * parent's range (MMU_NOTIFY_PROTECTION_PAGE) around the copy as
+ * copy_page_range() does. Returns 0.
+ */
+export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: number): number {
+  const src = srcVma.vmMm, dst = dstVma.vmMm, k = src.k;
+  const h = src.pgtable.lookupHuge(addr);
+  if (h === undefined) return 0;
+  const idx = pmdIndex(addr);
+  if (isHugeZeroPmd(k, h)) {
+    dst.pgtable.huge.set(idx, new HugePmd(h.pfn, h.val));
+    return 0;
+  }
+  const head = h.pfn, f = k.pageAlloc.large.get(head)!;
+  getPage(k, head);
+  k.memmap.block(head).flags[Memmap.slot(head)] &= ~PG_anon_exclusive;
+  f.entireMapcount++;
+  f.largeMapcount++;
+  dst.rssAnon += 1 << f.order;
+  h.val &= ~_PAGE_RW;
+  dst.pgtable.huge.set(idx, new HugePmd(head, h.val));
+  return 0;
+}
