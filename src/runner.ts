@@ -12,6 +12,7 @@ import { Kernel } from './kernel-model/kernel.js';
 import { KernelBug } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
 import { Task } from './kernel-model/task.js';
+import { gupTestInit } from './kernel-model/gup_test.js';
 import { errname } from './kernel-model/errno.js';
 import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit, memoryMode } from './dmirror/test_hmm.js';
 import { Libc } from './selftests/hmm-tests/libc.js';
@@ -110,6 +111,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
         enter() {
           if (opts.trace) opts.err(`#  RUN           ${name} ...`);
           k = new Kernel({ machine });
+          gupTestInit(k); // CONFIG_GUP_TEST: /sys/kernel/debug/gup_test, as on the reference machine
           const r = modprobeTestHmm(k, opts.params);
           if ('error' in r) throw new Error(`modprobe test_hmm: ${r.error}`);
           mod = r.mod;
@@ -121,6 +123,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
         exit() {
           const problems: string[] = [];
           try {
+            libc.reapOrphans();
             task?.exit();
             if (mod) problems.push(...hmmDmirrorExit(mod));
           } catch (e) {

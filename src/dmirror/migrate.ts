@@ -5,12 +5,13 @@
  * the direction), CHECK_EXCLUSIVE, and the CPU fault on a device-private
  * page (dev_pagemap_ops.migrate_to_ram).
  */
-import { EINVAL, EFAULT, EPERM } from '../kernel-model/errno.js';
+import { EINVAL, EFAULT, EPERM, EBUSY } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import type { Task } from '../kernel-model/task.js';
 import { type Page, PAGE_SIZE } from '../kernel-model/page.js';
 import { VM_READ, VM_WRITE, findVma, vmaLookup } from '../kernel-model/mm.js';
-import { lockPage } from '../kernel-model/page_alloc.js';
+import { lockPage, unlockPage, putPage } from '../kernel-model/page_alloc.js';
+import { makeDeviceExclusiveRange } from '../kernel-model/rmap.js';
 import { copyHighpage, clearHighpage } from '../kernel-model/highmem.js';
 import { copyToUser, type VmFault } from '../kernel-model/memory.js';
 import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, VM_FAULT_SIGBUS } from '../kernel-model/memremap.js';
@@ -187,6 +188,56 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
   // Return the migrated data for verification, only for pages in device memory.
   const bounce = dmirrorBounceInit(start, cmd.npages * PAGE_SIZE);
   ret = dmirrorDoRead(dmirror, start, end, bounce);
+  if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
+  cmd.cpages = bounce.cpages;
+  return ret;
+}
+
+/** Model of dmirror_atomic_map(): the device maps the pages it holds exclusively, tagged ATOMIC; returns how many. */
+function dmirrorAtomicMap(start: number, end: number, pages: Float64Array, dmirror: Dmirror): number {
+  let mapped = 0;
+  for (let i = 0, pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, i++) {
+    if (pages[i] === 0) continue;
+    dmirror.pt.store(pfn, pages[i], DPT_XA_TAG_ATOMIC);
+    mapped++;
+  }
+  return mapped;
+}
+
+/**
+ * Model of dmirror_exclusive() (EXCLUSIVE): 64 pages at a time,
+ * make_device_exclusive_range() and, only if every page of the step was
+ * made exclusive, map them for atomic access; -EBUSY as soon as a step is
+ * not fully mapped. Then the data is read back through the mirror into
+ * cmd.ptr, cmd.cpages counting the pages found.
+ */
+export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
+  const mm = dmirrorMm(dmirror), k = mm.k;
+  const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
+  if (end < start) return -EINVAL;
+  if (!mm.mmgetNotZero()) return -EINVAL;
+  const pages = new Float64Array(64);
+  for (let addr = start, next: number; addr < end; addr = next) {
+    next = Math.min(end, addr + 64 * PAGE_SIZE);
+    pages.fill(0);
+    const ret = makeDeviceExclusiveRange(mm, addr, next, pages, dmirror.mdevice);
+    // Map only when every page is marked exclusive, so no field of a page left out is looked at.
+    const mapped = ret === (next - addr) / PAGE_SIZE ? dmirrorAtomicMap(addr, next, pages, dmirror) : 0;
+    for (let i = 0; i < ret; i++) {
+      if (pages[i] !== 0) {
+        unlockPage(k, pages[i]);
+        putPage(k, pages[i]);
+      }
+    }
+    if (addr + mapped * PAGE_SIZE < next) {
+      mm.mmput();
+      return -EBUSY;
+    }
+  }
+  mm.mmput();
+  // Return the data for verification.
+  const bounce = dmirrorBounceInit(start, cmd.npages * PAGE_SIZE);
+  let ret = dmirrorDoRead(dmirror, start, end, bounce);
   if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
   cmd.cpages = bounce.cpages;
   return ret;

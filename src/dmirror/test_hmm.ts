@@ -34,17 +34,18 @@ import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
 import { putPage, lockPage } from '../kernel-model/page_alloc.js';
 import { copyHighpage } from '../kernel-model/highmem.js';
-import type { MmStruct } from '../kernel-model/mm.js';
+import type { MmStruct, VmAreaStruct } from '../kernel-model/mm.js';
+import { vmInsertPage } from '../kernel-model/memory.js';
 import { migrateDeviceRange, migrateDevicePages, migrateDeviceFinalize, migratePfn, migratePfnToPage,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE } from '../kernel-model/migrate_device.js';
 import { DevicePageTable } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV,
-  HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_CHECK_EXCLUSIVE,
+  HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE,
   HMM_DMIRROR_RELEASE, HMM_DMIRROR_V5_READ, HMM_DMIRROR_V5_WRITE, HMM_DMIRROR_V5_MIGRATE, HMM_DMIRROR_V5_SNAPSHOT,
   HMM_DMIRROR_V5_GET_MEM_DEV_TYPE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT,
   HMM_DMIRROR_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_COHERENT } from './test_hmm_uapi.js';
 import { dmirrorRead, dmirrorWrite, dmirrorSnapshot, dmirrorMinOps } from './mirror.js';
-import { dmirrorMigrate, dmirrorMigrateToDevice, dmirrorMigrateToSystem, dmirrorCheckAtomic,
+import { dmirrorMigrate, dmirrorMigrateToDevice, dmirrorMigrateToSystem, dmirrorExclusive, dmirrorCheckAtomic,
   dmirrorDevmemFault } from './migrate.js';
 
 export const DMIRROR_NDEVICES = 4;
@@ -115,6 +116,7 @@ export class TestHmm {
       open: (cdev, filp, current) => dmirrorFopsOpen(cdev, filp, current),
       release: (_cdev, filp) => dmirrorFopsRelease(filp),
       unlockedIoctl: (filp, cmd, arg, current) => dmirrorFopsUnlockedIoctl(filp, cmd, arg as HmmDmirrorCmd, current),
+      mmap: (_filp, vma) => dmirrorFopsMmap(this.k, vma),
     };
   }
 }
@@ -294,6 +296,25 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
   return dpage;
 }
 
+/**
+ * Model of dmirror_fops_mmap(): every page of the VMA gets a zeroed kernel
+ * page, mapped with vm_insert_page() (which makes the VMA VM_MIXEDMAP); the
+ * mapping keeps the only reference.
+ */
+function dmirrorFopsMmap(k: Kernel, vma: VmAreaStruct): number {
+  for (let addr = vma.vmStart; addr < vma.vmEnd; addr += PAGE_SIZE) {
+    const page = k.pageAlloc.allocPage(); // GFP_KERNEL | __GFP_ZERO
+    if (page === 0) return -ENOMEM;
+    const ret = vmInsertPage(vma, addr, page);
+    if (ret) {
+      putPage(k, page);
+      return ret;
+    }
+    putPage(k, page);
+  }
+  return 0;
+}
+
 /** Model of dmirror_devmem_free(): the pgmap's page_free, at refcount 0. */
 function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
   const k = mod.k, b = k.memmap.block(page), i = Memmap.slot(page);
@@ -379,6 +400,7 @@ function dmirrorFopsUnlockedIoctl(filp: File, command: number, arg: HmmDmirrorCm
     case HMM_DMIRROR_MIGRATE_TO_DEV: ret = dmirrorMigrateToDevice(dmirror, cmd, current); break;
     case HMM_DMIRROR_MIGRATE_TO_SYS: ret = dmirrorMigrateToSystem(dmirror, cmd); break;
     case HMM_DMIRROR_V5_MIGRATE: ret = dmirrorMigrate(dmirror, cmd, current); break;
+    case HMM_DMIRROR_EXCLUSIVE: ret = dmirrorExclusive(dmirror, cmd, current); break;
     case HMM_DMIRROR_CHECK_EXCLUSIVE: ret = dmirrorCheckAtomic(dmirror, cmd.addr, cmd.addr + cmd.npages * PAGE_SIZE); break;
     case HMM_DMIRROR_SNAPSHOT: case HMM_DMIRROR_V5_SNAPSHOT: ret = dmirrorSnapshot(dmirror, cmd, current); break;
     case HMM_DMIRROR_RELEASE: {

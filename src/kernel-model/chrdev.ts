@@ -6,6 +6,7 @@
  */
 import { BUG_ON } from './bug.js';
 import type { Task } from './task.js';
+import type { VmAreaStruct } from './mm.js';
 
 /** struct file_operations, the members test_hmm uses. `current` is the calling task. */
 export interface FileOperations {
@@ -13,6 +14,8 @@ export interface FileOperations {
   release(cdev: CharDev, filp: File, current: Task | null): number;
   /** The ioctl argument is the command structure itself (the model does not copy it through user memory). */
   unlockedIoctl(filp: File, cmd: number, arg: object, current: Task): number;
+  /** ->mmap(): fill a new VMA of this file (call_mmap()); 0 or -errno. Without it, mmap() of the file is -ENODEV. */
+  mmap?(filp: File, vma: VmAreaStruct): number;
 }
 
 /** struct cdev plus its /dev node. */

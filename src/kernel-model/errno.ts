@@ -10,6 +10,7 @@ export const ESRCH = 3;
 export const EINTR = 4;
 export const ENXIO = 6;
 export const EBADF = 9;
+export const ECHILD = 10;
 export const EAGAIN = 11;
 export const ENOMEM = 12;
 export const EACCES = 13;
@@ -27,7 +28,7 @@ export const EMLINK = 31;
 
 const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
-  [EBADF]: 'EBADF', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
+  [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',
   [EMLINK]: 'EMLINK',
 };

@@ -24,7 +24,7 @@ import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAU
 import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
 import { type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
   MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
-import { EBUSY, ENOENT, ENOMEM } from './errno.js';
+import { EBUSY, EFAULT, ENOENT, ENOMEM } from './errno.js';
 import { handleHugePmdFault, zapHugePmd, splitHugePmd, copyHugePmd, VM_FAULT_FALLBACK } from './huge_memory.js';
 import { hugetlbFault, unmapHugepageRange } from './hugetlb.js';
 
@@ -636,4 +636,23 @@ function copyDeviceExclusivePte(src: VmAreaStruct, st: PteTable, i: number, addr
   const ret = tryRestoreExclusivePte(st, i, src, addr);
   BUG_ON(ret === -EBUSY, 'copy_nonpresent_pte', () => `device-exclusive page at 0x${addr.toString(16)} locked during fork`);
   return -ENOENT;
+}
+
+/**
+ * Model of vm_insert_page() (insert_page()): a driver maps one of its own
+ * pages into a VMA from its ->mmap(). The VMA becomes VM_MIXEDMAP; the pte
+ * takes vm_page_prot (read-only in a private mapping, so a CPU write COWs);
+ * the page gets a reference and a file-style rmap (it is not anonymous).
+ * -EBUSY if something is mapped there already, -EFAULT outside the VMA.
+ */
+export function vmInsertPage(vma: VmAreaStruct, addr: number, page: Page): number {
+  const mm = vma.vmMm, k = mm.k;
+  if (addr < vma.vmStart || addr >= vma.vmEnd) return -EFAULT;
+  vma.vmFlags |= VM_MIXEDMAP;
+  const t = mm.pgtable.alloc(addr), i = pteIndex(addr);
+  if (!pteNone(t.val[i])) return -EBUSY;
+  getPage(k, page);
+  folioAddFileRmapPte(k, page, vma);
+  mm.pgtable.set(t, i, page, _PAGE_PRESENT | (vmPageProtWrite(vma) ? _PAGE_RW : 0));
+  return 0;
 }

@@ -81,6 +81,12 @@ export class VmAreaStruct {
   vmOps: VmOperationsStruct | null = null;
   /** vm_file: the mapped file (a tmpfs file, or the anonymous shmem file of MAP_SHARED|MAP_ANONYMOUS); the VMA holds a reference. */
   vmFile: ShmemFile | null = null;
+  /**
+   * vm_file for a character device's mapping (its ->mmap() filled the VMA,
+   * e.g. with vm_insert_page()): kept apart from vmFile, which is always a
+   * tmpfs file with a page cache. The VMA holds a reference.
+   */
+  vmDevFile: File | null = null;
   constructor(public vmMm: MmStruct, public vmStart: number, public vmEnd: number, public vmFlags: number,
     /** Page offset of vm_start: for anonymous memory vm_start >> PAGE_SHIFT at creation. */
     public vmPgoff: number) {}
@@ -163,9 +169,47 @@ function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
   vma.vmFile?.fMapping.iMmap.add(vma); // vma_link_file()
 }
 
+/**
+ * mmap() of a character device (the rest of do_mmap()/mmap_region() for a
+ * file whose f_op has ->mmap, e.g. test_hmm's dmirror_fops_mmap()): a VMA
+ * holding a reference to the file, filled by the driver. -ENODEV when the
+ * file cannot be mapped; the driver's error unmaps the VMA again.
+ */
+function mmapDevFile(mm: MmStruct, addr: number, len: number, prot: number, flags: number, file: File, off: number): number {
+  const fop = file.cdev.fops.mmap;
+  if (fop === undefined) return -ENODEV;
+  const type = flags & MAP_TYPE;
+  let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (type === MAP_SHARED) vmFlags |= VM_SHARED | VM_MAYSHARE;
+  if (flags & MAP_FIXED) {
+    if (!isPageAligned(addr) || addr + len > TASK_SIZE) return -EINVAL;
+    doMunmap(mm, addr, len);
+  } else {
+    addr = getUnmappedArea(mm, len);
+    if (addr < 0) return addr;
+  }
+  const vma = new VmAreaStruct(mm, addr, addr + len, vmFlags, off / PAGE_SIZE);
+  vma.vmOps = DEV_FILE_VM_OPS;
+  vma.vmDevFile = getFile(file);
+  insertVma(mm, vma);
+  const ret = fop(file, vma);
+  if (ret) {
+    doMunmap(mm, addr, len);
+    return ret;
+  }
+  return addr;
+}
+
+/** The vm_ops a char-device VMA gets here: no ->fault (what the driver did not map faults SIGBUS). */
+const DEV_FILE_VM_OPS: VmOperationsStruct = { name: 'device file' };
+
 /** Model of the file half of remove_vma(): unlink_file_vma() from i_mmap and fput(vm_file). */
 function unlinkFileVmas(vmas: VmAreaStruct[]): void {
   for (const v of vmas) {
+    if (v.vmDevFile !== null) {
+      fput(v.vmDevFile);
+      v.vmDevFile = null;
+    }
     if (v.vmFile === null) continue;
     v.vmFile.fMapping.iMmap.delete(v);
     fput(v.vmFile);
@@ -225,6 +269,7 @@ export function splitVma(mm: MmStruct, addr: number): number {
   anonVmaClone(tail, vma);
   tail.vmOps = vma.vmOps;
   if (vma.vmFile !== null) tail.vmFile = getFile(vma.vmFile) as ShmemFile;
+  if (vma.vmDevFile !== null) tail.vmDevFile = getFile(vma.vmDevFile);
   vma.vmEnd = addr;
   insertVma(mm, tail);
   return 0;
@@ -235,7 +280,7 @@ export function mergeAround(mm: MmStruct, start: number, end: number): void {
   for (let i = 0; i + 1 < mm.vmas.length; i++) {
     const a = mm.vmas[i], b = mm.vmas[i + 1];
     if (b.vmStart > end || a.vmEnd < start) continue;
-    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile) continue;
+    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile || a.vmDevFile !== null || b.vmDevFile !== null) continue;
     if (a.anonVma !== null && b.anonVma !== null && a.anonVma !== b.anonVma) continue;
     // is_mergeable_anon_vma(): a VMA cloned from a parent by fork does not merge with one that has no anon_vma.
     if (a.anonVma !== b.anonVma && (a.anonVmaChain.length > 1 || b.anonVmaChain.length > 1)) continue;
@@ -274,7 +319,7 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
   if (off % PAGE_SIZE !== 0) return -EINVAL;
   let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (file !== null) {
-    if (!(file instanceof ShmemFileClass)) return -ENODEV;
+    if (!(file instanceof ShmemFileClass)) return mmapDevFile(mm, addr, len, prot, flags, file, off);
     if (type === MAP_SHARED) {
       if ((prot & PROT_WRITE) && !(file.fMode & FMODE_WRITE)) return -EACCES;
       vmFlags |= VM_SHARED | VM_MAYSHARE;

@@ -12,6 +12,9 @@
  * user memory of the simulated process.
  */
 import type { Task } from '../../kernel-model/task.js';
+import { IS_ERR, PTR_ERR, ECHILD, ENOENT } from '../../kernel-model/errno.js';
+import { procMeminfo } from '../../kernel-model/hugetlb.js';
+import { isHarnessSignal, AssertionAbort } from '../../kselftest/assert.js';
 import { userLoad, userStore } from '../../kernel-model/memory.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../kernel-model/mm.js';
 import { PAGE_SIZE } from '../../kernel-model/page.js';
@@ -22,6 +25,16 @@ export const MAP_FAILED = -1;
 export const sizeof_int = 4;
 export const _SC_PAGE_SIZE = 30;
 export const O_RDWR = 2;
+export { O_RDONLY, O_TMPFILE, O_EXCL } from '../../kernel-model/fcntl.js';
+export { WIFEXITED, WIFSIGNALED, WTERMSIG, SIGTERM } from '../../kernel-model/task.js';
+
+/** What a child's exit(code) throws to leave its body (the process ends there). */
+class ChildExit {
+  constructor(readonly code: number) {}
+}
+
+/** A forked child not yet run: its task and its code (run lazily, see fork()). */
+interface Child { task: Task; body: () => void; ran: boolean }
 
 export class Libc {
   private task: Task | null = null;
@@ -31,11 +44,13 @@ export class Libc {
   /** The process's stderr (fprintf(stderr, ...)): the runner points it at the harness's err stream. */
   stderr: (line: string) => void = () => {};
   private readonly mallocSizes = new Map<number, number>();
+  private readonly pending = new Map<number, Child>();
 
   attach(task: Task | null): void {
     this.task = task;
     this.errno = 0;
     this.mallocSizes.clear();
+    this.pending.clear();
   }
 
   get current(): Task {
@@ -52,11 +67,17 @@ export class Libc {
   }
 
   readonly sysconf = (name: number): number => (name === _SC_PAGE_SIZE ? PAGE_SIZE : -1);
-  readonly open = (path: string, _flags: number, _mode = 0): number => this.sys(this.current.open(path));
+  readonly open = (path: string, flags: number, mode = 0): number => this.sys(this.current.open(path, flags, mode));
+  readonly read = (fd: number, buf: number, count: number): number => this.sys(this.current.read(fd, buf, count));
+  readonly write = (fd: number, buf: number, count: number): number => this.sys(this.current.write(fd, buf, count));
+  readonly pread = (fd: number, buf: number, count: number, off: number): number => this.sys(this.current.pread(fd, buf, count, off));
+  readonly pwrite = (fd: number, buf: number, count: number, off: number): number => this.sys(this.current.pwrite(fd, buf, count, off));
+  readonly ftruncate = (fd: number, length: number): number => this.sys(this.current.ftruncate(fd, length));
+  readonly madvise = (addr: number, len: number, advice: number): number => this.sys(this.current.madvise(addr, len, advice));
   readonly close = (fd: number): number => this.sys(this.current.close(fd));
   readonly ioctl = (fd: number, request: number, arg: object): number => this.sys(this.current.ioctl(fd, request, arg));
-  readonly mmap = (addr: number, len: number, prot: number, flags: number, _fd: number, _off: number): number => {
-    const ret = this.current.mmap(addr, len, prot, flags);
+  readonly mmap = (addr: number, len: number, prot: number, flags: number, fd: number, off: number): number => {
+    const ret = this.current.mmap(addr, len, prot, flags, fd, off);
     return ret < 0 ? (this.errno = -ret, MAP_FAILED) : ret;
   };
   readonly munmap = (addr: number, len: number): number => this.sys(this.current.munmap(addr, len));
@@ -94,4 +115,90 @@ export class Libc {
     userLoad(this.current.mm, addr, out);
     return out;
   };
+
+  /**
+   * file_read_ulong(file, tag) of the mm selftests (vm_util.c): the number
+   * after `tag` in a /proc file, -1 when absent. /proc/meminfo is the one
+   * the cases read.
+   */
+  readonly file_read_ulong = (file: string, tag: string): number => {
+    if (file !== '/proc/meminfo') return -1;
+    const line = procMeminfo(this.current.k).split('\n').find((l) => l.startsWith(tag));
+    return line === undefined ? -1 : parseInt(line.slice(tag.length), 10);
+  };
+
+  /**
+   * fork(): the child is a copy of the process (Task.fork()) that runs
+   * `child` as its code; the call returns its pid to the parent. The child
+   * runs when the parent waits for it (a schedule the real kernel can
+   * produce too: the parent does not look at the child before waiting); a
+   * child killed before that never runs. -1 and errno when fork fails.
+   */
+  readonly fork = (child: () => void): number => {
+    const c = this.current.fork();
+    if (IS_ERR(c)) {
+      this.errno = -PTR_ERR(c);
+      return -1;
+    }
+    this.pending.set(c.pid, { task: c, body: child, ran: false });
+    return c.pid;
+  };
+
+  /**
+   * exit(3) inside a child's code: ends the child with that status. A failed
+   * ASSERT in the child ends it with KSFT_FAIL and, unlike C where the child
+   * has its own copy of the test's metadata, fails the case as well.
+   */
+  readonly exit = (code: number): never => {
+    throw new ChildExit(code);
+  };
+
+  /** kill(2). */
+  readonly kill = (pid: number, sig: number): number => {
+    const c = this.pending.get(pid);
+    if (c === undefined) return this.sys(-ENOENT);
+    return this.sys(c.task.kill(sig));
+  };
+
+  /** waitpid(2) for a child of fork(): runs it if it has not run, then reaps it; status.value gets the wait status. */
+  readonly waitpid = (pid: number, status: { value: number }, _options: number): number => {
+    const c = this.pending.get(pid);
+    if (c === undefined) return this.sys(-ECHILD);
+    if (!c.task.exited && !c.ran) this.runChild(c);
+    if (!c.task.exited) c.task.exit(0);
+    status.value = c.task.exitStatus!;
+    c.task.releaseTask();
+    this.pending.delete(pid);
+    return pid;
+  };
+
+  private runChild(c: Child): void {
+    const parent = this.task, sizes = new Map(this.mallocSizes);
+    c.ran = true;
+    this.task = c.task;
+    let code = 0;
+    try {
+      c.body();
+    } catch (e) {
+      if (e instanceof ChildExit) code = e.code;
+      else if (e instanceof AssertionAbort) code = 1;
+      else if (isHarnessSignal(e)) code = 4;
+      else throw e;
+    } finally {
+      this.task = parent;
+      this.mallocSizes.clear();
+      for (const [k, v] of sizes) this.mallocSizes.set(k, v);
+    }
+    c.task.exit(code);
+  }
+
+  /** Children forked and not waited for: killed and reaped when the case's process exits (their parent goes away). */
+  reapOrphans(): void {
+    for (const c of this.pending.values()) {
+      if (!c.task.exited) c.task.kill(9);
+      c.task.releaseTask();
+    }
+    this.pending.clear();
+  }
 }
+
