@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* --config: the simulated machine and module parameters from YAML, and its errors. */
 import t from 'tap';
+import { Kernel } from '../src/kernel-model/kernel.js';
+import { procMeminfo } from '../src/kernel-model/hugetlb.js';
 import { loadConfig } from '../src/cli/config.js';
 import { defaultMachine } from '../src/kernel-model/machine.js';
 import { smoke } from './helpers.js';
@@ -25,7 +27,9 @@ t.test('machine and module keys build the memory map and the parameters', (t) =>
 
 t.test('bad files give one message that says what would be right', (t) => {
   const bad: Array<[string, RegExp]> = [
-    ['machine:\n  rom: 1\n', /machine: unknown key 'rom'; the keys are physBits, ram, spm/],
+    ['machine:\n  rom: 1\n', /machine: unknown key 'rom'; the keys are physBits, ram, spm, transparent_hugepage, hugepages/],
+    ['machine:\n  transparent_hugepage: sometimes\n', /machine\.transparent_hugepage "sometimes": say always, madvise or never/],
+    ['machine:\n  hugepages: -1\n', /machine\.hugepages -1: give a whole number of 2M pages from 0 to 4096/],
     ['other: 1\n', /unknown key 'other'; the keys are machine, module/],
     ['machine:\n  physBits: 99\n', /physBits 99: give a whole number from 36 to 52/],
     ['machine:\n  ram: lots\n', /machine\.ram: "lots" is not a size: write it like 1G/],
@@ -37,6 +41,16 @@ t.test('bad files give one message that says what would be right', (t) => {
     ['module: [', /not valid YAML: /],
   ];
   for (const [text, msg] of bad) t.throws(() => loadConfig(text, 'c.yaml'), { name: 'UsageError', message: msg }, text);
+  t.end();
+});
+
+t.test('transparent_hugepage and hugepages reach the simulated kernel', (t) => {
+  const c = loadConfig('machine:\n  transparent_hugepage: always\n  hugepages: 3\n', 'c.yaml');
+  t.equal(c.machine.transparentHugepage, 'always');
+  t.equal(c.machine.nrHugepages, 3);
+  const k = new Kernel({ machine: c.machine });
+  t.equal(k.transparentHugepage, 'always');
+  t.match(procMeminfo(k), /HugePages_Total: +3\n/);
   t.end();
 });
 

@@ -8,6 +8,8 @@
  *     spm:                         # special-purpose memory, as efi_fake_mem=<size>@<start>:0x40000 declares it
  *       - { start: 0x100000000, size: 1G }
  *       - { start: 0x140000000, size: 1G }
+ *     transparent_hugepage: madvise  # always | madvise | never (the kernel command line's setting)
+ *     hugepages: 16                # hugetlbfs pool of 2 MiB pages (vm.nr_hugepages)
  *   module:                        # test_hmm parameters, as modprobe would get them
  *     spm_addr_dev0: 0x100000000
  *     spm_addr_dev1: 0x140000000
@@ -89,7 +91,15 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
   const top = onlyKeys(file, doc, ['machine', 'module']);
   let machine = defaultMachine();
   if (top.machine !== undefined) {
-    const m = onlyKeys(`${file}: machine`, top.machine, ['physBits', 'ram', 'spm']);
+    const m = onlyKeys(`${file}: machine`, top.machine, ['physBits', 'ram', 'spm', 'transparent_hugepage', 'hugepages']);
+    const thp = m.transparent_hugepage ?? 'madvise';
+    if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
+      throw new UsageError(`${file}: machine.transparent_hugepage ${JSON.stringify(m.transparent_hugepage)}: say always, madvise or never`);
+    }
+    const hugepages = m.hugepages === undefined ? 16 : Number(m.hugepages);
+    if (!Number.isInteger(hugepages) || hugepages < 0 || hugepages > 4096) {
+      throw new UsageError(`${file}: machine.hugepages ${JSON.stringify(m.hugepages)}: give a whole number of 2M pages from 0 to 4096`);
+    }
     const physBits = m.physBits === undefined ? 40 : Number(m.physBits);
     if (!Number.isInteger(physBits) || physBits < 36 || physBits > 52) {
       throw new UsageError(`${file}: machine.physBits ${JSON.stringify(m.physBits)}: give a whole number from 36 to 52`);
@@ -110,7 +120,7 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
         if (i > 0 && s.start < spm[i - 1].start + spm[i - 1].size) throw new UsageError(`${file}: machine.spm ranges at ${hex(spm[i - 1].start)} and ${hex(s.start)} overlap`);
       });
     }
-    machine = buildMachine(physBits, ram, spm);
+    machine = { ...buildMachine(physBits, ram, spm), transparentHugepage: thp, nrHugepages: hugepages };
   }
   let params: TestHmmParams | null = null;
   if (top.module !== undefined) {

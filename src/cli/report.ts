@@ -22,6 +22,8 @@ export function smokeReport(params: TestHmmParams, machine: MachineConfig, resul
       memoryType: memoryType.join(' + '),
       machine: {
         physBits: machine.physBits,
+        transparentHugepage: machine.transparentHugepage ?? 'madvise',
+        hugepages: machine.nrHugepages ?? 16,
         memoryMap: machine.memoryMap.map((e) => ({ start: hex(e.start), size: hex(e.size), type: e.type })),
       },
     },
