@@ -172,7 +172,13 @@ function metadataStep(npages: number): number {
 
 function suiteSteps(): Record<string, number> {
   const r: Record<string, number> = {};
-  for (const [mode, params] of [['private', { spm_addr_dev0: 0, spm_addr_dev1: 0 }], ['generic', { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 5 * GiB }]] as const) {
+  const modes = [
+    ['private', { spm_addr_dev0: 0, spm_addr_dev1: 0 }, ['smoke']],
+    ['generic', { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 5 * GiB }, ['smoke', '0x100000000', '0x140000000']],
+    ['coherent', { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 4 * GiB + 256 * 1024 * 1024, spm_type: 'coherent' as const },
+      ['smoke', '--coherent', '0x100000000', '0x110000000']],
+  ] as const;
+  for (const [mode, params, argv] of modes) {
     runSmoke({ params, out: () => {}, err: () => {} });
     const t = timeIt(() => {
       const res = runSmoke({ params, out: () => {}, err: () => {} });
@@ -180,9 +186,8 @@ function suiteSteps(): Record<string, number> {
     });
     r[`${mode}, in-process (warm) ms`] = +t.toFixed(1);
     const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'hmm-test');
-    const argv = mode === 'private' ? ['smoke'] : ['smoke', '0x100000000', '0x140000000'];
     const ft = timeIt(() => {
-      const p = spawnSync(bin, argv, { encoding: 'utf8' });
+      const p = spawnSync(bin, [...argv], { encoding: 'utf8' });
       if (p.status !== 0) throw new Error(`hmm-test ${argv.join(' ')} exited ${p.status}`);
     });
     r[`${mode}, fresh process ms`] = +ft.toFixed(1);
