@@ -11,6 +11,8 @@ import { type VariantSpec, type HmmTestsBuild, defineFixtures } from './common.j
 import { anonCases } from './anon.js';
 import { migrateCases } from './migrate.js';
 import { mirrorCases } from './mirror.js';
+import { forkCases } from './fork.js';
+import { fileCases } from './file.js';
 
 export { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec, type HmmTestsBuild } from './common.js';
 
@@ -26,5 +28,7 @@ export const HMM_TESTS_CASES = [
 export function registerHmmTests(h: Harness, libc: Libc, variants: VariantSpec[], build: HmmTestsBuild): void {
   const env = defineFixtures(h, libc, variants, build);
   const cases: Record<string, () => void> = { ...anonCases(env), ...migrateCases(env), ...mirrorCases(env) };
+  Object.assign(cases, forkCases(env));
+  Object.assign(cases, fileCases(env));
   for (const name of HMM_TESTS_CASES) cases[name]?.();
 }
