@@ -48,3 +48,21 @@ t.test('a leaked system page fails the case that leaked it', (t) => {
   t.ok(r.err.some((l) => l.includes('BUG: 1 system page(s) still allocated')));
   t.end();
 });
+
+t.test('a kill() that does not kill: hmm_cow_in_device fails, saying the child would spin forever, instead of hanging', (t) => {
+  const r = smoke({
+    params: PRIVATE,
+    filter: (_f, v, c) => v === 'hmm_device_private' && c === 'hmm_cow_in_device',
+    onKernel: (_k, _mod, task) => {
+      const fork = task.fork.bind(task);
+      task.fork = () => {
+        const child = fork();
+        if (typeof child === 'object') child.kill = () => 0;
+        return child;
+      };
+    },
+  });
+  t.same(failed(r), ['hmm_cow_in_device']);
+  t.ok(r.err.some((l) => /spins forever: nothing is left to end it/.test(l)));
+  t.end();
+});

@@ -17,7 +17,7 @@ import { type HmmEnv, ALIGN, HMM_BUFFER_SIZE, newHmmBuffer } from './common.js';
 
 export function forkCases(env: HmmEnv): Record<string, () => void> {
   const { libc, hmm, hmm_open, hmm_dmirror_cmd, hmm_buffer_free, hmm_migrate_sys_to_dev } = env;
-  const { mmap, close, malloc, loadInts, loadBytes, storeInts, fork, waitpid, kill, exit } = libc;
+  const { mmap, close, malloc, loadInts, loadBytes, storeInts, fork, waitpid, kill, exit, spin } = libc;
 
   return {
     /* A device writing a private anonymous mapping a child inherited copies on write. */
@@ -163,7 +163,7 @@ export function forkCases(env: HmmEnv): Record<string, () => void> {
 
       const pid = fork(() => {
         /* The child spins until the parent's SIGTERM ends it (here: it is killed before it ever runs). */
-        for (;;) { /* spin */ }
+        for (;;) spin();
       });
       if (pid === -1) t.ASSERT_EQ(pid, 0);
       /*

@@ -153,6 +153,16 @@ export class Libc {
     throw new ChildExit(code);
   };
 
+  /**
+   * A process spinning on the CPU (`while (1) {}`). The model runs one
+   * process at a time, so a spinning process would never give the CPU back:
+   * reaching this means nothing can end it any more, and the run would hang
+   * where the real kernel's would spin forever. It says so instead.
+   */
+  readonly spin = (): never => {
+    throw new Error(`process ${this.current.pid} spins forever: nothing is left to end it (a run on the real kernel would hang here)`);
+  };
+
   /** kill(2). */
   readonly kill = (pid: number, sig: number): number => {
     const c = this.pending.get(pid);
