@@ -12,6 +12,8 @@ import { Memmap, physToPfn, MEMBLOCK_PAGES, PG_reserved } from './page.js';
 import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORESOURCE_BUSY, IORES_DESC_SOFT_RESERVED } from './resource.js';
 import { type MachineConfig, type ThpMode, defaultMachine, DEFAULT_THP_MODE, DEFAULT_NR_HUGEPAGES } from './machine.js';
 import { Hstate } from './hugetlb.js';
+import { Sched } from './sched.js';
+import { Prng, DEFAULT_SEED, deriveSeed } from './random.js';
 import type { DevPagemap } from './memremap.js';
 import type { CharDev } from './chrdev.js';
 import type { Task } from './task.js';
@@ -48,6 +50,8 @@ export interface KernelOptions {
   machine?: MachineConfig;
   /** panic_on_warn: a WARN becomes a kernel BUG (the case fails). */
   panicOnWarn?: boolean;
+  /** Seeds the kernel's random numbers and its scheduler's choices (default DEFAULT_SEED): same seed, same run. */
+  seed?: number;
 }
 
 export class Kernel {
@@ -84,6 +88,12 @@ export class Kernel {
   readonly panicOnWarn: boolean;
   readonly arch: ArchOps = { copyPage: (to, from) => to.set(from) };
   readonly inject: KernelInject = {};
+  /** The seed this kernel was booted with. */
+  readonly seed: number;
+  /** The source of /dev/urandom's bytes (random.ts). */
+  readonly urandom: Prng;
+  /** The threads of the processes and the virtual clock (sched.ts). */
+  readonly sched: Sched;
   private readonly objects = new Map<number, object>();
   private readonly objectIds = new WeakMap<object, number>();
   private nextObjectId = 1;
@@ -91,6 +101,9 @@ export class Kernel {
   constructor(opts: KernelOptions = {}) {
     this.machine = opts.machine ?? defaultMachine();
     this.panicOnWarn = opts.panicOnWarn ?? false;
+    this.seed = (opts.seed ?? DEFAULT_SEED) >>> 0;
+    this.urandom = new Prng(deriveSeed(this.seed, 0));
+    this.sched = new Sched(this, this.seed);
     this.iomem = new IomemResource(this.machine.physBits);
     const ram: Array<[number, number]> = [];
     for (const e of this.machine.memoryMap) {

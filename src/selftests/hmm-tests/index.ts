@@ -11,6 +11,7 @@ import { type VariantSpec, type HmmTestsBuild, defineFixtures } from './common.j
 import { anonCases } from './anon.js';
 import { migrateCases } from './migrate.js';
 import { mirrorCases } from './mirror.js';
+import { teardownCases } from './teardown.js';
 
 export { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec, type HmmTestsBuild } from './common.js';
 
@@ -25,6 +26,7 @@ export const HMM_TESTS_CASES = [
 
 export function registerHmmTests(h: Harness, libc: Libc, variants: VariantSpec[], build: HmmTestsBuild): void {
   const env = defineFixtures(h, libc, variants, build);
-  const cases: Record<string, () => void> = { ...anonCases(env), ...migrateCases(env), ...mirrorCases(env) };
+  const cases: Record<string, () => void> = { ...anonCases(env), ...migrateCases(env), ...mirrorCases(env),
+    ...teardownCases(env) };
   for (const name of HMM_TESTS_CASES) cases[name]?.();
 }
