@@ -157,11 +157,12 @@ export function dmirrorRead(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task)
   const k = current.k;
   let ret: number;
   for (;;) {
+    // No lock is held between dmirror_fault() and dmirror_do_read(), nor after it: preemption points.
+    k.sched.point('dmirror_read: before dmirror_do_read');
     mutexLock(k, dmirror.mutex);
     ret = dmirrorDoRead(dmirror, start, end, bounce);
     mutexUnlock(k, dmirror.mutex);
-    // No lock held between dmirror_do_read() and dmirror_fault(): a preemption point.
-    k.sched.point('dmirror_read');
+    k.sched.point('dmirror_read: after dmirror_do_read');
     if (ret !== -ENOENT) break;
     start = cmd.addr + bounce.cpages * PAGE_SIZE;
     ret = dmirrorFault(dmirror, start, end, false);
@@ -199,10 +200,11 @@ export function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task
     ret = -EFAULT;
   } else {
     for (;;) {
+      current.k.sched.point('dmirror_write: before dmirror_do_write');
       mutexLock(current.k, dmirror.mutex);
       ret = dmirrorDoWrite(dmirror, start, end, bounce);
       mutexUnlock(current.k, dmirror.mutex);
-      current.k.sched.point('dmirror_write');
+      current.k.sched.point('dmirror_write: after dmirror_do_write');
       if (ret !== -ENOENT) break;
       start = cmd.addr + bounce.cpages * PAGE_SIZE;
       ret = dmirrorFault(dmirror, start, end, true);

@@ -20,6 +20,7 @@ import type { Task } from './task.js';
 import type { Page } from './page.js';
 import type { VmAreaStruct } from './mm.js';
 import type { PteTable } from './pgtable.js';
+import type { HmmRange } from './hmm.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
@@ -44,6 +45,12 @@ export interface KernelInject {
   checkAndMigrateMovablePages?: (k: Kernel, nrPages: number, pages: Float64Array) => number;
   /** memory.ts: restore_exclusive_pte(). */
   restoreExclusivePte?: (vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number) => void;
+  /**
+   * hmm.ts: called as hmm_range_fault() starts each page-table walk, where
+   * its caller holds mmap_lock for read; a test may put a preemption point
+   * there to break the scheduler's rule (sched.ts) on purpose.
+   */
+  hmmWalkStart?: (range: HmmRange) => void;
 }
 
 export interface KernelOptions {
