@@ -24,8 +24,10 @@ export interface SmokeOptions {
   machine?: MachineConfig;
   out: (line: string) => void;
   err: (line: string) => void;
-  /** Write the TRACE line of every device command, and each RUN line, to err. */
+  /** Write the TRACE line of every device command, and each RUN line, to err; and a SCHED line each time another thread runs. */
   trace?: boolean;
+  /** Seeds each case's kernel: /dev/urandom and the scheduler's choices (kernel-model/sched.ts). Default DEFAULT_SEED. */
+  seed?: number;
   filter?: (fixture: string, variant: string, test: string) => boolean;
   /** Called with each case's result as it finishes. */
   onCase?: (result: CaseResult) => void;
@@ -110,7 +112,8 @@ export function runSmoke(opts: SmokeOptions): RunResult {
       return {
         enter() {
           if (opts.trace) opts.err(`#  RUN           ${name} ...`);
-          k = new Kernel({ machine });
+          k = new Kernel({ machine, seed: opts.seed });
+          if (opts.trace) k.sched.trace = opts.err;
           gupTestInit(k); // CONFIG_GUP_TEST: /sys/kernel/debug/gup_test, as on the reference machine
           const r = modprobeTestHmm(k, opts.params);
           if ('error' in r) throw new Error(`modprobe test_hmm: ${r.error}`);

@@ -32,7 +32,8 @@ t.test('hmm-test smoke: TAP on stdout, exit 0', (t) => {
 
 t.test('bad input: one line on stderr, exit 2, no stack trace', (t) => {
   for (const args of [[], ['bogus'], ['smoke', '0x100000000'], ['smoke', 'zz', '0x1'], ['smoke', '1', '2', '3'],
-    ['smoke', '0x100000000', '0x100000000'], ['smoke', '0x1', '0x2'], ['smoke', '--nope']]) {
+    ['smoke', '0x100000000', '0x100000000'], ['smoke', '0x1', '0x2'], ['smoke', '--nope'], ['smoke', '--seed', 'x'],
+    ['smoke', '--seed', '4294967296']]) {
     const r = run('bin/hmm-test', args);
     t.equal(r.status, 2, `exit status for ${args.join(' ')}`);
     t.equal(r.stdout, '', 'nothing on stdout');
@@ -41,6 +42,18 @@ t.test('bad input: one line on stderr, exit 2, no stack trace', (t) => {
     t.match(lines[0], /^hmm-test: /);
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
+  t.end();
+});
+
+t.test('--seed picks the interleaving of anon_teardown: the same seed repeats its trace', (t) => {
+  const args = (seed: string) => ['smoke', '--format', 'tap', '--trace', '--seed', seed, '-r', 'hmm.hmm_device_private.anon_teardown'];
+  const lines = (stderr: string) => stderr.split('\n').filter((l) => /^(TRACE|SCHED) /.test(l));
+  const a = run('bin/hmm-test', args('5')), b = run('bin/hmm-test', args('5')), c = run('bin/hmm-test', args('6'));
+  for (const r of [a, b, c]) t.equal(r.status, 0, r.stderr);
+  t.equal(lines(a.stderr).filter((l) => l.startsWith('TRACE READ')).length, 10);
+  t.ok(lines(a.stderr).some((l) => /^SCHED t=\d+ns tid=\d+ runs at /.test(l)), 'SCHED lines say where a thread ran');
+  t.same(lines(b.stderr), lines(a.stderr));
+  t.not(lines(c.stderr).join('\n'), lines(a.stderr).join('\n'));
   t.end();
 });
 

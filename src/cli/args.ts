@@ -23,3 +23,13 @@ export function parseAddress(name: string, text: string): number {
   if (!Number.isSafeInteger(v) || v >= 2 ** 52) throw new UsageError(`${name} "${text}" is too large for a physical address`);
   return v;
 }
+
+/** --seed N: an unsigned 32-bit integer, decimal or hex. */
+export function parseSeed(text: string): number {
+  const s = text.trim();
+  const v = /^0[xX][0-9a-fA-F]+$/.test(s) ? parseInt(s.slice(2), 16) : /^[0-9]+$/.test(s) ? parseInt(s, 10) : NaN;
+  if (!Number.isSafeInteger(v) || v > 0xffffffff) {
+    throw new UsageError(`--seed "${text}" is not a seed: give an integer from 0 to 4294967295 (decimal or 0x hex)`);
+  }
+  return v;
+}

@@ -15,7 +15,8 @@ import { smokeReport } from './report.js';
 import { junitXml } from './junit.js';
 import { prettyCase, prettySummary } from './pretty.js';
 import { defaultMachine } from '../kernel-model/machine.js';
-import { UsageError, parseAddress } from './args.js';
+import { UsageError, parseAddress, parseSeed } from './args.js';
+import { DEFAULT_SEED } from '../kernel-model/random.js';
 import { runSmoke, checkModuleParams, listSmoke } from '../runner.js';
 import { parseHarnessArgs, testEnabled, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
 import type { TestHmmParams } from '../dmirror/test_hmm.js';
@@ -50,13 +51,14 @@ export function main(argv: string[]): void {
     .argument('[spm_addr_dev0]', 'start of a special-purpose memory range for the device memory (hex, decimal or octal)')
     .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
     .option('--coherent', 'the SPM addresses make 6.12\'s DEVICE_COHERENT devices 2 and 3 (module parameter spm_type=coherent) instead of the seed\'s GENERIC devices 0 and 1')
-    .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr')
+    .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr, and a SCHED line when another thread runs')
+    .option('--seed <n>', `seed of the simulated kernel's random numbers and thread interleavings (0..4294967295, default ${DEFAULT_SEED}): the same seed gives the same run`)
     .option('--report <file>', 'write the configuration, every case and the totals as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
     .option('--format <format>', 'tap (kselftest TAP, the default when stdout is not a terminal) or pretty')
     .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; report?: string; junit?: string; format?: string; config?: string }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; seed?: string; report?: string; junit?: string; format?: string; config?: string }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
@@ -82,6 +84,7 @@ export function main(argv: string[]): void {
         spm_type: opts.coherent ? 'coherent' : 'generic',
       };
       const machine = config.machine;
+      const seed = opts.seed === undefined ? undefined : parseSeed(opts.seed);
       const problem = checkModuleParams(params, machine);
       if (problem !== null) throw new UsageError(problem);
       if (harness.list) {
@@ -102,6 +105,7 @@ export function main(argv: string[]): void {
         err: pretty ? (l) => { if (l.startsWith('TRACE ')) process.stderr.write(`${l}\n`); } : (l) => process.stderr.write(`${l}\n`),
         onCase: pretty ? (r) => prettyCase(r).forEach(say) : undefined,
         trace: opts.trace,
+        seed,
       });
       if (pretty) say(prettySummary(result));
       const save = (file: string, what: string, text: () => string) => {

@@ -14,9 +14,10 @@ import { memcpyFromPage, memcpyToPage } from '../kernel-model/highmem.js';
 import { type HmmRange, hmmRangeFault, hmmPfnFlags, hmmPfnToPage, hmmPfnToMapOrder, HMM_PFN_ERROR, HMM_PFN_VALID,
   HMM_PFN_WRITE, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE } from '../kernel-model/hmm.js';
 import { type MmuIntervalNotifierOps, type MmuNotifierRange, MmuIntervalNotifier, MMU_NOTIFY_MIGRATE,
-  mmuIntervalReadBegin, mmuIntervalReadRetry, mmuIntervalSetSeq, mmuIntervalNotifierInsert,
+  MMU_NOTIFIER_RANGE_BLOCKABLE, mmuIntervalReadBegin, mmuIntervalReadRetry, mmuIntervalSetSeq, mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
 import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
+import { mutexLock, mutexTrylock, mutexUnlock, mmapReadLock, mmapReadUnlock } from '../kernel-model/locking.js';
 import { type Dmirror, dmirrorMm, dmirrorPageToDevice } from './test_hmm.js';
 import { DPT_XA_TAG_WRITE } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE, HMM_DMIRROR_PROT_READ,
@@ -39,11 +40,19 @@ export function dmirrorBounceInit(addr: number, size: number): DmirrorBounce {
   return { ptr: new Uint8Array(size), addr, cpages: 0 };
 }
 
-/** Model of dmirror_interval_invalidate(): forget the translations, except for our own migrations (seed 001). */
+/**
+ * Model of dmirror_interval_invalidate(): forget the translations, except
+ * for our own migrations (seed 001), under dmirror->mutex (trylock when the
+ * range may not block).
+ */
 function dmirrorIntervalInvalidate(dmirror: Dmirror, mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): boolean {
   if (range.event === MMU_NOTIFY_MIGRATE && range.owner === dmirror.mdevice) return true;
+  const k = range.mm.k;
+  if (range.flags & MMU_NOTIFIER_RANGE_BLOCKABLE) mutexLock(k, dmirror.mutex);
+  else if (!mutexTrylock(k, dmirror.mutex)) return false;
   mmuIntervalSetSeq(mni, curSeq);
   dmirrorDoUpdate(dmirror, range.start, range.end);
+  mutexUnlock(k, dmirror.mutex);
   return true;
 }
 
@@ -72,20 +81,37 @@ function dmirrorDoFault(dmirror: Dmirror, range: HmmRange): number {
   return 0;
 }
 
-/** Model of dmirror_range_fault(): hmm_range_fault() under the mmu_interval_read_begin()/retry protocol. */
+/**
+ * Model of dmirror_range_fault(): hmm_range_fault() under mmap_read_lock(),
+ * then, under dmirror->mutex, the mmu_interval_read_retry() check and the
+ * device page table update. Preemption points (sched.ts) where the C holds
+ * neither lock: before each attempt, and between hmm_range_fault() and the
+ * check, the window the sequence protocol exists for.
+ */
 function dmirrorRangeFault(dmirror: Dmirror, range: HmmRange): number {
+  const mm = dmirrorMm(dmirror), k = mm.k;
   for (let tries = 0; ; tries++) {
+    k.sched.point('dmirror_range_fault');
     if (tries >= RANGE_FAULT_MAX_TRIES) return -EBUSY;
     range.notifierSeq = mmuIntervalReadBegin(range.notifier);
+    mmapReadLock(mm);
     const ret = hmmRangeFault(range);
+    mmapReadUnlock(mm);
     if (ret) {
       if (ret === -EBUSY) continue;
       return ret;
     }
-    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) continue;
+    k.sched.point('dmirror_range_fault: hmm_range_fault done');
+    mutexLock(k, dmirror.mutex);
+    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+      mutexUnlock(k, dmirror.mutex);
+      continue;
+    }
     break;
   }
-  return dmirrorDoFault(dmirror, range);
+  const ret = dmirrorDoFault(dmirror, range);
+  mutexUnlock(k, dmirror.mutex);
+  return ret;
 }
 
 /** Model of dmirror_fault(): fault [start, end) into the device page table, 64 pages at a time. */
@@ -128,9 +154,15 @@ export function dmirrorRead(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task)
   const end = start + size;
   if (end < start) return -EINVAL;
   const bounce = dmirrorBounceInit(start, size);
+  const k = current.k;
   let ret: number;
   for (;;) {
+    // No lock is held between dmirror_fault() and dmirror_do_read(), nor after it: preemption points.
+    k.sched.point('dmirror_read: before dmirror_do_read');
+    mutexLock(k, dmirror.mutex);
     ret = dmirrorDoRead(dmirror, start, end, bounce);
+    mutexUnlock(k, dmirror.mutex);
+    k.sched.point('dmirror_read: after dmirror_do_read');
     if (ret !== -ENOENT) break;
     start = cmd.addr + bounce.cpages * PAGE_SIZE;
     ret = dmirrorFault(dmirror, start, end, false);
@@ -168,7 +200,11 @@ export function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task
     ret = -EFAULT;
   } else {
     for (;;) {
+      current.k.sched.point('dmirror_write: before dmirror_do_write');
+      mutexLock(current.k, dmirror.mutex);
       ret = dmirrorDoWrite(dmirror, start, end, bounce);
+      mutexUnlock(current.k, dmirror.mutex);
+      current.k.sched.point('dmirror_write: after dmirror_do_write');
       if (ret !== -ENOENT) break;
       start = cmd.addr + bounce.cpages * PAGE_SIZE;
       ret = dmirrorFault(dmirror, start, end, true);
@@ -211,25 +247,46 @@ function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
   return perm;
 }
 
-/** Model of dmirror_range_snapshot(): a temporary notifier over the range so any invalidation restarts the snapshot. */
+/** Model of dmirror_snapshot_invalidate(): the snapshot's own notifier only bumps its sequence, under dmirror->mutex. */
+function dmirrorSnapshotInvalidate(dmirror: Dmirror, mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): boolean {
+  const k = range.mm.k;
+  if (range.flags & MMU_NOTIFIER_RANGE_BLOCKABLE) mutexLock(k, dmirror.mutex);
+  else if (!mutexTrylock(k, dmirror.mutex)) return false;
+  mmuIntervalSetSeq(mni, curSeq);
+  mutexUnlock(k, dmirror.mutex);
+  return true;
+}
+
+/**
+ * Model of dmirror_range_snapshot(): a temporary notifier over the range so
+ * any invalidation restarts the snapshot; hmm_range_fault() under
+ * mmap_read_lock(), the retry check and the entries under dmirror->mutex.
+ */
 function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Array): number {
-  const mm = dmirrorMm(dmirror);
+  const mm = dmirrorMm(dmirror), k = mm.k;
   const notifier = new MmuIntervalNotifier();
   range.notifier = notifier;
   let ret = mmuIntervalNotifierInsert(notifier, mm, range.start, range.end - range.start,
-    { invalidate: (mni, _r, seq) => { mmuIntervalSetSeq(mni, seq); return true; } });
+    { invalidate: (mni, r, seq) => dmirrorSnapshotInvalidate(dmirror, mni, r, seq) });
   if (ret) return ret;
   for (let tries = 0; ; tries++) {
     if (tries >= RANGE_FAULT_MAX_TRIES) { ret = -EBUSY; break; }
     range.notifierSeq = mmuIntervalReadBegin(notifier);
+    mmapReadLock(mm);
     ret = hmmRangeFault(range);
+    mmapReadUnlock(mm);
     if (ret) {
       if (ret === -EBUSY) continue;
       break;
     }
-    if (mmuIntervalReadRetry(notifier, range.notifierSeq)) continue;
+    mutexLock(k, dmirror.mutex);
+    if (mmuIntervalReadRetry(notifier, range.notifierSeq)) {
+      mutexUnlock(k, dmirror.mutex);
+      continue;
+    }
     const n = (range.end - range.start) / PAGE_SIZE;
     for (let i = 0; i < n; i++) perm[i] = dmirrorMkentry(dmirror, range.hmmPfns[i]);
+    mutexUnlock(k, dmirror.mutex);
     break;
   }
   mmuIntervalNotifierRemove(notifier);

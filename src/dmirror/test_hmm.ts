@@ -23,6 +23,7 @@
  *  - module unload checks what the C takes on trust: every device page back
  *    on the free list before the chunks are evicted and unmapped.
  */
+import { Mutex } from '../kernel-model/locking.js';
 import { KernelBug } from '../kernel-model/bug.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
@@ -75,6 +76,8 @@ export function memoryMode(params: TestHmmParams): 'private' | SpmType {
 /** struct dmirror: one open file, mirroring the opener's address space. */
 export class Dmirror {
   readonly pt = new DevicePageTable();
+  /** dmirror->mutex: guards pt against the invalidate callback (taken in mirror.ts as the C takes it). */
+  readonly mutex = new Mutex('dmirror->mutex');
   readonly notifier = new MmuIntervalNotifier();
   constructor(readonly mdevice: DmirrorDevice) {}
 }

@@ -239,9 +239,11 @@ function hmmWalk(w: Walk, start: number, end: number): number {
  */
 export function hmmRangeFault(range: HmmRange): number {
   const w: Walk = { range, last: range.start };
+  const inject = range.notifier.mm!.k.inject;
   let ret: number;
   do {
     if (mmuIntervalCheckRetry(range.notifier, range.notifierSeq)) return -EBUSY;
+    inject.hmmWalkStart?.(range);
     ret = hmmWalk(w, w.last, range.end);
   } while (ret === -EBUSY);
   return ret;

@@ -12,12 +12,15 @@ import { Memmap, physToPfn, MEMBLOCK_PAGES, PG_reserved } from './page.js';
 import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORESOURCE_BUSY, IORES_DESC_SOFT_RESERVED } from './resource.js';
 import { type MachineConfig, type ThpMode, defaultMachine, DEFAULT_THP_MODE, DEFAULT_NR_HUGEPAGES } from './machine.js';
 import { Hstate } from './hugetlb.js';
+import { Sched } from './sched.js';
+import { Prng, DEFAULT_SEED, deriveSeed } from './random.js';
 import type { DevPagemap } from './memremap.js';
 import type { CharDev } from './chrdev.js';
 import type { Task } from './task.js';
 import type { Page } from './page.js';
 import type { VmAreaStruct } from './mm.js';
 import type { PteTable } from './pgtable.js';
+import type { HmmRange } from './hmm.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
@@ -42,12 +45,20 @@ export interface KernelInject {
   checkAndMigrateMovablePages?: (k: Kernel, nrPages: number, pages: Float64Array) => number;
   /** memory.ts: restore_exclusive_pte(). */
   restoreExclusivePte?: (vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number) => void;
+  /**
+   * hmm.ts: called as hmm_range_fault() starts each page-table walk, where
+   * its caller holds mmap_lock for read; a test may put a preemption point
+   * there to break the scheduler's rule (sched.ts) on purpose.
+   */
+  hmmWalkStart?: (range: HmmRange) => void;
 }
 
 export interface KernelOptions {
   machine?: MachineConfig;
   /** panic_on_warn: a WARN becomes a kernel BUG (the case fails). */
   panicOnWarn?: boolean;
+  /** Seeds the kernel's random numbers and its scheduler's choices (default DEFAULT_SEED): same seed, same run. */
+  seed?: number;
 }
 
 export class Kernel {
@@ -84,6 +95,12 @@ export class Kernel {
   readonly panicOnWarn: boolean;
   readonly arch: ArchOps = { copyPage: (to, from) => to.set(from) };
   readonly inject: KernelInject = {};
+  /** The seed this kernel was booted with. */
+  readonly seed: number;
+  /** The source of /dev/urandom's bytes (random.ts). */
+  readonly urandom: Prng;
+  /** The threads of the processes and the virtual clock (sched.ts). */
+  readonly sched: Sched;
   private readonly objects = new Map<number, object>();
   private readonly objectIds = new WeakMap<object, number>();
   private nextObjectId = 1;
@@ -91,6 +108,9 @@ export class Kernel {
   constructor(opts: KernelOptions = {}) {
     this.machine = opts.machine ?? defaultMachine();
     this.panicOnWarn = opts.panicOnWarn ?? false;
+    this.seed = (opts.seed ?? DEFAULT_SEED) >>> 0;
+    this.urandom = new Prng(deriveSeed(this.seed, 0));
+    this.sched = new Sched(this, this.seed);
     this.iomem = new IomemResource(this.machine.physBits);
     const ram: Array<[number, number]> = [];
     for (const e of this.machine.memoryMap) {

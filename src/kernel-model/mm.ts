@@ -9,6 +9,7 @@
  * return an address or a negative errno, as the kernel's do; the selftest
  * port's libc layer turns that into -1/errno.
  */
+import { RwSemaphore } from './locking.js';
 import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
@@ -112,8 +113,10 @@ export class MmStruct {
   readonly intervalNotifiers: MmuIntervalNotifier[] = [];
   /** mmu_notifier_subscriptions->invalidate_seq: odd while an invalidation runs. */
   invalidateSeq = 2;
-  /** mm_users: the address space is torn down when it drops to 0. */
+  /** mm_users: the address space is torn down when it drops to 0 (each thread of the process holds one). */
   mmUsers = 1;
+  /** mmap_lock: taken for write by the system calls that change the VMAs, for read around hmm_range_fault(); see locking.ts. */
+  readonly mmapLock = new RwSemaphore('mmap_lock');
   /** mm_count: the struct itself, pinned by notifiers (mmgrab()). */
   mmCount = 1;
   /** Pages mapped (rss), by MM_ANONPAGES. */

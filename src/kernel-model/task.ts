@@ -19,6 +19,8 @@ import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate 
 import { O_RDWR, O_TMPFILE, SEEK_CUR, SEEK_END, SEEK_SET } from './fcntl.js';
 import { dupMm } from './fork.js';
 import { doMadvise } from './madvise.js';
+import { mmapWriteLock, mmapWriteUnlock } from './locking.js';
+import type { Thread, ThreadBody } from './sched.js';
 
 /* Signal numbers (arch/x86/include/uapi/asm/signal.h) the model acts on. */
 export const SIGINT = 2;
@@ -99,21 +101,28 @@ export class Task {
     return 0;
   }
 
-  /** ioctl(2). */
+  /**
+   * ioctl(2). Entry and exit are preemption points (sched.ts): the driver
+   * is entered, and left, holding no lock.
+   */
   ioctl(fd: number, cmd: number, arg: object): number {
+    const sched = this.k.sched;
+    sched.point('ioctl entry');
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
-    return filp.cdev.fops.unlockedIoctl(filp, cmd, arg, this);
+    const ret = filp.cdev.fops.unlockedIoctl(filp, cmd, arg, this);
+    sched.point('ioctl exit');
+    return ret;
   }
 
-  /** mmap(2): fd and offset for a file mapping (ignored with MAP_ANONYMOUS, as in C). */
+  /** mmap(2): fd and offset for a file mapping (ignored with MAP_ANONYMOUS, as in C); vm_mmap_pgoff() holds mmap_lock for write. */
   mmap(addr: number, len: number, prot: number, flags: number, fd = -1, offset = 0): number {
     let filp: File | null = null;
     if (!(flags & MAP_ANONYMOUS)) {
       filp = this.files.get(fd) ?? null;
       if (filp === null) return -EBADF;
     }
-    return doMmap(this.mm, addr, len, prot, flags, filp, offset);
+    return this.underMmapWriteLock('mmap', () => doMmap(this.mm, addr, len, prot, flags, filp, offset));
   }
 
   /** read(2) at the file position, into user memory at buf. */
@@ -168,15 +177,45 @@ export class Task {
     if (filp === undefined) return -EBADF;
     return doSysFtruncate(filp, length);
   }
+  /** munmap(2): __vm_munmap() under mmap_lock for write; entry and exit are preemption points. */
   munmap(addr: number, len: number): number {
-    return doMunmap(this.mm, addr, len);
+    return this.underMmapWriteLock('munmap', () => doMunmap(this.mm, addr, len));
   }
+  /** mprotect(2): do_mprotect_pkey() under mmap_lock for write. */
   mprotect(addr: number, len: number, prot: number): number {
-    return doMprotect(this.mm, addr, len, prot);
+    return this.underMmapWriteLock('mprotect', () => doMprotect(this.mm, addr, len, prot));
   }
-  /** madvise(2): MADV_HUGEPAGE/MADV_NOHUGEPAGE (madvise.ts). */
+  /** madvise(2): MADV_HUGEPAGE/MADV_NOHUGEPAGE (madvise.ts), which take mmap_lock for write. */
   madvise(addr: number, len: number, advice: number): number {
-    return doMadvise(this.mm, addr, len, advice);
+    return this.underMmapWriteLock('madvise', () => doMadvise(this.mm, addr, len, advice));
+  }
+
+  /** A system call that changes the VMAs: a preemption point, the call under mmap_write_lock(), a preemption point. */
+  private underMmapWriteLock(name: string, call: () => number): number {
+    const sched = this.k.sched;
+    sched.point(`${name} entry`);
+    mmapWriteLock(this.mm);
+    let ret: number;
+    try {
+      ret = call();
+    } finally {
+      mmapWriteUnlock(this.mm);
+    }
+    sched.point(`${name} exit`);
+    return ret;
+  }
+
+  /**
+   * clone(2) of a thread, as pthread_create() makes it (CLONE_VM |
+   * CLONE_FILES | CLONE_THREAD ...): a thread of this process sharing its
+   * mm and files, running `body` (sched.ts: createThread()). Returning to
+   * user space is a preemption point, where the new thread may start.
+   */
+  cloneThread(body: ThreadBody): Thread {
+    this.k.sched.point('clone entry');
+    const th = this.k.sched.createThread(this, body);
+    this.k.sched.point('clone exit');
+    return th;
   }
 
   /**
@@ -211,6 +250,7 @@ export class Task {
     if (this.exited) return;
     this.exited = true;
     this.exitStatus = status;
+    this.k.sched.exitGroup(this);
     this.mm.mmput();
     for (const fd of [...this.files.keys()]) this.close(fd);
   }

@@ -13,6 +13,7 @@ import { migrateCases } from './migrate.js';
 import { mirrorCases } from './mirror.js';
 import { forkCases } from './fork.js';
 import { fileCases } from './file.js';
+import { teardownCases } from './teardown.js';
 
 export { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec, type HmmTestsBuild } from './common.js';
 
@@ -30,5 +31,6 @@ export function registerHmmTests(h: Harness, libc: Libc, variants: VariantSpec[]
   const cases: Record<string, () => void> = { ...anonCases(env), ...migrateCases(env), ...mirrorCases(env) };
   Object.assign(cases, forkCases(env));
   Object.assign(cases, fileCases(env));
+  Object.assign(cases, teardownCases(env));
   for (const name of HMM_TESTS_CASES) cases[name]?.();
 }

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * A deterministic scheduler for the threads of a process (customised for
+ * testing; in Linux: kernel/sched/, the clone of a thread in kernel/fork.c,
+ * nanosleep(2) and the futex a pthread_join() waits on).
+ *
+ * JavaScript runs one stack. The thread on it is the one that runs the
+ * test's code: the test process's first thread (or a forked child's, while
+ * its parent waits). Every other thread is a generator: its code runs from
+ * one blocking call (a `yield`, e.g. nanosleep) to the next in one piece,
+ * system calls included, and only when the scheduler starts it.
+ *
+ * The rule: the scheduler starts another thread only at a *preemption
+ * point* of the stack thread, a call to Sched.point() placed where the
+ * kernel, at that spot, holds no lock of the thread (no mmap_lock, no
+ * driver mutex, no page lock): at system call entry and exit and where a
+ * driver drops its locks between steps (dmirror_read() between
+ * dmirror_do_read() and dmirror_fault(); dmirror_range_fault() before
+ * mmap_read_lock() and between hmm_range_fault() and the
+ * mmu_interval_read_retry() check). Whatever the other thread does there
+ * (an munmap(), with its mmap_write_lock() and mmu notifier callbacks) a
+ * second CPU could have done at that moment on the real kernel, so every
+ * interleaving the scheduler produces is one the kernel can produce. It does
+ * not produce them all: a thread is never preempted halfway through its own
+ * system call. locking.ts checks the rule: a thread that would have to sleep
+ * on a lock the preempted thread holds is a KernelBug.
+ *
+ * Time is virtual, in nanoseconds. Each preemption point stands for the
+ * work since the previous one and advances the clock by a slice drawn from
+ * a seeded generator (uniform below SCHED_SLICE_NS); a sleeping thread
+ * wakes at the first point at or after its wake-up time; a blocked stack
+ * thread (pthread_join(), nanosleep()) lets the clock jump to the next
+ * wake-up. The same seed gives the same interleaving.
+ *
+ * With no other thread a point is one comparison: it draws nothing and
+ * moves no clock, so cases without threads run as before.
+ */
+import { KernelBug } from './bug.js';
+import type { Kernel } from './kernel.js';
+import type { Task } from './task.js';
+import { Prng, deriveSeed } from './random.js';
+
+/**
+ * The clock advance of one preemption point is uniform in [0,
+ * SCHED_SLICE_NS). The figure is not measured: with it, the READ of 1024
+ * pages that anon_teardown races against takes about 20 us of virtual time,
+ * inside the 0-32 us its thread sleeps, so both the READ-first and the
+ * unmap-first outcomes are common, as on the reference machine (3 READs of
+ * 10 succeeded there).
+ */
+export const SCHED_SLICE_NS = 1000;
+
+/** Runs of other threads one preemption point may make before the model calls it a lockup (threads sleeping 0 ns in a loop). */
+const SCHED_MAX_RUNS = 100000;
+
+/** A thread's blocking call, what it yields: nanosleep(2) for this many nanoseconds. */
+export interface ThreadBlock {
+  nanosleep: number;
+}
+
+/** A thread's code: runs to its next blocking call on each next(); returns the thread's exit value. */
+export type ThreadBody = Iterator<ThreadBlock, unknown, undefined>;
+
+/** The tid (in Sched.current and lock owners) of the thread on the JS stack. */
+export const STACK_THREAD = 0;
+
+/** A thread the scheduler runs (a task_struct of CLONE_THREAD, sharing its process's mm and files). */
+export class Thread {
+  /** Sleeping until `wakeAt` (the clock value), runnable once the clock reaches it; dead after its code returned. */
+  dead = false;
+  wakeAt: number;
+  /** What its code returned (the pthread's exit value), once dead. */
+  retval: unknown = undefined;
+  constructor(readonly tid: number, readonly task: Task, readonly body: ThreadBody, now: number) {
+    this.wakeAt = now;
+  }
+}
+
+export class Sched {
+  /** The virtual clock (ns since boot). */
+  now = 0;
+  /** The running thread's tid: STACK_THREAD, or a Thread's while its code runs. */
+  current = STACK_THREAD;
+  /** Threads created and not dead, in creation order. */
+  private readonly threads: Thread[] = [];
+  private readonly slices: Prng;
+  /** Called with a line for each thread run (when, where, which): --trace shows them, tests record them. */
+  trace: ((line: string) => void) | null = null;
+  /** Where the stack thread was when a thread last ran (the preemption point's name, or the blocking call's). */
+  private where = '';
+
+  constructor(private readonly k: Kernel, seed: number) {
+    this.slices = new Prng(deriveSeed(seed, 1));
+  }
+
+  /** Threads alive (created, not dead). */
+  get nrThreads(): number {
+    return this.threads.length;
+  }
+
+  /**
+   * A preemption point of the stack thread, named after where it is. The
+   * caller must hold no lock (see the file comment). Free with no other
+   * thread; a no-op inside another thread's code, which is never preempted.
+   */
+  point(where: string): void {
+    if (this.threads.length === 0 || this.current !== STACK_THREAD) return;
+    this.now += this.slices.u32() % SCHED_SLICE_NS;
+    this.where = where;
+    this.runWoken();
+  }
+
+  /**
+   * Model of clone(CLONE_VM | CLONE_THREAD | ...) and wake_up_new_task():
+   * a thread of `task`, runnable at once, holding a reference on the shared
+   * mm (copy_mm() with CLONE_VM: mmget()). It first runs at the caller's
+   * next preemption point or blocking call.
+   */
+  createThread(task: Task, body: ThreadBody): Thread {
+    task.mm.mmUsers++;
+    const th = new Thread(++this.k.lastPid, task, body, this.now);
+    this.threads.push(th);
+    return th;
+  }
+
+  /**
+   * The stack thread blocks until `th` is dead (futex_wait() on the tid
+   * word that CLONE_CHILD_CLEARTID clears at the thread's exit, as
+   * pthread_join() does): every thread runs as it wakes, the clock jumping
+   * from one wake-up to the next.
+   */
+  waitForExit(th: Thread): void {
+    this.where = 'pthread_join';
+    while (!th.dead) {
+      const next = this.earliest();
+      if (next === null) throw new KernelBug('BUG', 'futex_wait', `thread ${th.tid} is not dead and not scheduled: it can never exit`);
+      if (next.wakeAt > this.now) this.now = next.wakeAt;
+      this.runWoken();
+    }
+  }
+
+  /** Model of nanosleep(2) by the stack thread: the other threads run as they wake in the meantime. */
+  nanosleep(ns: number): void {
+    const until = this.now + Math.max(0, ns);
+    this.where = 'nanosleep';
+    for (let next = this.earliest(); next !== null && next.wakeAt <= until; next = this.earliest()) {
+      if (next.wakeAt > this.now) this.now = next.wakeAt;
+      this.runWoken();
+    }
+    this.now = until;
+  }
+
+  /**
+   * Model of zap_other_threads() at exit_group(): the process's other
+   * threads die where they sleep (their code is not resumed) and drop their
+   * mm reference.
+   */
+  exitGroup(task: Task): void {
+    for (const th of [...this.threads]) {
+      if (th.task !== task) continue;
+      th.body.return?.(undefined);
+      this.reap(th, undefined);
+    }
+  }
+
+  /** The thread to wake first (ties: the older thread), or null when none is alive. */
+  private earliest(): Thread | null {
+    let best: Thread | null = null;
+    for (const th of this.threads) if (best === null || th.wakeAt < best.wakeAt) best = th;
+    return best;
+  }
+
+  /** Run every thread whose wake-up time has come, oldest wake-up first, until none is left. */
+  private runWoken(): void {
+    let runs = 0;
+    for (let next = this.earliest(); next !== null && next.wakeAt <= this.now; next = this.earliest()) {
+      if (++runs > SCHED_MAX_RUNS) {
+        throw new KernelBug('BUG', 'schedule', `soft lockup: thread ${next.tid} keeps waking without the clock moving`);
+      }
+      this.run(next);
+    }
+  }
+
+  /** Run `th` from where it blocked to its next blocking call or its end. */
+  private run(th: Thread): void {
+    this.trace?.(`SCHED t=${this.now}ns tid=${th.tid} runs at ${this.where}`);
+    this.current = th.tid;
+    let r: IteratorResult<ThreadBlock, unknown>;
+    try {
+      r = th.body.next();
+    } catch (e) {
+      this.reap(th, undefined);
+      throw e;
+    } finally {
+      this.current = STACK_THREAD;
+    }
+    if (r.done) this.reap(th, r.value);
+    else th.wakeAt = this.now + Math.max(0, r.value.nanosleep);
+  }
+
+  /** The thread is dead: out of the run queue, its mm reference dropped (exit_mm()). */
+  private reap(th: Thread, retval: unknown): void {
+    const i = this.threads.indexOf(th);
+    if (i < 0) return;
+    this.threads.splice(i, 1);
+    th.dead = true;
+    th.retval = retval;
+    th.task.mm.mmput();
+  }
+}
