@@ -11,6 +11,9 @@ import { type VariantSpec, type HmmTestsBuild, defineFixtures } from './common.j
 import { anonCases } from './anon.js';
 import { migrateCases } from './migrate.js';
 import { mirrorCases } from './mirror.js';
+import { hugeCases } from './huge.js';
+import { exclusiveCases } from './exclusive.js';
+import { gupCases } from './gup.js';
 
 export { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec, type HmmTestsBuild } from './common.js';
 
@@ -25,6 +28,10 @@ export const HMM_TESTS_CASES = [
 
 export function registerHmmTests(h: Harness, libc: Libc, variants: VariantSpec[], build: HmmTestsBuild): void {
   const env = defineFixtures(h, libc, variants, build);
-  const cases: Record<string, () => void> = { ...anonCases(env), ...migrateCases(env), ...mirrorCases(env) };
+  const cases: Record<string, () => void> = { ...anonCases(env), ...migrateCases(env), ...mirrorCases(env),
+    ...hugeCases(env),
+    ...exclusiveCases(env),
+    ...gupCases(env),
+  };
   for (const name of HMM_TESTS_CASES) cases[name]?.();
 }
