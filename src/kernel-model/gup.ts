@@ -9,9 +9,14 @@
  * Arrays of struct page pointers are Float64Arrays of pfns (0 is NULL).
  * `mm` stands for current->mm where the kernel uses current.
  *
- * Only order-0 folios exist in the model so far: a pin adds
- * GUP_PIN_COUNTING_BIAS to the refcount, as 6.12 does for small folios
- * (large folios keep a separate _pincount; see tryGrabFolio()).
+ * References and pins go to the folio (tryGrabFolio()): a pin adds
+ * GUP_PIN_COUNTING_BIAS to a small folio's refcount, and one reference plus
+ * one _pincount to a large folio's, as 6.12 does. Huge PMDs (THP and
+ * hugetlb) are followed as follow_pmd_mask() does: FOLL_SPLIT_PMD splits a
+ * THP's PMD and follows the ptes; otherwise follow_huge_pmd() hands out
+ * the subpage. The model fills pages[] one page per follow (no
+ * ctx.page_mask batching), and gup_fast leaves a huge PMD to the slow path
+ * (gup_fast may always fall back; the result is the same).
  *
  * Departures: the model has no ZONE_MOVABLE or CMA, so the only folios that
  * are not long-term pinnable are device-coherent ones (the migrate_pages()
@@ -24,11 +29,13 @@
 import { BUG_ON } from './bug.js';
 import { EAGAIN, EBUSY, EEXIST, EFAULT, EINVAL, EMLINK, ENOMEM } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, PAGE_SIZE, pageAlign, PG_anon, PG_anon_exclusive, PG_dirty } from './page.js';
-import { type MmStruct, type VmAreaStruct, TASK_SIZE, VM_IO, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP,
+import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, pageAlign, PG_anon_exclusive, PG_dirty, PG_reserved } from './page.js';
+import { type MmStruct, type VmAreaStruct, TASK_SIZE, VM_HUGETLB, VM_IO, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP,
   VM_READ, VM_SHARED, VM_WRITE, vmaIsAnonymous, vmaLookup } from './mm.js';
-import { pteIndex, ptePresent, pteProtnone, pteSpecial, pteWrite, pteDirty, pteAccessible } from './pgtable.js';
-import { putPage, testPageFlag, setPageFlag, getPage, pageRefCount } from './page_alloc.js';
+import { type HugePmd, pteIndex, ptePresent, pteProtnone, pteSpecial, pteWrite, pteDirty, pteAccessible, _PAGE_DIRTY,
+  _PAGE_PROTNONE } from './pgtable.js';
+import { putPage, testPageFlag, setPageFlag, getPage, pageRefCount, compoundHead, largeFolio, folioTestAnon } from './page_alloc.js';
+import { isHugeZeroPmd, splitHugePmd } from './huge_memory.js';
 import { isDeviceCoherentPage } from './memremap.js';
 import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
 import { VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_RETRY } from './memremap.js';
@@ -61,33 +68,59 @@ const INTERNAL_GUP_FLAGS = FOLL_TOUCH | FOLL_TRIED | FOLL_REMOTE | FOLL_PIN | FO
 /** include/linux/mm.h: one pin on a small folio counts this much in its refcount. */
 export const GUP_PIN_COUNTING_BIAS = 1 << 10;
 
-const isZeroFolio = (k: Kernel, page: Page): boolean => page === k.zeroPfn;
+/**
+ * is_zero_folio(), widened to the huge zero page: the model does not
+ * refcount its reserved zero pages (see putPage()), so gup takes and drops
+ * no reference on either.
+ */
+const isZeroFolio = (k: Kernel, page: Page): boolean => testPageFlag(k, page, PG_reserved);
 
 /** Model of is_cow_mapping(): private and may be written. */
 export const isCowMapping = (flags: number): boolean => (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
 
 /**
- * Model of try_grab_folio(): FOLL_GET adds refs references, FOLL_PIN adds
- * refs * GUP_PIN_COUNTING_BIAS (order-0). The zero page is never pinned
- * (nor, in the model, refcounted). 0 or -ENOMEM for a free page.
+ * Model of try_grab_folio() on page_folio(page): FOLL_GET adds refs
+ * references; FOLL_PIN adds refs * GUP_PIN_COUNTING_BIAS to a small
+ * folio, refs references and refs to _pincount of a large one. The zero
+ * pages are never pinned (nor, in the model, refcounted). 0 or -ENOMEM for
+ * a free page.
  */
 export function tryGrabFolio(k: Kernel, page: Page, refs: number, flags: number): number {
   if (isZeroFolio(k, page)) return 0;
-  const b = k.memmap.block(page), i = Memmap.slot(page);
-  if (k.warn(b.refcount[i] <= 0, 'try_grab_folio', `pfn 0x${page.toString(16)} has refcount ${b.refcount[i]}`)) return -ENOMEM;
-  if (flags & FOLL_GET) b.refcount[i] += refs;
-  else if (flags & FOLL_PIN) b.refcount[i] += refs * GUP_PIN_COUNTING_BIAS;
+  const folio = compoundHead(k, page);
+  const b = k.memmap.block(folio), i = Memmap.slot(folio);
+  if (k.warn(b.refcount[i] <= 0, 'try_grab_folio', `pfn 0x${folio.toString(16)} has refcount ${b.refcount[i]}`)) return -ENOMEM;
+  if (flags & FOLL_GET) {
+    b.refcount[i] += refs;
+  } else if (flags & FOLL_PIN) {
+    const f = largeFolio(k, folio);
+    if (f !== undefined) {
+      b.refcount[i] += refs;
+      f.pincount += refs;
+    } else {
+      b.refcount[i] += refs * GUP_PIN_COUNTING_BIAS;
+    }
+  }
   return 0;
 }
 
-/** Model of gup_put_folio(): undo tryGrabFolio(); the last reference frees the page. */
+/** Model of gup_put_folio() on page_folio(page): undo tryGrabFolio(); the last reference frees the folio. */
 export function gupPutFolio(k: Kernel, page: Page, refs: number, flags: number): void {
   if (isZeroFolio(k, page)) return;
-  if (flags & FOLL_PIN) refs *= GUP_PIN_COUNTING_BIAS;
-  const b = k.memmap.block(page), i = Memmap.slot(page);
-  BUG_ON(b.refcount[i] < refs, 'gup_put_folio', () => `pfn 0x${page.toString(16)}: dropping ${refs} of ${b.refcount[i]} references`);
+  const folio = compoundHead(k, page);
+  if (flags & FOLL_PIN) {
+    const f = largeFolio(k, folio);
+    if (f !== undefined) {
+      BUG_ON(f.pincount < refs, 'gup_put_folio', () => `folio 0x${folio.toString(16)}: unpinning ${refs} of ${f.pincount} pins`);
+      f.pincount -= refs;
+    } else {
+      refs *= GUP_PIN_COUNTING_BIAS;
+    }
+  }
+  const b = k.memmap.block(folio), i = Memmap.slot(folio);
+  BUG_ON(b.refcount[i] < refs, 'gup_put_folio', () => `pfn 0x${folio.toString(16)}: dropping ${refs} of ${b.refcount[i]} references`);
   b.refcount[i] -= refs - 1;
-  putPage(k, page);
+  putPage(k, folio);
 }
 
 /** Model of unpin_user_page(). */
@@ -100,8 +133,10 @@ export function unpinUserPages(k: Kernel, pages: Float64Array, npages: number): 
   for (let i = 0; i < npages; i++) if (pages[i] !== 0) gupPutFolio(k, pages[i], 1, FOLL_PIN);
 }
 
-/** Model of folio_maybe_dma_pinned() for an order-0 folio. */
+/** Model of folio_maybe_dma_pinned(page_folio(page)): _pincount for a large folio, the refcount's bias for a small one. */
 export function folioMaybeDmaPinned(k: Kernel, page: Page): boolean {
+  const f = largeFolio(k, page);
+  if (f !== undefined) return f.pincount > 0;
   return pageRefCount(k, page) >= GUP_PIN_COUNTING_BIAS;
 }
 
@@ -139,7 +174,7 @@ function canFollowWritePte(k: Kernel, v: number, page: Page, vma: VmAreaStruct, 
   if (vma.vmFlags & (VM_MAYSHARE | VM_SHARED)) return false;
   if (!(vma.vmFlags & VM_MAYWRITE)) return false;
   if (vma.vmFlags & VM_WRITE) return false;
-  return page !== 0 && testPageFlag(k, page, PG_anon) && testPageFlag(k, page, PG_anon_exclusive);
+  return page !== 0 && folioTestAnon(k, page) && testPageFlag(k, page, PG_anon_exclusive);
 }
 
 /**
@@ -149,7 +184,7 @@ function canFollowWritePte(k: Kernel, v: number, page: Page, vma: VmAreaStruct, 
  */
 function gupMustUnshare(k: Kernel, vma: VmAreaStruct | null, flags: number, page: Page): boolean {
   if ((flags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
-  if (!testPageFlag(k, page, PG_anon)) {
+  if (!folioTestAnon(k, page)) {
     if (!(flags & FOLL_LONGTERM)) return false;
     return vma === null ? true : isCowMapping(vma.vmFlags);
   }
@@ -157,15 +192,47 @@ function gupMustUnshare(k: Kernel, vma: VmAreaStruct | null, flags: number, page
 }
 
 /**
- * Model of follow_page_mask() → follow_page_pte(): the page mapped at
- * addr, grabbed as flags ask; 0 (NULL) when it must be faulted in first;
- * -EMLINK when it must be unshared; -EFAULT/-EEXIST for a pte without a
- * struct page.
+ * Model of follow_huge_pmd() (CONFIG_PGTABLE_HAS_HUGE_LEAVES): the subpage
+ * at addr of the folio a huge PMD (THP or hugetlb) maps, its folio grabbed
+ * as flags ask; 0 when a write must fault first, -EMLINK when it must be
+ * unshared, -EFAULT for the huge zero page under FOLL_DUMP. FOLL_TOUCH
+ * marks a THP's PMD dirty for a write (touch_pmd()).
+ */
+function followHugePmd(vma: VmAreaStruct, addr: number, h: HugePmd, flags: number): number {
+  const k = vma.vmMm.k, head = h.pfn;
+  if ((flags & FOLL_WRITE) && !canFollowWritePte(k, h.val, head, vma, flags)) return 0; // can_follow_write_pmd()
+  if ((flags & FOLL_DUMP) && isHugeZeroPmd(k, h)) return -EFAULT;
+  if (h.val & _PAGE_PROTNONE) return 0; // no NUMA hinting in the model
+  if (!pteWrite(h.val) && gupMustUnshare(k, vma, flags, head)) return -EMLINK;
+  BUG_ON((flags & FOLL_PIN) !== 0 && folioTestAnon(k, head) && !testPageFlag(k, head, PG_anon_exclusive),
+    'follow_huge_pmd', () => `pinning anon folio 0x${head.toString(16)} that is not exclusive`);
+  const ret = (k.inject.tryGrabFolio ?? tryGrabFolio)(k, head, 1, flags);
+  if (ret) return ret;
+  if (!(vma.vmFlags & VM_HUGETLB) && (flags & FOLL_TOUCH) && (flags & FOLL_WRITE)) h.val |= _PAGE_DIRTY;
+  return head + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
+}
+
+/**
+ * Model of follow_page_mask() → follow_pmd_mask() → follow_page_pte(): the
+ * page mapped at addr, grabbed as flags ask; 0 (NULL) when it must be
+ * faulted in first; -EMLINK when it must be unshared; -EFAULT/-EEXIST for a
+ * pte without a struct page. A huge PMD goes to followHugePmd(), or, for a
+ * THP with FOLL_SPLIT_PMD, is split (split_huge_pmd()) and its ptes
+ * followed.
  */
 export function followPageMask(vma: VmAreaStruct, addr: number, flags: number): number {
   const mm = vma.vmMm, k = mm.k;
   if (k.warn((flags & (FOLL_PIN | FOLL_GET)) === (FOLL_PIN | FOLL_GET), 'follow_page_pte', 'FOLL_PIN and FOLL_GET')) return -EINVAL;
-  const t = mm.pgtable.lookup(addr);
+  let t = mm.pgtable.lookup(addr);
+  if (t === undefined) {
+    const h = mm.pgtable.lookupHuge(addr);
+    if (h !== undefined) {
+      // pmd_trans_huge() && FOLL_SPLIT_PMD: a hugetlb PMD is never split.
+      if (!(flags & FOLL_SPLIT_PMD) || (vma.vmFlags & VM_HUGETLB)) return followHugePmd(vma, addr, h, flags);
+      splitHugePmd(vma, addr);
+      t = mm.pgtable.alloc(addr);
+    }
+  }
   if (t === undefined) return (flags & FOLL_DUMP) && vmaIsAnonymous(vma) ? -EFAULT : 0; // no_page_table()
   const i = pteIndex(addr), v = t.val[i], pfn = t.pfn[i];
   if (!ptePresent(v)) return (flags & FOLL_DUMP) && v === 0 && vmaIsAnonymous(vma) ? -EFAULT : 0;
@@ -178,12 +245,12 @@ export function followPageMask(vma: VmAreaStruct, addr: number, flags: number): 
     page = pfn;
   }
   if (!pteWrite(v) && gupMustUnshare(k, vma, flags, page)) return -EMLINK;
-  BUG_ON((flags & FOLL_PIN) !== 0 && testPageFlag(k, page, PG_anon) && !testPageFlag(k, page, PG_anon_exclusive),
+  BUG_ON((flags & FOLL_PIN) !== 0 && folioTestAnon(k, page) && !testPageFlag(k, page, PG_anon_exclusive),
     'follow_page_pte', () => `pinning anon pfn 0x${page.toString(16)} that is not exclusive`);
-  const ret = tryGrabFolio(k, page, 1, flags);
+  const ret = (k.inject.tryGrabFolio ?? tryGrabFolio)(k, page, 1, flags);
   if (ret) return ret;
-  if ((flags & FOLL_TOUCH) && (flags & FOLL_WRITE) && !pteDirty(v) && !testPageFlag(k, page, PG_dirty)) {
-    setPageFlag(k, page, PG_dirty); // set_page_dirty()
+  if ((flags & FOLL_TOUCH) && (flags & FOLL_WRITE) && !pteDirty(v) && !testPageFlag(k, compoundHead(k, page), PG_dirty)) {
+    setPageFlag(k, compoundHead(k, page), PG_dirty); // folio_mark_dirty()
   }
   return page;
 }

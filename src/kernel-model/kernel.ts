@@ -43,6 +43,8 @@ export interface ArchOps {
 export interface KernelInject {
   /** gup.ts: check_and_migrate_movable_pages(). */
   checkAndMigrateMovablePages?: (k: Kernel, nrPages: number, pages: Float64Array) => number;
+  /** gup.ts: try_grab_folio(). */
+  tryGrabFolio?: (k: Kernel, page: Page, refs: number, flags: number) => number;
   /** memory.ts: restore_exclusive_pte(). */
   restoreExclusivePte?: (vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number) => void;
   /**

@@ -16,7 +16,7 @@ import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDir
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
   isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage, getPageUnlessZero,
-  trylockPage, folioTestLarge } from './page_alloc.js';
+  trylockPage, folioTestLarge, folioTestAnon, compoundHead } from './page_alloc.js';
 import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap, folioAddAnonRmapPte,
   folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
@@ -155,7 +155,7 @@ export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number,
   let pte = _PAGE_PRESENT;
   if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) pte |= _PAGE_PROTNONE;
   else if (isWritableDeviceExclusiveEntry(v)) pte |= _PAGE_DIRTY | (vma.vmFlags & VM_WRITE ? _PAGE_RW : 0);
-  if (testPageFlag(k, page, PG_anon)) {
+  if (folioTestAnon(k, page)) {
     folioAddAnonRmapPte(k, page, vma, false); // RMAP_NONE
     mm.rssAnon--; // the model's rmap helper counts rss; the kernel left it counted while the entry was there
   } else {
@@ -171,10 +171,10 @@ export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number,
  * after the lock holder is done).
  */
 export function tryRestoreExclusivePte(t: PteTable, i: number, vma: VmAreaStruct, addr: number): number {
-  const k = vma.vmMm.k, page = t.pfn[i];
-  if (!trylockPage(k, page)) return -EBUSY;
+  const k = vma.vmMm.k, page = t.pfn[i], folio = compoundHead(k, page);
+  if (!trylockPage(k, folio)) return -EBUSY;
   (k.inject.restoreExclusivePte ?? restoreExclusivePte)(vma, page, addr, t, i);
-  unlockPage(k, page);
+  unlockPage(k, folio);
   return 0;
 }
 
@@ -185,14 +185,14 @@ export function tryRestoreExclusivePte(t: PteTable, i: number, vma: VmAreaStruct
  * drops its atomic mapping too.
  */
 function removeDeviceExclusiveEntry(vma: VmAreaStruct, t: PteTable, i: number, addr: number): number {
-  const mm = vma.vmMm, k = mm.k, page = t.pfn[i], orig = t.val[i];
-  if (!getPageUnlessZero(k, page)) return 0;
-  lockPage(k, page); // folio_lock_or_retry(): a page left locked would make the task sleep forever
+  const mm = vma.vmMm, k = mm.k, page = t.pfn[i], orig = t.val[i], folio = compoundHead(k, page);
+  if (!getPageUnlessZero(k, folio)) return 0;
+  lockPage(k, folio); // folio_lock_or_retry(): a folio left locked would make the task sleep forever
   const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, null);
   mmuNotifierInvalidateRangeStart(range);
   if (t.val[i] === orig && t.pfn[i] === page) (k.inject.restoreExclusivePte ?? restoreExclusivePte)(vma, page, addr, t, i);
-  unlockPage(k, page);
-  putPage(k, page);
+  unlockPage(k, folio);
+  putPage(k, folio);
   mmuNotifierInvalidateRangeEnd(range);
   return 0;
 }
@@ -258,7 +258,7 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
         putPage(k, pfn);
       } else if (isDeviceExclusiveEntry(v)) {
         // Its mapcount went when the entry was made; its reference and rss did not.
-        k.warn(!testPageFlag(k, pfn, PG_anon), 'zap_pte_range', `device-exclusive pfn 0x${pfn.toString(16)} is not anon`);
+        k.warn(!folioTestAnon(k, pfn), 'zap_pte_range', `device-exclusive pfn 0x${pfn.toString(16)} is not anon`);
         mm.rssAnon--;
         putPage(k, pfn);
       }

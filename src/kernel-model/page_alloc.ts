@@ -32,6 +32,8 @@ export class LargeFolio {
   nrPagesMapped = 0;
   /** folio_test_hugetlb(): freed to the hugetlb pool (free_huge_folio()), not to the buddy allocator. */
   hugetlb = false;
+  /** _pincount: FOLL_PIN pins of the folio (a large folio's pins are counted here, not by GUP_PIN_COUNTING_BIAS). */
+  pincount = 0;
   constructor(readonly order: number) {}
 }
 
@@ -322,6 +324,11 @@ export function largeFolio(k: Kernel, page: Page): LargeFolio | undefined {
 export function folioMapcount(k: Kernel, page: Page): number {
   const f = largeFolio(k, page);
   return f === undefined ? pageMapcount(k, page) : f.largeMapcount;
+}
+
+/** Model of folio_test_anon(page_folio(page)) / PageAnon(): a tail page's PG_anon is its head's. */
+export function folioTestAnon(k: Kernel, page: Page): boolean {
+  return testPageFlag(k, compoundHead(k, page), PG_anon);
 }
 
 /** Model of folio_entire_mapcount(): PMD mappings of the folio. */

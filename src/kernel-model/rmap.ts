@@ -19,7 +19,7 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead } from './page_alloc.js';
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, largeFolio } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR,
@@ -167,11 +167,15 @@ export function folioAddFileRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): v
 export const GUP_PIN_COUNTING_BIAS = 1024;
 
 /**
- * Model of folio_maybe_dma_pinned() for a small folio, and so of
- * folio_needs_cow_for_dma(): MMF_HAS_PINNED is set by the first pin of the
- * mm, and a pin is the only way the model's refcount gets this high.
+ * Model of folio_needs_cow_for_dma() through folio_maybe_dma_pinned() of
+ * page_folio(page): a large folio's pins are its _pincount (its refcount
+ * counts every pte that maps it, so the bias says nothing there); a small
+ * folio's refcount only gets this high by a pin. MMF_HAS_PINNED is set by
+ * the first pin of the mm, so it adds nothing here.
  */
 export function folioNeedsCowForDma(k: Kernel, page: Page): boolean {
+  const f = largeFolio(k, page);
+  if (f !== undefined) return f.pincount > 0;
   return k.memmap.block(page).refcount[Memmap.slot(page)] >= GUP_PIN_COUNTING_BIAS;
 }
 
@@ -335,32 +339,43 @@ interface MakeExclusiveArgs {
 }
 
 /**
- * Model of page_make_device_exclusive_one(): in one VMA, the present pte
- * mapping the page becomes a device-exclusive entry (writable if the pte
- * was), under an MMU_NOTIFY_EXCLUSIVE invalidation carrying the owner so
- * the requesting driver can tell it from a revocation. The pte's page
- * reference stays with the entry; its mapcount goes. False when the page
- * is mapped there by something that is not present (e.g. already exclusive).
+ * Model of page_make_device_exclusive_one(): in one VMA, every present pte
+ * that maps a page of the folio (page_vma_mapped_walk() over the folio's
+ * range from address) becomes a device-exclusive entry for that subpage
+ * (writable if the pte was), under an MMU_NOTIFY_EXCLUSIVE invalidation of
+ * the folio's range carrying the owner, so the requesting driver can tell
+ * it from a revocation. Each pte's folio reference stays with its entry;
+ * its mapcount goes. False, ending the walk, at a pte of the folio that is
+ * not present (e.g. already exclusive). A PMD-mapped folio here is the
+ * kernel's VM_BUG_ON_FOLIO(!pvmw.pte): callers split it first
+ * (FOLL_SPLIT_PMD).
  */
-function pageMakeDeviceExclusiveOne(k: Kernel, page: Page, vma: VmAreaStruct, address: number, args: MakeExclusiveArgs): boolean {
+function pageMakeDeviceExclusiveOne(k: Kernel, folio: Page, vma: VmAreaStruct, address: number, args: MakeExclusiveArgs): boolean {
   const mm = vma.vmMm;
-  const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, address, Math.min(vma.vmEnd, address + PAGE_SIZE), args.owner);
+  const nr = largeFolio(k, folio) === undefined ? 1 : 1 << largeFolio(k, folio)!.order;
+  const end = Math.min(vma.vmEnd, address + nr * PAGE_SIZE);
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, address, end, args.owner);
   mmuNotifierInvalidateRangeStart(range);
   let ret = true;
-  // page_vma_mapped_walk() of an order-0 folio: the one pte at address, if it maps the page.
-  const t = mm.pgtable.lookup(address), i = pteIndex(address);
-  const v = t === undefined ? 0 : t.val[i];
-  if (t !== undefined && t.pfn[i] === page && (ptePresent(v) || isDevicePrivateEntry(v) || isDeviceExclusiveEntry(v))) {
+  for (let a = Math.max(address, vma.vmStart); a < end; a += PAGE_SIZE) {
+    const h = mm.pgtable.lookupHuge(a);
+    BUG_ON(h !== undefined && h.pfn === folio, 'page_make_device_exclusive_one',
+      () => `folio 0x${folio.toString(16)} is PMD-mapped at 0x${a.toString(16)} (VM_BUG_ON_FOLIO(!pvmw.pte))`);
+    const t = mm.pgtable.lookup(a), i = pteIndex(a);
+    if (t === undefined) continue;
+    // check_pte(): a present pte, or a device-private/exclusive entry, whose pfn is this subpage.
+    const page = folio + (a - address) / PAGE_SIZE, v = t.val[i];
+    if (t.pfn[i] !== page || !(ptePresent(v) || isDevicePrivateEntry(v) || isDeviceExclusiveEntry(v))) continue;
     if (!ptePresent(v)) {
       ret = false;
-    } else {
-      if (pteDirty(v)) k.memmap.block(page).flags[Memmap.slot(page)] |= PG_dirty; // folio_mark_dirty()
-      const write = pteWrite(v);
-      if (args.mm === mm && args.address === address && write) args.valid = true;
-      mm.pgtable.set(t, i, page, mkSwpEntry(write ? SWP_DEVICE_EXCLUSIVE_WRITE : SWP_DEVICE_EXCLUSIVE_READ));
-      folioRemoveRmapPte(k, page, vma);
-      mm.rssAnon++; // the kernel's rmap removal leaves rss alone: the entry still counts (zap_pte_range() drops it)
+      break;
     }
+    if (pteDirty(v)) k.memmap.block(folio).flags[Memmap.slot(folio)] |= PG_dirty; // folio_mark_dirty()
+    const write = pteWrite(v);
+    if (args.mm === mm && args.address === a && write) args.valid = true;
+    mm.pgtable.set(t, i, page, mkSwpEntry(write ? SWP_DEVICE_EXCLUSIVE_WRITE : SWP_DEVICE_EXCLUSIVE_READ));
+    folioRemoveRmapPte(k, page, vma);
+    mm.rssAnon++; // the kernel's rmap removal leaves rss alone: the entry still counts (zap_pte_range() drops it)
   }
   mmuNotifierInvalidateRangeEnd(range);
   return ret;
@@ -387,26 +402,30 @@ export function folioMakeDeviceExclusive(k: Kernel, folio: Page, mm: MmStruct, a
 
 /**
  * Model of make_device_exclusive_range(): get the pages of [start, end)
- * for writing (faulting them in, breaking COW) and make each exclusive to
- * the device. Returns the number of pages gup found, or -errno; pages[i]
- * is the page made exclusive, locked and with a reference the caller drops
- * (unlock_page() + put_page()) once the device is programmed, or 0 (NULL)
- * where it could not be done.
+ * for writing (faulting them in, breaking COW, splitting a THP's PMD with
+ * FOLL_SPLIT_PMD) and make each folio exclusive to the device. Returns the
+ * number of pages gup found, or -errno; pages[i] is the page made
+ * exclusive, locked and with a reference the caller drops (unlock_page() +
+ * put_page()) once the device is programmed, or 0 (NULL) where it could
+ * not be done. A tail page of a large folio is always NULL: only the head
+ * page's slot names the folio, whose every pte becomes exclusive, so a
+ * range over a THP comes back with holes (and test_hmm answers -EBUSY, as
+ * 6.12 does with THP "always").
  */
 export function makeDeviceExclusiveRange(mm: MmStruct, start: number, end: number, pages: Float64Array, owner: object | null): number {
   const k = mm.k;
   const npages = getUserPagesRemote(mm, start, Math.floor((end - start) / PAGE_SIZE), FOLL_GET | FOLL_WRITE | FOLL_SPLIT_PMD, pages);
   if (npages < 0) return npages;
   for (let i = 0, a = start; i < npages; i++, a += PAGE_SIZE) {
-    const page = pages[i];
-    if (!trylockPage(k, page)) { // PageTail(): no large folios yet
-      putPage(k, page);
+    const page = pages[i], folio = compoundHead(k, page);
+    if (testPageFlag(k, page, PG_tail) || !trylockPage(k, folio)) {
+      putPage(k, folio);
       pages[i] = 0;
       continue;
     }
-    if (!folioMakeDeviceExclusive(k, page, mm, a, owner)) {
-      unlockPage(k, page);
-      putPage(k, page);
+    if (!folioMakeDeviceExclusive(k, folio, mm, a, owner)) {
+      unlockPage(k, folio);
+      putPage(k, folio);
       pages[i] = 0;
     }
   }

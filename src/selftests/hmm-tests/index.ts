@@ -14,6 +14,9 @@ import { mirrorCases } from './mirror.js';
 import { forkCases } from './fork.js';
 import { fileCases } from './file.js';
 import { teardownCases } from './teardown.js';
+import { hugeCases } from './huge.js';
+import { exclusiveCases } from './exclusive.js';
+import { gupCases } from './gup.js';
 
 export { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec, type HmmTestsBuild } from './common.js';
 
@@ -32,5 +35,14 @@ export function registerHmmTests(h: Harness, libc: Libc, variants: VariantSpec[]
   Object.assign(cases, forkCases(env));
   Object.assign(cases, fileCases(env));
   Object.assign(cases, teardownCases(env));
-  for (const name of HMM_TESTS_CASES) cases[name]?.();
+  Object.assign(cases, hugeCases(env));
+  Object.assign(cases, exclusiveCases(env));
+  Object.assign(cases, gupCases(env));
+  for (const name of HMM_TESTS_CASES) {
+    const register = cases[name];
+    if (register === undefined) throw new Error(`hmm-tests: case ${name} is declared but has no port`);
+    register();
+  }
+  const extra = Object.keys(cases).filter((c) => !(HMM_TESTS_CASES as readonly string[]).includes(c));
+  if (extra.length) throw new Error(`hmm-tests: ${extra.join(', ')} ported but not in HMM_TESTS_CASES`);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The device-mirror cases of hmm-tests.c (6.12): open_close, snapshot and
- * double_map. snapshot's expected values follow the memory type: 6.12's
+ * The device-mirror cases of hmm-tests.c (6.12): open_close, mixedmap,
+ * snapshot and double_map. snapshot's expected values follow the memory type: 6.12's
  * PRIVATE and COHERENT LOCAL/REMOTE values, or the seed's GENERIC value for
  * both devices (000 patch 12).
  */
@@ -19,6 +19,33 @@ export function mirrorCases(env: HmmEnv): Record<string, () => void> {
   return {
     /* Simple NULL test of device open/close. */
     open_close: () => hmm.testF('open_close', () => {}),
+
+    /* Snapshot a VM_MIXEDMAP mapping of the device file (dmirror_fops_mmap()'s vm_insert_page()s). */
+    mixedmap: () => hmm.testF('mixedmap', (self, _variant, t) => {
+      const npages = 1;
+      const size = npages << self.page_shift;
+
+      const buffer = newHmmBuffer();
+      buffer.fd = -1;
+      buffer.size = size;
+      buffer.mirror = malloc(npages);
+      t.ASSERT_NE(buffer.mirror, NULL);
+
+      /* Map the device file. */
+      buffer.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, self.fd, 0);
+      t.ASSERT_NE(buffer.ptr, MAP_FAILED);
+
+      /* Simulate a device snapshotting CPU pagetables. */
+      const ret = hmm_dmirror_cmd(self.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, npages);
+
+      /* Check what the device saw. */
+      const m = loadBytes(buffer.mirror, npages);
+      t.ASSERT_EQ(m[0], HMM_DMIRROR_PROT_READ);
+
+      hmm_buffer_free(buffer);
+    }),
 
     /* Test memory snapshot without faulting in pages accessed by the device. */
     snapshot: () => hmm2.testF('snapshot', (self, variant, t) => {
