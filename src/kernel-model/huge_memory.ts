@@ -24,7 +24,7 @@ import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETL
   vmaIsAnonymous } from './mm.js';
 import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
 import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag } from './page_alloc.js';
-import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma } from './rmap.js';
+import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma } from './rmap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
 /** VM_FAULT_FALLBACK: the huge path could not serve the fault; handle it with ptes. */
@@ -249,7 +249,8 @@ function notifyClear(mm: MmStruct, start: number, end: number): void {
  * (pmdp_set_wrprotect()); a later write goes through do_huge_pmd_wp_page(),
  * which splits and copies at pte level. The caller (fork) invalidates the
  * parent's range (MMU_NOTIFY_PROTECTION_PAGE) around the copy as
- * copy_page_range() does. Returns 0.
+ * copy_page_range() does. Returns 0, or -EAGAIN after splitting a PMD whose
+ * exclusive folio may be DMA-pinned (the caller then copies the ptes).
  */
 export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: number): number {
   const src = srcVma.vmMm, dst = dstVma.vmMm, k = src.k;
@@ -261,6 +262,12 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
     return 0;
   }
   const head = h.pfn, f = k.pageAlloc.large.get(head)!;
+  // folio_try_dup_anon_rmap_pmd(): an exclusive folio that may be DMA-pinned cannot be shared with the child:
+  // split the PMD and let copy_pte_range() copy the pages (copy_present_page() copies pinned ones).
+  if ((k.memmap.block(head).flags[Memmap.slot(head)] & PG_anon_exclusive) && folioNeedsCowForDma(k, head)) {
+    splitHugePmd(srcVma, addr);
+    return -EAGAIN;
+  }
   getPage(k, head);
   k.memmap.block(head).flags[Memmap.slot(head)] &= ~PG_anon_exclusive;
   f.entireMapcount++;

@@ -16,7 +16,7 @@ import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDir
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
   isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage, getPageUnlessZero,
-  trylockPage, folioTestLarge, folioTestAnon, compoundHead } from './page_alloc.js';
+  trylockPage, folioTestLarge, folioTestAnon, compoundHead, largeFolio } from './page_alloc.js';
 import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap, folioAddAnonRmapPte,
   folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
@@ -24,7 +24,7 @@ import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAU
 import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
 import { type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
   MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
-import { EBUSY, EFAULT, ENOENT, ENOMEM } from './errno.js';
+import { EAGAIN, EBUSY, EFAULT, ENOENT, ENOMEM } from './errno.js';
 import { handleHugePmdFault, zapHugePmd, splitHugePmd, copyHugePmd, VM_FAULT_FALLBACK } from './huge_memory.js';
 import { hugetlbFault, unmapHugepageRange } from './hugetlb.js';
 
@@ -494,10 +494,8 @@ export function copyPageRange(dst: VmAreaStruct, src: VmAreaStruct): number {
   }
   let ret = 0;
   for (let a = src.vmStart; a < end; a = pmdAddrEnd(a, end)) {
-    if (srcMm.pgtable.lookupHuge(a) !== undefined) { // copy_pmd_range(): a huge PMD is shared whole (copy_huge_pmd())
-      copyHugePmd(dst, src, a);
-      continue;
-    }
+    // copy_pmd_range(): a huge PMD is shared whole (copy_huge_pmd()), unless it had to be split (-EAGAIN): then its ptes.
+    if (srcMm.pgtable.lookupHuge(a) !== undefined && copyHugePmd(dst, src, a) !== -EAGAIN) continue;
     const st = srcMm.pgtable.lookup(a);
     if (st === undefined) continue; // pmd_none(): nothing to copy, no table in the child either
     if (copyPteRange(dst, src, st, a, pmdAddrEnd(a, end))) {
@@ -546,7 +544,7 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: 
   let v = st.val[i];
   if (!pteSpecial(v)) {
     getPage(k, page);
-    if (testPageFlag(k, page, PG_anon)) {
+    if (folioTestAnon(k, page)) { // a tail page's PageAnon is its head's
       if (folioTryDupAnonRmapPte(k, page) !== 0) {
         putPage(k, page);
         return copyPresentPage(dst, src, dt, i, addr, page);
@@ -569,6 +567,8 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: 
 /** Model of folio_dup_file_rmap_pte(): one more pte maps a page-cache page (no rss counter for file pages in the model). */
 function folioDupFileRmapPte(k: Kernel, page: Page): void {
   k.memmap.block(page).mapcount[Memmap.slot(page)]++;
+  const f = largeFolio(k, page);
+  if (f !== undefined) f.largeMapcount++;
 }
 
 /**

@@ -191,6 +191,8 @@ export function folioTryDupAnonRmapPte(k: Kernel, page: Page): number {
   if (maybePinned && (b.flags[i] & PG_anon_exclusive)) return -EBUSY;
   b.flags[i] &= ~PG_anon_exclusive;
   b.mapcount[i]++;
+  // A page of a large folio: the folio's _large_mapcount counts the new pte too (the page was mapped already).
+  if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount++;
   return 0;
 }
 

@@ -28,6 +28,8 @@ import { mmuIntervalReadBegin } from '../../src/kernel-model/mmu_notifier.js';
 import { MEMORY_DEVICE_PRIVATE } from '../../src/kernel-model/memremap.js';
 import { type Asserts, FakeDevice, MiB, PRIVATE_BASE, migrateToDevice, migrateToSystem, recordingNotifier } from './fixtures/fake_device.js';
 import { auditFolios } from './fixtures/folio_audit.js';
+import { dupMm } from '../../src/kernel-model/fork.js';
+import { IS_ERR } from '../../src/kernel-model/errno.js';
 import type { ThpMode } from '../../src/kernel-model/machine.js';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -378,4 +380,40 @@ t.test('broken: a zap that leaks the huge page is caught by the allocator count'
   doMunmap(mm, a, PMD_SIZE);
   mm.mmput();
   t.equal(k.pageAlloc.nrAllocated, NR, 'the 512 pages are missing: exitAndCheck() would fail');
+});
+
+t.test('fork of a PTE-mapped THP: the child shares the large folio (copy_present_ptes()), mapcounts stay right, COW keeps data', async (t) => {
+  const { k, mm, a } = setup('madvise');
+  doMadvise(mm, a, PMD_SIZE, MADV_HUGEPAGE);
+  stamp(mm, a, NR, 5);
+  const head = mm.pgtable.lookupHuge(a)!.pfn;
+  splitHugePmd(vmaLookup(mm, a)!, a);
+  t.equal(mm.pgtable.lookupHuge(a), undefined, 'PTE-mapped now');
+  const child = dupMm(k, mm);
+  if (IS_ERR(child)) throw new Error('fork failed');
+  t.same(auditFolios(k, [mm, child]), [], 'page and folio counts agree with both page tables');
+  t.equal(folioMapcount(k, head), 2 * NR, 'every page mapped twice');
+  stamp(mm, a, 4, 100); // the parent writes four pages: copies
+  t.ok(stampsOk(child, a, NR, 5), 'the child keeps the old data');
+  t.ok(stampsOk(mm, a, 4, 100) && stampsOk(mm, a + 4 * PAGE_SIZE, NR - 4, 9), 'the parent sees its writes and the rest');
+  t.same(auditFolios(k, [mm, child]), []);
+  child.mmput();
+  exitAndCheck(t, k, mm);
+});
+
+t.test('fork of a pinned THP: copy_huge_pmd() splits and the child gets copies, the pinned pages stay the parent\'s', async (t) => {
+  const { k, mm, a } = setup('madvise');
+  doMadvise(mm, a, PMD_SIZE, MADV_HUGEPAGE);
+  stamp(mm, a, NR, 11);
+  const head = mm.pgtable.lookupHuge(a)!.pfn;
+  k.pageAlloc.large.get(head)!.pincount = 1; // as a FOLL_PIN of the folio leaves it
+  const child = dupMm(k, mm);
+  if (IS_ERR(child)) throw new Error('fork failed');
+  t.equal(mm.pgtable.lookupHuge(a), undefined, 'the parent\'s PMD was split');
+  t.equal(child.pgtable.lookup(a)!.pfn[pteIndex(a)] === head, false, 'the child maps a copy, not the pinned folio');
+  t.ok(stampsOk(child, a, NR, 11), 'with the same data');
+  t.same(auditFolios(k, [mm, child]), []);
+  k.pageAlloc.large.get(head)!.pincount = 0;
+  child.mmput();
+  exitAndCheck(t, k, mm);
 });
