@@ -346,11 +346,13 @@ function dmirrorGetDeviceType(dmirror: Dmirror, cmd: HmmDmirrorCmd): number {
 
 /** Model of dmirror_remove_free_pages(): take the chunk's pages off the free list so they cannot be handed out again. */
 function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
-  const mdevice = devmem.mdevice, k = mdevice.k, mod = mdevice.mod;
+  const mdevice = devmem.mdevice, k = mdevice.k;
+  // dmirror_page_to_chunk(page) == devmem: the page lies in the chunk's range.
+  const first = physToPfn(devmem.pagemap.range.start), last = first + physToPfn(rangeLen(devmem.pagemap.range));
   let prev = 0;
   for (let page = mdevice.freePages; page !== 0;) {
     const next = k.memmap.block(page).zdd[Memmap.slot(page)];
-    if (dmirrorPageToChunk(mod, page) === devmem) {
+    if (page >= first && page < last) {
       if (prev === 0) mdevice.freePages = next;
       else k.memmap.block(prev).zdd[Memmap.slot(prev)] = next;
     } else {

@@ -12,7 +12,7 @@
  */
 import { EINVAL, ENOMEM, ENXIO, ERR_PTR, type ErrPtr } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked } from './page.js';
+import { MEMBLOCK_PAGES, Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked } from './page.js';
 import { IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE, REGION_DISJOINT } from './resource.js';
 import type { VmFault } from './memory.js';
 
@@ -103,10 +103,12 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap): ErrPtr<number> {
 export function memunmapPages(k: Kernel, pgmap: DevPagemap): number {
   const first = physToPfn(pgmap.range.start), last = physToPfn(pgmap.range.end + 1);
   let busy = 0, firstBusy = 0;
-  for (let pfn = first; pfn < last; pfn++) {
-    if (!k.memmap.valid(pfn)) continue;
-    if (k.memmap.block(pfn).refcount[Memmap.slot(pfn)] !== 0) {
-      if (busy++ === 0) firstBusy = pfn;
+  // Block by block: a block never touched holds only free pages (refcount 0).
+  for (let base = first - Memmap.slot(first); base < last; base += MEMBLOCK_PAGES) {
+    const b = k.memmap.peekBlock(base);
+    if (b === undefined) continue;
+    for (let i = Math.max(first - base, 0), n = Math.min(last - base, MEMBLOCK_PAGES); i < n; i++) {
+      if (b.refcount[i] !== 0 && busy++ === 0) firstBusy = base + i;
     }
   }
   k.warn(busy > 0, 'memunmap_pages',

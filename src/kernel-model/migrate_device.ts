@@ -18,7 +18,7 @@
  */
 import { EINVAL, EAGAIN, EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked, PG_compound } from './page.js';
+import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked, PG_compound } from './page.js';
 import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
@@ -236,7 +236,14 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
  */
 export function migrateDeviceRange(k: Kernel, src: Float64Array, startPfn: number, npages: number): number {
   for (let i = 0, pfn = startPfn; i < npages; i++, pfn++) {
-    if (!getPageUnlessZero(k, pfn)) {
+    // A block whose struct pages were never touched has only free pages: skip it whole.
+    if (Memmap.slot(pfn) === 0 && npages - i >= MEMBLOCK_PAGES && k.memmap.peekBlock(pfn) === undefined) {
+      src.fill(0, i, i + MEMBLOCK_PAGES);
+      i += MEMBLOCK_PAGES - 1;
+      pfn += MEMBLOCK_PAGES - 1;
+      continue;
+    }
+    if (k.memmap.block(pfn).refcount[Memmap.slot(pfn)] === 0 || !getPageUnlessZero(k, pfn)) {
       src[i] = 0;
       continue;
     }

@@ -89,6 +89,9 @@ export class MemBlock {
 export class Memmap {
   private readonly blocks = new Map<number, MemBlock>();
   private readonly ranges: Array<{ start: number; end: number; pgmap: DevPagemap | null }> = [];
+  /** The block the last lookup found: per-page loops walk consecutive pfns, 511 of 512 in the same block. */
+  private lastKey = -1;
+  private lastBlock: MemBlock | null = null;
 
   /** Declare struct pages for [startPfn, endPfn) (sparse_add_section(), memmap_init_zone_device()). */
   addRange(startPfn: number, endPfn: number, pgmap: DevPagemap | null): void {
@@ -106,6 +109,8 @@ export class Memmap {
     BUG_ON(i < 0, 'sparse_remove_section', () => `no memmap range at pfn 0x${startPfn.toString(16)}`);
     this.ranges.splice(i, 1);
     for (let b = startPfn; b < endPfn; b += MEMBLOCK_PAGES) this.blocks.delete(b / MEMBLOCK_PAGES);
+    this.lastKey = -1;
+    this.lastBlock = null;
   }
 
   private rangeOf(pfn: number) {
@@ -121,6 +126,7 @@ export class Memmap {
   /** The block holding pfn; a pfn without a struct page is a kernel bug (pfn_to_page() on a hole). */
   block(pfn: number): MemBlock {
     const key = Math.floor(pfn / MEMBLOCK_PAGES);
+    if (key === this.lastKey) return this.lastBlock!;
     let b = this.blocks.get(key);
     if (b === undefined) {
       const r = this.rangeOf(pfn);
@@ -128,7 +134,18 @@ export class Memmap {
       b = new MemBlock(key * MEMBLOCK_PAGES, r!.pgmap);
       this.blocks.set(key, b);
     }
+    this.lastKey = key;
+    this.lastBlock = b;
     return b;
+  }
+
+  /**
+   * The block holding pfn if its struct pages were ever touched, else
+   * undefined: an untouched block reads as all zero (refcount 0, no flags),
+   * so whole-range scans (memunmap_pages(), migrate_device_range()) can skip it.
+   */
+  peekBlock(pfn: number): MemBlock | undefined {
+    return this.blocks.get(Math.floor(pfn / MEMBLOCK_PAGES));
   }
 
   /** Index of pfn inside its block. */
