@@ -12,7 +12,7 @@
  */
 import type { Kernel } from './kernel.js';
 import { type ErrPtr, ERR_PTR } from './errno.js';
-import { type File, getFile } from './chrdev.js';
+import { getFile } from './chrdev.js';
 import { MmStruct, VmAreaStruct } from './mm.js';
 import { anonVmaFork } from './rmap.js';
 import { copyPageRange } from './memory.js';

@@ -107,7 +107,7 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
     setPageFlag(k, old, PG_dirty);
     return 0;
   }
-  if (!pteSpecial(v) && testPageFlag(k, old, PG_anon) &&
+  if (!pteSpecial(v) && folioTestAnon(k, old) &&
       (testPageFlag(k, old, PG_anon_exclusive) || wpCanReuseAnonFolio(k, old, vma))) {
     setPageFlag(k, old, PG_anon_exclusive);
     t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
@@ -248,7 +248,7 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
       const pfn = t.pfn[i];
       if (ptePresent(v)) {
         if (!pteSpecial(v)) {
-          if (pteDirty(v) && !testPageFlag(k, pfn, PG_anon)) setPageFlag(k, pfn, PG_dirty); // folio_mark_dirty()
+          if (pteDirty(v) && !folioTestAnon(k, pfn)) setPageFlag(k, pfn, PG_dirty); // folio_mark_dirty()
           folioRemoveRmapPte(k, pfn, vma);
           putPage(k, pfn);
         }

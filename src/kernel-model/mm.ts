@@ -16,8 +16,8 @@ import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
   isWritableMigrationEntry, _PAGE_RW, _PAGE_PROTNONE, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY, isWritableDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ } from './pgtable.js';
-import { testPageFlag } from './page_alloc.js';
-import { PG_anon, PG_anon_exclusive } from './page.js';
+import { testPageFlag, folioTestAnon } from './page_alloc.js';
+import { PG_anon_exclusive } from './page.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
@@ -469,13 +469,13 @@ function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: n
         let nv = v & ~(_PAGE_RW | _PAGE_PROTNONE);
         if (none) nv |= _PAGE_PROTNONE;
         else if ((flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED)) nv |= _PAGE_RW; // vm_page_prot of a shared mapping
-        else if ((flags & VM_WRITE) && !pteSpecial(v) && testPageFlag(k, t.pfn[i], PG_anon) &&
+        else if ((flags & VM_WRITE) && !pteSpecial(v) && folioTestAnon(k, t.pfn[i]) &&
           testPageFlag(k, t.pfn[i], PG_anon_exclusive)) nv |= _PAGE_RW;
         t.val[i] = nv;
       } else if (isWritableDevicePrivateEntry(v)) {
         t.val[i] = mkSwpEntry(SWP_DEVICE_READ);
       } else if (isWritableMigrationEntry(v)) {
-        const anon = testPageFlag(k, t.pfn[i], PG_anon);
+        const anon = folioTestAnon(k, t.pfn[i]);
         t.val[i] = mkSwpEntry(anon ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
       } else if (isWritableDeviceExclusiveEntry(v)) {
         t.val[i] = mkSwpEntry(SWP_DEVICE_EXCLUSIVE_READ);

@@ -19,7 +19,7 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, largeFolio } from './page_alloc.js';
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, largeFolio, folioTestAnon } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR,
@@ -218,7 +218,7 @@ export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): vo
   if (--b.mapcount[i] === 0 && (b.flags[i] & PG_compound)) k.pageAlloc.large.get(compoundHead(k, page))!.nrPagesMapped--;
   if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount--;
   // folio_test_anon(): a tail page's flags are its head's.
-  const anon = b.flags[i] & PG_tail ? testPageFlag(k, compoundHead(k, page), PG_anon) : (b.flags[i] & PG_anon) !== 0;
+  const anon = folioTestAnon(k, page);
   if (anon) vma.vmMm.rssAnon--;
   else vma.vmMm.rssFile--;
 }
@@ -302,7 +302,7 @@ export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: 
   const b = k.memmap.block(page), s = Memmap.slot(page);
   const present = ptePresent(v);
   const writable = present ? pteWrite(v) : isWritableDevicePrivateEntry(v);
-  const anonExclusive = (b.flags[s] & PG_anon) !== 0 && (b.flags[s] & PG_anon_exclusive) !== 0;
+  const anonExclusive = (b.flags[s] & PG_anon_exclusive) !== 0 && folioTestAnon(k, page);
   if (anonExclusive) b.flags[s] &= ~PG_anon_exclusive;
   const dirty = present && pteDirty(v);
   if (dirty) b.flags[s] |= PG_dirty;
