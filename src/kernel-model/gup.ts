@@ -34,7 +34,8 @@ import { type MmStruct, type VmAreaStruct, TASK_SIZE, VM_HUGETLB, VM_IO, VM_MAYR
   VM_READ, VM_SHARED, VM_WRITE, vmaIsAnonymous, vmaLookup } from './mm.js';
 import { type HugePmd, pteIndex, ptePresent, pteProtnone, pteSpecial, pteWrite, pteDirty, pteAccessible, _PAGE_DIRTY,
   _PAGE_PROTNONE } from './pgtable.js';
-import { putPage, testPageFlag, setPageFlag, getPage, pageRefCount, compoundHead, largeFolio, folioTestAnon } from './page_alloc.js';
+import { putPage, testPageFlag, setPageFlag, getPage, compoundHead, largeFolio, folioTestAnon, GUP_PIN_COUNTING_BIAS,
+  folioMaybeDmaPinned } from './page_alloc.js';
 import { isHugeZeroPmd, splitHugePmd } from './huge_memory.js';
 import { isDeviceCoherentPage } from './memremap.js';
 import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
@@ -65,8 +66,7 @@ export const FOLL_MADV_POPULATE = 1 << 22;
 const INTERNAL_GUP_FLAGS = FOLL_TOUCH | FOLL_TRIED | FOLL_REMOTE | FOLL_PIN | FOLL_FAST_ONLY | FOLL_UNLOCKABLE |
   FOLL_MADV_POPULATE;
 
-/** include/linux/mm.h: one pin on a small folio counts this much in its refcount. */
-export const GUP_PIN_COUNTING_BIAS = 1 << 10;
+export { GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned };
 
 /**
  * is_zero_folio(), widened to the huge zero page: the model does not
@@ -133,12 +133,6 @@ export function unpinUserPages(k: Kernel, pages: Float64Array, npages: number): 
   for (let i = 0; i < npages; i++) if (pages[i] !== 0) gupPutFolio(k, pages[i], 1, FOLL_PIN);
 }
 
-/** Model of folio_maybe_dma_pinned(page_folio(page)): _pincount for a large folio, the refcount's bias for a small one. */
-export function folioMaybeDmaPinned(k: Kernel, page: Page): boolean {
-  const f = largeFolio(k, page);
-  if (f !== undefined) return f.pincount > 0;
-  return pageRefCount(k, page) >= GUP_PIN_COUNTING_BIAS;
-}
 
 /**
  * Model of folio_is_longterm_pinnable(): the zero page may be pinned,

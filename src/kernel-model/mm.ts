@@ -24,8 +24,8 @@ import { zapPageRange } from './memory.js';
 import type { VmFault } from './memory.js';
 import { vmaAdjustTransHuge, changeHugePmd } from './huge_memory.js';
 import { HPAGE_SIZE, hugetlbReservePages, hugetlbVmOpClose, hugetlbChangeProtection } from './hugetlb.js';
-import type { File } from './chrdev.js';
-import { type ShmemFile, ShmemFile as ShmemFileClass, shmemMmap, shmemZeroSetup, fput, getFile } from './shmem.js';
+import { type ShmemFile, ShmemFile as ShmemFileClass, shmemMmap, shmemZeroSetup } from './shmem.js';
+import { type File, fput, getFile } from './chrdev.js';
 import { FMODE_READ, FMODE_WRITE } from './fcntl.js';
 import { type AnonVma, anonVmaClone, unlinkAnonVmas } from './rmap.js';
 
@@ -172,37 +172,6 @@ function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
   vma.vmFile?.fMapping.iMmap.add(vma); // vma_link_file()
 }
 
-/**
- * mmap() of a character device (the rest of do_mmap()/mmap_region() for a
- * file whose f_op has ->mmap, e.g. test_hmm's dmirror_fops_mmap()): a VMA
- * holding a reference to the file, filled by the driver. -ENODEV when the
- * file cannot be mapped; the driver's error unmaps the VMA again.
- */
-function mmapDevFile(mm: MmStruct, addr: number, len: number, prot: number, flags: number, file: File, off: number): number {
-  const fop = file.cdev.fops.mmap;
-  if (fop === undefined) return -ENODEV;
-  const type = flags & MAP_TYPE;
-  let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  if (type === MAP_SHARED) vmFlags |= VM_SHARED | VM_MAYSHARE;
-  if (flags & MAP_FIXED) {
-    if (!isPageAligned(addr) || addr + len > TASK_SIZE) return -EINVAL;
-    doMunmap(mm, addr, len);
-  } else {
-    addr = getUnmappedArea(mm, len);
-    if (addr < 0) return addr;
-  }
-  const vma = new VmAreaStruct(mm, addr, addr + len, vmFlags, off / PAGE_SIZE);
-  vma.vmOps = DEV_FILE_VM_OPS;
-  vma.vmDevFile = getFile(file);
-  insertVma(mm, vma);
-  const ret = fop(file, vma);
-  if (ret) {
-    doMunmap(mm, addr, len);
-    return ret;
-  }
-  return addr;
-}
-
 /** The vm_ops a char-device VMA gets here: no ->fault (what the driver did not map faults SIGBUS). */
 const DEV_FILE_VM_OPS: VmOperationsStruct = { name: 'device file' };
 
@@ -210,12 +179,12 @@ const DEV_FILE_VM_OPS: VmOperationsStruct = { name: 'device file' };
 function unlinkFileVmas(vmas: VmAreaStruct[]): void {
   for (const v of vmas) {
     if (v.vmDevFile !== null) {
-      fput(v.vmDevFile);
+      fput(v.vmDevFile, null);
       v.vmDevFile = null;
     }
     if (v.vmFile === null) continue;
     v.vmFile.fMapping.iMmap.delete(v);
-    fput(v.vmFile);
+    fput(v.vmFile, null);
     v.vmFile = null;
   }
 }
@@ -321,14 +290,20 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
   else if (file === null) return -EBADF;
   if (off % PAGE_SIZE !== 0) return -EINVAL;
   let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  if (file !== null) {
-    if (!(file instanceof ShmemFileClass)) return mmapDevFile(mm, addr, len, prot, flags, file, off);
+  // A tmpfs file maps its page cache; a character device's file maps through its driver's ->mmap()
+  // (call_mmap(); -ENODEV without one).
+  const shmemFile = file instanceof ShmemFileClass ? file : null;
+  const devFile = file !== null && shmemFile === null ? file : null;
+  if (devFile !== null) {
+    if (devFile.cdev.fops.mmap === undefined) return -ENODEV;
+    if (type === MAP_SHARED) vmFlags |= VM_SHARED | VM_MAYSHARE;
+  } else if (shmemFile !== null) {
     if (type === MAP_SHARED) {
-      if ((prot & PROT_WRITE) && !(file.fMode & FMODE_WRITE)) return -EACCES;
+      if ((prot & PROT_WRITE) && !(shmemFile.fMode & FMODE_WRITE)) return -EACCES;
       vmFlags |= VM_SHARED | VM_MAYSHARE;
-      if (!(file.fMode & FMODE_WRITE)) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+      if (!(shmemFile.fMode & FMODE_WRITE)) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
     }
-    if (!(file.fMode & FMODE_READ)) return -EACCES;
+    if (!(shmemFile.fMode & FMODE_READ)) return -EACCES;
   } else if (type === MAP_SHARED) {
     vmFlags |= VM_SHARED | VM_MAYSHARE;
   }
@@ -357,8 +332,17 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
     const ret = hugetlbReservePages(vma, (flags & MAP_NORESERVE) !== 0);
     if (ret < 0) return ret;
   }
-  if (file !== null) {
-    vma.vmFile = getFile(file) as ShmemFile;
+  if (devFile !== null) {
+    // The driver fills the VMA (e.g. dmirror_fops_mmap() with vm_insert_page()); its error unmaps it again.
+    vma.vmOps = DEV_FILE_VM_OPS;
+    vma.vmDevFile = getFile(devFile);
+    insertVma(mm, vma);
+    const ret = devFile.cdev.fops.mmap!(devFile, vma);
+    if (ret) doMunmap(mm, addr, len);
+    return ret || addr;
+  }
+  if (shmemFile !== null) {
+    vma.vmFile = getFile(shmemFile) as ShmemFile;
     shmemMmap(vma.vmFile, vma); // call_mmap()
   } else if (type === MAP_SHARED) {
     shmemZeroSetup(vma);

@@ -373,3 +373,17 @@ export function unlockPage(k: Kernel, page: Page): void {
 export function isZoneDevicePage(k: Kernel, page: Page): boolean {
   return k.memmap.block(page).pgmap !== null;
 }
+
+/** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): one FOLL_PIN of a small folio counts this much in its refcount. */
+export const GUP_PIN_COUNTING_BIAS = 1 << 10;
+
+/**
+ * Model of folio_maybe_dma_pinned(page_folio(page)): a large folio's pins
+ * are its _pincount (its refcount counts every pte that maps it, so the bias
+ * says nothing there); a small folio's refcount only gets this high by a pin.
+ */
+export function folioMaybeDmaPinned(k: Kernel, page: Page): boolean {
+  const f = largeFolio(k, page);
+  if (f !== undefined) return f.pincount > 0;
+  return pageRefCount(k, page) >= GUP_PIN_COUNTING_BIAS;
+}

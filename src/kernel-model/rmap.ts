@@ -19,7 +19,8 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, largeFolio, folioTestAnon } from './page_alloc.js';
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, largeFolio, folioTestAnon,
+  GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR,
@@ -163,20 +164,16 @@ export function folioAddFileRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): v
   vma.vmMm.rssFile++;
 }
 
-/** GUP_PIN_COUNTING_BIAS (include/linux/mm.h): a FOLL_PIN adds this much to the refcount of a small folio. */
-export const GUP_PIN_COUNTING_BIAS = 1024;
+export { GUP_PIN_COUNTING_BIAS };
 
 /**
- * Model of folio_needs_cow_for_dma() through folio_maybe_dma_pinned() of
- * page_folio(page): a large folio's pins are its _pincount (its refcount
- * counts every pte that maps it, so the bias says nothing there); a small
- * folio's refcount only gets this high by a pin. MMF_HAS_PINNED is set by
- * the first pin of the mm, so it adds nothing here.
+ * Model of folio_needs_cow_for_dma(): folio_maybe_dma_pinned(). The C first
+ * tests the mm's MMF_HAS_PINNED, which the first pin of the mm sets; the
+ * model leaves that filter out, so a refcount at the pin bias counts as
+ * pinned whoever raised it.
  */
 export function folioNeedsCowForDma(k: Kernel, page: Page): boolean {
-  const f = largeFolio(k, page);
-  if (f !== undefined) return f.pincount > 0;
-  return k.memmap.block(page).refcount[Memmap.slot(page)] >= GUP_PIN_COUNTING_BIAS;
+  return folioMaybeDmaPinned(k, page);
 }
 
 /**

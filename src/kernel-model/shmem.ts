@@ -18,7 +18,7 @@
 import { EBADF, EFAULT, EINVAL, EISDIR, ENOMEM, ENOTTY } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { type Page, PAGE_SIZE, PG_dirty, PG_swapbacked, PG_uptodate } from './page.js';
-import { File, type CharDev, type FileOperations, fput as chrdevFput, getFile } from './chrdev.js';
+import { File, type CharDev, type FileOperations } from './chrdev.js';
 import { type AddressSpaceOperations, AddressSpace, filemapAddFolio, filemapGetEntry, filemapRemoveFolio,
   filemapForEach, filemapShrink, genericPerformWrite, unmapMappingPages, unmapMappingFolio } from './filemap.js';
 import { getPage, lockPage, unlockPage, putPage, setPageFlag, testPageFlag, pageMapcount } from './page_alloc.js';
@@ -67,12 +67,6 @@ export class ShmemFile extends File {
   get fMapping(): AddressSpace { return this.inode.mapping; }
 }
 
-/** Model of fput() for a VMA's or a kernel user's reference (no task): chrdev.ts has the one implementation. */
-export function fput(filp: File): void {
-  chrdevFput(filp, null);
-}
-
-export { getFile };
 
 /**
  * Model of shmem_get_folio_gfp(): the page at index, locked and with a
