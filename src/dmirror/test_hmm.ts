@@ -29,7 +29,7 @@ import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.
 import type { Kernel } from '../kernel-model/kernel.js';
 import { Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
 import { type DevPagemap, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
-  memunmapPages, rangeLen, zoneDevicePageInit, isDevicePrivatePage, isDeviceCoherentPage } from '../kernel-model/memremap.js';
+  memunmapPages, rangeLen, zoneDevicePageInit, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations } from '../kernel-model/chrdev.js';
 import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
@@ -165,7 +165,7 @@ function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): void {
   for (let i = 0; i < npages; i++) {
     let spage = migratePfnToPage(src[i]);
     if (spage === 0 || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && !isDeviceGeneric(k, spage),
+    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && !isDeviceGenericPage(k, spage),
       'dmirror_device_evict_chunk', `pfn 0x${spage.toString(16)} is not device memory`)) continue;
     spage = dmirrorBackingPage(k, spage);
     const dpage = k.pageAlloc.allocPage(); // __GFP_NOFAIL
@@ -176,11 +176,6 @@ function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): void {
   }
   migrateDevicePages(k, src, dst, npages);
   migrateDeviceFinalize(k, src, dst, npages);
-}
-
-/** The seed's GENERIC pages are evicted like COHERENT ones (both are CPU-addressable device memory). */
-function isDeviceGeneric(k: Kernel, page: Page): boolean {
-  return k.memmap.block(page).pgmap?.type === MEMORY_DEVICE_GENERIC;
 }
 
 /** Model of dmirror_fops_release() (6.12): drop the notifier, then evict every chunk of the device. */

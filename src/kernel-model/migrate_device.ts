@@ -79,7 +79,8 @@ function migrateVmaCollectSkip(m: MigrateVma, start: number, end: number): numbe
  * is split first, as 6.12 does: the huge zero page by split_huge_pmd(), a
  * THP by split_folio() (locked and referenced; if that fails the range is
  * skipped). Then the ptes; a page still in a large folio (PTE-mapped THP)
- * is not migrated ("FIXME support THP").
+ * is not migrated: 6.12 does not migrate large folios to device memory
+ * (its PageTransCompound() test in the collect loop).
  */
 function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: number): number {
   const vma = m.vma!, mm = vma.vmMm;
