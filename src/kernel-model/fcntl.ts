@@ -23,7 +23,8 @@ export const SEEK_END = 2;
 export const FMODE_READ = 0x1;
 export const FMODE_WRITE = 0x2;
 
-/** The f_mode an open with these flags gets (OPEN_FMODE()). */
-export const openFmode = (flags: number): number =>
-  ((flags & O_ACCMODE) === O_RDONLY ? FMODE_READ : 0) | ((flags & O_ACCMODE) === O_WRONLY ? FMODE_WRITE : 0) |
-  ((flags & O_ACCMODE) === O_RDWR ? FMODE_READ | FMODE_WRITE : 0);
+/**
+ * Model of OPEN_FMODE() (include/linux/fs.h): the access mode plus one is
+ * FMODE_READ/FMODE_WRITE (O_RDONLY -> READ, O_WRONLY -> WRITE, O_RDWR -> both).
+ */
+export const openFmode = (flags: number): number => (flags + 1) & O_ACCMODE;
