@@ -18,13 +18,12 @@
 import { BUG_ON, KernelBug } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_uptodate, PG_dirty, PG_swapbacked } from './page.js';
-import type { VmAreaStruct } from './mm.js';
-import { getPage, putPage, pageMapcount } from './page_alloc.js';
+import type { MmStruct, VmAreaStruct } from './mm.js';
+import { getPage, putPage, pageMapcount, folioTestAnon } from './page_alloc.js';
 import { pteIndex, pmdAddrEnd } from './pgtable.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
   MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 import { zapPageRange, copyFromUser } from './memory.js';
-import type { MmStruct } from './mm.js';
 import { memcpyToPage } from './highmem.js';
 import { EFAULT, ENOMEM } from './errno.js';
 
@@ -137,7 +136,7 @@ export function filemapShrink(mapping: AddressSpace): void {
 }
 
 /** The user address where vma maps file offset index, or -1. */
-export function vmaAddressOf(vma: VmAreaStruct, index: number): number {
+function vmaAddressOf(vma: VmAreaStruct, index: number): number {
   const addr = vma.vmStart + (index - vma.vmPgoff) * PAGE_SIZE;
   return addr >= vma.vmStart && addr < vma.vmEnd ? addr : -1;
 }
@@ -184,14 +183,13 @@ function unmapMappingRangeVma(vma: VmAreaStruct, start: number, end: number, eve
   if (evenCows) {
     zapPageRange(vma, start, end);
   } else {
-    // zap_present_ptes() skips anon pages when the caller asks to keep COWs (should_zap_folio()).
+    // zap_present_ptes()/zap_nonpresent_ptes() keep anon folios when the caller keeps COWs (should_zap_folio()).
     for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
       const t = mm.pgtable.lookup(a);
       if (t === undefined) continue;
       const stop = pmdAddrEnd(a, end);
       for (let x = a, i = pteIndex(a); x < stop; x += PAGE_SIZE, i++) {
-        if (t.val[i] === 0 || t.pfn[i] === k.zeroPfn) continue;
-        if (k.memmap.block(t.pfn[i]).flags[Memmap.slot(t.pfn[i])] & PG_anon) continue;
+        if (t.val[i] === 0 || t.pfn[i] === k.zeroPfn || folioTestAnon(k, t.pfn[i])) continue;
         zapPageRange(vma, x, x + PAGE_SIZE);
       }
     }
