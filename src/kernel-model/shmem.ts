@@ -151,7 +151,6 @@ function shmemGetInode(k: Kernel, name: string): ShmemInode {
  * directory without O_TMPFILE: -EISDIR).
  */
 export function shmemTmpfile(k: Kernel, dir: string, flags: number): ShmemFile | number {
-  if (!TMPFS_DIRS.includes(dir)) return -EISDIR;
   if ((flags & O_TMPFILE) !== O_TMPFILE) return -EISDIR; // opening the directory itself for writing
   if ((flags & O_ACCMODE) === O_RDONLY) return -EINVAL;
   const inode = shmemGetInode(k, `${dir}/#tmpfile (deleted)`);
@@ -255,7 +254,6 @@ export function shmemTruncateRange(inode: ShmemInode, lstart: number): void {
  * pages from the cache, and unmap again as the C does.
  */
 export function shmemSetattrSize(inode: ShmemInode, newsize: number): number {
-  if (newsize < 0) return -EINVAL;
   const oldsize = inode.iSize;
   inode.iSize = newsize;
   if (newsize <= oldsize) {
@@ -283,8 +281,9 @@ export const shmemFileOperations: FileOperations = {
   unlockedIoctl: () => -ENOTTY,
 };
 
-/** Model of do_sys_ftruncate(): the file must be open for writing. */
+/** Model of do_sys_ftruncate() -> do_ftruncate(): a length >= 0, a regular file open for writing. */
 export function doSysFtruncate(file: File, length: number): number {
+  if (length < 0) return -EINVAL;
   if (!(file instanceof ShmemFile)) return -EINVAL;
   if (!(file.fMode & FMODE_WRITE)) return -EINVAL;
   return shmemSetattrSize(file.inode, length);
