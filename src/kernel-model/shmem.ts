@@ -29,9 +29,9 @@ import type { MmStruct, VmAreaStruct, VmOperationsStruct } from './mm.js';
 import { FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_RDONLY, O_TMPFILE, openFmode } from './fcntl.js';
 
 /** enum sgp_type: what shmem_get_folio() may do about a hole. */
-export const SGP_READ = 0;
-export const SGP_CACHE = 2;
-export const SGP_WRITE = 3;
+const SGP_READ = 0;
+const SGP_CACHE = 2;
+const SGP_WRITE = 3;
 
 /** The tmpfs mounts the model has (the selftest creates its file in /tmp). */
 export const TMPFS_DIRS: readonly string[] = ['/tmp', '/dev/shm'];
@@ -74,7 +74,7 @@ export class ShmemFile extends File {
  * SGP_WRITE) or 0 (SGP_READ); an index at or past EOF is -EINVAL except for
  * SGP_WRITE (the writer extends the file). Returns a page, 0, or -errno.
  */
-export function shmemGetFolio(inode: ShmemInode, index: number, sgp: number): number {
+function shmemGetFolio(inode: ShmemInode, index: number, sgp: number): number {
   const k = inode.k, mapping = inode.mapping;
   if (sgp <= SGP_CACHE && index * PAGE_SIZE >= inode.iSize) return -EINVAL;
   let page = filemapGetEntry(mapping, index);
@@ -105,8 +105,8 @@ export function shmemGetFolio(inode: ShmemInode, index: number, sgp: number): nu
  * with a reference, created if the file has a hole there; past EOF the
  * access gets SIGBUS.
  */
-export function shmemFault(vmf: VmFault): number {
-  const inode = (vmf.vma.vmFile as ShmemFile).inode;
+function shmemFault(vmf: VmFault): number {
+  const inode = vmf.vma.vmFile!.inode;
   const r = shmemGetFolio(inode, vmf.pgoff!, SGP_CACHE);
   if (r < 0) return r === -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS; // vmf_error()
   vmf.page = r;
@@ -114,7 +114,7 @@ export function shmemFault(vmf: VmFault): number {
 }
 
 /** shmem_vm_ops and shmem_anon_vm_ops (no page_mkwrite: a shared write fault just dirties the page). */
-export const shmemVmOps: VmOperationsStruct = { name: 'shmem', fault: shmemFault };
+const shmemVmOps: VmOperationsStruct = { name: 'shmem', fault: shmemFault };
 export const shmemAnonVmOps: VmOperationsStruct = { name: 'shmem_anon', fault: shmemFault };
 
 /** Model of shmem_write_begin(): the page to write at index, locked, with a reference; 0 for -ENOMEM. */
@@ -134,10 +134,10 @@ function shmemWriteEnd(mapping: AddressSpace, pos: number, copied: number, page:
 }
 
 /** shmem_aops. */
-export const shmemAops: AddressSpaceOperations = { writeBegin: shmemWriteBegin, writeEnd: shmemWriteEnd };
+const shmemAops: AddressSpaceOperations = { writeBegin: shmemWriteBegin, writeEnd: shmemWriteEnd };
 
 /** mapping->host. */
-export const inodeOfMapping = (mapping: AddressSpace): ShmemInode => mapping.host as ShmemInode;
+const inodeOfMapping = (mapping: AddressSpace): ShmemInode => mapping.host as ShmemInode;
 
 /** Model of shmem_get_inode() + d_tmpfile(): a new, unlinked regular file of size 0. */
 function shmemGetInode(k: Kernel, name: string): ShmemInode {
@@ -161,7 +161,7 @@ export function shmemTmpfile(k: Kernel, dir: string, flags: number): ShmemFile |
  * Model of shmem_kernel_file_setup()/shmem_file_setup(): an unlinked
  * kernel-internal shmem file of the given size, open read-write.
  */
-export function shmemFileSetup(k: Kernel, name: string, size: number): ShmemFile {
+function shmemFileSetup(k: Kernel, name: string, size: number): ShmemFile {
   const inode = shmemGetInode(k, name);
   inode.iSize = size;
   return new ShmemFile(inode, FMODE_READ | FMODE_WRITE, 0);
@@ -190,7 +190,7 @@ export function shmemZeroSetup(vma: VmAreaStruct): number {
  * EOF, copied to user memory at buf; a hole reads as zeroes (ZERO_PAGE).
  * Returns the bytes read, or -EFAULT when none could be copied.
  */
-export function shmemFileReadIter(mm: MmStruct, file: ShmemFile, pos: number, buf: number, count: number): number {
+function shmemFileReadIter(mm: MmStruct, file: ShmemFile, pos: number, buf: number, count: number): number {
   const inode = file.inode, k = inode.k;
   let done = 0;
   let zeroes: Uint8Array | null = null;
@@ -214,7 +214,7 @@ export function shmemFileReadIter(mm: MmStruct, file: ShmemFile, pos: number, bu
 }
 
 /** Model of shmem_file_write_iter(): generic_write_checks() (O_APPEND), then generic_perform_write(). */
-export function shmemFileWriteIter(mm: MmStruct, file: ShmemFile, pos: number, buf: number, count: number): { ret: number; pos: number } {
+function shmemFileWriteIter(mm: MmStruct, file: ShmemFile, pos: number, buf: number, count: number): { ret: number; pos: number } {
   if (file.fFlags & O_APPEND) pos = file.inode.iSize;
   if (count === 0) return { ret: 0, pos };
   const ret = genericPerformWrite(mm, file.fMapping, pos, buf, count);
@@ -228,7 +228,7 @@ export function shmemFileWriteIter(mm: MmStruct, file: ShmemFile, pos: number, b
  * leaves the cache and is freed once nobody else holds it. A page still
  * mapped is unmapped first (truncate_cleanup_folio()).
  */
-export function shmemTruncateRange(inode: ShmemInode, lstart: number): void {
+function shmemTruncateRange(inode: ShmemInode, lstart: number): void {
   const k = inode.k, mapping = inode.mapping;
   const partial = lstart % PAGE_SIZE;
   const first = Math.ceil(lstart / PAGE_SIZE);
@@ -253,7 +253,7 @@ export function shmemTruncateRange(inode: ShmemInode, lstart: number): void {
  * private pages too (unmap_mapping_range(..., even_cows=1)), drop those
  * pages from the cache, and unmap again as the C does.
  */
-export function shmemSetattrSize(inode: ShmemInode, newsize: number): number {
+function shmemSetattrSize(inode: ShmemInode, newsize: number): number {
   const oldsize = inode.iSize;
   inode.iSize = newsize;
   if (newsize <= oldsize) {
@@ -275,7 +275,7 @@ function iput(inode: ShmemInode): void {
 }
 
 /** shmem_file_operations, as the File's fops: no ioctls; release drops the inode. */
-export const shmemFileOperations: FileOperations = {
+const shmemFileOperations: FileOperations = {
   open: () => 0,
   release: (_cdev, filp) => { iput((filp as ShmemFile).inode); return 0; },
   unlockedIoctl: () => -ENOTTY,
