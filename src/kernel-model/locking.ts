@@ -19,6 +19,7 @@
  */
 import { KernelBug } from './bug.js';
 import type { Kernel } from './kernel.js';
+import type { MmStruct } from './mm.js';
 import { STACK_THREAD } from './sched.js';
 
 const NO_OWNER = -1;
@@ -45,7 +46,7 @@ export function mutexLock(k: Kernel, m: Mutex): void {
   m.owner = k.sched.current;
 }
 
-/** Model of mutex_trylock(): 1 when taken, 0 when held (by anyone). */
+/** Model of mutex_trylock(): true when taken, false when held (by anyone). */
 export function mutexTrylock(k: Kernel, m: Mutex): boolean {
   if (m.owner !== NO_OWNER) return false;
   m.owner = k.sched.current;
@@ -94,17 +95,11 @@ export function upWrite(k: Kernel, sem: RwSemaphore): void {
   sem.writer = NO_OWNER;
 }
 
-/** The one thing the mmap_lock wrappers need of an mm_struct. */
-interface HasMmapLock {
-  readonly k: Kernel;
-  readonly mmapLock: RwSemaphore;
-}
-
 /** Model of mmap_read_lock(). */
-export const mmapReadLock = (mm: HasMmapLock): void => downRead(mm.k, mm.mmapLock);
+export const mmapReadLock = (mm: MmStruct): void => downRead(mm.k, mm.mmapLock);
 /** Model of mmap_read_unlock(). */
-export const mmapReadUnlock = (mm: HasMmapLock): void => upRead(mm.k, mm.mmapLock);
+export const mmapReadUnlock = (mm: MmStruct): void => upRead(mm.k, mm.mmapLock);
 /** Model of mmap_write_lock() (and mmap_write_lock_killable(): no signal arrives while the model runs a call). */
-export const mmapWriteLock = (mm: HasMmapLock): void => downWrite(mm.k, mm.mmapLock);
+export const mmapWriteLock = (mm: MmStruct): void => downWrite(mm.k, mm.mmapLock);
 /** Model of mmap_write_unlock(). */
-export const mmapWriteUnlock = (mm: HasMmapLock): void => upWrite(mm.k, mm.mmapLock);
+export const mmapWriteUnlock = (mm: MmStruct): void => upWrite(mm.k, mm.mmapLock);
