@@ -160,7 +160,11 @@ export class Task {
     return vfsWrite(this.mm, filp, buf, count, offset).ret;
   }
 
-  /** lseek(2) (generic_file_llseek() for tmpfs files; a char device without llseek: -ESPIPE). */
+  /**
+   * lseek(2): shmem_file_llseek() -> generic_file_llseek_size() for a tmpfs
+   * file (SEEK_DATA/SEEK_HOLE not modelled: -EINVAL); any other file as one
+   * without ->llseek (vfs_llseek(): -ESPIPE).
+   */
   lseek(fd: number, offset: number, whence: number): number {
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
