@@ -7,6 +7,7 @@
 import { BUG_ON } from './bug.js';
 import type { Task } from './task.js';
 import type { VmAreaStruct } from './mm.js';
+import type { AddressSpace } from './filemap.js';
 
 /** struct file_operations, the members test_hmm uses. `current` is the calling task. */
 export interface FileOperations {
@@ -34,6 +35,8 @@ export class File {
   count = 1;
   privateData: object | null = null;
   constructor(readonly cdev: CharDev) {}
+  /** f_mapping: the page cache a mapping of the file reaches (none for a character device; tmpfs files have one). */
+  get fMapping(): AddressSpace | null { return null; }
 }
 
 /** Model of get_file(): one more reference (dup(), fork()'s dup_fd(), a VMA's vm_file). */

@@ -40,10 +40,9 @@ export function dupMmap(mm: MmStruct, oldmm: MmStruct): number {
     const tmp = vmAreaDup(mpnt, mm);
     anonVmaFork(tmp, mpnt);
     mm.vmas.push(tmp); // oldmm.vmas is sorted, so mm.vmas stays sorted
-    if (tmp.vmDevFile !== null) getFile(tmp.vmDevFile);
     if (tmp.vmFile !== null) {
       getFile(tmp.vmFile);
-      tmp.vmFile.fMapping.iMmap.add(tmp); // the child VMA joins the file's i_mmap next to its parent
+      tmp.vmFile.fMapping?.iMmap.add(tmp); // the child VMA joins the file's i_mmap next to its parent
     }
     const ret = copyPageRange(tmp, mpnt);
     if (ret) return ret;

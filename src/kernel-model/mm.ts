@@ -24,7 +24,7 @@ import { zapPageRange } from './memory.js';
 import type { VmFault } from './memory.js';
 import { vmaAdjustTransHuge, changeHugePmd } from './huge_memory.js';
 import { HPAGE_SIZE, hugetlbReservePages, hugetlbVmOpClose, hugetlbChangeProtection } from './hugetlb.js';
-import { type ShmemFile, ShmemFile as ShmemFileClass, shmemMmap, shmemZeroSetup } from './shmem.js';
+import { ShmemFile as ShmemFileClass, shmemMmap, shmemZeroSetup } from './shmem.js';
 import { type File, fput, getFile } from './chrdev.js';
 import { FMODE_READ, FMODE_WRITE } from './fcntl.js';
 import { type AnonVma, anonVmaClone, unlinkAnonVmas } from './rmap.js';
@@ -80,14 +80,12 @@ export class VmAreaStruct {
   anonVmaChain: AnonVma[] = [];
   /** Non-null for mappings that are not plain anonymous memory (vma_is_anonymous() is !vm_ops). */
   vmOps: VmOperationsStruct | null = null;
-  /** vm_file: the mapped file (a tmpfs file, or the anonymous shmem file of MAP_SHARED|MAP_ANONYMOUS); the VMA holds a reference. */
-  vmFile: ShmemFile | null = null;
   /**
-   * vm_file for a character device's mapping (its ->mmap() filled the VMA,
-   * e.g. with vm_insert_page()): kept apart from vmFile, which is always a
-   * tmpfs file with a page cache. The VMA holds a reference.
+   * vm_file: the mapped file, holding a reference: a tmpfs file, the anonymous
+   * shmem file of MAP_SHARED|MAP_ANONYMOUS, or a character device whose
+   * ->mmap() filled the VMA (its File has no f_mapping).
    */
-  vmDevFile: File | null = null;
+  vmFile: File | null = null;
   constructor(public vmMm: MmStruct, public vmStart: number, public vmEnd: number, public vmFlags: number,
     /** Page offset of vm_start: for anonymous memory vm_start >> PAGE_SHIFT at creation. */
     public vmPgoff: number) {}
@@ -169,7 +167,7 @@ function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
   if (i < 0) mm.vmas.push(vma);
   else mm.vmas.splice(i, 0, vma);
   vma.anonVma?.vmas.add(vma);
-  vma.vmFile?.fMapping.iMmap.add(vma); // vma_link_file()
+  vma.vmFile?.fMapping?.iMmap.add(vma); // vma_link_file()
 }
 
 /** The vm_ops a char-device VMA gets here: no ->fault (what the driver did not map faults SIGBUS). */
@@ -178,12 +176,8 @@ const DEV_FILE_VM_OPS: VmOperationsStruct = { name: 'device file' };
 /** Model of the file half of remove_vma(): unlink_file_vma() from i_mmap and fput(vm_file). */
 function unlinkFileVmas(vmas: VmAreaStruct[]): void {
   for (const v of vmas) {
-    if (v.vmDevFile !== null) {
-      fput(v.vmDevFile, null);
-      v.vmDevFile = null;
-    }
     if (v.vmFile === null) continue;
-    v.vmFile.fMapping.iMmap.delete(v);
+    v.vmFile.fMapping?.iMmap.delete(v);
     fput(v.vmFile, null);
     v.vmFile = null;
   }
@@ -240,8 +234,7 @@ export function splitVma(mm: MmStruct, addr: number): number {
   tail.anonVma = vma.anonVma;
   anonVmaClone(tail, vma);
   tail.vmOps = vma.vmOps;
-  if (vma.vmFile !== null) tail.vmFile = getFile(vma.vmFile) as ShmemFile;
-  if (vma.vmDevFile !== null) tail.vmDevFile = getFile(vma.vmDevFile);
+  if (vma.vmFile !== null) tail.vmFile = getFile(vma.vmFile);
   vma.vmEnd = addr;
   insertVma(mm, tail);
   return 0;
@@ -252,7 +245,8 @@ export function mergeAround(mm: MmStruct, start: number, end: number): void {
   for (let i = 0; i + 1 < mm.vmas.length; i++) {
     const a = mm.vmas[i], b = mm.vmas[i + 1];
     if (b.vmStart > end || a.vmEnd < start) continue;
-    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile || a.vmDevFile !== null || b.vmDevFile !== null) continue;
+    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile) continue;
+    if (a.vmOps === DEV_FILE_VM_OPS) continue; // a driver's VM_MIXEDMAP/VM_PFNMAP mapping is VM_SPECIAL: never merged
     if (a.anonVma !== null && b.anonVma !== null && a.anonVma !== b.anonVma) continue;
     // is_mergeable_anon_vma(): a VMA cloned from a parent by fork does not merge with one that has no anon_vma.
     if (a.anonVma !== b.anonVma && (a.anonVmaChain.length > 1 || b.anonVmaChain.length > 1)) continue;
@@ -335,15 +329,15 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
   if (devFile !== null) {
     // The driver fills the VMA (e.g. dmirror_fops_mmap() with vm_insert_page()); its error unmaps it again.
     vma.vmOps = DEV_FILE_VM_OPS;
-    vma.vmDevFile = getFile(devFile);
+    vma.vmFile = getFile(devFile);
     insertVma(mm, vma);
     const ret = devFile.cdev.fops.mmap!(devFile, vma);
     if (ret) doMunmap(mm, addr, len);
     return ret || addr;
   }
   if (shmemFile !== null) {
-    vma.vmFile = getFile(shmemFile) as ShmemFile;
-    shmemMmap(vma.vmFile, vma); // call_mmap()
+    vma.vmFile = getFile(shmemFile);
+    shmemMmap(shmemFile, vma); // call_mmap()
   } else if (type === MAP_SHARED) {
     shmemZeroSetup(vma);
   }

@@ -64,7 +64,7 @@ export class ShmemFile extends File {
     inode.iCount++;
   }
   /** f_mapping. */
-  get fMapping(): AddressSpace { return this.inode.mapping; }
+  override get fMapping(): AddressSpace { return this.inode.mapping; }
 }
 
 
@@ -106,7 +106,7 @@ function shmemGetFolio(inode: ShmemInode, index: number, sgp: number): number {
  * access gets SIGBUS.
  */
 function shmemFault(vmf: VmFault): number {
-  const inode = vmf.vma.vmFile!.inode;
+  const inode = (vmf.vma.vmFile as ShmemFile).inode; // shmem_vm_ops is only on tmpfs VMAs
   const r = shmemGetFolio(inode, vmf.pgoff!, SGP_CACHE);
   if (r < 0) return r === -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS; // vmf_error()
   vmf.page = r;

@@ -66,10 +66,10 @@ t.test('MAP_SHARED|MAP_ANONYMOUS is an anonymous shmem file mapped from offset 0
   t.equal(vma.vmPgoff, 0, 'vm_pgoff 0');
   t.equal(vma.vmOps, shmemAnonVmOps, 'shmem_anon_vm_ops');
   t.notOk(vmaIsAnonymous(vma), 'vma_is_anonymous() is false');
-  t.equal(vma.vmFile!.inode.iSize, 4 * P, 'the file has the size of the mapping');
+  t.equal((vma.vmFile as ShmemFile).inode.iSize, 4 * P, 'the file has the size of the mapping');
   t.equal(vma.vmFile!.count, 1, 'only the VMA holds it');
   userStore(task.mm, a + P, pattern(4, P));
-  const page = filemapGetEntry(vma.vmFile!.fMapping, 1);
+  const page = filemapGetEntry(vma.vmFile!.fMapping!, 1);
   t.same(pte(task.mm, a + P), [pte(task.mm, a + P)[0], page], 'the pte maps the shmem page');
   t.ok(testPageFlag(k, page, PG_lru), 'on the LRU');
   t.equal(task.mprotect(a + P, P, PROT_READ), 0, 'mprotect splits the VMA');
@@ -93,7 +93,7 @@ t.test('two mappings of one shared anonymous region see each other\'s writes; rs
   t.same(load(b.mm, addrB, 2 * P), pattern(1, 2 * P), 'B reads what A wrote');
   userStore(b.mm, addrB + 3 * P, pattern(2, P));
   t.same(load(a.mm, addrA + 3 * P, P), pattern(2, P), 'A reads what B wrote');
-  const page = filemapGetEntry(vmaA.vmFile!.fMapping, 0);
+  const page = filemapGetEntry(vmaA.vmFile!.fMapping!, 0);
   t.equal(pte(a.mm, addrA)[1], page);
   t.equal(pte(b.mm, addrB)[1], page, 'both ptes map the same page');
   t.equal(pageMapcount(k, page), 2);
