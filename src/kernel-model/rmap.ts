@@ -19,7 +19,7 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, largeFolio, folioTestAnon,
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
@@ -152,8 +152,12 @@ export function folioAddNewAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct, ad
 /** Model of folio_add_anon_rmap_pte(): one more pte maps an existing anon page. */
 export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, exclusive: boolean): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  if (b.mapcount[i]++ === 0 && (b.flags[i] & PG_compound)) k.pageAlloc.large.get(compoundHead(k, page))!.nrPagesMapped++;
-  if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount++;
+  if (b.flags[i] & PG_compound) {
+    const f = k.pageAlloc.large.get(compoundHead(k, page))!;
+    if (b.mapcount[i] === 0) f.nrPagesMapped++;
+    f.largeMapcount++;
+  }
+  b.mapcount[i]++;
   if (exclusive) b.flags[i] |= PG_anon_exclusive;
   vma.vmMm.rssAnon++;
 }
@@ -212,8 +216,12 @@ export function folioMoveAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct): voi
 export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', () => `mapcount underflow on pfn 0x${page.toString(16)}`);
-  if (--b.mapcount[i] === 0 && (b.flags[i] & PG_compound)) k.pageAlloc.large.get(compoundHead(k, page))!.nrPagesMapped--;
-  if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount--;
+  b.mapcount[i]--;
+  if (b.flags[i] & PG_compound) {
+    const f = k.pageAlloc.large.get(compoundHead(k, page))!;
+    if (b.mapcount[i] === 0) f.nrPagesMapped--;
+    f.largeMapcount--;
+  }
   // folio_test_anon(): a tail page's flags are its head's.
   const anon = folioTestAnon(k, page);
   if (anon) vma.vmMm.rssAnon--;
@@ -351,7 +359,7 @@ interface MakeExclusiveArgs {
  */
 function pageMakeDeviceExclusiveOne(k: Kernel, folio: Page, vma: VmAreaStruct, address: number, args: MakeExclusiveArgs): boolean {
   const mm = vma.vmMm;
-  const nr = largeFolio(k, folio) === undefined ? 1 : 1 << largeFolio(k, folio)!.order;
+  const nr = 1 << folioOrder(k, folio);
   const end = Math.min(vma.vmEnd, address + nr * PAGE_SIZE);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, address, end, args.owner);
   mmuNotifierInvalidateRangeStart(range);
