@@ -137,15 +137,27 @@ export function unlinkAnonVmas(k: Kernel, vmas: VmAreaStruct[]): void {
   }
 }
 
+/**
+ * Model of __folio_set_anon(folio, vma, addr, true) followed by
+ * SetPageAnonExclusive() and __folio_set_swapbacked(), the part every "new
+ * anon rmap" shares: the folio's mapping names the VMA's anon_vma (PG_anon
+ * is PAGE_MAPPING_ANON), its index is addr's page offset in the VMA, and
+ * its (head) page is exclusive.
+ */
+function __folioSetAnonExclusive(k: Kernel, folio: Page, vma: VmAreaStruct, addr: number): void {
+  const b = k.memmap.block(folio), i = Memmap.slot(folio);
+  b.mapping[i] = -k.kptr(vma.anonVma!);
+  b.index[i] = linearPageIndex(vma, addr);
+  b.flags[i] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
+}
+
 /** Model of folio_add_new_anon_rmap(..., RMAP_EXCLUSIVE): a freshly allocated page gets its first mapping. */
 export function folioAddNewAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct, addr: number): void {
-  const av = anonVmaPrepare(vma);
+  anonVmaPrepare(vma);
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] !== 0, 'folio_add_new_anon_rmap', () => `pfn 0x${page.toString(16)} is already mapped`);
   b.mapcount[i] = 1;
-  b.mapping[i] = -k.kptr(av);
-  b.index[i] = linearPageIndex(vma, addr);
-  b.flags[i] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
+  __folioSetAnonExclusive(k, page, vma, addr);
   vma.vmMm.rssAnon++;
 }
 
@@ -235,16 +247,33 @@ export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): vo
  * PageAnonExclusive, MM_ANONPAGES grows by the folio's pages.
  */
 export function folioAddNewAnonRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
-  const av = anonVmaPrepare(vma);
+  anonVmaPrepare(vma);
   const f = k.pageAlloc.large.get(head)!;
   BUG_ON(f.largeMapcount !== 0, 'folio_add_new_anon_rmap', () => `folio 0x${head.toString(16)} is already mapped`);
   f.entireMapcount = 1;
   f.largeMapcount = 1;
-  const b = k.memmap.block(head), i = Memmap.slot(head);
-  b.mapping[i] = -k.kptr(av);
-  b.index[i] = linearPageIndex(vma, haddr);
-  b.flags[i] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
+  __folioSetAnonExclusive(k, head, vma, haddr);
   vma.vmMm.rssAnon += 1 << f.order;
+}
+
+/**
+ * Model of hugetlb_add_new_anon_rmap(): the first mapping of a private
+ * hugetlb folio, by one huge pte. Its pages count in mm.hugetlbUsage
+ * (hugetlb_count_add(), the caller's), not MM_ANONPAGES.
+ */
+export function hugetlbAddNewAnonRmap(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
+  anonVmaPrepare(vma);
+  const f = k.pageAlloc.large.get(head)!;
+  f.entireMapcount = 1;
+  f.largeMapcount = 1;
+  __folioSetAnonExclusive(k, head, vma, haddr);
+}
+
+/** Model of hugetlb_remove_rmap() (include/linux/rmap.h). */
+export function hugetlbRemoveRmap(k: Kernel, head: Page): void {
+  const f = k.pageAlloc.large.get(head)!;
+  f.entireMapcount--;
+  f.largeMapcount--;
 }
 
 /** Model of folio_remove_rmap_pmd(). */
