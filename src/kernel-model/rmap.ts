@@ -327,9 +327,11 @@ export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: nu
  * entry) with a migration entry, and drop that mapping's rmap and
  * reference: the step migrate_vma_collect_pmd() and try_to_migrate_one()
  * share. An exclusive anon page stops being exclusive while unmapped
- * (folio_try_share_anon_rmap_pte(); no GUP pins are modelled yet, so it
- * cannot fail) and the entry remembers it (readable-exclusive). Returns
- * whether the entry is writable.
+ * (folio_try_share_anon_rmap_pte()) and the entry remembers it
+ * (readable-exclusive). Unlike the kernel, this step does not back off
+ * from a page that may be DMA-pinned (folio_try_share_anon_rmap_pte()
+ * -EBUSY): such a page is unmapped, then kept by migrate_vma_check_page()'s
+ * refcount test and restored. Returns whether the entry is writable.
  */
 export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: number, page: Page): boolean {
   const v = t.val[i];
