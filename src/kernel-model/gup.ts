@@ -37,9 +37,8 @@ import { type HugePmd, pteIndex, ptePresent, pteProtnone, pteSpecial, pteWrite, 
 import { putPage, testPageFlag, setPageFlag, getPage, compoundHead, largeFolio, folioTestAnon, GUP_PIN_COUNTING_BIAS,
   folioMaybeDmaPinned } from './page_alloc.js';
 import { isHugeZeroPmd, splitHugePmd } from './huge_memory.js';
-import { isDeviceCoherentPage } from './memremap.js';
-import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
-import { VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_RETRY } from './memremap.js';
+import { isDeviceCoherentPage, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_RETRY } from './memremap.js';
+import { handleMmFault, isCowMapping, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
 import { migrateDeviceCoherentFolio } from './migrate_device.js';
 
 /* enum foll_flags (include/linux/mm_types.h) and the internal ones (mm/internal.h). */
@@ -74,9 +73,6 @@ export { GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned };
  * no reference on either.
  */
 const isZeroFolio = (k: Kernel, page: Page): boolean => testPageFlag(k, page, PG_reserved);
-
-/** Model of is_cow_mapping(): private and may be written. */
-export const isCowMapping = (flags: number): boolean => (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
 
 /**
  * Model of try_grab_folio() on page_folio(page): FOLL_GET adds refs
@@ -132,7 +128,6 @@ export function unpinUserPage(k: Kernel, page: Page): void {
 export function unpinUserPages(k: Kernel, pages: Float64Array, npages: number): void {
   for (let i = 0; i < npages; i++) if (pages[i] !== 0) gupPutFolio(k, pages[i], 1, FOLL_PIN);
 }
-
 
 /**
  * Model of folio_is_longterm_pinnable(): the zero page may be pinned,
@@ -243,9 +238,7 @@ export function followPageMask(vma: VmAreaStruct, addr: number, flags: number): 
     'follow_page_pte', () => `pinning anon pfn 0x${page.toString(16)} that is not exclusive`);
   const ret = (k.inject.tryGrabFolio ?? tryGrabFolio)(k, page, 1, flags);
   if (ret) return ret;
-  if ((flags & FOLL_TOUCH) && (flags & FOLL_WRITE) && !pteDirty(v) && !testPageFlag(k, compoundHead(k, page), PG_dirty)) {
-    setPageFlag(k, compoundHead(k, page), PG_dirty); // folio_mark_dirty()
-  }
+  if ((flags & FOLL_TOUCH) && (flags & FOLL_WRITE) && !pteDirty(v)) setPageFlag(k, compoundHead(k, page), PG_dirty); // folio_mark_dirty()
   return page;
 }
 

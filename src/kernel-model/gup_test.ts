@@ -175,10 +175,10 @@ function pinLongtermTestStart(s: GupTestState, args: PinLongtermTest, current: T
 /** Model of pin_longterm_test_read(): copy the pinned pages' contents to user memory at value. */
 function pinLongtermTestRead(s: GupTestState, arg: { value: number }, current: Task): number {
   if (s.pinLongtermTestPages === null) return -EINVAL;
-  let userAddr = arg.value;
+  let userAddr = arg.value, zeroes: Uint8Array | undefined;
   for (let i = 0; i < s.pinLongtermTestNrPages; i++) {
-    const src = pageBytesRead(s.k, s.pinLongtermTestPages[i], 'kmap_local_page');
-    if (copyToUser(current.mm, userAddr, src ?? new Uint8Array(PAGE_SIZE))) return -EFAULT;
+    const src = pageBytesRead(s.k, s.pinLongtermTestPages[i], 'kmap_local_page') ?? (zeroes ??= new Uint8Array(PAGE_SIZE));
+    if (copyToUser(current.mm, userAddr, src)) return -EFAULT;
     userAddr += PAGE_SIZE;
   }
   return 0;

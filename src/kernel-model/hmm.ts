@@ -8,11 +8,10 @@
  * (value = pfn * 256 + flags), in a Float64Array; use the helpers.
  */
 import { EBUSY, EFAULT, EPERM } from './errno.js';
-import { PAGE_SIZE } from './page.js';
+import { PAGE_SIZE, HPAGE_PMD_ORDER } from './page.js';
 import { type VmAreaStruct, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, VM_HUGETLB, findVma } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteProtnone, isDevicePrivateEntry,
   isWritableDevicePrivateEntry, isDeviceExclusiveEntry, isMigrationEntry, type HugePmd } from './pgtable.js';
-import { HPAGE_PMD_ORDER } from './page.js';
 import { type MmuIntervalNotifier, mmuIntervalCheckRetry } from './mmu_notifier.js';
 import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
 import { VM_FAULT_ERROR, pagePgmap } from './memremap.js';
@@ -52,6 +51,14 @@ const HMM_NEED_ALL_BITS = 3;
 
 interface Walk { range: HmmRange; last: number }
 
+/** Model of pte_to_hmm_pfn_flags(): none, not present or PROT_NONE give 0. */
+const pteToHmmPfnFlags = (v: number): number =>
+  !ptePresent(v) || pteProtnone(v) ? 0 : pteWrite(v) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+
+/** Model of pmd_to_hmm_pfn_flags(): a PROT_NONE PMD gives 0, any other the pte flags and the PMD order. */
+const pmdToHmmPfnFlags = (v: number): number =>
+  pteProtnone(v) ? 0 : pteToHmmPfnFlags(v) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER);
+
 /** Model of hmm_pte_need_fault(). */
 function hmmPteNeedFault(range: HmmRange, pfnReqFlags: number, cpuFlags: number): number {
   const req = (hmmPfnFlags(pfnReqFlags) & range.pfnFlagsMask) | range.defaultFlags;
@@ -72,7 +79,8 @@ function hmmRangeNeedFault(range: HmmRange, i: number, n: number, cpuFlags: numb
   return req;
 }
 
-function fill(range: HmmRange, addr: number, end: number, v: number): number {
+/** Model of hmm_pfns_fill(). */
+function hmmPfnsFill(range: HmmRange, addr: number, end: number, v: number): number {
   for (let i = (addr - range.start) / PAGE_SIZE; addr < end; addr += PAGE_SIZE, i++) range.hmmPfns[i] = v;
   return 0;
 }
@@ -95,9 +103,9 @@ function hmmVmaFault(w: Walk, vma: VmAreaStruct, addr: number, end: number, requ
 function hmmVmaWalkHole(w: Walk, vma: VmAreaStruct | null, addr: number, end: number): number {
   const range = w.range, i = (addr - range.start) / PAGE_SIZE;
   const required = hmmRangeNeedFault(range, i, (end - addr) / PAGE_SIZE, 0);
-  if (vma === null) return required ? -EFAULT : fill(range, addr, end, HMM_PFN_ERROR);
+  if (vma === null) return required ? -EFAULT : hmmPfnsFill(range, addr, end, HMM_PFN_ERROR);
   if (required) return hmmVmaFault(w, vma, addr, end, required);
-  return fill(range, addr, end, 0);
+  return hmmPfnsFill(range, addr, end, 0);
 }
 
 /** Model of hmm_vma_handle_pte() over the ptes of one page table, [addr, end). */
@@ -131,8 +139,7 @@ function hmmVmaWalkPtes(w: Walk, vma: VmAreaStruct, addr: number, end: number): 
       }
       return -EFAULT;
     }
-    // pte_to_hmm_pfn_flags(): a PROT_NONE pte is not valid for the device either.
-    const cpuFlags = pteProtnone(v) ? 0 : pteWrite(v) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+    const cpuFlags = pteToHmmPfnFlags(v);
     required = hmmPteNeedFault(range, req, cpuFlags);
     if (required) return hmmVmaFault(w, vma, a, end, required);
     // A special pte other than the zero page has no struct page to report.
@@ -146,18 +153,14 @@ function hmmVmaWalkPtes(w: Walk, vma: VmAreaStruct, addr: number, end: number): 
   return 0;
 }
 
-/** pte_to_hmm_pfn_flags() on a huge entry: none, not present or PROT_NONE give 0. */
-const hugeToHmmPfnFlags = (v: number): number =>
-  !ptePresent(v) || pteProtnone(v) ? 0 : pteWrite(v) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
-
 /**
- * Model of hmm_vma_handle_pmd() (pmd_to_hmm_pfn_flags()): a huge PMD over
- * [addr, end) is reported page by page with its PMD order; fault first if
- * any page asks for more than the PMD gives.
+ * Model of hmm_vma_handle_pmd(): a huge PMD over [addr, end) is reported
+ * page by page with its PMD order; fault first if any page asks for more
+ * than the PMD gives.
  */
 function hmmVmaHandlePmd(w: Walk, vma: VmAreaStruct, addr: number, end: number, h: HugePmd): number {
   const range = w.range, i = (addr - range.start) / PAGE_SIZE, npages = (end - addr) / PAGE_SIZE;
-  const cpuFlags = pteProtnone(h.val) ? 0 : hugeToHmmPfnFlags(h.val) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER);
+  const cpuFlags = pmdToHmmPfnFlags(h.val);
   const required = hmmRangeNeedFault(range, i, npages, cpuFlags);
   if (required) return hmmVmaFault(w, vma, addr, end, required);
   const pfn = h.pfn + pteIndex(addr);
@@ -182,7 +185,7 @@ function hmmVmaWalkHugetlb(w: Walk, vma: VmAreaStruct, addr: number, end: number
       continue;
     }
     const i = (a - range.start) / PAGE_SIZE;
-    const cpuFlags = hugeToHmmPfnFlags(h.val) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER);
+    const cpuFlags = pteToHmmPfnFlags(h.val) | hmmPfnFlagsOrder(HPAGE_PMD_ORDER); // huge_page_order(hstate_vma(vma))
     const required = hmmPteNeedFault(range, range.hmmPfns[i], cpuFlags);
     if (required) return hmmVmaFault(w, vma, a, stop, required);
     const pfn = h.pfn + pteIndex(a);
@@ -208,7 +211,7 @@ function hmmWalk(w: Walk, start: number, end: number): number {
     if ((vma.vmFlags & (VM_IO | VM_PFNMAP)) || !(vma.vmFlags & VM_READ)) {
       const i = (addr - w.range.start) / PAGE_SIZE;
       if (hmmRangeNeedFault(w.range, i, (vend - addr) / PAGE_SIZE, 0)) return -EFAULT;
-      fill(w.range, addr, vend, HMM_PFN_ERROR);
+      hmmPfnsFill(w.range, addr, vend, HMM_PFN_ERROR);
       addr = vend;
       continue;
     }

@@ -244,13 +244,13 @@ function notifyClear(mm: MmStruct, start: number, end: number): void {
  * for a private anonymous VMA: the child gets the same huge PMD. The huge
  * zero page is shared as is. An anon THP is shared read-only: the folio
  * gains a reference and a PMD mapping, stops being PageAnonExclusive
- * (folio_try_dup_anon_rmap_pmd(); no GUP pins are modelled, so it cannot
- * fail and fall back to splitting), and the parent's PMD is write-protected
+ * (folio_try_dup_anon_rmap_pmd()), and the parent's PMD is write-protected
  * (pmdp_set_wrprotect()); a later write goes through do_huge_pmd_wp_page(),
  * which splits and copies at pte level. The caller (fork) invalidates the
  * parent's range (MMU_NOTIFY_PROTECTION_PAGE) around the copy as
  * copy_page_range() does. Returns 0, or -EAGAIN after splitting a PMD whose
- * exclusive folio may be DMA-pinned (the caller then copies the ptes).
+ * exclusive folio may be DMA-pinned (folio_try_dup_anon_rmap_pmd() fails;
+ * the caller then copies the ptes, and copy_present_page() the pinned ones).
  */
 export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: number): number {
   const src = srcVma.vmMm, dst = dstVma.vmMm, k = src.k;
@@ -261,15 +261,13 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
     dst.pgtable.huge.set(idx, new HugePmd(h.pfn, h.val));
     return 0;
   }
-  const head = h.pfn, f = k.pageAlloc.large.get(head)!;
-  // folio_try_dup_anon_rmap_pmd(): an exclusive folio that may be DMA-pinned cannot be shared with the child:
-  // split the PMD and let copy_pte_range() copy the pages (copy_present_page() copies pinned ones).
-  if ((k.memmap.block(head).flags[Memmap.slot(head)] & PG_anon_exclusive) && folioNeedsCowForDma(k, head)) {
+  const head = h.pfn, f = k.pageAlloc.large.get(head)!, b = k.memmap.block(head), s = Memmap.slot(head);
+  if ((b.flags[s] & PG_anon_exclusive) && folioNeedsCowForDma(k, head)) {
     splitHugePmd(srcVma, addr);
     return -EAGAIN;
   }
   getPage(k, head);
-  k.memmap.block(head).flags[Memmap.slot(head)] &= ~PG_anon_exclusive;
+  b.flags[s] &= ~PG_anon_exclusive;
   f.entireMapcount++;
   f.largeMapcount++;
   dst.rssAnon += 1 << f.order;

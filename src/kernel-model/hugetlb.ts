@@ -22,11 +22,11 @@
 import { ENOMEM } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, HPAGE_PMD_NR, PG_anon, PG_anon_exclusive,
-  PG_swapbacked, PG_head, PG_ORDER_SHIFT } from './page.js';
+  PG_head, PG_ORDER_SHIFT } from './page.js';
 import { type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, linearPageIndex } from './mm.js';
 import { HugePmd, pmdIndex, pmdAddrEnd, pteWrite, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_PROTNONE } from './pgtable.js';
 import { putPage, folioMapcount } from './page_alloc.js';
-import { anonVmaPrepare } from './rmap.js';
+import { hugetlbAddNewAnonRmap, hugetlbRemoveRmap } from './rmap.js';
 import { copyHighpage } from './highmem.js';
 import { FAULT_FLAG_WRITE } from './memory.js';
 import { VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './memremap.js';
@@ -132,25 +132,6 @@ function allocHugetlbFolio(vma: VmAreaStruct, haddr: number): Page {
   }
   if (h.freeHugePages - h.resvHugePages <= 0) return 0;
   return h.dequeue();
-}
-
-/** Model of hugetlb_add_new_anon_rmap(): the first mapping of a private hugetlb folio. */
-function hugetlbAddNewAnonRmap(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
-  const av = anonVmaPrepare(vma);
-  const f = k.pageAlloc.large.get(head)!;
-  f.entireMapcount = 1;
-  f.largeMapcount = 1;
-  const b = k.memmap.block(head), s = Memmap.slot(head);
-  b.mapping[s] = -k.kptr(av);
-  b.index[s] = linearPageIndex(vma, haddr);
-  b.flags[s] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
-}
-
-/** Model of hugetlb_remove_rmap(). */
-function hugetlbRemoveRmap(k: Kernel, head: Page): void {
-  const f = k.pageAlloc.large.get(head)!;
-  f.entireMapcount--;
-  f.largeMapcount--;
 }
 
 /**

@@ -19,7 +19,7 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, largeFolio, folioTestAnon,
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
@@ -137,23 +137,39 @@ export function unlinkAnonVmas(k: Kernel, vmas: VmAreaStruct[]): void {
   }
 }
 
+/**
+ * Model of __folio_set_anon(folio, vma, addr, true) followed by
+ * SetPageAnonExclusive() and __folio_set_swapbacked(), the part every "new
+ * anon rmap" shares: the folio's mapping names the VMA's anon_vma (PG_anon
+ * is PAGE_MAPPING_ANON), its index is addr's page offset in the VMA, and
+ * its (head) page is exclusive.
+ */
+function __folioSetAnonExclusive(k: Kernel, folio: Page, vma: VmAreaStruct, addr: number): void {
+  const b = k.memmap.block(folio), i = Memmap.slot(folio);
+  b.mapping[i] = -k.kptr(vma.anonVma!);
+  b.index[i] = linearPageIndex(vma, addr);
+  b.flags[i] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
+}
+
 /** Model of folio_add_new_anon_rmap(..., RMAP_EXCLUSIVE): a freshly allocated page gets its first mapping. */
 export function folioAddNewAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct, addr: number): void {
-  const av = anonVmaPrepare(vma);
+  anonVmaPrepare(vma);
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] !== 0, 'folio_add_new_anon_rmap', () => `pfn 0x${page.toString(16)} is already mapped`);
   b.mapcount[i] = 1;
-  b.mapping[i] = -k.kptr(av);
-  b.index[i] = linearPageIndex(vma, addr);
-  b.flags[i] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
+  __folioSetAnonExclusive(k, page, vma, addr);
   vma.vmMm.rssAnon++;
 }
 
 /** Model of folio_add_anon_rmap_pte(): one more pte maps an existing anon page. */
 export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, exclusive: boolean): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  if (b.mapcount[i]++ === 0 && (b.flags[i] & PG_compound)) k.pageAlloc.large.get(compoundHead(k, page))!.nrPagesMapped++;
-  if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount++;
+  if (b.flags[i] & PG_compound) {
+    const f = k.pageAlloc.large.get(compoundHead(k, page))!;
+    if (b.mapcount[i] === 0) f.nrPagesMapped++;
+    f.largeMapcount++;
+  }
+  b.mapcount[i]++;
   if (exclusive) b.flags[i] |= PG_anon_exclusive;
   vma.vmMm.rssAnon++;
 }
@@ -212,8 +228,12 @@ export function folioMoveAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct): voi
 export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', () => `mapcount underflow on pfn 0x${page.toString(16)}`);
-  if (--b.mapcount[i] === 0 && (b.flags[i] & PG_compound)) k.pageAlloc.large.get(compoundHead(k, page))!.nrPagesMapped--;
-  if (b.flags[i] & PG_compound) k.pageAlloc.large.get(compoundHead(k, page))!.largeMapcount--;
+  b.mapcount[i]--;
+  if (b.flags[i] & PG_compound) {
+    const f = k.pageAlloc.large.get(compoundHead(k, page))!;
+    if (b.mapcount[i] === 0) f.nrPagesMapped--;
+    f.largeMapcount--;
+  }
   // folio_test_anon(): a tail page's flags are its head's.
   const anon = folioTestAnon(k, page);
   if (anon) vma.vmMm.rssAnon--;
@@ -227,16 +247,33 @@ export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): vo
  * PageAnonExclusive, MM_ANONPAGES grows by the folio's pages.
  */
 export function folioAddNewAnonRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
-  const av = anonVmaPrepare(vma);
+  anonVmaPrepare(vma);
   const f = k.pageAlloc.large.get(head)!;
   BUG_ON(f.largeMapcount !== 0, 'folio_add_new_anon_rmap', () => `folio 0x${head.toString(16)} is already mapped`);
   f.entireMapcount = 1;
   f.largeMapcount = 1;
-  const b = k.memmap.block(head), i = Memmap.slot(head);
-  b.mapping[i] = -k.kptr(av);
-  b.index[i] = linearPageIndex(vma, haddr);
-  b.flags[i] |= PG_anon | PG_anon_exclusive | PG_swapbacked;
+  __folioSetAnonExclusive(k, head, vma, haddr);
   vma.vmMm.rssAnon += 1 << f.order;
+}
+
+/**
+ * Model of hugetlb_add_new_anon_rmap(): the first mapping of a private
+ * hugetlb folio, by one huge pte. Its pages count in mm.hugetlbUsage
+ * (hugetlb_count_add(), the caller's), not MM_ANONPAGES.
+ */
+export function hugetlbAddNewAnonRmap(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
+  anonVmaPrepare(vma);
+  const f = k.pageAlloc.large.get(head)!;
+  f.entireMapcount = 1;
+  f.largeMapcount = 1;
+  __folioSetAnonExclusive(k, head, vma, haddr);
+}
+
+/** Model of hugetlb_remove_rmap() (include/linux/rmap.h). */
+export function hugetlbRemoveRmap(k: Kernel, head: Page): void {
+  const f = k.pageAlloc.large.get(head)!;
+  f.entireMapcount--;
+  f.largeMapcount--;
 }
 
 /** Model of folio_remove_rmap_pmd(). */
@@ -290,9 +327,11 @@ export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: nu
  * entry) with a migration entry, and drop that mapping's rmap and
  * reference: the step migrate_vma_collect_pmd() and try_to_migrate_one()
  * share. An exclusive anon page stops being exclusive while unmapped
- * (folio_try_share_anon_rmap_pte(); no GUP pins are modelled yet, so it
- * cannot fail) and the entry remembers it (readable-exclusive). Returns
- * whether the entry is writable.
+ * (folio_try_share_anon_rmap_pte()) and the entry remembers it
+ * (readable-exclusive). Unlike the kernel, this step does not back off
+ * from a page that may be DMA-pinned (folio_try_share_anon_rmap_pte()
+ * -EBUSY): such a page is unmapped, then kept by migrate_vma_check_page()'s
+ * refcount test and restored. Returns whether the entry is writable.
  */
 export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: number, page: Page): boolean {
   const v = t.val[i];
@@ -351,7 +390,7 @@ interface MakeExclusiveArgs {
  */
 function pageMakeDeviceExclusiveOne(k: Kernel, folio: Page, vma: VmAreaStruct, address: number, args: MakeExclusiveArgs): boolean {
   const mm = vma.vmMm;
-  const nr = largeFolio(k, folio) === undefined ? 1 : 1 << largeFolio(k, folio)!.order;
+  const nr = 1 << folioOrder(k, folio);
   const end = Math.min(vma.vmEnd, address + nr * PAGE_SIZE);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, address, end, args.owner);
   mmuNotifierInvalidateRangeStart(range);
