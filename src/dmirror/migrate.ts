@@ -22,7 +22,7 @@ import { MigrateVma, migrateVmaSetup, migrateVmaPages, migrateVmaFinalize, migra
 import { Memmap } from '../kernel-model/page.js';
 import { type Dmirror, type TestHmm, dmirrorMm, dmirrorDevmemAllocPage, dmirrorBackingPage } from './test_hmm.js';
 import { dmirrorBounceInit, dmirrorDoRead } from './mirror.js';
-import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC } from './xarray.js';
+import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, xaPointerTag } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './test_hmm_uapi.js';
 
 /**
@@ -246,7 +246,7 @@ export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: 
 /** Model of dmirror_check_atomic() (CHECK_EXCLUSIVE): -EPERM while any page of the range is still mapped for atomic access. */
 export function dmirrorCheckAtomic(dmirror: Dmirror, start: number, end: number): number {
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++) {
-    if (dmirror.pt.loadPage(pfn) !== 0 && dmirror.pt.loadTag(pfn) === DPT_XA_TAG_ATOMIC) return -EPERM;
+    if (xaPointerTag(dmirror.pt.load(pfn)) === DPT_XA_TAG_ATOMIC) return -EPERM;
   }
   return 0;
 }
