@@ -137,9 +137,21 @@ export function dmirrorPageToDevice(mod: TestHmm, page: Page): DmirrorDevice {
   return dmirrorPageToChunk(mod, page).mdevice;
 }
 
+/**
+ * page->zone_device_data, which this driver uses three ways: a free device
+ * page's link in the free list, a PRIVATE page's backing page (rpage), and
+ * a backing page's mirror (a KPtr, for dmirror_devmem_fault()).
+ */
+export function zoneDeviceData(k: Kernel, page: Page): number {
+  return k.memmap.block(page).zdd[Memmap.slot(page)];
+}
+export function setZoneDeviceData(k: Kernel, page: Page, v: number): void {
+  k.memmap.block(page).zdd[Memmap.slot(page)] = v;
+}
+
 /** BACKING_PAGE(): the system page that holds a PRIVATE page's data; a CPU-addressable device page holds its own. */
 export function dmirrorBackingPage(k: Kernel, dpage: Page): Page {
-  return isDevicePrivatePage(k, dpage) ? k.memmap.block(dpage).zdd[Memmap.slot(dpage)] : dpage;
+  return isDevicePrivatePage(k, dpage) ? zoneDeviceData(k, dpage) : dpage;
 }
 
 /** Model of dmirror_fops_open(): a mirror of current->mm with a notifier over the whole address space. */
@@ -252,12 +264,12 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   k.printk(`added new ${mb} MB chunk (total ${mdevice.devmemChunks.length} chunks, ${mdevice.devmemChunks.length * mb} MB) PFNs [0x${pfnFirst.toString(16)} 0x${pfnLast.toString(16)})`);
   // Every page goes onto the free list through zone_device_data, in pfn order: the last pfn ends up at the head.
   for (let pfn = pfnFirst; pfn < pfnLast; pfn++) {
-    k.memmap.block(pfn).zdd[Memmap.slot(pfn)] = mdevice.freePages;
+    setZoneDeviceData(k, pfn, mdevice.freePages);
     mdevice.freePages = pfn;
   }
   if (ppage !== null) {
     ppage.page = mdevice.freePages;
-    mdevice.freePages = k.memmap.block(ppage.page).zdd[Memmap.slot(ppage.page)];
+    mdevice.freePages = zoneDeviceData(k, ppage.page);
     mdevice.calloc++;
   }
   return 0;
@@ -279,7 +291,7 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
   let dpage: Page;
   if (mdevice.freePages !== 0) {
     dpage = mdevice.freePages;
-    mdevice.freePages = k.memmap.block(dpage).zdd[Memmap.slot(dpage)];
+    mdevice.freePages = zoneDeviceData(k, dpage);
     mdevice.calloc++;
   } else {
     const pp = { page: 0 };
@@ -290,7 +302,7 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
     dpage = pp.page;
   }
   zoneDevicePageInit(k, dpage);
-  k.memmap.block(dpage).zdd[Memmap.slot(dpage)] = rpage;
+  setZoneDeviceData(k, dpage, rpage);
   return dpage;
 }
 
@@ -315,17 +327,17 @@ function dmirrorFopsMmap(k: Kernel, vma: VmAreaStruct): number {
 
 /** Model of dmirror_devmem_free(): the pgmap's page_free, at refcount 0. */
 function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
-  const k = mod.k, b = k.memmap.block(page), i = Memmap.slot(page);
+  const k = mod.k;
   const rpage = dmirrorBackingPage(k, page);
   if (rpage !== page && rpage > 0) putPage(k, rpage); // __free_page(rpage)
   const mdevice = dmirrorPageToDevice(mod, page);
   // Return the page to the device's allocator unless its chunk is being removed.
   if (!dmirrorPageToChunk(mod, page).remove) {
     mdevice.cfree++;
-    b.zdd[i] = mdevice.freePages;
+    setZoneDeviceData(k, page, mdevice.freePages);
     mdevice.freePages = page;
   } else {
-    b.zdd[i] = 0;
+    setZoneDeviceData(k, page, 0);
   }
 }
 
@@ -346,10 +358,10 @@ function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
   const first = physToPfn(devmem.pagemap.range.start), last = first + physToPfn(rangeLen(devmem.pagemap.range));
   let prev = 0;
   for (let page = mdevice.freePages; page !== 0;) {
-    const next = k.memmap.block(page).zdd[Memmap.slot(page)];
+    const next = zoneDeviceData(k, page);
     if (page >= first && page < last) {
       if (prev === 0) mdevice.freePages = next;
-      else k.memmap.block(prev).zdd[Memmap.slot(prev)] = next;
+      else setZoneDeviceData(k, prev, next);
     } else {
       prev = page;
     }
@@ -435,7 +447,7 @@ function dmirrorDeviceRemove(mdevice: DmirrorDevice): string[] {
   const k = mdevice.k, problems: string[] = [];
   let total = 0, free = 0;
   for (const c of mdevice.devmemChunks) total += physToPfn(rangeLen(c.pagemap.range));
-  for (let p = mdevice.freePages; p !== 0 && free <= total; p = k.memmap.block(p).zdd[Memmap.slot(p)]) free++;
+  for (let p = mdevice.freePages; p !== 0 && free <= total; p = zoneDeviceData(k, p)) free++;
   if (free !== total) {
     const line = `hmm_dmirror${mdevice.id}: ${total - free} of ${total} device pages not back on the free list at unload (allocated ${mdevice.calloc}, freed ${mdevice.cfree})`;
     k.warn(true, 'dmirror_device_remove', line);
