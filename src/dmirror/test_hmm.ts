@@ -330,9 +330,9 @@ function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
   const k = mod.k;
   const rpage = dmirrorBackingPage(k, page);
   if (rpage !== page && rpage > 0) putPage(k, rpage); // __free_page(rpage)
-  const mdevice = dmirrorPageToDevice(mod, page);
+  const devmem = dmirrorPageToChunk(mod, page), mdevice = devmem.mdevice;
   // Return the page to the device's allocator unless its chunk is being removed.
-  if (!dmirrorPageToChunk(mod, page).remove) {
+  if (!devmem.remove) {
     mdevice.cfree++;
     setZoneDeviceData(k, page, mdevice.freePages);
     mdevice.freePages = page;
