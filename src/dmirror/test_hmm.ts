@@ -49,9 +49,7 @@ import { dmirrorRead, dmirrorWrite, dmirrorSnapshot, dmirrorMinOps } from './mir
 import { dmirrorMigrate, dmirrorMigrateToDevice, dmirrorMigrateToSystem, dmirrorExclusive, dmirrorCheckAtomic,
   dmirrorDevmemFault } from './migrate.js';
 
-export const DMIRROR_NDEVICES = 4;
 export const DEVMEM_CHUNK_SIZE = 256 * 1024 * 1024;
-const DEVMEM_CHUNKS_RESERVE = 16;
 /** The character device major test_hmm gets (alloc_chrdev_region(); 254 in the reference run). */
 const HMM_DMIRROR_MAJOR = 254;
 
@@ -92,8 +90,8 @@ export class DmirrorChunk {
 /** struct dmirror_device. */
 export class DmirrorDevice {
   zone_device_type = 0;
+  /** devmem_chunks[0 .. devmem_count): a JS array, so no devmem_capacity or krealloc(). */
   readonly devmemChunks: DmirrorChunk[] = [];
-  devmemCapacity = 0;
   /** Pages handed out / given back, as the C counters. */
   calloc = 0;
   cfree = 0;
@@ -250,7 +248,6 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   }
   const pagemap: DevPagemap = { type, range, ops: mod.devmemOps, owner: mdevice };
   const devmem = new DmirrorChunk(pagemap, mdevice);
-  if (mdevice.devmemChunks.length === mdevice.devmemCapacity) mdevice.devmemCapacity += DEVMEM_CHUNKS_RESERVE;
   const ptr = memremapPages(k, pagemap);
   if (IS_ERR(ptr)) {
     if (requested) k.iomem.releaseMemRegion(range.start, rangeLen(range));
@@ -387,7 +384,6 @@ function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice): string[] {
     }
   }
   mdevice.devmemChunks.length = 0;
-  mdevice.devmemCapacity = 0;
   mdevice.freePages = 0;
   return problems;
 }
