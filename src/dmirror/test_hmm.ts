@@ -28,8 +28,8 @@ import { KernelBug } from '../kernel-model/bug.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
-import { type DevPagemap, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
-  memunmapPages, rangeLen, zoneDevicePageInit, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
+import { type DevPagemap, type DevPagemapOps, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
+  memunmapPages, rangeLen, zoneDevicePageInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations } from '../kernel-model/chrdev.js';
 import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
@@ -106,12 +106,12 @@ export class DmirrorDevice {
 export class TestHmm {
   readonly devices: DmirrorDevice[] = [];
   readonly chunkOf = new WeakMap<DevPagemap, DmirrorChunk>();
-  readonly devmemOps;
+  readonly devmemOps: DevPagemapOps;
   readonly fops: FileOperations;
   constructor(readonly k: Kernel, readonly params: TestHmmParams) {
     this.devmemOps = {
       pageFree: (page: Page) => dmirrorDevmemFree(this, page),
-      migrateToRam: (vmf: import('../kernel-model/memory.js').VmFault) => dmirrorDevmemFault(this, vmf),
+      migrateToRam: (vmf) => dmirrorDevmemFault(this, vmf),
     };
     this.fops = {
       open: (cdev, filp, current) => dmirrorFopsOpen(cdev, filp, current),
@@ -129,7 +129,7 @@ export function dmirrorIsPrivateZone(mdevice: DmirrorDevice): boolean {
 
 /** dmirror_page_to_chunk(): container_of(page->pgmap, struct dmirror_chunk, pagemap). */
 export function dmirrorPageToChunk(mod: TestHmm, page: Page): DmirrorChunk {
-  return mod.chunkOf.get(mod.k.memmap.block(page).pgmap!)!;
+  return mod.chunkOf.get(pagePgmap(mod.k, page)!)!;
 }
 export function dmirrorPageToDevice(mod: TestHmm, page: Page): DmirrorDevice {
   return dmirrorPageToChunk(mod, page).mdevice;
