@@ -36,7 +36,7 @@ export interface SmokeOptions {
 }
 
 /** modprobe test_hmm: the module or why it did not load (one line). */
-export function modprobeTestHmm(k: Kernel, params: TestHmmParams): { mod: TestHmm } | { error: string } {
+function modprobeTestHmm(k: Kernel, params: TestHmmParams): { mod: TestHmm } | { error: string } {
   try {
     const { ret, mod } = hmmDmirrorInit(k, params);
     if (ret !== 0 || mod === null) {
@@ -77,7 +77,7 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
  * skip when devices 2 and 3 do not exist, as upstream); the seed's generic
  * mode runs the seed's program on its two GENERIC devices.
  */
-export function variantsFor(params: TestHmmParams): { variants: VariantSpec[]; build: HmmTestsBuild } {
+function variantsFor(params: TestHmmParams): { variants: VariantSpec[]; build: HmmTestsBuild } {
   return memoryMode(params) === 'generic'
     ? { variants: [GENERIC_VARIANT], build: 'v5' }
     : { variants: [PRIVATE_VARIANT, COHERENT_VARIANT], build: '6.12' };

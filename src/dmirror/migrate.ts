@@ -19,10 +19,10 @@ import { isZoneDevicePage } from '../kernel-model/page_alloc.js';
 import { MigrateVma, migrateVmaSetup, migrateVmaPages, migrateVmaFinalize, migratePfn, migratePfnToPage, mpfnClear,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_VALID, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT } from '../kernel-model/migrate_device.js';
-import { Memmap } from '../kernel-model/page.js';
-import { type Dmirror, type TestHmm, dmirrorMm, dmirrorDevmemAllocPage, dmirrorBackingPage } from './test_hmm.js';
+import { type Dmirror, type TestHmm, dmirrorMm, dmirrorDevmemAllocPage, dmirrorBackingPage, zoneDeviceData,
+  setZoneDeviceData } from './test_hmm.js';
 import { dmirrorBounceInit, dmirrorDoRead } from './mirror.js';
-import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC } from './xarray.js';
+import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, xaPointerTag } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './test_hmm_uapi.js';
 
 /**
@@ -49,7 +49,7 @@ function dmirrorMigrateAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirro
     if (spage !== 0) copyHighpage(k, rpage, spage);
     else clearHighpage(k, rpage);
     // The page holding the data remembers the mirror (rpage->zone_device_data), for the CPU fault path.
-    k.memmap.block(rpage).zdd[Memmap.slot(rpage)] = k.kptr(dmirror);
+    setZoneDeviceData(k, rpage, k.kptr(dmirror));
     args.dst[i] = migratePfn(dpage);
     if ((args.src[i] & MIGRATE_PFN_WRITE) || (spage === 0 && (vma.vmFlags & VM_WRITE))) args.dst[i] += MIGRATE_PFN_WRITE;
   }
@@ -246,7 +246,7 @@ export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: 
 /** Model of dmirror_check_atomic() (CHECK_EXCLUSIVE): -EPERM while any page of the range is still mapped for atomic access. */
 export function dmirrorCheckAtomic(dmirror: Dmirror, start: number, end: number): number {
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++) {
-    if (dmirror.pt.loadPage(pfn) !== 0 && dmirror.pt.loadTag(pfn) === DPT_XA_TAG_ATOMIC) return -EPERM;
+    if (xaPointerTag(dmirror.pt.load(pfn)) === DPT_XA_TAG_ATOMIC) return -EPERM;
   }
   return 0;
 }
@@ -309,8 +309,8 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
  */
 export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   const k = mod.k;
-  const rpage: Page = k.memmap.block(vmf.page).zdd[Memmap.slot(vmf.page)];
-  const dmirror = k.kobj<Dmirror>(k.memmap.block(rpage).zdd[Memmap.slot(rpage)])!;
+  const rpage: Page = zoneDeviceData(k, vmf.page);
+  const dmirror = k.kobj<Dmirror>(zoneDeviceData(k, rpage))!;
   const args = new MigrateVma();
   args.vma = vmf.vma;
   args.start = vmf.address;

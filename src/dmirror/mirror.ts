@@ -19,7 +19,7 @@ import { type MmuIntervalNotifierOps, type MmuNotifierRange, MmuIntervalNotifier
 import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { mutexLock, mutexTrylock, mutexUnlock, mmapReadLock, mmapReadUnlock } from '../kernel-model/locking.js';
 import { type Dmirror, dmirrorMm, dmirrorPageToDevice } from './test_hmm.js';
-import { DPT_XA_TAG_WRITE } from './xarray.js';
+import { DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE, HMM_DMIRROR_PROT_READ,
   HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, HMM_DMIRROR_PROT_PUD, HMM_DMIRROR_PROT_ZERO,
   HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE, HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL,
@@ -138,7 +138,7 @@ export function dmirrorDoRead(dmirror: Dmirror, start: number, end: number, boun
   const k = dmirrorMm(dmirror).k;
   let off = start - bounce.addr;
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++) {
-    const page = dmirror.pt.loadPage(pfn);
+    const page = xaUntagPointer(dmirror.pt.load(pfn));
     if (page === 0) return -ENOENT;
     memcpyFromPage(k, bounce.ptr, off, page, 0, PAGE_SIZE);
     off += PAGE_SIZE;
@@ -179,8 +179,8 @@ function dmirrorDoWrite(dmirror: Dmirror, start: number, end: number, bounce: Dm
   const k = dmirrorMm(dmirror).k;
   let off = start - bounce.addr;
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++) {
-    const page = dmirror.pt.loadPage(pfn);
-    if (page === 0 || dmirror.pt.loadTag(pfn) !== DPT_XA_TAG_WRITE) return -ENOENT;
+    const entry = dmirror.pt.load(pfn), page = xaUntagPointer(entry);
+    if (page === 0 || xaPointerTag(entry) !== DPT_XA_TAG_WRITE) return -ENOENT;
     memcpyToPage(k, page, 0, bounce.ptr, off, PAGE_SIZE);
     off += PAGE_SIZE;
     bounce.cpages++;

@@ -28,8 +28,8 @@ import { KernelBug } from '../kernel-model/bug.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
-import { type DevPagemap, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
-  memunmapPages, rangeLen, zoneDevicePageInit, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
+import { type DevPagemap, type DevPagemapOps, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
+  memunmapPages, rangeLen, zoneDevicePageInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations } from '../kernel-model/chrdev.js';
 import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
@@ -49,9 +49,7 @@ import { dmirrorRead, dmirrorWrite, dmirrorSnapshot, dmirrorMinOps } from './mir
 import { dmirrorMigrate, dmirrorMigrateToDevice, dmirrorMigrateToSystem, dmirrorExclusive, dmirrorCheckAtomic,
   dmirrorDevmemFault } from './migrate.js';
 
-export const DMIRROR_NDEVICES = 4;
 export const DEVMEM_CHUNK_SIZE = 256 * 1024 * 1024;
-const DEVMEM_CHUNKS_RESERVE = 16;
 /** The character device major test_hmm gets (alloc_chrdev_region(); 254 in the reference run). */
 const HMM_DMIRROR_MAJOR = 254;
 
@@ -92,8 +90,8 @@ export class DmirrorChunk {
 /** struct dmirror_device. */
 export class DmirrorDevice {
   zone_device_type = 0;
+  /** devmem_chunks[0 .. devmem_count): a JS array, so no devmem_capacity or krealloc(). */
   readonly devmemChunks: DmirrorChunk[] = [];
-  devmemCapacity = 0;
   /** Pages handed out / given back, as the C counters. */
   calloc = 0;
   cfree = 0;
@@ -108,12 +106,12 @@ export class DmirrorDevice {
 export class TestHmm {
   readonly devices: DmirrorDevice[] = [];
   readonly chunkOf = new WeakMap<DevPagemap, DmirrorChunk>();
-  readonly devmemOps;
+  readonly devmemOps: DevPagemapOps;
   readonly fops: FileOperations;
   constructor(readonly k: Kernel, readonly params: TestHmmParams) {
     this.devmemOps = {
       pageFree: (page: Page) => dmirrorDevmemFree(this, page),
-      migrateToRam: (vmf: import('../kernel-model/memory.js').VmFault) => dmirrorDevmemFault(this, vmf),
+      migrateToRam: (vmf) => dmirrorDevmemFault(this, vmf),
     };
     this.fops = {
       open: (cdev, filp, current) => dmirrorFopsOpen(cdev, filp, current),
@@ -131,15 +129,27 @@ export function dmirrorIsPrivateZone(mdevice: DmirrorDevice): boolean {
 
 /** dmirror_page_to_chunk(): container_of(page->pgmap, struct dmirror_chunk, pagemap). */
 export function dmirrorPageToChunk(mod: TestHmm, page: Page): DmirrorChunk {
-  return mod.chunkOf.get(mod.k.memmap.block(page).pgmap!)!;
+  return mod.chunkOf.get(pagePgmap(mod.k, page)!)!;
 }
 export function dmirrorPageToDevice(mod: TestHmm, page: Page): DmirrorDevice {
   return dmirrorPageToChunk(mod, page).mdevice;
 }
 
+/**
+ * page->zone_device_data, which this driver uses three ways: a free device
+ * page's link in the free list, a PRIVATE page's backing page (rpage), and
+ * a backing page's mirror (a KPtr, for dmirror_devmem_fault()).
+ */
+export function zoneDeviceData(k: Kernel, page: Page): number {
+  return k.memmap.block(page).zdd[Memmap.slot(page)];
+}
+export function setZoneDeviceData(k: Kernel, page: Page, v: number): void {
+  k.memmap.block(page).zdd[Memmap.slot(page)] = v;
+}
+
 /** BACKING_PAGE(): the system page that holds a PRIVATE page's data; a CPU-addressable device page holds its own. */
 export function dmirrorBackingPage(k: Kernel, dpage: Page): Page {
-  return isDevicePrivatePage(k, dpage) ? k.memmap.block(dpage).zdd[Memmap.slot(dpage)] : dpage;
+  return isDevicePrivatePage(k, dpage) ? zoneDeviceData(k, dpage) : dpage;
 }
 
 /** Model of dmirror_fops_open(): a mirror of current->mm with a notifier over the whole address space. */
@@ -238,7 +248,6 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   }
   const pagemap: DevPagemap = { type, range, ops: mod.devmemOps, owner: mdevice };
   const devmem = new DmirrorChunk(pagemap, mdevice);
-  if (mdevice.devmemChunks.length === mdevice.devmemCapacity) mdevice.devmemCapacity += DEVMEM_CHUNKS_RESERVE;
   const ptr = memremapPages(k, pagemap);
   if (IS_ERR(ptr)) {
     if (requested) k.iomem.releaseMemRegion(range.start, rangeLen(range));
@@ -252,12 +261,12 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   k.printk(`added new ${mb} MB chunk (total ${mdevice.devmemChunks.length} chunks, ${mdevice.devmemChunks.length * mb} MB) PFNs [0x${pfnFirst.toString(16)} 0x${pfnLast.toString(16)})`);
   // Every page goes onto the free list through zone_device_data, in pfn order: the last pfn ends up at the head.
   for (let pfn = pfnFirst; pfn < pfnLast; pfn++) {
-    k.memmap.block(pfn).zdd[Memmap.slot(pfn)] = mdevice.freePages;
+    setZoneDeviceData(k, pfn, mdevice.freePages);
     mdevice.freePages = pfn;
   }
   if (ppage !== null) {
     ppage.page = mdevice.freePages;
-    mdevice.freePages = k.memmap.block(ppage.page).zdd[Memmap.slot(ppage.page)];
+    mdevice.freePages = zoneDeviceData(k, ppage.page);
     mdevice.calloc++;
   }
   return 0;
@@ -279,7 +288,7 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
   let dpage: Page;
   if (mdevice.freePages !== 0) {
     dpage = mdevice.freePages;
-    mdevice.freePages = k.memmap.block(dpage).zdd[Memmap.slot(dpage)];
+    mdevice.freePages = zoneDeviceData(k, dpage);
     mdevice.calloc++;
   } else {
     const pp = { page: 0 };
@@ -290,7 +299,7 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
     dpage = pp.page;
   }
   zoneDevicePageInit(k, dpage);
-  k.memmap.block(dpage).zdd[Memmap.slot(dpage)] = rpage;
+  setZoneDeviceData(k, dpage, rpage);
   return dpage;
 }
 
@@ -315,17 +324,17 @@ function dmirrorFopsMmap(k: Kernel, vma: VmAreaStruct): number {
 
 /** Model of dmirror_devmem_free(): the pgmap's page_free, at refcount 0. */
 function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
-  const k = mod.k, b = k.memmap.block(page), i = Memmap.slot(page);
+  const k = mod.k;
   const rpage = dmirrorBackingPage(k, page);
   if (rpage !== page && rpage > 0) putPage(k, rpage); // __free_page(rpage)
-  const mdevice = dmirrorPageToDevice(mod, page);
+  const devmem = dmirrorPageToChunk(mod, page), mdevice = devmem.mdevice;
   // Return the page to the device's allocator unless its chunk is being removed.
-  if (!dmirrorPageToChunk(mod, page).remove) {
+  if (!devmem.remove) {
     mdevice.cfree++;
-    b.zdd[i] = mdevice.freePages;
+    setZoneDeviceData(k, page, mdevice.freePages);
     mdevice.freePages = page;
   } else {
-    b.zdd[i] = 0;
+    setZoneDeviceData(k, page, 0);
   }
 }
 
@@ -346,10 +355,10 @@ function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
   const first = physToPfn(devmem.pagemap.range.start), last = first + physToPfn(rangeLen(devmem.pagemap.range));
   let prev = 0;
   for (let page = mdevice.freePages; page !== 0;) {
-    const next = k.memmap.block(page).zdd[Memmap.slot(page)];
+    const next = zoneDeviceData(k, page);
     if (page >= first && page < last) {
       if (prev === 0) mdevice.freePages = next;
-      else k.memmap.block(prev).zdd[Memmap.slot(prev)] = next;
+      else setZoneDeviceData(k, prev, next);
     } else {
       prev = page;
     }
@@ -375,7 +384,6 @@ function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice): string[] {
     }
   }
   mdevice.devmemChunks.length = 0;
-  mdevice.devmemCapacity = 0;
   mdevice.freePages = 0;
   return problems;
 }
@@ -435,7 +443,7 @@ function dmirrorDeviceRemove(mdevice: DmirrorDevice): string[] {
   const k = mdevice.k, problems: string[] = [];
   let total = 0, free = 0;
   for (const c of mdevice.devmemChunks) total += physToPfn(rangeLen(c.pagemap.range));
-  for (let p = mdevice.freePages; p !== 0 && free <= total; p = k.memmap.block(p).zdd[Memmap.slot(p)]) free++;
+  for (let p = mdevice.freePages; p !== 0 && free <= total; p = zoneDeviceData(k, p)) free++;
   if (free !== total) {
     const line = `hmm_dmirror${mdevice.id}: ${total - free} of ${total} device pages not back on the free list at unload (allocated ${mdevice.calloc}, freed ${mdevice.cfree})`;
     k.warn(true, 'dmirror_device_remove', line);

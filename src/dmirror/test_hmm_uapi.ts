@@ -44,8 +44,6 @@ const _IOWR = (nr: number, size: number): number => ((3 << 30) >>> 0) + (size <<
 /** sizeof(struct hmm_dmirror_cmd): 6.12 and v5. */
 export const HMM_DMIRROR_CMD_SIZE = 40;
 export const HMM_DMIRROR_V5_CMD_SIZE = 48;
-/** The size field of an ioctl request number (_IOC_SIZE). */
-export const _IOC_SIZE = (request: number): number => (request >>> 16) & 0x3fff;
 
 export const HMM_DMIRROR_READ = _IOWR(0x00, HMM_DMIRROR_CMD_SIZE);
 export const HMM_DMIRROR_WRITE = _IOWR(0x01, HMM_DMIRROR_CMD_SIZE);

@@ -12,6 +12,11 @@ export const DPT_XA_TAG_WRITE = 3;
 
 const CHUNK = 512;
 
+/** xa_untag_pointer(): the page of an entry, 0 for none. */
+export const xaUntagPointer = (entry: number): Page => Math.floor(entry / 4);
+/** xa_pointer_tag(): the tag of an entry (0 for none). */
+export const xaPointerTag = (entry: number): number => entry % 4;
+
 export class DevicePageTable {
   private readonly chunks = new Map<number, Float64Array>();
 
@@ -26,16 +31,10 @@ export class DevicePageTable {
     c[index % CHUNK] = page * 4 + tag;
   }
 
-  /** xa_load() then xa_untag_pointer(): the page, 0 if none. */
-  loadPage(index: number): Page {
+  /** xa_load(): the tagged entry, 0 if none (read it with xaUntagPointer() and xaPointerTag()). */
+  load(index: number): number {
     const c = this.chunks.get(Math.floor(index / CHUNK));
-    return c === undefined ? 0 : Math.floor(c[index % CHUNK] / 4);
-  }
-
-  /** xa_pointer_tag(xa_load()). */
-  loadTag(index: number): number {
-    const c = this.chunks.get(Math.floor(index / CHUNK));
-    return c === undefined ? 0 : c[index % CHUNK] % 4;
+    return c === undefined ? 0 : c[index % CHUNK];
   }
 
   /** xa_erase(). */

@@ -29,7 +29,7 @@ import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE, typ
 import { type MmuIntervalNotifier, mmuIntervalReadBegin } from '../../src/kernel-model/mmu_notifier.js';
 import { MEMORY_DEVICE_PRIVATE } from '../../src/kernel-model/memremap.js';
 import { MIGRATE_PFN_MIGRATE, migratePfnToPage } from '../../src/kernel-model/migrate_device.js';
-import { FakeDevice, MiB, PRIVATE_BASE, migrateToDevice, pattern, recordingNotifier } from './fixtures/fake_device.js';
+import { FakeDevice, registeredDevice, MiB, PRIVATE_BASE, migrateToDevice, pattern, recordingNotifier } from './fixtures/fake_device.js';
 
 const P = PAGE_SIZE;
 const RW = PROT_READ | PROT_WRITE;
@@ -355,8 +355,7 @@ t.test('break it: a ->write_end() that forgets i_size is caught by the write()/r
 t.test('break it: page-cache pages without ->mapping are not collected by migrate_vma_setup(), and the test sees it', async (t) => {
   const run = (breakIt: boolean): number => {
     const k = new Kernel();
-    const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-    dev.register();
+    const dev = registeredDevice(k);
     const task = new Task(k);
     const fd = createFile(task, P);
     const a = task.mmap(0, P, RW, MAP_SHARED, fd, 0);

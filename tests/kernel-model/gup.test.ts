@@ -13,14 +13,13 @@ import { type MmStruct, MmStruct as Mm, PROT_READ, PROT_WRITE, doMprotect, doMun
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { pteIndex, pteWrite } from '../../src/kernel-model/pgtable.js';
 import { clearPageFlag, getPage, pageRefCount, putPage } from '../../src/kernel-model/page_alloc.js';
-import { MEMORY_DEVICE_PRIVATE, pagePgmap } from '../../src/kernel-model/memremap.js';
+import { MEMORY_DEVICE_COHERENT, pagePgmap } from '../../src/kernel-model/memremap.js';
 import { FOLL_LONGTERM, FOLL_WRITE, GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned, getUserPages, getUserPagesFast,
   pinUserPages, pinUserPagesFast, unpinUserPages } from '../../src/kernel-model/gup.js';
 import { GUP_BASIC_TEST, GUP_FAST_BENCHMARK, GUP_TEST_PATH, GupTest, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK,
   PIN_LONGTERM_TEST_READ, PIN_LONGTERM_TEST_START, PIN_LONGTERM_TEST_STOP, gupTestInit } from '../../src/kernel-model/gup_test.js';
 import { Task } from '../../src/kernel-model/task.js';
-import { FakeDevice, MiB, PRIVATE_BASE, migrateToDevice, mmapAnon, pattern } from './fixtures/fake_device.js';
-import { coherentDevice } from './fixtures/coherent_device.js';
+import { FakeDevice, registeredDevice, migrateToDevice, mmapAnon, pattern } from './fixtures/fake_device.js';
 
 const P = PAGE_SIZE;
 const pteAt = (mm: MmStruct, a: number): { val: number; pfn: number } => {
@@ -114,8 +113,7 @@ t.test('gup of device-private pages faults them back to system memory through mi
   const mm = new Mm(k);
   const { addr, vma } = mmapAnon(mm, 4);
   fill(mm, addr, 4);
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   migrateToDevice(dev, vma, addr, 4);
   t.equal(pagePgmap(k, pteAt(mm, addr).pfn), dev.pgmap, 'on the device');
   const pages = new Float64Array(4);
@@ -143,7 +141,7 @@ function longtermPinProblems(k: Kernel, fast: boolean): string[] {
   const mm = new Mm(k);
   const { addr, vma } = mmapAnon(mm, 4);
   fill(mm, addr, 4);
-  const dev = coherentDevice(k);
+  const dev = registeredDevice(k, MEMORY_DEVICE_COHERENT);
   migrateToDevice(dev, vma, addr, 4);
   if (pagePgmap(k, pteAt(mm, addr).pfn) !== dev.pgmap) problems.push('migrateToDevice did not move the pages');
   const pages = new Float64Array(4);
@@ -173,7 +171,7 @@ t.test('without FOLL_LONGTERM a coherent page is pinned where it is', async (t) 
   const mm = new Mm(k);
   const { addr, vma } = mmapAnon(mm, 1);
   fill(mm, addr, 1);
-  const dev = coherentDevice(k);
+  const dev = registeredDevice(k, MEMORY_DEVICE_COHERENT);
   migrateToDevice(dev, vma, addr, 1);
   const pages = new Float64Array(1);
   t.equal(pinUserPagesFast(mm, addr, 1, FOLL_WRITE, pages), 1);
@@ -221,8 +219,7 @@ function hmmGupTest(t: Test, k: Kernel, dev: FakeDevice): { task: Task; addr: nu
 
 t.test('gup_test ioctls as hmm_gup_test issues them: private pages all come back to system memory', async (t) => {
   const k = new Kernel();
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   const { task, addr, fd } = hmmGupTest(t, k, dev);
   for (let i = 0; i < 4; i++) t.equal(pagePgmap(k, pteAt(task.mm, addr + i * P).pfn), null, `page ${i} in system memory`);
   t.equal(task.ioctl(fd, 0x1234, new GupTest()), -EINVAL, 'an unknown command: -EINVAL');
@@ -234,7 +231,7 @@ t.test('gup_test ioctls as hmm_gup_test issues them: private pages all come back
 
 t.test('gup_test ioctls on coherent pages: plain gets leave them, long-term pins migrate them', async (t) => {
   const k = new Kernel();
-  const dev = coherentDevice(k);
+  const dev = registeredDevice(k, MEMORY_DEVICE_COHERENT);
   const { task, addr } = hmmGupTest(t, k, dev);
   const where = [0, 1, 2, 3].map((i) => pagePgmap(k, pteAt(task.mm, addr + i * P).pfn) === dev.pgmap ? 'device' : 'system');
   t.same(where, ['device', 'device', 'system', 'system'], 'as hmm_gup_test expects (DEV_COHERENT_LOCAL for m[0], m[1])');

@@ -7,14 +7,13 @@
 import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { PAGE_SIZE, physToPfn } from '../../src/kernel-model/page.js';
-import { MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE } from '../../src/kernel-model/memremap.js';
+import { MEMORY_DEVICE_GENERIC } from '../../src/kernel-model/memremap.js';
 import { clearHighpage, copyHighpage, memcpyFromPage, memcpyToPage, pageBytesRead,
   pageBytesWrite } from '../../src/kernel-model/highmem.js';
-import { FakeDevice, MiB, PRIVATE_BASE, SPM0, expectKernelBug, pattern } from './fixtures/fake_device.js';
+import { registeredDevice, PRIVATE_BASE, expectKernelBug, pattern } from './fixtures/fake_device.js';
 
 function privatePage(k: Kernel): number {
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   return dev.allocPage();
 }
 
@@ -53,8 +52,7 @@ t.test('copy_highpage and clear_highpage with a DEVICE_PRIVATE page on either si
 
 t.test('GENERIC pages are CPU-addressable and hold their own data', async (t) => {
   const k = new Kernel();
-  const dev = new FakeDevice(k, MEMORY_DEVICE_GENERIC, SPM0, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k, MEMORY_DEVICE_GENERIC);
   const g1 = dev.allocPage(), g2 = dev.allocPage();
   t.equal(g2, g1 + 1, 'two adjacent device pages');
   t.equal(pageBytesRead(k, g1, 'test'), null, 'never written: reads as zeroes');

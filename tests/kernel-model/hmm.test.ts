@@ -20,8 +20,7 @@ import { pteIndex } from '../../src/kernel-model/pgtable.js';
 import { type HmmRange, HMM_PFN_ERROR, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE,
   hmmPfnFlags, hmmPfnToPage, hmmRangeFault } from '../../src/kernel-model/hmm.js';
 import { type MmuIntervalNotifier, mmuIntervalReadBegin } from '../../src/kernel-model/mmu_notifier.js';
-import { MEMORY_DEVICE_PRIVATE } from '../../src/kernel-model/memremap.js';
-import { FakeDevice, MiB, PRIVATE_BASE, migrateToDevice, pattern, recordingNotifier } from './fixtures/fake_device.js';
+import { registeredDevice, PRIVATE_BASE, migrateToDevice, pattern, recordingNotifier } from './fixtures/fake_device.js';
 
 const X = 0x10000000;
 const P = PAGE_SIZE;
@@ -193,8 +192,7 @@ t.test('a device-private entry of the caller\'s device is reported, not faulted'
   const mm = new MmStruct(k);
   doMmap(mm, X, 3 * P, RW, FIXED);
   for (let i = 0; i < 3; i++) userStore(mm, X + i * P, pattern(i, 16));
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   t.equal(migrateToDevice(dev, vmaLookup(mm, X)!, X, 3).ret, 0);
   doMprotect(mm, X + 2 * P, P, PROT_READ); // page 2: a read-only device-private entry
   const { mni } = recordingNotifier(mm, 0, 2 ** 47);
@@ -219,8 +217,7 @@ t.test('a device-private entry of another device is faulted back to system memor
   const mm = new MmStruct(k);
   doMmap(mm, X, 2 * P, RW, FIXED);
   userStore(mm, X, pattern(7, 64));
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   migrateToDevice(dev, vmaLookup(mm, X)!, X, 1);
   const { mni } = recordingNotifier(mm, 0, 2 ** 47);
   const r = newRange(mni, X, 1, HMM_PFN_REQ_FAULT, 0, { name: 'another device' });

@@ -13,7 +13,7 @@ import { type DevPagemap, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, type Mem
   isDevicePrivatePage, isDeviceGenericPage, memremapPages, memunmapPages, zoneDevicePageInit,
   pagePgmap } from '../../src/kernel-model/memremap.js';
 import { getPage, isZoneDevicePage, pageRefCount, putPage, testPageFlag, unlockPage } from '../../src/kernel-model/page_alloc.js';
-import { FakeDevice, MiB, PRIVATE_BASE, SPM0, expectKernelBug } from './fixtures/fake_device.js';
+import { FakeDevice, registeredDevice, MiB, PRIVATE_BASE, SPM0, expectKernelBug } from './fixtures/fake_device.js';
 
 const TYPES: Array<[string, MemoryType, number]> = [
   ['PRIVATE', MEMORY_DEVICE_PRIVATE, PRIVATE_BASE],
@@ -65,8 +65,7 @@ for (const [name, type, base] of TYPES) {
 
 t.test('zone_device_page_init on a page that is not free warns', async (t) => {
   const k = new Kernel();
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   const p = dev.allocPage();
   unlockPage(k, p);
   zoneDevicePageInit(k, p); // a driver bug: the page is still in use
@@ -76,8 +75,7 @@ t.test('zone_device_page_init on a page that is not free warns', async (t) => {
 
 t.test('freeing a device page that is still locked or mapped warns', async (t) => {
   const k = new Kernel();
-  const dev = new FakeDevice(k, MEMORY_DEVICE_GENERIC, SPM0, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k, MEMORY_DEVICE_GENERIC);
   const p = dev.allocPage();
   k.memmap.block(p).mapcount[Memmap.slot(p)] = 1;
   putPage(k, p); // locked and mapped: the driver dropped a reference it did not own
@@ -88,8 +86,7 @@ t.test('freeing a device page that is still locked or mapped warns', async (t) =
 
 t.test('a pgmap whose page_free went away: WARN, page not handed back', async (t) => {
   const k = new Kernel();
-  const dev = new FakeDevice(k, MEMORY_DEVICE_GENERIC, SPM0, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k, MEMORY_DEVICE_GENERIC);
   const p = dev.allocPage();
   unlockPage(k, p);
   dev.pgmap.ops = null; // broken driver
@@ -100,8 +97,7 @@ t.test('a pgmap whose page_free went away: WARN, page not handed back', async (t
 
 t.test('with panic_on_warn a broken free is a kernel BUG', async (t) => {
   const k = new Kernel({ panicOnWarn: true });
-  const dev = new FakeDevice(k, MEMORY_DEVICE_GENERIC, SPM0, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k, MEMORY_DEVICE_GENERIC);
   const p = dev.allocPage();
   expectKernelBug(t, () => putPage(k, p), 'BUG', 'free_zone_device_page', /panic_on_warn: .*freed while locked/);
 });
@@ -166,8 +162,7 @@ t.test('memremap_pages refuses a range that is not 2 MiB aligned', async (t) => 
 
 t.test('memunmap_pages: clean, then with a page still referenced', async (t) => {
   const k = new Kernel();
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   const p = dev.allocPage();
   unlockPage(k, p);
   putPage(k, p);
@@ -178,8 +173,7 @@ t.test('memunmap_pages: clean, then with a page still referenced', async (t) => 
   t.notOk(k.memmap.valid(physToPfn(PRIVATE_BASE)), 'struct pages gone');
 
   const k2 = new Kernel();
-  const dev2 = new FakeDevice(k2, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev2.register();
+  const dev2 = registeredDevice(k2);
   dev2.allocPage();
   const q = dev2.allocPage();
   unlockPage(k2, q);

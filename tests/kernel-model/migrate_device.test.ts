@@ -21,13 +21,13 @@ import { userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_MIG_DIRTY, mkSwpEntry, pteIndex } from '../../src/kernel-model/pgtable.js';
 import { getPage, pageMapcount, pageRefCount, putPage, setPageCount, testPageFlag } from '../../src/kernel-model/page_alloc.js';
-import { MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE,
-  type MemoryType } from '../../src/kernel-model/memremap.js';
+import { MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_GENERIC, 
+  } from '../../src/kernel-model/memremap.js';
 import { memcpyFromPage } from '../../src/kernel-model/highmem.js';
 import { MIGRATE_PFN_MIGRATE, MIGRATE_PFN_VALID, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM, MigrateVma, migratePfn, migratePfnToPage, migrateVmaFinalize, migrateVmaPages,
   migrateVmaSetup } from '../../src/kernel-model/migrate_device.js';
-import { FakeDevice, MiB, PRIVATE_BASE, SPM0, expectKernelBug, migrateToDevice, migrateToSystem, newMigrateVma,
+import { FakeDevice, registeredDevice, MiB, PRIVATE_BASE, SPM0, expectKernelBug, migrateToDevice, migrateToSystem, newMigrateVma,
   pattern, recordingNotifier } from './fixtures/fake_device.js';
 
 const X = 0x10000000;
@@ -43,14 +43,6 @@ const pteAt = (mm: MmStruct, addr: number): [number, number] => {
 const vmaAt = (mm: MmStruct, addr: number) => vmaLookup(mm, addr)!;
 const mpfn = (pfn: number, ...bits: number[]) => bits.reduce((m, b) => m + b, migratePfn(pfn));
 
-function device(k: Kernel, type: MemoryType = MEMORY_DEVICE_PRIVATE, name = 'dev'): FakeDevice {
-  const dev = type === MEMORY_DEVICE_PRIVATE
-    ? new FakeDevice(k, type, PRIVATE_BASE, 2 * MiB, name)
-    : new FakeDevice(k, type, SPM0, 2 * MiB, name);
-  if (dev.register() !== 0) throw new Error('memremap_pages failed');
-  return dev;
-}
-
 /** The four-page layout of the header comment. */
 function layout(k: Kernel) {
   const mm = new MmStruct(k);
@@ -58,7 +50,7 @@ function layout(k: Kernel) {
   userStore(mm, X, pattern(0, 32));
   userLoad(mm, X + 2 * P, new Uint8Array(1));
   userStore(mm, X + 3 * P, pattern(3, 32));
-  const dev = device(k);
+  const dev = registeredDevice(k);
   const r = migrateToDevice(dev, vmaAt(mm, X), X + 3 * P, 1);
   if (r.ret !== 0 || !(r.args.src[0] & MIGRATE_PFN_MIGRATE)) throw new Error('layout: page 3 did not migrate');
   return { mm, dev, s: pteAt(mm, X)[1], d: pteAt(mm, X + 3 * P)[1] };
@@ -204,7 +196,7 @@ t.test('a GENERIC page mapped by a present pte is selected with SELECT_SYSTEM (s
   doMmap(mm, X, 2 * P, RW, FIXED);
   userStore(mm, X, pattern(1, 64));
   userStore(mm, X + P, pattern(2, 64));
-  const gen = device(k, MEMORY_DEVICE_GENERIC, 'spm');
+  const gen = registeredDevice(k, MEMORY_DEVICE_GENERIC, { name: 'spm' });
   const toDev = migrateToDevice(gen, vmaAt(mm, X), X, 1);
   const g = physToPfn(SPM0);
   t.equal(toDev.args.dst[0], mpfn(g, MIGRATE_PFN_WRITE), 'page 0 went to the first SPM page');
@@ -274,7 +266,7 @@ t.test('a device-private page with a single extra reference still migrates (the 
   const mm = new MmStruct(k);
   doMmap(mm, X, P, RW, FIXED);
   userStore(mm, X, pattern(6, 16));
-  const dev = device(k);
+  const dev = registeredDevice(k);
   migrateToDevice(dev, vmaAt(mm, X), X, 1);
   const d = pteAt(mm, X)[1];
   getPage(k, d);
@@ -296,7 +288,7 @@ t.test('round trip system -> device-private -> system keeps data and exact count
   userStore(mm, X, pattern(10));
   userStore(mm, X + P, pattern(20));
   const [s0, s1] = [pteAt(mm, X)[1], pteAt(mm, X + P)[1]];
-  const dev = device(k);
+  const dev = registeredDevice(k);
   const { seen } = recordingNotifier(mm, 0, 2 ** 47);
   const vma = vmaAt(mm, X);
 
@@ -359,7 +351,7 @@ t.test('a CPU access to a device-private page faults it back through migrate_to_
   const mm = new MmStruct(k);
   doMmap(mm, X, P, RW, FIXED);
   userStore(mm, X, pattern(30));
-  const dev = device(k);
+  const dev = registeredDevice(k);
   migrateToDevice(dev, vmaAt(mm, X), X, 1);
   const d = pteAt(mm, X)[1];
   t.equal(d, DPFN);
@@ -381,7 +373,7 @@ t.test('holes and the zero page migrate to device-private pages through migrate_
   const mm = new MmStruct(k);
   doMmap(mm, X, 2 * P, RW, FIXED);
   userLoad(mm, X + P, new Uint8Array(1)); // zero page at page 1, page 0 none
-  const dev = device(k);
+  const dev = registeredDevice(k);
   const { seen } = recordingNotifier(mm, 0, 2 ** 47);
   const r = migrateToDevice(dev, vmaAt(mm, X), X, 2);
   t.same([...r.args.src], [MIGRATE_PFN_MIGRATE, MIGRATE_PFN_MIGRATE], 'both inserted');
@@ -404,7 +396,7 @@ t.test('a read-only VMA gets read-only device-private entries for its holes', as
   const k = new Kernel();
   const mm = new MmStruct(k);
   doMmap(mm, X, P, PROT_READ, FIXED);
-  const dev = device(k);
+  const dev = registeredDevice(k);
   migrateToDevice(dev, vmaAt(mm, X), X, 1);
   t.same(pteAt(mm, X), [mkSwpEntry(SWP_DEVICE_READ), DPFN]);
 });
@@ -444,7 +436,7 @@ t.test('a reference taken after setup makes migrate_vma_pages give up on the pag
   doMmap(mm, X, P, RW, FIXED);
   userStore(mm, X, pattern(40, 8));
   const s = pteAt(mm, X)[1];
-  const dev = device(k);
+  const dev = registeredDevice(k);
   const m = newMigrateVma(vmaAt(mm, X), X, 1, dev.owner, MIGRATE_VMA_SELECT_SYSTEM);
   migrateVmaSetup(k, m);
   t.equal(m.cpages, 1);
@@ -466,7 +458,7 @@ t.test('a destination the driver forgot to lock makes finalize hit folio_unlock(
   const mm = new MmStruct(k);
   doMmap(mm, X, P, RW, FIXED);
   userStore(mm, X, Uint8Array.of(1));
-  const dev = device(k);
+  const dev = registeredDevice(k);
   const m = newMigrateVma(vmaAt(mm, X), X, 1, dev.owner, MIGRATE_VMA_SELECT_SYSTEM);
   migrateVmaSetup(k, m);
   const d = dev.freeList.pop()!;
@@ -483,7 +475,7 @@ t.test('a system destination the driver forgot to lock, on the way back', async 
   const mm = new MmStruct(k);
   doMmap(mm, X, P, RW, FIXED);
   userStore(mm, X, Uint8Array.of(1));
-  const dev = device(k);
+  const dev = registeredDevice(k);
   migrateToDevice(dev, vmaAt(mm, X), X, 1);
   const m = newMigrateVma(vmaAt(mm, X), X, 1, dev.owner, MIGRATE_VMA_SELECT_DEVICE_PRIVATE);
   migrateVmaSetup(k, m);

@@ -13,10 +13,9 @@ import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_NONE, PROT_READ, 
 import { copyFromUser, userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { pteIndex, _PAGE_RW } from '../../src/kernel-model/pgtable.js';
 import { getPage, pageMapcount, pageRefCount, putPage } from '../../src/kernel-model/page_alloc.js';
-import { MEMORY_DEVICE_PRIVATE } from '../../src/kernel-model/memremap.js';
 import { IORESOURCE_BUSY, IORESOURCE_MEM, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE, REGION_INTERSECTS } from '../../src/kernel-model/resource.js';
 import { MIGRATE_VMA_SELECT_DEVICE_PRIVATE, migrateVmaFinalize, migrateVmaSetup } from '../../src/kernel-model/migrate_device.js';
-import { FakeDevice, MiB, PRIVATE_BASE, migrateToDevice, newMigrateVma, pattern, recordingNotifier } from './fixtures/fake_device.js';
+import { registeredDevice, MiB, migrateToDevice, newMigrateVma, pattern, recordingNotifier } from './fixtures/fake_device.js';
 
 const X = 0x10000000, P = PAGE_SIZE, RW = PROT_READ | PROT_WRITE;
 const FIXED = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
@@ -31,8 +30,7 @@ t.test('a pinned device-private page that is not migrated keeps exactly its refe
   const mm = new MmStruct(k);
   doMmap(mm, X, P, RW, FIXED);
   userStore(mm, X, pattern(6, 16));
-  const dev = new FakeDevice(k, MEMORY_DEVICE_PRIVATE, PRIVATE_BASE, 2 * MiB);
-  dev.register();
+  const dev = registeredDevice(k);
   migrateToDevice(dev, vmaLookup(mm, X)!, X, 1);
   const d = pteAt(mm, X)[1];
   getPage(k, d);

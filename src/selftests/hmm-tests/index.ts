@@ -31,13 +31,10 @@ export const HMM_TESTS_CASES = [
 
 export function registerHmmTests(h: Harness, libc: Libc, variants: VariantSpec[], build: HmmTestsBuild): void {
   const env = defineFixtures(h, libc, variants, build);
-  const cases: Record<string, () => void> = { ...anonCases(env), ...migrateCases(env), ...mirrorCases(env) };
-  Object.assign(cases, forkCases(env));
-  Object.assign(cases, fileCases(env));
-  Object.assign(cases, teardownCases(env));
-  Object.assign(cases, hugeCases(env));
-  Object.assign(cases, exclusiveCases(env));
-  Object.assign(cases, gupCases(env));
+  const cases: Record<string, () => void> = {
+    ...anonCases(env), ...migrateCases(env), ...mirrorCases(env), ...forkCases(env), ...fileCases(env),
+    ...teardownCases(env), ...hugeCases(env), ...exclusiveCases(env), ...gupCases(env),
+  };
   for (const name of HMM_TESTS_CASES) {
     const register = cases[name];
     if (register === undefined) throw new Error(`hmm-tests: case ${name} is declared but has no port`);

@@ -10,22 +10,12 @@ import { EINVAL, ENOENT } from '../../kernel-model/errno.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../../kernel-model/mm.js';
 import { HMM_DMIRROR_RELEASE } from '../../dmirror/test_hmm_uapi.js';
 import { MAP_FAILED, NULL, sizeof_int } from './libc.js';
-import { type HmmEnv, type HmmBuffer, ALIGN, HMM_BUFFER_SIZE, NTIMES, newHmmBuffer } from './common.js';
+import { type HmmEnv, ALIGN, HMM_BUFFER_SIZE, NTIMES, newHmmBuffer } from './common.js';
 
 export function migrateCases(env: HmmEnv): Record<string, () => void> {
   const { libc, hmm, hmm2, hmm_dmirror_cmd, hmm_buffer_free, hmm_migrate_sys_to_dev, hmm_migrate_dev_to_sys,
     hmm_is_coherent_type } = env;
   const { mmap, munmap, mprotect, malloc, loadInts, storeInts } = libc;
-
-  /** The buffer every anonymous case starts with: `size` bytes of mirror and a private anonymous mapping. */
-  function anonBuffer(size: number, prot: number): HmmBuffer {
-    const buffer = newHmmBuffer();
-    buffer.fd = -1;
-    buffer.size = size;
-    buffer.mirror = malloc(size);
-    buffer.ptr = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
-    return buffer;
-  }
 
   return {
     /* Migrate anonymous memory to device memory. */
@@ -36,8 +26,13 @@ export function migrateCases(env: HmmEnv): Record<string, () => void> {
       t.ASSERT_NE(npages, 0);
       const size = npages << self.page_shift;
 
-      const buffer = anonBuffer(size, PROT_READ | PROT_WRITE);
+      const buffer = newHmmBuffer();
+      buffer.fd = -1;
+      buffer.size = size;
+      buffer.mirror = malloc(size);
       t.ASSERT_NE(buffer.mirror, NULL);
+
+      buffer.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
       t.ASSERT_NE(buffer.ptr, MAP_FAILED);
 
       /* Initialize buffer in system memory. */
@@ -67,8 +62,13 @@ export function migrateCases(env: HmmEnv): Record<string, () => void> {
       t.ASSERT_NE(npages, 0);
       const size = npages << self.page_shift;
 
-      const buffer = anonBuffer(size, PROT_READ | PROT_WRITE);
+      const buffer = newHmmBuffer();
+      buffer.fd = -1;
+      buffer.size = size;
+      buffer.mirror = malloc(size);
       t.ASSERT_NE(buffer.mirror, NULL);
+
+      buffer.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
       t.ASSERT_NE(buffer.ptr, MAP_FAILED);
 
       /* Initialize buffer in system memory. */
@@ -105,8 +105,13 @@ export function migrateCases(env: HmmEnv): Record<string, () => void> {
       t.ASSERT_NE(npages, 0);
       const size = npages << self.page_shift;
 
-      const buffer = anonBuffer(size, PROT_READ | PROT_WRITE);
+      const buffer = newHmmBuffer();
+      buffer.fd = -1;
+      buffer.size = size;
+      buffer.mirror = malloc(size);
       t.ASSERT_NE(buffer.mirror, NULL);
+
+      buffer.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
       t.ASSERT_NE(buffer.ptr, MAP_FAILED);
 
       /* Initialize buffer in system memory. */
@@ -212,8 +217,13 @@ export function migrateCases(env: HmmEnv): Record<string, () => void> {
       const size = npages << self.page_shift;
 
       for (let c = 0; c < NTIMES; c++) {
-        const buffer = anonBuffer(size, PROT_READ | PROT_WRITE);
+        const buffer = newHmmBuffer();
+        buffer.fd = -1;
+        buffer.size = size;
+        buffer.mirror = malloc(size);
         t.ASSERT_NE(buffer.mirror, NULL);
+
+        buffer.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
         t.ASSERT_NE(buffer.ptr, MAP_FAILED);
 
         /* Initialize buffer in system memory. */
@@ -250,8 +260,13 @@ export function migrateCases(env: HmmEnv): Record<string, () => void> {
       t.ASSERT_NE(npages, 0);
       const size = npages << self.page_shift;
 
-      const buffer = anonBuffer(size, PROT_READ | PROT_WRITE);
+      const buffer = newHmmBuffer();
+      buffer.fd = -1;
+      buffer.size = size;
+      buffer.mirror = malloc(size);
       t.ASSERT_NE(buffer.mirror, NULL);
+
+      buffer.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
       t.ASSERT_NE(buffer.ptr, MAP_FAILED);
 
       /* Initialize buffer in system memory. */

@@ -49,84 +49,84 @@ export function mirrorCases(env: HmmEnv): Record<string, () => void> {
 
     /* Test memory snapshot without faulting in pages accessed by the device. */
     snapshot: () => hmm2.testF('snapshot', (self, variant, t) => {
-    let ret: number;
-    const npages = 7;
-    const size = npages << self.page_shift;
+      let ret: number;
+      const npages = 7;
+      const size = npages << self.page_shift;
 
-    const buffer = newHmmBuffer();
-    buffer.fd = -1;
-    buffer.size = size;
-    buffer.mirror = malloc(npages);
-    t.ASSERT_NE(buffer.mirror, NULL);
+      const buffer = newHmmBuffer();
+      buffer.fd = -1;
+      buffer.size = size;
+      buffer.mirror = malloc(npages);
+      t.ASSERT_NE(buffer.mirror, NULL);
 
-    /* Reserve a range of addresses. */
-    buffer.ptr = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
-    t.ASSERT_NE(buffer.ptr, MAP_FAILED);
-    const p = buffer.ptr;
+      /* Reserve a range of addresses. */
+      buffer.ptr = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd, 0);
+      t.ASSERT_NE(buffer.ptr, MAP_FAILED);
+      const p = buffer.ptr;
 
-    /* Punch a hole after the first page address. */
-    ret = munmap(buffer.ptr + self.page_size, self.page_size);
-    t.ASSERT_EQ(ret, 0);
+      /* Punch a hole after the first page address. */
+      ret = munmap(buffer.ptr + self.page_size, self.page_size);
+      t.ASSERT_EQ(ret, 0);
 
-    /* Page 2 will be read-only zero page. */
-    ret = mprotect(buffer.ptr + 2 * self.page_size, self.page_size, PROT_READ);
-    t.ASSERT_EQ(ret, 0);
-    let ptr = buffer.ptr + 2 * self.page_size;
-    const val = loadInts(ptr, 1)[0] + 3;
-    t.ASSERT_EQ(val, 3);
+      /* Page 2 will be read-only zero page. */
+      ret = mprotect(buffer.ptr + 2 * self.page_size, self.page_size, PROT_READ);
+      t.ASSERT_EQ(ret, 0);
+      let ptr = buffer.ptr + 2 * self.page_size;
+      const val = loadInts(ptr, 1)[0] + 3;
+      t.ASSERT_EQ(val, 3);
 
-    /* Page 3 will be read-only. */
-    ret = mprotect(buffer.ptr + 3 * self.page_size, self.page_size, PROT_READ | PROT_WRITE);
-    t.ASSERT_EQ(ret, 0);
-    ptr = buffer.ptr + 3 * self.page_size;
-    storeInts(ptr, 1, () => val);
-    ret = mprotect(buffer.ptr + 3 * self.page_size, self.page_size, PROT_READ);
-    t.ASSERT_EQ(ret, 0);
+      /* Page 3 will be read-only. */
+      ret = mprotect(buffer.ptr + 3 * self.page_size, self.page_size, PROT_READ | PROT_WRITE);
+      t.ASSERT_EQ(ret, 0);
+      ptr = buffer.ptr + 3 * self.page_size;
+      storeInts(ptr, 1, () => val);
+      ret = mprotect(buffer.ptr + 3 * self.page_size, self.page_size, PROT_READ);
+      t.ASSERT_EQ(ret, 0);
 
-    /* Page 4-6 will be read-write. */
-    ret = mprotect(buffer.ptr + 4 * self.page_size, 3 * self.page_size, PROT_READ | PROT_WRITE);
-    t.ASSERT_EQ(ret, 0);
-    ptr = buffer.ptr + 4 * self.page_size;
-    storeInts(ptr, 1, () => val);
+      /* Page 4-6 will be read-write. */
+      ret = mprotect(buffer.ptr + 4 * self.page_size, 3 * self.page_size, PROT_READ | PROT_WRITE);
+      t.ASSERT_EQ(ret, 0);
+      ptr = buffer.ptr + 4 * self.page_size;
+      storeInts(ptr, 1, () => val);
 
-    /* Page 5 will be migrated to device 0. */
-    buffer.ptr = p + 5 * self.page_size;
-    ret = hmm_migrate_sys_to_dev(self.fd0, buffer, 1);
-    t.ASSERT_EQ(ret, 0);
-    t.ASSERT_EQ(buffer.cpages, 1);
+      /* Page 5 will be migrated to device 0. */
+      buffer.ptr = p + 5 * self.page_size;
+      ret = hmm_migrate_sys_to_dev(self.fd0, buffer, 1);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, 1);
 
-    /* Page 6 will be migrated to device 1. */
-    buffer.ptr = p + 6 * self.page_size;
-    ret = hmm_migrate_sys_to_dev(self.fd1, buffer, 1);
-    t.ASSERT_EQ(ret, 0);
-    t.ASSERT_EQ(buffer.cpages, 1);
+      /* Page 6 will be migrated to device 1. */
+      buffer.ptr = p + 6 * self.page_size;
+      ret = hmm_migrate_sys_to_dev(self.fd1, buffer, 1);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, 1);
 
-    /* Simulate a device snapshotting CPU pagetables. */
-    buffer.ptr = p;
-    ret = hmm_dmirror_cmd(self.fd0, HMM_DMIRROR_SNAPSHOT, buffer, npages);
-    t.ASSERT_EQ(ret, 0);
-    t.ASSERT_EQ(buffer.cpages, npages);
+      /* Simulate a device snapshotting CPU pagetables. */
+      buffer.ptr = p;
+      ret = hmm_dmirror_cmd(self.fd0, HMM_DMIRROR_SNAPSHOT, buffer, npages);
+      t.ASSERT_EQ(ret, 0);
+      t.ASSERT_EQ(buffer.cpages, npages);
 
-    /* Check what the device saw. */
-    const m = loadBytes(buffer.mirror, npages);
-    t.ASSERT_EQ(m[0], HMM_DMIRROR_PROT_ERROR);
-    t.ASSERT_EQ(m[1], HMM_DMIRROR_PROT_ERROR);
-    t.ASSERT_EQ(m[2], HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ);
-    t.ASSERT_EQ(m[3], HMM_DMIRROR_PROT_READ);
-    t.ASSERT_EQ(m[4], HMM_DMIRROR_PROT_WRITE);
-    if (!hmm_is_coherent_type(variant.device_number0)) {
-      t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE);
-      t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_NONE);
-    } else if (!hmm_is_generic_type(variant.device_number0)) {
-      t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE);
-      t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE);
-    } else {
-      /* The seed's GENERIC pages read the same whichever device holds them. */
-      t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_GENERIC | HMM_DMIRROR_PROT_WRITE);
-      t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_DEV_GENERIC | HMM_DMIRROR_PROT_WRITE);
-    }
+      /* Check what the device saw. */
+      const m = loadBytes(buffer.mirror, npages);
+      t.ASSERT_EQ(m[0], HMM_DMIRROR_PROT_ERROR);
+      t.ASSERT_EQ(m[1], HMM_DMIRROR_PROT_ERROR);
+      t.ASSERT_EQ(m[2], HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ);
+      t.ASSERT_EQ(m[3], HMM_DMIRROR_PROT_READ);
+      t.ASSERT_EQ(m[4], HMM_DMIRROR_PROT_WRITE);
+      if (!hmm_is_coherent_type(variant.device_number0)) {
+        t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE);
+        t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_NONE);
+      } else if (!hmm_is_generic_type(variant.device_number0)) {
+        t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE);
+        t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE);
+      } else {
+        /* The seed's GENERIC pages read the same whichever device holds them. */
+        t.ASSERT_EQ(m[5], HMM_DMIRROR_PROT_DEV_GENERIC | HMM_DMIRROR_PROT_WRITE);
+        t.ASSERT_EQ(m[6], HMM_DMIRROR_PROT_DEV_GENERIC | HMM_DMIRROR_PROT_WRITE);
+      }
 
-    hmm_buffer_free(buffer);
+      hmm_buffer_free(buffer);
     }),
 
     /* Test two devices reading the same memory (double mapped). */
