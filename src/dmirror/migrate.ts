@@ -220,7 +220,7 @@ export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: 
   for (let addr = start, next: number; addr < end; addr = next) {
     next = Math.min(end, addr + 64 * PAGE_SIZE);
     pages.fill(0);
-    const ret = makeDeviceExclusiveRange(mm, addr, next, pages, dmirror.mdevice);
+    const ret = makeDeviceExclusiveRange(mm, addr, next, pages, null); // 6.12 passes no owner
     // Map only when every page is marked exclusive, so no field of a page left out is looked at.
     const mapped = ret === (next - addr) / PAGE_SIZE ? dmirrorAtomicMap(addr, next, pages, dmirror) : 0;
     for (let i = 0; i < ret; i++) {

@@ -348,7 +348,12 @@ function dmirrorGetDeviceType(dmirror: Dmirror, cmd: HmmDmirrorCmd): number {
   return 0;
 }
 
-/** Model of dmirror_remove_free_pages(): take the chunk's pages off the free list so they cannot be handed out again. */
+/**
+ * dmirror_remove_free_pages(): take the chunk's pages off the free list so
+ * they cannot be handed out again. The C only moves the list head past the
+ * last matching page; this unlinks each one. The caller empties the list
+ * right after either way (dmirror_device_remove_chunks()), so nothing differs.
+ */
 function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
   const mdevice = devmem.mdevice, k = mdevice.k;
   // dmirror_page_to_chunk(page) == devmem: the page lies in the chunk's range.
