@@ -9,6 +9,7 @@
 import { Harness, type RunResult, type CaseResult } from './kselftest/harness.js';
 import { listTests } from './kselftest/options.js';
 import { Kernel } from './kernel-model/kernel.js';
+import { HostMemory } from './kernel-model/page_data.js';
 import { KernelBug } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
 import { Task } from './kernel-model/task.js';
@@ -102,6 +103,8 @@ export function listSmoke(params: TestHmmParams): string[] {
 export function runSmoke(opts: SmokeOptions): RunResult {
   const machine = opts.machine ?? defaultMachine();
   const { h, libc } = buildSuite(opts.params, opts.err);
+  // One machine, rebooted for each case: its host memory is reused (kernel-model/page_data.ts).
+  const hostMemory = new HostMemory();
   return h.run({
     out: opts.out,
     err: opts.err,
@@ -112,7 +115,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
       return {
         enter() {
           if (opts.trace) opts.err(`#  RUN           ${name} ...`);
-          k = new Kernel({ machine, seed: opts.seed });
+          k = new Kernel({ machine, seed: opts.seed, hostMemory });
           if (opts.trace) k.sched.trace = opts.err;
           gupTestInit(k); // CONFIG_GUP_TEST: /sys/kernel/debug/gup_test, as on the reference machine
           const r = modprobeTestHmm(k, opts.params);
@@ -137,6 +140,9 @@ export function runSmoke(opts: SmokeOptions): RunResult {
           if (k === null) return problems;
           if (k.pageAlloc.nrAllocated !== 0) {
             problems.push(`BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)`);
+          }
+          if (k.vmallocd.size !== 0) {
+            problems.push(`BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)`);
           }
           for (const w of k.warnings) if (!problems.includes(w)) problems.push(w);
           return problems;

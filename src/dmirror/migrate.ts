@@ -21,7 +21,7 @@ import { MigrateVma, migrateVmaSetup, migrateVmaPages, migrateVmaFinalize, migra
   MIGRATE_VMA_SELECT_DEVICE_COHERENT } from '../kernel-model/migrate_device.js';
 import { type Dmirror, type TestHmm, dmirrorMm, dmirrorDevmemAllocPage, dmirrorBackingPage, zoneDeviceData,
   setZoneDeviceData } from './test_hmm.js';
-import { dmirrorBounceInit, dmirrorDoRead } from './mirror.js';
+import { newDmirrorBounce, dmirrorBounceInit, dmirrorBounceFini, dmirrorDoRead } from './mirror.js';
 import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, xaPointerTag } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './test_hmm_uapi.js';
 
@@ -186,10 +186,13 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
   }
   mm.mmput();
   // Return the migrated data for verification, only for pages in device memory.
-  const bounce = dmirrorBounceInit(start, cmd.npages * PAGE_SIZE);
+  const bounce = newDmirrorBounce();
+  ret = dmirrorBounceInit(k, bounce, start, cmd.npages * PAGE_SIZE);
+  if (ret) return ret;
   ret = dmirrorDoRead(dmirror, start, end, bounce);
   if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
   cmd.cpages = bounce.cpages;
+  dmirrorBounceFini(k, bounce);
   return ret;
 }
 
@@ -236,10 +239,13 @@ export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: 
   }
   mm.mmput();
   // Return the data for verification.
-  const bounce = dmirrorBounceInit(start, cmd.npages * PAGE_SIZE);
-  let ret = dmirrorDoRead(dmirror, start, end, bounce);
+  const bounce = newDmirrorBounce();
+  let ret = dmirrorBounceInit(k, bounce, start, cmd.npages * PAGE_SIZE);
+  if (ret) return ret;
+  ret = dmirrorDoRead(dmirror, start, end, bounce);
   if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
   cmd.cpages = bounce.cpages;
+  dmirrorBounceFini(k, bounce);
   return ret;
 }
 
@@ -294,10 +300,13 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
   mm.mmput();
   // Return the migrated data for verification, only for pages in device memory.
   if (cmd.alloc_to_devmem) {
-    const bounce = dmirrorBounceInit(start, cmd.npages * PAGE_SIZE);
+    const bounce = newDmirrorBounce();
+    ret = dmirrorBounceInit(k, bounce, start, cmd.npages * PAGE_SIZE);
+    if (ret) return ret;
     ret = dmirrorDoRead(dmirror, start, end, bounce);
     if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
     cmd.cpages = bounce.cpages;
+    dmirrorBounceFini(k, bounce);
   }
   return ret;
 }

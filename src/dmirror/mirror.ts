@@ -6,7 +6,10 @@
  * hmm_range_fault() and emptied by mmu notifier invalidations; and SNAPSHOT,
  * which reports what hmm_range_fault() sees without faulting.
  */
-import { EBUSY, EFAULT, EINVAL, ENOENT } from '../kernel-model/errno.js';
+import { EBUSY, EFAULT, EINVAL, ENOENT, ENOMEM } from '../kernel-model/errno.js';
+import type { Kernel } from '../kernel-model/kernel.js';
+import { vmalloc, vfree } from '../kernel-model/vmalloc.js';
+import { VmArea } from '../kernel-model/page_data.js';
 import type { Task } from '../kernel-model/task.js';
 import { PAGE_SIZE, PMD_SHIFT, PUD_SHIFT, PAGE_SHIFT } from '../kernel-model/page.js';
 import { copyFromUser, copyToUser } from '../kernel-model/memory.js';
@@ -30,15 +33,29 @@ const RANGE_FAULT_MAX_TRIES = 1000;
 
 /** struct dmirror_bounce: a kernel buffer (vmalloc()) between the device and user memory. */
 export interface DmirrorBounce {
-  ptr: Uint8Array;
+  ptr: VmArea;
   addr: number;
   cpages: number;
 }
 
-/** Model of dmirror_bounce_init(). */
-export function dmirrorBounceInit(addr: number, size: number): DmirrorBounce {
-  return { ptr: new Uint8Array(size), addr, cpages: 0 };
+/** Model of dmirror_bounce_init(): 0, or -ENOMEM when vmalloc() fails. */
+export function dmirrorBounceInit(k: Kernel, bounce: DmirrorBounce, addr: number, size: number): number {
+  bounce.addr = addr;
+  bounce.cpages = 0;
+  const ptr = vmalloc(k, size);
+  if (ptr === null) return -ENOMEM;
+  bounce.ptr = ptr;
+  return 0;
 }
+
+/** Model of dmirror_bounce_fini(). */
+export function dmirrorBounceFini(k: Kernel, bounce: DmirrorBounce): void {
+  vfree(k, bounce.ptr);
+}
+
+/** A struct dmirror_bounce on the caller's stack, before dmirror_bounce_init(). */
+export const newDmirrorBounce = (): DmirrorBounce => ({ ptr: EMPTY, addr: 0, cpages: 0 });
+const EMPTY = new VmArea(0);
 
 /**
  * Model of dmirror_interval_invalidate(): forget the translations, except
@@ -153,9 +170,9 @@ export function dmirrorRead(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task)
   let start = cmd.addr;
   const end = start + size;
   if (end < start) return -EINVAL;
-  const bounce = dmirrorBounceInit(start, size);
-  const k = current.k;
-  let ret: number;
+  const k = current.k, bounce = newDmirrorBounce();
+  let ret = dmirrorBounceInit(k, bounce, start, size);
+  if (ret) return ret;
   for (;;) {
     // No lock is held between dmirror_fault() and dmirror_do_read(), nor after it: preemption points.
     k.sched.point('dmirror_read: before dmirror_do_read');
@@ -171,6 +188,7 @@ export function dmirrorRead(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task)
   }
   if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
   cmd.cpages = bounce.cpages;
+  dmirrorBounceFini(k, bounce);
   return ret;
 }
 
@@ -194,17 +212,18 @@ export function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task
   let start = cmd.addr;
   const end = start + size;
   if (end < start) return -EINVAL;
-  const bounce = dmirrorBounceInit(start, size);
-  let ret: number;
+  const k = current.k, bounce = newDmirrorBounce();
+  let ret = dmirrorBounceInit(k, bounce, start, size);
+  if (ret) return ret;
   if (copyFromUser(current.mm, bounce.ptr, cmd.ptr) !== 0) {
     ret = -EFAULT;
   } else {
     for (;;) {
-      current.k.sched.point('dmirror_write: before dmirror_do_write');
-      mutexLock(current.k, dmirror.mutex);
+      k.sched.point('dmirror_write: before dmirror_do_write');
+      mutexLock(k, dmirror.mutex);
       ret = dmirrorDoWrite(dmirror, start, end, bounce);
-      mutexUnlock(current.k, dmirror.mutex);
-      current.k.sched.point('dmirror_write: after dmirror_do_write');
+      mutexUnlock(k, dmirror.mutex);
+      k.sched.point('dmirror_write: after dmirror_do_write');
       if (ret !== -ENOENT) break;
       start = cmd.addr + bounce.cpages * PAGE_SIZE;
       ret = dmirrorFault(dmirror, start, end, true);
@@ -213,6 +232,7 @@ export function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task
     }
   }
   cmd.cpages = bounce.cpages;
+  dmirrorBounceFini(k, bounce);
   return ret;
 }
 

@@ -27,7 +27,7 @@ import { Mutex } from '../kernel-model/locking.js';
 import { KernelBug } from '../kernel-model/bug.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
-import { Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
+import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
 import { type DevPagemap, type DevPagemapOps, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
   memunmapPages, rangeLen, zoneDevicePageInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations } from '../kernel-model/chrdev.js';
@@ -170,6 +170,9 @@ function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): void {
   const k = chunk.mdevice.k;
   const startPfn = physToPfn(chunk.pagemap.range.start);
   const npages = physToPfn(rangeLen(chunk.pagemap.range));
+  // No page of the chunk in use: migrate_device_range() would collect nothing and every later step
+  // would do nothing; the model skips the walks over the chunk's pfns (a shortcut, not a difference).
+  if (!k.memmap.devRangeInUse(startPfn, npages)) return;
   const src = new Float64Array(npages), dst = new Float64Array(npages);
   migrateDeviceRange(k, src, startPfn, npages);
   for (let i = 0; i < npages; i++) {
@@ -260,9 +263,12 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   const mb = DEVMEM_CHUNK_SIZE / (1024 * 1024);
   k.printk(`added new ${mb} MB chunk (total ${mdevice.devmemChunks.length} chunks, ${mdevice.devmemChunks.length * mb} MB) PFNs [0x${pfnFirst.toString(16)} 0x${pfnLast.toString(16)})`);
   // Every page goes onto the free list through zone_device_data, in pfn order: the last pfn ends up at the head.
-  for (let pfn = pfnFirst; pfn < pfnLast; pfn++) {
-    setZoneDeviceData(k, pfn, mdevice.freePages);
-    mdevice.freePages = pfn;
+  for (let pfn = pfnFirst; pfn < pfnLast;) {
+    const zdd = k.memmap.block(pfn).zdd; // one block (512 pages) at a time: the loop is hot
+    for (let i = Memmap.slot(pfn); i < MEMBLOCK_PAGES && pfn < pfnLast; i++, pfn++) {
+      zdd[i] = mdevice.freePages;
+      mdevice.freePages = pfn;
+    }
   }
   if (ppage !== null) {
     ppage.page = mdevice.freePages;

@@ -6,8 +6,9 @@
  * other. In Linux these are globals (mem_map, iomem_resource, ...).
  */
 import { KernelBug } from './bug.js';
+import { copyPageDeferred } from './highmem.js';
 import { PageAllocator } from './page_alloc.js';
-import { PageDataPool } from './page_data.js';
+import { HostMemory, type PageDataPool, type VmArea } from './page_data.js';
 import { Memmap, physToPfn, MEMBLOCK_PAGES, PG_reserved } from './page.js';
 import { IomemResource, Resource, IORESOURCE_SYSTEM_RAM, IORESOURCE_MEM, IORESOURCE_BUSY, IORES_DESC_SOFT_RESERVED } from './resource.js';
 import { type MachineConfig, type ThpMode, defaultMachine, DEFAULT_THP_MODE, DEFAULT_NR_HUGEPAGES } from './machine.js';
@@ -31,7 +32,8 @@ export type KPtr = number;
  * that the project's tests can show a broken copy is caught.
  */
 export interface ArchOps {
-  copyPage(to: Uint8Array, from: Uint8Array): void;
+  /** copy_page() between the two pages' kernel mappings (both CPU-addressable: copy_highpage() checked). */
+  copyPage(k: Kernel, to: Page, from: Page): void;
 }
 
 /**
@@ -61,12 +63,18 @@ export interface KernelOptions {
   panicOnWarn?: boolean;
   /** Seeds the kernel's random numbers and its scheduler's choices (default DEFAULT_SEED): same seed, same run. */
   seed?: number;
+  /** The host memory behind RAM and vmalloc (page_data.ts): a runner passes one to every kernel it boots. Default: its own. */
+  hostMemory?: HostMemory;
 }
 
 export class Kernel {
   readonly machine: MachineConfig;
   readonly memmap = new Memmap();
-  readonly pageData = new PageDataPool();
+  readonly host: HostMemory;
+  /** The contents of CPU-addressable pages (the host's page slabs). */
+  readonly pageData: PageDataPool;
+  /** vmalloc()ed buffers not yet vfree()d (vmalloc.ts): module unload and process exit must leave none. */
+  readonly vmallocd = new Set<VmArea>();
   readonly iomem: IomemResource;
   readonly pageAlloc: PageAllocator;
   /** pgmap_array: the dev_pagemaps that memremap_pages() registered. */
@@ -95,7 +103,7 @@ export class Kernel {
   /** The default hstate (2 MiB): the hugetlb pool. */
   readonly hugetlb: Hstate;
   readonly panicOnWarn: boolean;
-  readonly arch: ArchOps = { copyPage: (to, from) => to.set(from) };
+  readonly arch: ArchOps = { copyPage: copyPageDeferred };
   readonly inject: KernelInject = {};
   /** The seed this kernel was booted with. */
   readonly seed: number;
@@ -109,6 +117,8 @@ export class Kernel {
 
   constructor(opts: KernelOptions = {}) {
     this.machine = opts.machine ?? defaultMachine();
+    this.host = opts.hostMemory ?? new HostMemory();
+    this.pageData = this.host.pages;
     this.panicOnWarn = opts.panicOnWarn ?? false;
     this.seed = (opts.seed ?? DEFAULT_SEED) >>> 0;
     this.urandom = new Prng(deriveSeed(this.seed, 0));

@@ -21,7 +21,8 @@ import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRm
   folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
   pagePgmap } from './memremap.js';
-import { copyHighpage, pageBytesRead, pageBytesWrite } from './highmem.js';
+import { copyHighpage, pageBytesRead, pageBytesWrite, vmCopy, vmCopyPage } from './highmem.js';
+import { VmArea } from './page_data.js';
 import { type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
   MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
 import { EAGAIN, EBUSY, EFAULT, ENOENT, ENOMEM } from './errno.js';
@@ -313,24 +314,34 @@ export function faultInUserPage(mm: MmStruct, addr: number, write: boolean, user
 }
 
 /**
- * Copy between a kernel/JS buffer and user memory, page by page, through
- * the page tables. Returns the bytes NOT copied (0 on success), like
- * copy_to_user(); with user=true a failure is a fatal signal instead.
+ * Copy between a kernel buffer and user memory, page by page, through the
+ * page tables. Returns the bytes NOT copied (0 on success), like
+ * copy_to_user(); with user=true a failure is a fatal signal instead. A
+ * vmalloc() area moves whole aligned pages by sharing their storage
+ * (highmem.ts), anything else byte by byte.
  */
-function userCopy(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean, user: boolean): number {
+function userCopy(mm: MmStruct, addr: number, buf: Uint8Array | VmArea, write: boolean, user: boolean): number {
   const k: Kernel = mm.k;
+  const area = buf instanceof VmArea ? buf : null;
+  const len = area !== null ? area.size : (buf as Uint8Array).length;
+  const fn = user ? (write ? 'user store' : 'user load') : (write ? 'copy_to_user' : 'copy_from_user');
   let done = 0;
-  const len = buf.length;
   while (done < len) {
-    const a = addr + done, off = a % PAGE_SIZE, n = Math.min(PAGE_SIZE - off, len - done);
+    const a = addr + done, off = a % PAGE_SIZE;
+    let n = Math.min(PAGE_SIZE - off, len - done);
+    if (area !== null && done % PAGE_SIZE !== 0) n = Math.min(n, PAGE_SIZE - (done % PAGE_SIZE));
     const pfn = faultInUserPage(mm, a, write, user);
     if (pfn === 0) return len - done;
-    if (write) {
-      pageBytesWrite(k, pfn, user ? 'user store' : 'copy_to_user').set(buf.subarray(done, done + n), off);
+    if (area !== null) {
+      if (n === PAGE_SIZE) vmCopyPage(k, area, done / PAGE_SIZE, pfn, !write, fn);
+      else if (write) vmCopy(k, area, done, pageBytesWrite(k, pfn, fn), off, n, false);
+      else vmCopy(k, area, done, pageBytesRead(k, pfn, fn), off, n, true);
+    } else if (write) {
+      pageBytesWrite(k, pfn, fn, n === PAGE_SIZE).set((buf as Uint8Array).subarray(done, done + n), off);
     } else {
-      const src = pageBytesRead(k, pfn, user ? 'user load' : 'copy_from_user');
-      if (src === null) buf.fill(0, done, done + n);
-      else buf.set(src.subarray(off, off + n), done);
+      const src = pageBytesRead(k, pfn, fn);
+      if (src === null) (buf as Uint8Array).fill(0, done, done + n);
+      else (buf as Uint8Array).set(src.subarray(off, off + n), done);
     }
     done += n;
   }
@@ -338,9 +349,9 @@ function userCopy(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean, u
 }
 
 /** Model of copy_to_user(): bytes not copied. */
-export const copyToUser = (mm: MmStruct, to: number, from: Uint8Array): number => userCopy(mm, to, from, true, false);
+export const copyToUser = (mm: MmStruct, to: number, from: Uint8Array | VmArea): number => userCopy(mm, to, from, true, false);
 /** Model of copy_from_user(): bytes not copied. */
-export const copyFromUser = (mm: MmStruct, to: Uint8Array, from: number): number => userCopy(mm, from, to, false, false);
+export const copyFromUser = (mm: MmStruct, to: Uint8Array | VmArea, from: number): number => userCopy(mm, from, to, false, false);
 /** The process loading len bytes at addr (may kill it with a signal). */
 export const userLoad = (mm: MmStruct, addr: number, into: Uint8Array): void => { userCopy(mm, addr, into, false, true); };
 /** The process storing bytes at addr (may kill it with a signal). */

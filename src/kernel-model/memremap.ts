@@ -12,6 +12,7 @@
  */
 import { EINVAL, ENOMEM, ENXIO, ERR_PTR, type ErrPtr } from './errno.js';
 import type { Kernel } from './kernel.js';
+import { BUG_ON } from './bug.js';
 import { MEMBLOCK_PAGES, Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked } from './page.js';
 import { IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE, REGION_DISJOINT } from './resource.js';
 import type { VmFault } from './memory.js';
@@ -103,10 +104,10 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap): ErrPtr<number> {
 export function memunmapPages(k: Kernel, pgmap: DevPagemap): number {
   const first = physToPfn(pgmap.range.start), last = physToPfn(pgmap.range.end + 1);
   let busy = 0, firstBusy = 0;
-  // Block by block: a block never touched holds only free pages (refcount 0).
+  // Block by block: a block without a page in use holds only free pages (refcount 0).
   for (let base = first - Memmap.slot(first); base < last; base += MEMBLOCK_PAGES) {
-    const b = k.memmap.peekBlock(base);
-    if (b === undefined) continue;
+    if (!k.memmap.devBlockInUse(base)) continue;
+    const b = k.memmap.block(base);
     for (let i = Math.max(first - base, 0), n = Math.min(last - base, MEMBLOCK_PAGES); i < n; i++) {
       if (b.refcount[i] !== 0 && busy++ === 0) firstBusy = base + i;
     }
@@ -156,6 +157,7 @@ export function zoneDevicePageInit(k: Kernel, page: Page): void {
   k.warn(b.refcount[i] !== 0, 'zone_device_page_init', `pfn 0x${page.toString(16)} handed out with refcount ${b.refcount[i]}`);
   b.refcount[i] = 1;
   b.flags[i] |= PG_locked;
+  b.pgmapRef++; // percpu_ref_tryget_live(&pgmap->ref)
 }
 
 /**
@@ -178,6 +180,8 @@ export function freeZoneDevicePage(k: Kernel, page: Page): void {
       b.flags[i] &= ~(PG_anon | PG_anon_exclusive);
       b.mapping[i] = 0;
       pgmap.ops!.pageFree(page);
+      BUG_ON(b.pgmapRef <= 0, 'put_dev_pagemap', () => `pfn 0x${page.toString(16)}: the pgmap reference count of its block underflows`);
+      b.pgmapRef--; // put_dev_pagemap()
       return;
   }
 }

@@ -237,8 +237,8 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
  */
 export function migrateDeviceRange(k: Kernel, src: Float64Array, startPfn: number, npages: number): number {
   for (let i = 0, pfn = startPfn; i < npages; i++, pfn++) {
-    // A block whose struct pages were never touched has only free pages: skip it whole.
-    if (Memmap.slot(pfn) === 0 && npages - i >= MEMBLOCK_PAGES && k.memmap.peekBlock(pfn) === undefined) {
+    // A block without a page in use has only free pages: skip it whole.
+    if (Memmap.slot(pfn) === 0 && npages - i >= MEMBLOCK_PAGES && !k.memmap.devBlockInUse(pfn)) {
       src.fill(0, i, i + MEMBLOCK_PAGES);
       i += MEMBLOCK_PAGES - 1;
       pfn += MEMBLOCK_PAGES - 1;

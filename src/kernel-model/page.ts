@@ -10,7 +10,8 @@
  * reserved on x86 too), so 0 doubles as NULL.
  *
  * Per page: refcount 4 B, mapcount 4 B, flags 2 B, data slot 4 B,
- * zone_device_data 8 B, mapping 4 B, index 8 B = 34 bytes.
+ * zone_device_data 8 B, mapping 4 B, index 8 B = 34 bytes; per block, the
+ * count of its device pages in use (pgmapRef).
  */
 import { BUG_ON } from './bug.js';
 import type { DevPagemap } from './memremap.js';
@@ -62,22 +63,42 @@ export const MEMBLOCK_SHIFT = 9;
 export const MEMBLOCK_PAGES = 1 << MEMBLOCK_SHIFT;
 const MEMBLOCK_MASK = MEMBLOCK_PAGES - 1;
 
-/** 512 struct pages. */
+/** Bytes of one MemBlock's fields, laid out 8-byte fields first in one ArrayBuffer. */
+const MEMBLOCK_BYTES = MEMBLOCK_PAGES * (8 + 8 + 4 + 4 + 4 + 4 + 2);
+
+/** 512 struct pages, their fields in one ArrayBuffer (one allocation per block). */
 export class MemBlock {
-  /** page->_refcount. ZONE_DEVICE pages are 0 while free (seed 000 patch 02). */
-  readonly refcount = new Int32Array(MEMBLOCK_PAGES);
-  /** page_mapcount(): how many page table entries map the page (C stores this minus one). */
-  readonly mapcount = new Int32Array(MEMBLOCK_PAGES);
-  readonly flags = new Uint16Array(MEMBLOCK_PAGES);
-  /** Which PageDataPool slot holds the contents; -1: none yet (reads as zeroes). */
-  readonly dataSlot = new Int32Array(MEMBLOCK_PAGES).fill(-1);
   /** page->zone_device_data, a KPtr (see Kernel.kptr). */
-  readonly zdd = new Float64Array(MEMBLOCK_PAGES);
-  /** page->mapping: an object id in the kernel's table (an AnonVma), 0 for NULL. */
-  readonly mapping = new Int32Array(MEMBLOCK_PAGES);
+  readonly zdd: Float64Array;
   /** page->index: for anon pages the virtual page number it was first mapped at. */
-  readonly index = new Float64Array(MEMBLOCK_PAGES);
-  constructor(readonly basePfn: number, readonly pgmap: DevPagemap | null) {}
+  readonly index: Float64Array;
+  /** page->_refcount. ZONE_DEVICE pages are 0 while free (seed 000 patch 02). */
+  readonly refcount: Int32Array;
+  /** page_mapcount(): how many page table entries map the page (C stores this minus one). */
+  readonly mapcount: Int32Array;
+  /** Which PageDataPool slot holds the contents; -1: none yet (reads as zeroes). */
+  readonly dataSlot: Int32Array;
+  /** page->mapping: an object id in the kernel's table (an AnonVma), 0 for NULL. */
+  readonly mapping: Int32Array;
+  readonly flags: Uint16Array;
+  /**
+   * ZONE_DEVICE blocks: how many of the block's pages hold a reference on
+   * their dev_pagemap (6.12: zone_device_page_init() takes one on
+   * pgmap->ref, free_zone_device_folio() drops it with put_dev_pagemap()).
+   * A device page's refcount leaves 0 only through zone_device_page_init(),
+   * so a block at 0 has only free pages: whole-range scans skip it.
+   */
+  pgmapRef = 0;
+  constructor(readonly basePfn: number, readonly pgmap: DevPagemap | null) {
+    const buf = new ArrayBuffer(MEMBLOCK_BYTES), n = MEMBLOCK_PAGES;
+    this.zdd = new Float64Array(buf, 0, n);
+    this.index = new Float64Array(buf, 8 * n, n);
+    this.refcount = new Int32Array(buf, 16 * n, n);
+    this.mapcount = new Int32Array(buf, 20 * n, n);
+    this.dataSlot = new Int32Array(buf, 24 * n, n).fill(-1);
+    this.mapping = new Int32Array(buf, 28 * n, n);
+    this.flags = new Uint16Array(buf, 32 * n, n);
+  }
 }
 
 /**
@@ -90,7 +111,7 @@ export class Memmap {
   private readonly blocks = new Map<number, MemBlock>();
   private readonly ranges: Array<{ start: number; end: number; pgmap: DevPagemap | null }> = [];
   /** The block the last lookup found: per-page loops walk consecutive pfns, 511 of 512 in the same block. */
-  private lastKey = -1;
+  private lastBase = -2 * MEMBLOCK_PAGES;
   private lastBlock: MemBlock | null = null;
 
   /** Declare struct pages for [startPfn, endPfn) (sparse_add_section(), memmap_init_zone_device()). */
@@ -109,7 +130,7 @@ export class Memmap {
     BUG_ON(i < 0, 'sparse_remove_section', () => `no memmap range at pfn 0x${startPfn.toString(16)}`);
     this.ranges.splice(i, 1);
     for (let b = startPfn; b < endPfn; b += MEMBLOCK_PAGES) this.blocks.delete(b / MEMBLOCK_PAGES);
-    this.lastKey = -1;
+    this.lastBase = -2 * MEMBLOCK_PAGES;
     this.lastBlock = null;
   }
 
@@ -125,8 +146,13 @@ export class Memmap {
 
   /** The block holding pfn; a pfn without a struct page is a kernel bug (pfn_to_page() on a hole). */
   block(pfn: number): MemBlock {
+    const d = pfn - this.lastBase; // the hit test without a division: this is the hottest lookup
+    if (d >= 0 && d < MEMBLOCK_PAGES) return this.lastBlock!;
+    return this.blockMiss(pfn);
+  }
+
+  private blockMiss(pfn: number): MemBlock {
     const key = Math.floor(pfn / MEMBLOCK_PAGES);
-    if (key === this.lastKey) return this.lastBlock!;
     let b = this.blocks.get(key);
     if (b === undefined) {
       const r = this.rangeOf(pfn);
@@ -134,18 +160,35 @@ export class Memmap {
       b = new MemBlock(key * MEMBLOCK_PAGES, r!.pgmap);
       this.blocks.set(key, b);
     }
-    this.lastKey = key;
+    this.lastBase = b.basePfn;
     this.lastBlock = b;
     return b;
   }
 
   /**
    * The block holding pfn if its struct pages were ever touched, else
-   * undefined: an untouched block reads as all zero (refcount 0, no flags),
-   * so whole-range scans (memunmap_pages(), migrate_device_range()) can skip it.
+   * undefined: an untouched block reads as all zero (refcount 0, no flags).
    */
   peekBlock(pfn: number): MemBlock | undefined {
     return this.blocks.get(Math.floor(pfn / MEMBLOCK_PAGES));
+  }
+
+  /**
+   * Whether the ZONE_DEVICE block holding pfn has a page in use (MemBlock.pgmapRef):
+   * whole-range scans of device memory (memunmap_pages(), migrate_device_range())
+   * skip a block without one, as they would find every page free.
+   */
+  devBlockInUse(pfn: number): boolean {
+    const b = this.blocks.get(Math.floor(pfn / MEMBLOCK_PAGES));
+    return b !== undefined && b.pgmapRef !== 0;
+  }
+
+  /** Whether any page of the device pfns [startPfn, startPfn + npages) is in use (MemBlock.pgmapRef). */
+  devRangeInUse(startPfn: number, npages: number): boolean {
+    for (let base = startPfn - Memmap.slot(startPfn); base < startPfn + npages; base += MEMBLOCK_PAGES) {
+      if (this.devBlockInUse(base)) return true;
+    }
+    return false;
   }
 
   /** Index of pfn inside its block. */

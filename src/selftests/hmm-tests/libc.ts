@@ -36,6 +36,37 @@ class ChildExit {
 /** A forked child not yet run: its task and its code (run lazily, see fork()). */
 interface Child { task: Task; body: () => void; ran: boolean }
 
+/**
+ * Memory for the arrays loadInts()/loadBytes() return: bump allocation in
+ * buffers kept from case to case, so a case does not pay the host for
+ * fresh memory on every load (it costs more than the copy). Everything a
+ * case loaded stays valid until the next case starts.
+ */
+class Arena {
+  private readonly chunks: ArrayBuffer[] = [];
+  private chunk = 0;
+  private off = 0;
+  private static readonly CHUNK = 16 << 20;
+
+  /** `bytes` of arena memory (8-byte aligned), contents undefined: the caller overwrites them. */
+  bytes(bytes: number): Uint8Array {
+    const need = Math.ceil(bytes / 8) * 8;
+    while (this.chunk < this.chunks.length && this.off + need > this.chunks[this.chunk].byteLength) {
+      this.chunk++;
+      this.off = 0;
+    }
+    if (this.chunk === this.chunks.length) this.chunks.push(new ArrayBuffer(Math.max(Arena.CHUNK, need)));
+    const at = this.off;
+    this.off += need;
+    return new Uint8Array(this.chunks[this.chunk], at, bytes);
+  }
+
+  reset(): void {
+    this.chunk = 0;
+    this.off = 0;
+  }
+}
+
 export class Libc {
   private task: Task | null = null;
   errno = 0;
@@ -45,9 +76,13 @@ export class Libc {
   stderr: (line: string) => void = () => {};
   private readonly mallocSizes = new Map<number, number>();
   private readonly pending = new Map<number, Child>();
+  /** Where the values the process loads live (its registers and stack, in C): reused case after case. */
+  private readonly arena = new Arena();
+  private readonly storeBuf = new Int32Array(16384);
 
   attach(task: Task | null): void {
     this.task = task;
+    this.arena.reset();
     this.errno = 0;
     this.mallocSizes.clear();
     this.pending.clear();
@@ -99,19 +134,22 @@ export class Libc {
 
   /** `n` ints the process loads from `addr` (for (i...) x = ptr[i]). A bad address kills it, as in C. */
   readonly loadInts = (addr: number, n: number): Int32Array => {
-    const out = new Int32Array(n);
-    userLoad(this.current.mm, addr, new Uint8Array(out.buffer));
-    return out;
+    const bytes = this.arena.bytes(n * 4);
+    userLoad(this.current.mm, addr, bytes);
+    return new Int32Array(bytes.buffer, bytes.byteOffset, n);
   };
-  /** The process stores f(i) to ptr[i] for i < n (for (i...) ptr[i] = f(i)). */
+  /** The process stores f(i) to ptr[i] for i < n (for (i...) ptr[i] = f(i)), 64 KiB at a time. */
   readonly storeInts = (addr: number, n: number, f: (i: number) => number): void => {
-    const v = new Int32Array(n);
-    for (let i = 0; i < n; i++) v[i] = f(i);
-    userStore(this.current.mm, addr, new Uint8Array(v.buffer));
+    const v = this.storeBuf, bytes = new Uint8Array(v.buffer);
+    for (let base = 0; base < n; base += v.length) {
+      const m = Math.min(v.length, n - base);
+      for (let i = 0; i < m; i++) v[i] = f(base + i);
+      userStore(this.current.mm, addr + base * 4, m === v.length ? bytes : bytes.subarray(0, m * 4));
+    }
   };
   /** `n` bytes the process loads from `addr`. */
   readonly loadBytes = (addr: number, n: number): Uint8Array => {
-    const out = new Uint8Array(n);
+    const out = this.arena.bytes(n);
     userLoad(this.current.mm, addr, out);
     return out;
   };
