@@ -53,8 +53,7 @@ function slotWrite(k: Kernel, slots: Int32Array, i: number, overwrite: boolean):
 function slotCopy(k: Kernel, to: Int32Array, ti: number, from: Int32Array, fi: number): void {
   const slot = from[fi], old = to[ti];
   if (slot === old) return;
-  if (slot >= 0) k.pageData.share(slot);
-  to[ti] = slot;
+  to[ti] = slot >= 0 ? k.pageData.share(slot) : -1;
   if (old >= 0) k.pageData.release(old);
 }
 

@@ -29,13 +29,15 @@ import { PAGE_SIZE } from './page.js';
 
 const SLAB_SHIFT = 8;
 const SLAB_PAGES = 1 << SLAB_SHIFT;
+/** Sharers a slot may have (the counts are 16-bit); past that, a copy is made at once. */
+export const MAX_SHARERS = 0xffff;
 
 export class PageDataPool {
   private readonly slabs: Uint8Array[] = [];
   private free = new Int32Array(1024);
   private nrFree = 0;
   /** Sharers of each slot: the pages (and vmalloc pages) whose contents it holds; 0 while free. */
-  private refs = new Uint32Array(SLAB_PAGES * 16);
+  private refs = new Uint16Array(SLAB_PAGES * 16);
   /** Slots in use: the model's RAM footprint, in pages. */
   inUse = 0;
 
@@ -50,7 +52,7 @@ export class PageDataPool {
       const base = this.slabs.length << SLAB_SHIFT;
       this.slabs.push(new Uint8Array(SLAB_PAGES * PAGE_SIZE));
       if (this.refs.length < base + SLAB_PAGES) {
-        const bigger = new Uint32Array(this.refs.length * 2);
+        const bigger = new Uint16Array(this.refs.length * 2);
         bigger.set(this.refs);
         this.refs = bigger;
       }
@@ -62,9 +64,17 @@ export class PageDataPool {
     return slot;
   }
 
-  /** One more sharer of a slot in use (a deferred page copy); returns the slot. */
+  /**
+   * One more sharer of a slot in use (a deferred page copy): the slot, or
+   * a new slot holding a copy of its bytes once the count is at its limit.
+   */
   share(slot: number): number {
     BUG_ON(this.refs[slot] === 0, 'page_data', () => `sharing free slot ${slot}`);
+    if (this.refs[slot] === MAX_SHARERS) {
+      const copy = this.alloc(false);
+      this.view(copy).set(this.view(slot));
+      return copy;
+    }
     this.refs[slot]++;
     return slot;
   }

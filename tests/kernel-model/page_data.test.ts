@@ -9,7 +9,7 @@
 import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { PAGE_SIZE } from '../../src/kernel-model/page.js';
-import { HostMemory, PageDataPool } from '../../src/kernel-model/page_data.js';
+import { HostMemory, PageDataPool, MAX_SHARERS } from '../../src/kernel-model/page_data.js';
 import { copyHighpage, memcpyFromPage, memcpyToPage, pageBytesRead, pageBytesWrite } from '../../src/kernel-model/highmem.js';
 import { vmalloc, vfree } from '../../src/kernel-model/vmalloc.js';
 import { Task } from '../../src/kernel-model/task.js';
@@ -137,4 +137,17 @@ t.test('an unshare that hands back the shared slot (writes through a deferred co
   // The cases that write a page after it was copied, while the copy is still read.
   t.same(failed, ['exclusive_cow', 'hmm_gup_test'], 'the cases whose pages are copied and then written');
   t.end();
+});
+
+t.test('a slot at its sharer limit is copied instead of shared', async (t) => {
+  const pool = new PageDataPool();
+  const s = pool.alloc();
+  pool.view(s)[7] = 42;
+  let same = 0;
+  for (let i = 1; i < MAX_SHARERS; i++) if (pool.share(s) === s) same++;
+  t.equal(same, MAX_SHARERS - 1, 'shared up to the limit');
+  const c = pool.share(s);
+  t.not(c, s, 'the next copy gets a slot of its own');
+  t.equal(pool.view(c)[7], 42, 'holding the bytes');
+  t.equal(pool.inUse, 2);
 });

@@ -46,7 +46,9 @@ class Arena {
   private readonly chunks: ArrayBuffer[] = [];
   private chunk = 0;
   private off = 0;
-  private static readonly CHUNK = 16 << 20;
+  /** Chunks start at 64 KiB and double up to 16 MiB, so a case that loads little costs little. */
+  private static readonly MIN_CHUNK = 64 << 10;
+  private static readonly MAX_CHUNK = 16 << 20;
 
   /** `bytes` of arena memory (8-byte aligned), contents undefined: the caller overwrites them. */
   bytes(bytes: number): Uint8Array {
@@ -55,7 +57,10 @@ class Arena {
       this.chunk++;
       this.off = 0;
     }
-    if (this.chunk === this.chunks.length) this.chunks.push(new ArrayBuffer(Math.max(Arena.CHUNK, need)));
+    if (this.chunk === this.chunks.length) {
+      const last = this.chunks.at(-1)?.byteLength ?? Arena.MIN_CHUNK / 2;
+      this.chunks.push(new ArrayBuffer(Math.max(need, Math.min(Arena.MAX_CHUNK, 2 * last))));
+    }
     const at = this.off;
     this.off += need;
     return new Uint8Array(this.chunks[this.chunk], at, bytes);
