@@ -85,16 +85,16 @@ function checkIota(v: Int32Array, what: string): void {
 
 /**
  * Migration round trip and device access for one size and mode, twice on
- * one kernel, each time on a new buffer: the first round is cold (the host
- * memory behind the model is asked for the first time), the second warm,
- * as the memcpy it is held against. The table shows the warm round.
+ * one kernel, each time on new buffers (freed at the end of the round): the
+ * first round is cold (the host memory behind the model is asked for the
+ * first time), the second warm, as the memcpy it is held against. The
+ * table shows the warm round, and the cold one's time.
  */
 function migration(npages: number, mode: 'private' | 'generic'): void {
   const params = mode === 'private' ? { spm_addr_dev0: 0, spm_addr_dev1: 0 } : { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 5 * GiB };
   const { mod, task, libc } = boot(params);
   const size = npages * PAGE, n = size / 4;
   const fd = task.open('/dev/hmm_dmirror0');
-  const mirror = libc.malloc(size);
   const iota = new Int32Array(n);
   for (let i = 0; i < n; i++) iota[i] = i;
   const back = new Int32Array(n), backBytes = new Uint8Array(back.buffer);
@@ -104,6 +104,7 @@ function migration(npages: number, mode: 'private' | 'generic'): void {
   for (let round = 0; round < 2; round++) {
     const times: Array<[string, number]> = [];
     const ptr = libc.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const mirror = libc.malloc(size);
     // The CPU stores the values (the selftest's ptr[i] = i loop; the values are ready in a register file, iota).
     times.push(['CPU writes the buffer', timeIt(() => userStore(task.mm, ptr, new Uint8Array(iota.buffer)))]);
     let cmd!: U.HmmDmirrorCmd;
@@ -128,6 +129,7 @@ function migration(npages: number, mode: 'private' | 'generic'): void {
       checkIota(back, `${tag}: CPU read back`);
     }
     libc.munmap(ptr, size);
+    libc.free(mirror);
     rounds.push(times);
   }
   rounds[1].forEach(([step, ms], i) => record(`${tag}: ${step}`, npages, ms, rounds[0][i][1], base));

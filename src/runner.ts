@@ -145,6 +145,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
             problems.push(`BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)`);
           }
           for (const w of k.warnings) if (!problems.includes(w)) problems.push(w);
+          k.poweroff();
           return problems;
         },
       };

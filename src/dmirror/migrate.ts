@@ -320,12 +320,13 @@ export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   const k = mod.k;
   const rpage: Page = zoneDeviceData(k, vmf.page);
   const dmirror = k.kobj<Dmirror>(zoneDeviceData(k, rpage))!;
-  const args = new MigrateVma();
+  // The C keeps args and its two pfns on the stack; the module's scratch ones stand in (a fault never nests).
+  const args = mod.faultArgs;
   args.vma = vmf.vma;
   args.start = vmf.address;
   args.end = vmf.address + PAGE_SIZE;
-  args.src = new Float64Array(1);
-  args.dst = new Float64Array(1);
+  args.src[0] = 0;
+  args.dst[0] = 0;
   args.pgmapOwner = dmirror.mdevice;
   args.flags = dmirrorSelectDevice(dmirror);
   args.faultPage = vmf.page;

@@ -37,7 +37,7 @@ import { putPage, lockPage } from '../kernel-model/page_alloc.js';
 import { copyHighpage } from '../kernel-model/highmem.js';
 import type { MmStruct, VmAreaStruct } from '../kernel-model/mm.js';
 import { vmInsertPage } from '../kernel-model/memory.js';
-import { migrateDeviceRange, migrateDevicePages, migrateDeviceFinalize, migratePfn, migratePfnToPage,
+import { MigrateVma, migrateDeviceRange, migrateDevicePages, migrateDeviceFinalize, migratePfn, migratePfnToPage,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE } from '../kernel-model/migrate_device.js';
 import { DevicePageTable } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV,
@@ -108,7 +108,11 @@ export class TestHmm {
   readonly chunkOf = new WeakMap<DevPagemap, DmirrorChunk>();
   readonly devmemOps: DevPagemapOps;
   readonly fops: FileOperations;
+  /** dmirror_devmem_fault()'s migrate_vma and its one-page pfn arrays (on the C stack). */
+  readonly faultArgs = new MigrateVma();
   constructor(readonly k: Kernel, readonly params: TestHmmParams) {
+    this.faultArgs.src = new Float64Array(1);
+    this.faultArgs.dst = new Float64Array(1);
     this.devmemOps = {
       pageFree: (page: Page) => dmirrorDevmemFree(this, page),
       migrateToRam: (vmf) => dmirrorDevmemFault(this, vmf),

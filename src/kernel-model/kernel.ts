@@ -69,7 +69,7 @@ export interface KernelOptions {
 
 export class Kernel {
   readonly machine: MachineConfig;
-  readonly memmap = new Memmap();
+  readonly memmap: Memmap;
   readonly host: HostMemory;
   /** The contents of CPU-addressable pages (the host's page slabs). */
   readonly pageData: PageDataPool;
@@ -119,6 +119,7 @@ export class Kernel {
     this.machine = opts.machine ?? defaultMachine();
     this.host = opts.hostMemory ?? new HostMemory();
     this.pageData = this.host.pages;
+    this.memmap = new Memmap(this.host);
     this.panicOnWarn = opts.panicOnWarn ?? false;
     this.seed = (opts.seed ?? DEFAULT_SEED) >>> 0;
     this.urandom = new Prng(deriveSeed(this.seed, 0));
@@ -172,12 +173,25 @@ export class Kernel {
     return { start: physToPfn(start), end: physToPfn(end), bss: physToPfn(0x1b00000) };
   }
 
+  /**
+   * Power the machine off: the struct pages go back to the host memory for
+   * the next kernel booted on it (page.ts). Call it last: the kernel's
+   * memory may not be looked at afterwards (its log and warnings may).
+   */
+  poweroff(): void {
+    this.memmap.release();
+  }
+
   /** printk(): one line into the log. */
   printk(line: string): void {
     this.log.push(line);
   }
 
-  /** WARN()/WARN_ON(): logs the warning with the function it fired in and returns the condition, as in C. */
+  /**
+   * WARN()/WARN_ON(): logs the warning with the function it fired in and
+   * returns the condition, as in C. Per-page paths write
+   * `if (cond) k.warn(true, ...)` so the message is built only when it fires.
+   */
   warn(cond: boolean, where: string, what: string): boolean {
     if (!cond) return false;
     const line = `WARNING: ${where}: ${what}`;

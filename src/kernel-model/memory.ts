@@ -254,12 +254,12 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
           putPage(k, pfn);
         }
       } else if (isDevicePrivateEntry(v)) {
-        k.warn(!testPageFlag(k, pfn, PG_anon), 'zap_pte_range', `device-private pfn 0x${pfn.toString(16)} is not anon`);
+        if (!testPageFlag(k, pfn, PG_anon)) k.warn(true, 'zap_pte_range', `device-private pfn 0x${pfn.toString(16)} is not anon`);
         folioRemoveRmapPte(k, pfn, vma);
         putPage(k, pfn);
       } else if (isDeviceExclusiveEntry(v)) {
         // Its mapcount went when the entry was made; its reference and rss did not.
-        k.warn(!folioTestAnon(k, pfn), 'zap_pte_range', `device-exclusive pfn 0x${pfn.toString(16)} is not anon`);
+        if (!folioTestAnon(k, pfn)) k.warn(true, 'zap_pte_range', `device-exclusive pfn 0x${pfn.toString(16)} is not anon`);
         mm.rssAnon--;
         putPage(k, pfn);
       }
@@ -561,7 +561,7 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: 
         return copyPresentPage(dst, src, dt, i, addr, page);
       }
       dst.vmMm.rssAnon++;
-      k.warn(testPageFlag(k, page, PG_anon_exclusive), 'copy_present_ptes', `pfn 0x${page.toString(16)} still PageAnonExclusive`);
+      if (testPageFlag(k, page, PG_anon_exclusive)) k.warn(true, 'copy_present_ptes', `pfn 0x${page.toString(16)} still PageAnonExclusive`);
     } else {
       folioDupFileRmapPte(k, page);
     }

@@ -153,8 +153,8 @@ export function isDevicePage(k: Kernel, page: Page): boolean {
  */
 export function zoneDevicePageInit(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  k.warn(!b.pgmap?.live, 'zone_device_page_init', `pfn 0x${page.toString(16)}: pgmap is not live`);
-  k.warn(b.refcount[i] !== 0, 'zone_device_page_init', `pfn 0x${page.toString(16)} handed out with refcount ${b.refcount[i]}`);
+  if (!b.pgmap?.live) k.warn(true, 'zone_device_page_init', `pfn 0x${page.toString(16)}: pgmap is not live`);
+  if (b.refcount[i] !== 0) k.warn(true, 'zone_device_page_init', `pfn 0x${page.toString(16)} handed out with refcount ${b.refcount[i]}`);
   b.refcount[i] = 1;
   b.flags[i] |= PG_locked;
   b.pgmapRef++; // percpu_ref_tryget_live(&pgmap->ref)
@@ -175,8 +175,8 @@ export function freeZoneDevicePage(k: Kernel, page: Page): void {
     case MEMORY_DEVICE_GENERIC:
     case MEMORY_DEVICE_COHERENT:
       if (k.warn(!pgmap.ops?.pageFree, 'free_zone_device_page', 'no page_free method')) return;
-      k.warn((b.flags[i] & PG_locked) !== 0, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while locked`);
-      k.warn(b.mapcount[i] !== 0, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while mapped`);
+      if ((b.flags[i] & PG_locked) !== 0) k.warn(true, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while locked`);
+      if (b.mapcount[i] !== 0) k.warn(true, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while mapped`);
       b.flags[i] &= ~(PG_anon | PG_anon_exclusive);
       b.mapping[i] = 0;
       pgmap.ops!.pageFree(page);

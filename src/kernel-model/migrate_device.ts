@@ -50,12 +50,15 @@ export const mpfnSet = (m: number, bit: number): number => (m & bit) ? m : m + b
 export const mpfnClear = (m: number, bit: number): number => (m & bit) ? m - bit : m;
 
 /** struct migrate_vma. */
+/** The pfn arrays of a MigrateVma before its user sets its own. */
+const NO_PFNS = new Float64Array(0);
+
 export class MigrateVma {
   vma: VmAreaStruct | null = null;
   start = 0;
   end = 0;
-  src: Float64Array = new Float64Array(0);
-  dst: Float64Array = new Float64Array(0);
+  src: Float64Array = NO_PFNS;
+  dst: Float64Array = NO_PFNS;
   npages = 0;
   cpages = 0;
   /** Owner of the device-private (or coherent) pages to select; passed to the MMU_NOTIFY_MIGRATE invalidation (seed 001 patch 3). */

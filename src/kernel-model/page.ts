@@ -64,7 +64,18 @@ export const MEMBLOCK_PAGES = 1 << MEMBLOCK_SHIFT;
 const MEMBLOCK_MASK = MEMBLOCK_PAGES - 1;
 
 /** Bytes of one MemBlock's fields, laid out 8-byte fields first in one ArrayBuffer. */
-const MEMBLOCK_BYTES = MEMBLOCK_PAGES * (8 + 8 + 4 + 4 + 4 + 4 + 2);
+export const MEMBLOCK_BYTES = MEMBLOCK_PAGES * (8 + 8 + 4 + 4 + 4 + 4 + 2);
+
+/**
+ * Where MemBlocks get their buffers: the host memory keeps those of
+ * removed blocks (zeroed) for the next block, across the kernels of a run
+ * (page_data.ts's HostMemory), so struct pages cost no host allocation
+ * once a run has had as many.
+ */
+export interface MemBlockBuffers {
+  takeBlockBuffer(): ArrayBuffer;
+  giveBlockBuffer(buf: ArrayBuffer): void;
+}
 
 /** 512 struct pages, their fields in one ArrayBuffer (one allocation per block). */
 export class MemBlock {
@@ -89,8 +100,9 @@ export class MemBlock {
    * so a block at 0 has only free pages: whole-range scans skip it.
    */
   pgmapRef = 0;
-  constructor(readonly basePfn: number, readonly pgmap: DevPagemap | null) {
-    const buf = new ArrayBuffer(MEMBLOCK_BYTES), n = MEMBLOCK_PAGES;
+  /** `buf` is MEMBLOCK_BYTES of zeroes. */
+  constructor(readonly basePfn: number, readonly pgmap: DevPagemap | null, readonly buf: ArrayBuffer = new ArrayBuffer(MEMBLOCK_BYTES)) {
+    const n = MEMBLOCK_PAGES;
     this.zdd = new Float64Array(buf, 0, n);
     this.index = new Float64Array(buf, 8 * n, n);
     this.refcount = new Int32Array(buf, 16 * n, n);
@@ -109,10 +121,18 @@ export class MemBlock {
  */
 export class Memmap {
   private readonly blocks = new Map<number, MemBlock>();
+  constructor(private readonly buffers: MemBlockBuffers | null = null) {}
   private readonly ranges: Array<{ start: number; end: number; pgmap: DevPagemap | null }> = [];
   /** The block the last lookup found: per-page loops walk consecutive pfns, 511 of 512 in the same block. */
   private lastBase = -2 * MEMBLOCK_PAGES;
   private lastBlock: MemBlock | null = null;
+  /**
+   * Behind it, a small direct-mapped cache of blocks by key: a migration
+   * alternates between the source's, the destination's and the backing
+   * pages' blocks, which would miss the one-entry cache every time.
+   */
+  private readonly cacheKeys = new Float64Array(16).fill(-1);
+  private readonly cacheBlocks: Array<MemBlock | null> = new Array<MemBlock | null>(16).fill(null);
 
   /** Declare struct pages for [startPfn, endPfn) (sparse_add_section(), memmap_init_zone_device()). */
   addRange(startPfn: number, endPfn: number, pgmap: DevPagemap | null): void {
@@ -129,9 +149,29 @@ export class Memmap {
     const i = this.ranges.findIndex((r) => r.start === startPfn && r.end === endPfn);
     BUG_ON(i < 0, 'sparse_remove_section', () => `no memmap range at pfn 0x${startPfn.toString(16)}`);
     this.ranges.splice(i, 1);
-    for (let b = startPfn; b < endPfn; b += MEMBLOCK_PAGES) this.blocks.delete(b / MEMBLOCK_PAGES);
+    for (let b = startPfn; b < endPfn; b += MEMBLOCK_PAGES) this.dropBlock(b / MEMBLOCK_PAGES);
+    this.forgetCached();
+  }
+
+  private forgetCached(): void {
     this.lastBase = -2 * MEMBLOCK_PAGES;
     this.lastBlock = null;
+    this.cacheKeys.fill(-1);
+    this.cacheBlocks.fill(null);
+  }
+
+  /** Give every block's buffer back (the machine powers off): no pfn may be looked up afterwards. */
+  release(): void {
+    for (const key of [...this.blocks.keys()]) this.dropBlock(key);
+    this.ranges.length = 0;
+    this.forgetCached();
+  }
+
+  private dropBlock(key: number): void {
+    const b = this.blocks.get(key);
+    if (b === undefined) return;
+    this.blocks.delete(key);
+    this.buffers?.giveBlockBuffer(b.buf);
   }
 
   private rangeOf(pfn: number) {
@@ -152,14 +192,16 @@ export class Memmap {
   }
 
   private blockMiss(pfn: number): MemBlock {
-    const key = Math.floor(pfn / MEMBLOCK_PAGES);
-    let b = this.blocks.get(key);
+    const key = Math.floor(pfn / MEMBLOCK_PAGES), c = key & 15;
+    let b = this.cacheKeys[c] === key ? this.cacheBlocks[c]! : this.blocks.get(key);
     if (b === undefined) {
       const r = this.rangeOf(pfn);
       BUG_ON(r === undefined || pfn === 0, 'pfn_to_page', () => `no struct page for pfn 0x${pfn.toString(16)}`);
-      b = new MemBlock(key * MEMBLOCK_PAGES, r!.pgmap);
+      b = new MemBlock(key * MEMBLOCK_PAGES, r!.pgmap, this.buffers?.takeBlockBuffer());
       this.blocks.set(key, b);
     }
+    this.cacheKeys[c] = key;
+    this.cacheBlocks[c] = b;
     this.lastBase = b.basePfn;
     this.lastBlock = b;
     return b;

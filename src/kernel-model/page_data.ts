@@ -25,7 +25,7 @@
  * reused after the kernel that had it freed it.
  */
 import { BUG_ON } from './bug.js';
-import { PAGE_SIZE } from './page.js';
+import { MEMBLOCK_BYTES, type MemBlockBuffers, PAGE_SIZE } from './page.js';
 
 const SLAB_SHIFT = 8;
 const SLAB_PAGES = 1 << SLAB_SHIFT;
@@ -134,8 +134,19 @@ export class VmArea {
   }
 }
 
-export class HostMemory {
+export class HostMemory implements MemBlockBuffers {
   readonly pages = new PageDataPool();
+  /** Buffers of struct pages no kernel uses any more, zeroed (page.ts's MemBlock). */
+  private readonly blockBuffers: ArrayBuffer[] = [];
+
+  takeBlockBuffer(): ArrayBuffer {
+    return this.blockBuffers.pop() ?? new ArrayBuffer(MEMBLOCK_BYTES);
+  }
+
+  giveBlockBuffer(buf: ArrayBuffer): void {
+    new Uint8Array(buf).fill(0);
+    this.blockBuffers.push(buf);
+  }
   /** Areas vfree() gave back (their slots released), by size, for the next vmalloc() of that size. */
   private readonly areas = new Map<number, VmArea[]>();
 
