@@ -123,14 +123,21 @@ export class Memmap {
   private readonly blocks = new Map<number, MemBlock>();
   constructor(private readonly buffers: MemBlockBuffers | null = null) {}
   private readonly ranges: Array<{ start: number; end: number; pgmap: DevPagemap | null }> = [];
-  /** The block the last lookup found: per-page loops walk consecutive pfns, 511 of 512 in the same block. */
-  private lastBase = -2 * MEMBLOCK_PAGES;
-  private lastBlock: MemBlock | null = null;
   /**
-   * Behind it, a small direct-mapped cache of blocks by key: a migration
-   * alternates between the source's, the destination's and the backing
-   * pages' blocks, which would miss the one-entry cache every time.
+   * The four blocks found last (first pfn, block), replaced in turn:
+   * per-page loops walk consecutive pfns, and a migration alternates
+   * between the source's, the destination's and the backing pages' blocks.
    */
+  private base0 = -2 * MEMBLOCK_PAGES;
+  private base1 = -2 * MEMBLOCK_PAGES;
+  private base2 = -2 * MEMBLOCK_PAGES;
+  private base3 = -2 * MEMBLOCK_PAGES;
+  private blk0: MemBlock | null = null;
+  private blk1: MemBlock | null = null;
+  private blk2: MemBlock | null = null;
+  private blk3: MemBlock | null = null;
+  private victim = 0;
+  /** Behind them, a direct-mapped cache of blocks by key, before the Map. */
   private readonly cacheKeys = new Float64Array(16).fill(-1);
   private readonly cacheBlocks: Array<MemBlock | null> = new Array<MemBlock | null>(16).fill(null);
 
@@ -154,8 +161,8 @@ export class Memmap {
   }
 
   private forgetCached(): void {
-    this.lastBase = -2 * MEMBLOCK_PAGES;
-    this.lastBlock = null;
+    this.base0 = this.base1 = this.base2 = this.base3 = -2 * MEMBLOCK_PAGES;
+    this.blk0 = this.blk1 = this.blk2 = this.blk3 = null;
     this.cacheKeys.fill(-1);
     this.cacheBlocks.fill(null);
   }
@@ -186,8 +193,15 @@ export class Memmap {
 
   /** The block holding pfn; a pfn without a struct page is a kernel bug (pfn_to_page() on a hole). */
   block(pfn: number): MemBlock {
-    const d = pfn - this.lastBase; // the hit test without a division: this is the hottest lookup
-    if (d >= 0 && d < MEMBLOCK_PAGES) return this.lastBlock!;
+    // Hit tests without a division: this is the hottest lookup of the model.
+    let d = pfn - this.base0;
+    if (d >= 0 && d < MEMBLOCK_PAGES) return this.blk0!;
+    d = pfn - this.base1;
+    if (d >= 0 && d < MEMBLOCK_PAGES) return this.blk1!;
+    d = pfn - this.base2;
+    if (d >= 0 && d < MEMBLOCK_PAGES) return this.blk2!;
+    d = pfn - this.base3;
+    if (d >= 0 && d < MEMBLOCK_PAGES) return this.blk3!;
     return this.blockMiss(pfn);
   }
 
@@ -202,8 +216,13 @@ export class Memmap {
     }
     this.cacheKeys[c] = key;
     this.cacheBlocks[c] = b;
-    this.lastBase = b.basePfn;
-    this.lastBlock = b;
+    switch (this.victim) {
+      case 0: this.base0 = b.basePfn; this.blk0 = b; break;
+      case 1: this.base1 = b.basePfn; this.blk1 = b; break;
+      case 2: this.base2 = b.basePfn; this.blk2 = b; break;
+      default: this.base3 = b.basePfn; this.blk3 = b;
+    }
+    this.victim = (this.victim + 1) & 3;
     return b;
   }
 
