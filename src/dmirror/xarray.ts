@@ -19,11 +19,24 @@ export const xaPointerTag = (entry: number): number => entry % 4;
 
 export class DevicePageTable {
   private readonly chunks = new Map<number, Float64Array>();
+  /** The chunk the last access found: the driver walks consecutive indices. */
+  private lastKey = -1;
+  private lastChunk: Float64Array | undefined = undefined;
+
+  private chunk(key: number): Float64Array | undefined {
+    if (key === this.lastKey) return this.lastChunk;
+    const c = this.chunks.get(key);
+    if (c !== undefined) {
+      this.lastKey = key;
+      this.lastChunk = c;
+    }
+    return c;
+  }
 
   /** xa_store(pt, index, xa_tag_pointer(page, tag)). */
   store(index: number, page: Page, tag: number): void {
     const key = Math.floor(index / CHUNK);
-    let c = this.chunks.get(key);
+    let c = this.chunk(key);
     if (c === undefined) {
       c = new Float64Array(CHUNK);
       this.chunks.set(key, c);
@@ -33,13 +46,13 @@ export class DevicePageTable {
 
   /** xa_load(): the tagged entry, 0 if none (read it with xaUntagPointer() and xaPointerTag()). */
   load(index: number): number {
-    const c = this.chunks.get(Math.floor(index / CHUNK));
+    const c = this.chunk(Math.floor(index / CHUNK));
     return c === undefined ? 0 : c[index % CHUNK];
   }
 
   /** xa_erase(). */
   erase(index: number): void {
-    const c = this.chunks.get(Math.floor(index / CHUNK));
+    const c = this.chunk(Math.floor(index / CHUNK));
     if (c !== undefined) c[index % CHUNK] = 0;
   }
 
@@ -56,5 +69,7 @@ export class DevicePageTable {
   /** xa_destroy(). */
   destroy(): void {
     this.chunks.clear();
+    this.lastKey = -1;
+    this.lastChunk = undefined;
   }
 }

@@ -478,6 +478,6 @@ export function exitMmap(mm: MmStruct): void {
   unlinkAnonVmas(mm.k, mm.vmas);
   unlinkFileVmas(mm.vmas);
   mm.vmas = [];
-  mm.pgtable.tables.clear();
+  mm.pgtable.clear();
   mm.pgtable.huge.clear();
 }

@@ -83,6 +83,9 @@ export class PageTable {
    * `huge` (a pmd either points to a pte page or maps 2 MiB itself).
    */
   readonly huge = new Map<number, HugePmd>();
+  /** The table the last lookup found (per-page loops stay in one table 511 times out of 512). */
+  private lastKey = -1;
+  private lastTable: PteTable | undefined = undefined;
 
   /** The huge entry covering addr (pmd_trans_huge()/huge_pte_offset()), or undefined. */
   lookupHuge(addr: number): HugePmd | undefined {
@@ -91,16 +94,22 @@ export class PageTable {
 
   /** pte_offset_map() without allocation: the table covering addr, or undefined (pmd_none). */
   lookup(addr: number): PteTable | undefined {
-    return this.tables.get(pmdIndex(addr));
+    const key = pmdIndex(addr);
+    if (key === this.lastKey) return this.lastTable;
+    const t = this.tables.get(key);
+    if (t !== undefined) {
+      this.lastKey = key;
+      this.lastTable = t;
+    }
+    return t;
   }
 
   /** pte_alloc(): the table covering addr, created if needed. */
   alloc(addr: number): PteTable {
-    const key = pmdIndex(addr);
-    let t = this.tables.get(key);
+    let t = this.lookup(addr);
     if (t === undefined) {
       t = new PteTable();
-      this.tables.set(key, t);
+      this.tables.set(pmdIndex(addr), t);
     }
     return t;
   }
@@ -117,6 +126,16 @@ export class PageTable {
   freeIfEmpty(addr: number): void {
     const key = pmdIndex(addr);
     const t = this.tables.get(key);
-    if (t !== undefined && t.used === 0) this.tables.delete(key);
+    if (t !== undefined && t.used === 0) {
+      this.tables.delete(key);
+      if (key === this.lastKey) this.lastKey = -1;
+    }
+  }
+
+  /** Drop every table (exit_mmap()). */
+  clear(): void {
+    this.tables.clear();
+    this.lastKey = -1;
+    this.lastTable = undefined;
   }
 }
