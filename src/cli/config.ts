@@ -19,7 +19,10 @@
  * `hmm-test smoke`. Unknown keys and bad values are errors that say what
  * would be right.
  */
-import { parse } from 'yaml';
+import { createRequire } from 'node:module';
+
+/** yaml, loaded on first use: most runs never read or write YAML, and loading it costs a fresh process tens of ms. */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 import { type MachineConfig, type MemoryMapEntry, defaultMachine, hex } from '../kernel-model/machine.js';
 import { type TestHmmParams, type SpmType, SPM_TYPES } from '../dmirror/test_hmm.js';
 import { UsageError, parseAddress } from './args.js';
@@ -83,7 +86,7 @@ function buildMachine(physBits: number, ram: number, spm: Array<{ start: number;
 export function loadConfig(text: string, file: string): HmmTestConfig {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = yaml().parse(text);
   } catch (e) {
     throw new UsageError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`);
   }

@@ -5,7 +5,10 @@
  * case with its status, duration and messages (the failed assertion, a leak,
  * an oops), and the totals.
  */
-import { stringify } from 'yaml';
+import { createRequire } from 'node:module';
+
+/** yaml, loaded on first use: most runs never read or write YAML, and loading it costs a fresh process tens of ms. */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 import type { RunResult } from '../kselftest/harness.js';
 import { type TestHmmParams, memoryMode } from '../dmirror/test_hmm.js';
 import type { MachineConfig } from '../kernel-model/machine.js';
@@ -14,7 +17,7 @@ import { hex } from '../kernel-model/machine.js';
 export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult): string {
   const mode = memoryMode(params);
   const memoryType = { private: ['DEVICE_PRIVATE'], generic: ['DEVICE_GENERIC'], coherent: ['DEVICE_PRIVATE', 'DEVICE_COHERENT'] }[mode];
-  return stringify({
+  return yaml().stringify({
     configuration: {
       module: 'test_hmm',
       parameters: { spm_addr_dev0: hex(params.spm_addr_dev0), spm_addr_dev1: hex(params.spm_addr_dev1), spm_type: params.spm_type ?? 'generic' },
