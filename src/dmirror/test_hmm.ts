@@ -363,15 +363,21 @@ function dmirrorGetDeviceType(dmirror: Dmirror, cmd: HmmDmirrorCmd): number {
  * they cannot be handed out again. The C only moves the list head past the
  * last matching page; this unlinks each one. The caller empties the list
  * right after either way (dmirror_device_remove_chunks()), so nothing differs.
+ * Returns how many of the chunk's pages were on the list, for the model's
+ * unload check (dmirror_device_remove()); a list longer than the device's
+ * pages loops, where the C would hang: a kernel bug.
  */
-function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
+function dmirrorRemoveFreePages(devmem: DmirrorChunk): number {
   const mdevice = devmem.mdevice, k = mdevice.k;
   // dmirror_page_to_chunk(page) == devmem: the page lies in the chunk's range.
   const first = physToPfn(devmem.pagemap.range.start), last = first + physToPfn(rangeLen(devmem.pagemap.range));
-  let prev = 0;
+  let prev = 0, found = 0, steps = 0;
+  const limit = dmirrorDevicePages(mdevice);
   for (let page = mdevice.freePages; page !== 0;) {
+    if (++steps > limit) throw new KernelBug('BUG', 'dmirror_remove_free_pages', `hmm_dmirror${mdevice.id}: the free list has more entries than the device has pages (it loops)`);
     const next = zoneDeviceData(k, page);
     if (page >= first && page < last) {
+      found++;
       if (prev === 0) mdevice.freePages = next;
       else setZoneDeviceData(k, prev, next);
     } else {
@@ -379,6 +385,14 @@ function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
     }
     page = next;
   }
+  return found;
+}
+
+/** The device pages of every chunk of the device. */
+function dmirrorDevicePages(mdevice: DmirrorDevice): number {
+  let total = 0;
+  for (const c of mdevice.devmemChunks) total += physToPfn(rangeLen(c.pagemap.range));
+  return total;
 }
 
 /**
@@ -386,11 +400,12 @@ function dmirrorRemoveFreePages(devmem: DmirrorChunk): void {
  * unload): evict every chunk, unmap it and give PRIVATE regions back. The
  * next allocation makes a new chunk.
  */
-function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice): string[] {
+function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice, onFreeList?: { pages: number }): string[] {
   const k = mdevice.k, problems: string[] = [];
   for (const devmem of mdevice.devmemChunks) {
     devmem.remove = true;
-    dmirrorRemoveFreePages(devmem);
+    const found = dmirrorRemoveFreePages(devmem);
+    if (onFreeList) onFreeList.pages += found;
     dmirrorDeviceEvictChunk(devmem);
     const busy = memunmapPages(k, devmem.pagemap);
     if (busy) problems.push(`hmm_dmirror${mdevice.id}: memunmap_pages() found ${busy} device pages still referenced`);
@@ -449,22 +464,23 @@ function dmirrorDeviceInit(mdevice: DmirrorDevice, id: number): number {
 }
 
 /**
- * Model of dmirror_device_remove(). Before the chunks go, the model checks
+ * Model of dmirror_device_remove(). As the chunks go, the model checks
  * what the C code takes on trust (memunmap_pages() would wait forever
  * otherwise): with the process gone, every device page must be back on the
- * free list. Returns the problems found, one line each.
+ * free list (counted by the walk that takes each chunk off it, before the
+ * chunk is evicted). Returns the problems found, one line each.
  */
 function dmirrorDeviceRemove(mdevice: DmirrorDevice): string[] {
   const k = mdevice.k, problems: string[] = [];
-  let total = 0, free = 0;
-  for (const c of mdevice.devmemChunks) total += physToPfn(rangeLen(c.pagemap.range));
-  for (let p = mdevice.freePages; p !== 0 && free <= total; p = zoneDeviceData(k, p)) free++;
-  if (free !== total) {
-    const line = `hmm_dmirror${mdevice.id}: ${total - free} of ${total} device pages not back on the free list at unload (allocated ${mdevice.calloc}, freed ${mdevice.cfree})`;
+  const total = dmirrorDevicePages(mdevice), free = { pages: 0 };
+  // dmirror_remove_free_pages() walks the free list before each chunk is evicted: it counts what it finds.
+  const removed = dmirrorDeviceRemoveChunks(mdevice, free);
+  if (free.pages !== total) {
+    const line = `hmm_dmirror${mdevice.id}: ${total - free.pages} of ${total} device pages not back on the free list at unload (allocated ${mdevice.calloc}, freed ${mdevice.cfree})`;
     k.warn(true, 'dmirror_device_remove', line);
     problems.push(line);
   }
-  problems.push(...dmirrorDeviceRemoveChunks(mdevice));
+  problems.push(...removed);
   k.chrdevs.delete(mdevice.cdevice.path);
   return problems;
 }
