@@ -32,6 +32,8 @@ export interface SmokeOptions {
   filter?: (fixture: string, variant: string, test: string) => boolean;
   /** Called with each case's result as it finishes. */
   onCase?: (result: CaseResult) => void;
+  /** The host memory the cases' kernels share (default: a new one per run); tests pass one to look at it afterwards. */
+  hostMemory?: HostMemory;
   /** Called for each case after boot, module load and the test process's creation: tests use it to break or instrument the model. */
   onKernel?: (k: Kernel, mod: TestHmm, task: Task) => void;
 }
@@ -104,7 +106,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
   const machine = opts.machine ?? defaultMachine();
   const { h, libc } = buildSuite(opts.params, opts.err);
   // One machine, rebooted for each case: its host memory is reused (kernel-model/page_data.ts).
-  const hostMemory = new HostMemory();
+  const hostMemory = opts.hostMemory ?? new HostMemory();
   return h.run({
     out: opts.out,
     err: opts.err,

@@ -7,6 +7,7 @@
 import t from 'tap';
 import { smoke, tracesByCase, PRIVATE, GENERIC, COHERENT } from './helpers.js';
 import { HMM_TESTS_CASES } from '../src/selftests/hmm-tests/index.js';
+import { HostMemory } from '../src/kernel-model/page_data.js';
 
 const HMM2 = new Set(['migrate_mixed', 'snapshot', 'double_map']);
 /** The harness's order: fixture hmm then hmm2, variant by variant, cases in source order. */
@@ -23,7 +24,8 @@ for (const [mode, params, variants, skipped] of [
   ['coherent', COHERENT, ['hmm_device_private', 'hmm_device_coherent'], null],
 ] as const) {
   t.test(`smoke in ${mode} mode: every case of every variant, in the harness's order`, (t) => {
-    const { result, out, err } = smoke({ params });
+    const hostMemory = new HostMemory();
+    const { result, out, err } = smoke({ params, hostMemory });
     t.equal(HMM_TESTS_CASES.length, 30, "upstream's 29 cases and the seed's migrate_ping_pong");
     const names = expectedNames([...variants], HMM_TESTS_CASES);
     t.equal(result.exitCode, 0, err.join('\n'));
@@ -41,6 +43,8 @@ for (const [mode, params, variants, skipped] of [
       t.ok(out.some((l) => l === `ok ${i + 1} ${name}` || l.startsWith(`ok ${i + 1} ${name} # SKIP `)), `result line for ${name}`);
     });
     t.same(out.slice(-2), [`# PASSED: ${n} / ${n} tests passed.`, `# Totals: pass:${n - nskip} fail:0 xfail:0 xpass:0 skip:${nskip} error:0`]);
+    t.equal(hostMemory.pages.inUse, 0, 'every page slot the kernels took is back in the host memory');
+    t.ok(hostMemory.pages.bytesReserved > 0, 'the cases shared one host memory');
     t.end();
   });
 }

@@ -74,7 +74,8 @@ export const MEMBLOCK_BYTES = MEMBLOCK_PAGES * (8 + 8 + 4 + 4 + 4 + 4 + 2);
  */
 export interface MemBlockBuffers {
   takeBlockBuffer(): ArrayBuffer;
-  giveBlockBuffer(buf: ArrayBuffer): void;
+  /** Take back a block no kernel uses any more, and the page contents its pages still hold. */
+  giveBlock(b: MemBlock): void;
 }
 
 /** 512 struct pages, their fields in one ArrayBuffer (one allocation per block). */
@@ -178,7 +179,7 @@ export class Memmap {
     const b = this.blocks.get(key);
     if (b === undefined) return;
     this.blocks.delete(key);
-    this.buffers?.giveBlockBuffer(b.buf);
+    this.buffers?.giveBlock(b);
   }
 
   private rangeOf(pfn: number) {

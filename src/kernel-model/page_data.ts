@@ -25,7 +25,7 @@
  * reused after the kernel that had it freed it.
  */
 import { BUG_ON } from './bug.js';
-import { MEMBLOCK_BYTES, type MemBlockBuffers, PAGE_SIZE } from './page.js';
+import { MEMBLOCK_BYTES, type MemBlock, type MemBlockBuffers, PAGE_SIZE } from './page.js';
 
 const SLAB_SHIFT = 8;
 const SLAB_PAGES = 1 << SLAB_SHIFT;
@@ -143,9 +143,11 @@ export class HostMemory implements MemBlockBuffers {
     return this.blockBuffers.pop() ?? new ArrayBuffer(MEMBLOCK_BYTES);
   }
 
-  giveBlockBuffer(buf: ArrayBuffer): void {
-    new Uint8Array(buf).fill(0);
-    this.blockBuffers.push(buf);
+  giveBlock(b: MemBlock): void {
+    // A device page keeps its contents while free, as device memory does; they go with the block.
+    for (let i = 0; i < b.dataSlot.length; i++) if (b.dataSlot[i] >= 0) this.pages.release(b.dataSlot[i]);
+    new Uint8Array(b.buf).fill(0);
+    this.blockBuffers.push(b.buf);
   }
   /** Areas vfree() gave back (their slots released), by size, for the next vmalloc() of that size. */
   private readonly areas = new Map<number, VmArea[]>();

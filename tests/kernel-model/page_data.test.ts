@@ -15,9 +15,10 @@ import { vmalloc, vfree } from '../../src/kernel-model/vmalloc.js';
 import { Task } from '../../src/kernel-model/task.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/kernel-model/mm.js';
 import { copyFromUser, copyToUser, userLoad, userStore } from '../../src/kernel-model/memory.js';
-import { putPage } from '../../src/kernel-model/page_alloc.js';
+import { putPage, unlockPage } from '../../src/kernel-model/page_alloc.js';
 import { smoke, PRIVATE } from '../helpers.js';
-import { expectKernelBug, pattern } from './fixtures/fake_device.js';
+import { expectKernelBug, pattern, registeredDevice } from './fixtures/fake_device.js';
+import { MEMORY_DEVICE_GENERIC, memunmapPages } from '../../src/kernel-model/memremap.js';
 
 const read = (k: Kernel, page: number) => pageBytesRead(k, page, 'test') ?? new Uint8Array(PAGE_SIZE);
 
@@ -150,4 +151,22 @@ t.test('a slot at its sharer limit is copied instead of shared', async (t) => {
   t.not(c, s, 'the next copy gets a slot of its own');
   t.equal(pool.view(c)[7], 42, 'holding the bytes');
   t.equal(pool.inUse, 2);
+});
+
+t.test('what a device page still holds goes back to the host memory with its struct pages, and so does a powered-off kernel\'s RAM', async (t) => {
+  const host = new HostMemory();
+  const k = new Kernel({ hostMemory: host });
+  const dev = registeredDevice(k, MEMORY_DEVICE_GENERIC);
+  const g = dev.allocPage();
+  pageBytesWrite(k, g, 'test').set(pattern(4));
+  unlockPage(k, g);
+  putPage(k, g); // free: device memory keeps its contents
+  t.equal(host.pages.inUse, 1, 'the free device page still holds its slot');
+  t.equal(memunmapPages(k, dev.pgmap), 0, 'memunmap_pages() with every page free');
+  t.equal(host.pages.inUse, 0, 'the slot went back with the struct pages');
+  const p = k.pageAlloc.allocPage();
+  pageBytesWrite(k, p, 'test')[0] = 1; // never freed: the kernel's own leak, reported by the runner
+  t.equal(host.pages.inUse, 1);
+  k.poweroff();
+  t.equal(host.pages.inUse, 0, 'poweroff gives back what was left');
 });
