@@ -152,8 +152,14 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
       m.src[n] = 0;
       continue;
     }
+    if (setMigrationEntry(k, vma, t!, p, page)) {
+      // folio_try_share_anon_rmap_pte() refused a maybe-pinned exclusive page: the pte stays, the page is not migrated.
+      unlockPage(k, page);
+      putPage(k, page);
+      m.src[n] = 0;
+      continue;
+    }
     m.cpages++;
-    setMigrationEntry(k, vma, t!, p, page);
     if (ptePresent(v)) unmapped++;
     m.src[n] = mpfn;
   }

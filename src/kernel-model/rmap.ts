@@ -19,7 +19,7 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
@@ -323,39 +323,60 @@ export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: nu
 }
 
 /**
+ * Model of folio_try_share_anon_rmap_pte() (include/linux/rmap.h,
+ * __folio_try_share_anon_rmap()): an exclusive anon page that is about to
+ * be unmapped stops being PageAnonExclusive, unless its folio may be
+ * DMA-pinned (folio_maybe_dma_pinned()): then -EBUSY, and the caller must
+ * put the pte back and leave the page alone. A device-private page cannot
+ * be pinned, so it always succeeds. 0 or -EBUSY.
+ */
+export function folioTryShareAnonRmapPte(k: Kernel, page: Page): number {
+  const b = k.memmap.block(page), s = Memmap.slot(page);
+  if (!isDevicePrivatePage(k, page) && folioMaybeDmaPinned(k, page)) return -EBUSY;
+  b.flags[s] &= ~PG_anon_exclusive;
+  return 0;
+}
+
+/**
  * Replace the pte at t[i] that maps `page` (present, or a device-private
  * entry) with a migration entry, and drop that mapping's rmap and
- * reference: the step migrate_vma_collect_pmd() and try_to_migrate_one()
- * share. An exclusive anon page stops being exclusive while unmapped
- * (folio_try_share_anon_rmap_pte()) and the entry remembers it
- * (readable-exclusive). Unlike the kernel, this step does not back off
- * from a page that may be DMA-pinned (folio_try_share_anon_rmap_pte()
- * -EBUSY): such a page is unmapped, then kept by migrate_vma_check_page()'s
- * refcount test and restored. Returns whether the entry is writable.
+ * reference: the step migrate_vma_collect_pmd() (mm/migrate_device.c) and
+ * try_to_migrate_one() (mm/rmap.c) share. An exclusive anon page is first
+ * made shareable (folio_try_share_anon_rmap_pte()); when that refuses (the
+ * folio may be DMA-pinned) the pte is left as it was (the kernel clears it
+ * and sets it back) and the result is -EBUSY: both callers then leave the
+ * page where it is. Otherwise the entry remembers whether the page was
+ * exclusive (readable-exclusive) and a dirty pte marks the folio dirty;
+ * 0. rss is not touched: the migration entry still counts.
  */
-export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: number, page: Page): boolean {
+export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: number, page: Page): number {
   const v = t.val[i];
   const b = k.memmap.block(page), s = Memmap.slot(page);
   const present = ptePresent(v);
   const writable = present ? pteWrite(v) : isWritableDevicePrivateEntry(v);
   const anonExclusive = (b.flags[s] & PG_anon_exclusive) !== 0 && folioTestAnon(k, page);
-  if (anonExclusive) b.flags[s] &= ~PG_anon_exclusive;
+  if (anonExclusive && folioTryShareAnonRmapPte(k, page)) return -EBUSY;
   const dirty = present && pteDirty(v);
   if (dirty) b.flags[s] |= PG_dirty;
   const type = writable ? SWP_MIGRATION_WRITE : anonExclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
   vma.vmMm.pgtable.set(t, i, page, mkSwpEntry(type) | (dirty ? SWP_MIG_DIRTY : 0));
   folioRemoveRmapPte(k, page, vma);
   putPage(k, page);
-  return writable;
+  return 0;
 }
 
 /**
  * Model of try_to_migrate(): every pte that still maps the page (present or
  * device-private) becomes a migration entry (try_to_migrate_one()), under an
- * MMU_NOTIFY_CLEAR invalidation.
+ * MMU_NOTIFY_CLEAR invalidation. A dirty pte marks the folio dirty before
+ * anything else, as try_to_migrate_one() does. A page that may be
+ * DMA-pinned and is exclusive stays mapped, and the walk ends there
+ * (try_to_migrate_one() returns false): the caller finds it still mapped.
  */
 export function tryToMigrate(k: Kernel, page: Page): void {
+  let done = false;
   rmapWalk(k, page, (vma, addr) => {
+    if (done) return;
     const mm = vma.vmMm;
     const t = mm.pgtable.lookup(addr);
     if (t === undefined) return;
@@ -363,7 +384,8 @@ export function tryToMigrate(k: Kernel, page: Page): void {
     if (t.pfn[i] !== page || !(ptePresent(v) || isDevicePrivateEntry(v))) return;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
     mmuNotifierInvalidateRangeStart(range);
-    setMigrationEntry(k, vma, t, i, page);
+    if (ptePresent(v) && pteDirty(v)) setPageFlag(k, page, PG_dirty); // folio_mark_dirty()
+    if (setMigrationEntry(k, vma, t, i, page)) done = true;
     mmuNotifierInvalidateRangeEnd(range);
   });
 }
