@@ -24,7 +24,7 @@ import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETL
   vmaIsAnonymous } from './mm.js';
 import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
 import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag } from './page_alloc.js';
-import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma } from './rmap.js';
+import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma, folioMoveAnonRmap } from './rmap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
 /** VM_FAULT_FALLBACK: the huge path could not serve the fault; handle it with ptes. */
@@ -72,23 +72,35 @@ export function doHugePmdAnonymousPage(vma: VmAreaStruct, addr: number, write: b
 }
 
 /**
- * Model of do_huge_pmd_wp_page(): a write to a read-only huge PMD. An
- * exclusive anon folio, or one nobody else holds (refcount 1), is reused
- * in place; the huge zero page or a shared folio is split and the fault
- * falls back to ptes (6.12 never copies 2 MiB on COW).
+ * Model of do_huge_pmd_wp_page(): a write to a read-only huge PMD. A
+ * PageAnonExclusive folio is reused at once. Otherwise a folio nobody else
+ * references (refcount 1, the PMD's) becomes this VMA's: it moves to the
+ * VMA's anon_vma (folio_move_anon_rmap(); after fork, the child's own
+ * rather than the parent's), is marked PageAnonExclusive and reused. The
+ * huge zero page, or a folio somebody else holds, is split and the fault
+ * falls back to ptes (6.12 never copies 2 MiB on COW). The kernel sleeps in
+ * folio_lock() when the folio is locked; the model has nobody to wait for
+ * and falls back.
  */
 export function doHugePmdWpPage(vma: VmAreaStruct, addr: number, h: HugePmd): number {
   const k = vma.vmMm.k;
   if (!isHugeZeroPmd(k, h)) {
     const head = h.pfn;
-    if (testPageFlag(k, head, PG_anon_exclusive) || (pageRefCount(k, head) === 1 && !testPageFlag(k, head, PG_locked))) {
+    if (testPageFlag(k, head, PG_anon_exclusive)) return hugePmdReuse(h);
+    if (pageRefCount(k, head) === 1 && !testPageFlag(k, head, PG_locked)) {
+      folioMoveAnonRmap(k, head, vma);
       k.memmap.block(head).flags[Memmap.slot(head)] |= PG_anon_exclusive;
-      h.val |= _PAGE_RW | _PAGE_DIRTY;
-      return 0;
+      return hugePmdReuse(h);
     }
   }
   splitHugePmd(vma, addr);
   return VM_FAULT_FALLBACK;
+}
+
+/** The "reuse:" label of do_huge_pmd_wp_page(): the PMD becomes dirty and writable in place. */
+function hugePmdReuse(h: HugePmd): number {
+  h.val |= _PAGE_RW | _PAGE_DIRTY;
+  return 0;
 }
 
 /**

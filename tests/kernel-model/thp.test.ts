@@ -21,7 +21,7 @@ import { _PAGE_RW, _PAGE_SPECIAL, pteIndex } from '../../src/kernel-model/pgtabl
 import { folioMapcount, folioEntireMapcount, pageMapcount, pageRefCount, folioTestLarge, folioOrder, compoundHead,
   testPageFlag, lockPage, getPage, putPage, unlockPage } from '../../src/kernel-model/page_alloc.js';
 import { splitHugePmd, splitFolio, copyHugePmd } from '../../src/kernel-model/huge_memory.js';
-import { rmapWalk } from '../../src/kernel-model/rmap.js';
+import { pageAnonVma, rmapWalk } from '../../src/kernel-model/rmap.js';
 import { type HmmRange, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE, hmmPfnFlags, hmmPfnToPage,
   hmmPfnToMapOrder, hmmRangeFault } from '../../src/kernel-model/hmm.js';
 import { mmuIntervalReadBegin } from '../../src/kernel-model/mmu_notifier.js';
@@ -359,6 +359,27 @@ t.test('copy_huge_pmd() (for fork): both share the folio read-only; a write spli
   t.same(auditFolios(k, [mm, child]), []);
   child.mmput();
   exitAndCheck(t, k, mm);
+});
+
+t.test('after fork, the last mapper of a THP reuses it on write: folio_move_anon_rmap() to its own anon_vma, PageAnonExclusive', async (t) => {
+  const { k, mm, a, head } = thp(5);
+  const child = dupMm(k, mm);
+  if (IS_ERR(child)) throw new Error('fork failed');
+  const pvma = vmaLookup(mm, a)!, cvma = vmaLookup(child, a)!;
+  // Identity checks with t.ok(): a failing t.equal() would try to diff two whole Kernels.
+  t.ok(pageAnonVma(k, head) === pvma.anonVma, 'the folio is in the parent\'s anon_vma');
+  t.ok(cvma.anonVma !== null && cvma.anonVma !== pvma.anonVma, 'the child has an anon_vma of its own (anon_vma_fork())');
+  t.notOk(testPageFlag(k, head, PG_anon_exclusive), 'shared after fork');
+  mm.mmput(); // the parent goes: the child's PMD holds the only reference
+  t.equal(pageRefCount(k, head), 1);
+  userStore(child, a + 2 * PAGE_SIZE, new Uint8Array([0xaa]));
+  const h = child.pgtable.lookupHuge(a);
+  t.ok(h !== undefined && h.pfn === head && (h.val & _PAGE_RW) !== 0, 'reused in place: still the PMD, now writable');
+  t.ok(pageAnonVma(k, head) === cvma.anonVma, 'moved to the child\'s anon_vma (folio_move_anon_rmap())');
+  t.ok(testPageFlag(k, head, PG_anon_exclusive), 'PageAnonExclusive');
+  t.ok(stampsOk(child, a + 3 * PAGE_SIZE, 10, 8), 'data kept');
+  t.same(auditFolios(k, [child]), []);
+  exitAndCheck(t, k, child);
 });
 
 /* ---- Break the mechanisms on purpose: the checks above must notice. ---- */
