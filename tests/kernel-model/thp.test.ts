@@ -13,7 +13,7 @@ import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { EAGAIN, EBUSY, EINVAL, ENOMEM } from '../../src/kernel-model/errno.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, PG_anon_exclusive, PG_locked } from '../../src/kernel-model/page.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, VM_HUGEPAGE, VM_NOHUGEPAGE, doMmap, doMprotect,
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, TASK_SIZE, VM_HUGEPAGE, VM_NOHUGEPAGE, doMmap, doMprotect,
   doMunmap, vmaLookup } from '../../src/kernel-model/mm.js';
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, doMadvise } from '../../src/kernel-model/madvise.js';
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
@@ -144,6 +144,26 @@ t.test('MADV_HUGEPAGE: -EINVAL for an unaligned start or unknown advice, -ENOMEM
   t.equal(doMadvise(mm, a, 2 * PMD_SIZE, MADV_HUGEPAGE), -ENOMEM);
   t.ok(vmaLookup(mm, a + PMD_SIZE + PAGE_SIZE)!.vmFlags & VM_HUGEPAGE, 'the VMA after the hole is advised');
   t.equal(doMadvise(mm, a, 0, MADV_HUGEPAGE), 0, 'len 0');
+  exitAndCheck(t, k, mm);
+});
+
+t.test('madvise: a range past TASK_SIZE is -ENOMEM (an unmapped part), not -EINVAL; only a wrap-around or a length rounding to 0 is -EINVAL', async (t) => {
+  const { k, mm, a } = setup();
+  const P = PAGE_SIZE;
+  //   TASK_SIZE - 2P     TASK_SIZE
+  //   |  top  |  top  |..........   the last two pages of user space, mapped
+  const top = doMmap(mm, TASK_SIZE - 2 * P, 2 * P, RW, ANON | MAP_FIXED);
+  t.equal(top, TASK_SIZE - 2 * P);
+  t.equal(doMadvise(mm, TASK_SIZE, P, MADV_HUGEPAGE), -ENOMEM, 'wholly above TASK_SIZE: nothing mapped there');
+  t.equal(doMadvise(mm, top, 4 * P, MADV_HUGEPAGE), -ENOMEM, 'from the top VMA across TASK_SIZE');
+  t.ok(vmaLookup(mm, top)!.vmFlags & VM_HUGEPAGE, 'the mapped part is advised');
+  t.equal(doMadvise(mm, a, 2 ** 60, MADV_NOHUGEPAGE), -ENOMEM, 'a huge length that does not wrap: a walk with holes');
+  t.ok(vmaLookup(mm, a)!.vmFlags & VM_NOHUGEPAGE, 'the VMA at a is advised');
+  t.ok(vmaLookup(mm, top)!.vmFlags & VM_NOHUGEPAGE, 'and the top one');
+  t.equal(doMadvise(mm, a, -(2 ** 63), MADV_HUGEPAGE), -ENOMEM, 'len_in 2^63 (size_t): no wrap either');
+  t.equal(doMadvise(mm, a, -a, MADV_HUGEPAGE), -EINVAL, 'start + len == 2^64: wraps to 0 (end < start)');
+  t.equal(doMadvise(mm, a, -P, MADV_HUGEPAGE), -EINVAL, 'len_in 2^64 - 4096: wraps');
+  t.equal(doMadvise(mm, a, -1, MADV_HUGEPAGE), -EINVAL, 'len_in 2^64 - 1 rounds up to 0');
   exitAndCheck(t, k, mm);
 });
 
