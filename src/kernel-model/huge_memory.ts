@@ -21,7 +21,7 @@ import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PG_anon, PG_anon_exclusive,
   PG_swapbacked, PG_dirty, PG_uptodate, PG_lru, PG_locked, PG_compound, PG_ORDER_SHIFT } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETLB, VM_WRITE, VM_READ, VM_EXEC,
-  vmaIsAnonymous } from './mm.js';
+  vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
 import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
 import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag } from './page_alloc.js';
 import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma, folioMoveAnonRmap } from './rmap.js';
@@ -67,6 +67,7 @@ export function doHugePmdAnonymousPage(vma: VmAreaStruct, addr: number, write: b
   if (head === 0) return VM_FAULT_FALLBACK;
   folioAddNewAnonRmapPmd(k, head, vma, haddr);
   k.memmap.block(head).flags[Memmap.slot(head)] |= PG_lru; // folio_add_lru_vma()
+  addMmCounter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
   mm.pgtable.huge.set(pmdIndex(haddr), new HugePmd(head, _PAGE_PRESENT | (vma.vmFlags & VM_WRITE ? _PAGE_RW | _PAGE_DIRTY : 0)));
   return 0;
 }
@@ -125,6 +126,7 @@ export function zapHugePmd(vma: VmAreaStruct, addr: number): void {
   mm.pgtable.huge.delete(pmdIndex(addr));
   if (isHugeZeroPmd(k, h)) return;
   folioRemoveRmapPmd(k, h.pfn, vma);
+  addMmCounter(mm, MM_ANONPAGES, -HPAGE_PMD_NR);
   putPage(k, h.pfn);
 }
 
@@ -161,8 +163,7 @@ export function splitHugePmd(vma: VmAreaStruct, addr: number): void {
       mm.pgtable.set(t, i, head + i, val);
     }
     f.largeMapcount += HPAGE_PMD_NR;
-    mm.rssAnon += HPAGE_PMD_NR;
-    folioRemoveRmapPmd(k, head, vma);
+    folioRemoveRmapPmd(k, head, vma); // rss unchanged: the same pages, mapped by ptes now
   }
   mmuNotifierInvalidateRangeEnd(range);
 }
@@ -282,7 +283,7 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
   b.flags[s] &= ~PG_anon_exclusive;
   f.entireMapcount++;
   f.largeMapcount++;
-  dst.rssAnon += 1 << f.order;
+  addMmCounter(dst, MM_ANONPAGES, HPAGE_PMD_NR);
   h.val &= ~_PAGE_RW;
   dst.pgtable.huge.set(idx, new HugePmd(head, h.val));
   return 0;

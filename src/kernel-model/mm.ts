@@ -16,8 +16,8 @@ import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
   isWritableMigrationEntry, _PAGE_RW, _PAGE_PROTNONE, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY, isWritableDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ } from './pgtable.js';
-import { testPageFlag, folioTestAnon } from './page_alloc.js';
-import { PG_anon_exclusive } from './page.js';
+import { testPageFlag, folioTestAnon, compoundHead } from './page_alloc.js';
+import { type Page, PG_anon_exclusive, PG_swapbacked } from './page.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
@@ -117,9 +117,13 @@ export class MmStruct {
   readonly mmapLock = new RwSemaphore('mmap_lock');
   /** mm_count: the struct itself, pinned by notifiers (mmgrab()). */
   mmCount = 1;
-  /** Pages mapped (rss), by MM_ANONPAGES. */
+  /**
+   * rss MM_ANONPAGES: anon pages mapped by a pte or a THP PMD, migration,
+   * device-private and device-exclusive entries of anon pages included (they
+   * stand for a mapping). Counted by the page-table code (addMmCounter()), not by rmap.
+   */
   rssAnon = 0;
-  /** Page-cache pages mapped (rss), MM_SHMEMPAGES (the model's files are all tmpfs). */
+  /** rss MM_FILEPAGES + MM_SHMEMPAGES, in one counter: tmpfs pages, and driver pages put in by vm_insert_page(). */
   rssFile = 0;
   /** MMF_HAS_PINNED: some gup ever pinned pages of this mm (set by pin_user_pages*()). */
   hasPinned = false;
@@ -142,6 +146,27 @@ export class MmStruct {
   mmput(): void {
     if (--this.mmUsers === 0) exitMmap(this);
   }
+}
+
+/* enum { NR_MM_COUNTERS } members (include/linux/mm_types_task.h) the model counts. */
+export const MM_FILEPAGES = 0;
+export const MM_ANONPAGES = 1;
+export const MM_SHMEMPAGES = 3;
+
+/** Model of add_mm_counter(): MM_FILEPAGES and MM_SHMEMPAGES share rssFile in the model. */
+export function addMmCounter(mm: MmStruct, member: number, value: number): void {
+  if (member === MM_ANONPAGES) mm.rssAnon += value;
+  else mm.rssFile += value;
+}
+
+/** Model of mm_counter_file(): shmem (swap-backed) pages are MM_SHMEMPAGES, other file pages MM_FILEPAGES. */
+export function mmCounterFile(k: Kernel, page: Page): number {
+  return testPageFlag(k, compoundHead(k, page), PG_swapbacked) ? MM_SHMEMPAGES : MM_FILEPAGES;
+}
+
+/** Model of mm_counter(): the rss counter a mapping of page counts in. */
+export function mmCounter(k: Kernel, page: Page): number {
+  return folioTestAnon(k, page) ? MM_ANONPAGES : mmCounterFile(k, page);
 }
 
 /** Model of find_vma(): the first VMA that ends above addr. */

@@ -9,6 +9,11 @@
  * folio->index is the page offset that gives the address in each VMA. Here:
  * page->mapping holds the AnonVma's object id and page->index the same
  * linear index; an AnonVma keeps a set of VMAs.
+ *
+ * rmap counts mappings, not rss: as in 6.12, the code that sets or clears a
+ * page table entry (do_anonymous_page(), finish_fault(), copy_pte_range(),
+ * zap_pte_range() ...) adds to the mm's counters (addMmCounter()); moving a
+ * mapping to a migration or device entry and back leaves them alone.
  */
 import { BUG_ON } from './bug.js';
 import { EBUSY } from './errno.js';
@@ -158,7 +163,6 @@ export function folioAddNewAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct, ad
   BUG_ON(b.mapcount[i] !== 0, 'folio_add_new_anon_rmap', () => `pfn 0x${page.toString(16)} is already mapped`);
   b.mapcount[i] = 1;
   __folioSetAnonExclusive(k, page, vma, addr);
-  vma.vmMm.rssAnon++;
 }
 
 /** Model of folio_add_anon_rmap_pte(): one more pte maps an existing anon page. */
@@ -171,13 +175,11 @@ export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, ex
   }
   b.mapcount[i]++;
   if (exclusive) b.flags[i] |= PG_anon_exclusive;
-  vma.vmMm.rssAnon++;
 }
 
-/** Model of folio_add_file_rmap_pte(): one more pte maps a page-cache page (MM_SHMEMPAGES/MM_FILEPAGES). */
-export function folioAddFileRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
+/** Model of folio_add_file_rmap_pte(): one more pte maps a page-cache page. */
+export function folioAddFileRmapPte(k: Kernel, page: Page, _vma: VmAreaStruct): void {
   k.memmap.block(page).mapcount[Memmap.slot(page)]++;
-  vma.vmMm.rssFile++;
 }
 
 export { GUP_PIN_COUNTING_BIAS };
@@ -225,7 +227,7 @@ export function folioMoveAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct): voi
  * page's own mapcount, the folio's _large_mapcount and, when the page's
  * last PTE goes, _nr_pages_mapped drop.
  */
-export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
+export function folioRemoveRmapPte(k: Kernel, page: Page, _vma: VmAreaStruct): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', () => `mapcount underflow on pfn 0x${page.toString(16)}`);
   b.mapcount[i]--;
@@ -234,17 +236,13 @@ export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): vo
     if (b.mapcount[i] === 0) f.nrPagesMapped--;
     f.largeMapcount--;
   }
-  // folio_test_anon(): a tail page's flags are its head's.
-  const anon = folioTestAnon(k, page);
-  if (anon) vma.vmMm.rssAnon--;
-  else vma.vmMm.rssFile--;
 }
 
 /**
  * Model of folio_add_new_anon_rmap() for a PMD-mapped large folio
  * (RMAP_EXCLUSIVE): _entire_mapcount and _large_mapcount become 1, the
  * folio gets its anon_vma and index, only the head page is marked
- * PageAnonExclusive, MM_ANONPAGES grows by the folio's pages.
+ * PageAnonExclusive.
  */
 export function folioAddNewAnonRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
   anonVmaPrepare(vma);
@@ -253,7 +251,6 @@ export function folioAddNewAnonRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct,
   f.entireMapcount = 1;
   f.largeMapcount = 1;
   __folioSetAnonExclusive(k, head, vma, haddr);
-  vma.vmMm.rssAnon += 1 << f.order;
 }
 
 /**
@@ -277,12 +274,11 @@ export function hugetlbRemoveRmap(k: Kernel, head: Page): void {
 }
 
 /** Model of folio_remove_rmap_pmd(). */
-export function folioRemoveRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct): void {
+export function folioRemoveRmapPmd(k: Kernel, head: Page, _vma: VmAreaStruct): void {
   const f = k.pageAlloc.large.get(head)!;
   BUG_ON(f.entireMapcount <= 0, 'folio_remove_rmap_pmd', () => `entire mapcount underflow on folio 0x${head.toString(16)}`);
   f.entireMapcount--;
   f.largeMapcount--;
-  vma.vmMm.rssAnon -= 1 << f.order;
 }
 
 /**
@@ -434,8 +430,7 @@ function pageMakeDeviceExclusiveOne(k: Kernel, folio: Page, vma: VmAreaStruct, a
     const write = pteWrite(v);
     if (args.mm === mm && args.address === a && write) args.valid = true;
     mm.pgtable.set(t, i, page, mkSwpEntry(write ? SWP_DEVICE_EXCLUSIVE_WRITE : SWP_DEVICE_EXCLUSIVE_READ));
-    folioRemoveRmapPte(k, page, vma);
-    mm.rssAnon++; // the kernel's rmap removal leaves rss alone: the entry still counts (zap_pte_range() drops it)
+    folioRemoveRmapPte(k, page, vma); // rss is left alone: the entry still counts (zap_pte_range() drops it)
   }
   mmuNotifierInvalidateRangeEnd(range);
   return ret;
