@@ -275,7 +275,7 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
     return 0;
   }
   const head = h.pfn, f = k.pageAlloc.large.get(head)!, b = k.memmap.block(head), s = Memmap.slot(head);
-  if ((b.flags[s] & PG_anon_exclusive) && folioNeedsCowForDma(k, head)) {
+  if ((b.flags[s] & PG_anon_exclusive) && folioNeedsCowForDma(srcVma, head)) {
     splitHugePmd(srcVma, addr);
     return -EAGAIN;
   }

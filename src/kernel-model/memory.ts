@@ -561,7 +561,7 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: 
   if (!pteSpecial(v)) {
     getPage(k, page);
     if (folioTestAnon(k, page)) { // a tail page's PageAnon is its head's
-      if (folioTryDupAnonRmapPte(k, page) !== 0) {
+      if (folioTryDupAnonRmapPte(k, page, src) !== 0) {
         putPage(k, page);
         return copyPresentPage(dst, src, dt, i, addr, page);
       }
@@ -628,7 +628,7 @@ function copyNonpresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, s
   } else if (isDevicePrivateEntry(v)) {
     getPage(k, page);
     addMmCounter(dst.vmMm, mmCounter(k, page), 1);
-    folioTryDupAnonRmapPte(k, page); // cannot fail: device-private pages are never pinned
+    folioTryDupAnonRmapPte(k, page, src); // cannot fail: device-private pages are never pinned
     if (isWritableDevicePrivateEntry(v) && isCowMapping(dst.vmFlags)) {
       v = mkSwpEntry(SWP_DEVICE_READ);
       src.vmMm.pgtable.set(st, i, page, v);

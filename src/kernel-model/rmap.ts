@@ -185,24 +185,26 @@ export function folioAddFileRmapPte(k: Kernel, page: Page, _vma: VmAreaStruct): 
 export { GUP_PIN_COUNTING_BIAS };
 
 /**
- * Model of folio_needs_cow_for_dma(): folio_maybe_dma_pinned(). The C first
- * tests the mm's MMF_HAS_PINNED, which the first pin of the mm sets; the
- * model leaves that filter out, so a refcount at the pin bias counts as
- * pinned whoever raised it.
+ * Model of folio_needs_cow_for_dma() (include/linux/mm.h): only in an mm
+ * some pin_user_pages*() has pinned (MMF_HAS_PINNED, MmStruct.hasPinned),
+ * folio_maybe_dma_pinned(). Elsewhere a refcount at the pin bias is taken
+ * for plain references, and fork shares the page.
  */
-export function folioNeedsCowForDma(k: Kernel, page: Page): boolean {
-  return folioMaybeDmaPinned(k, page);
+export function folioNeedsCowForDma(vma: VmAreaStruct, page: Page): boolean {
+  if (!vma.vmMm.hasPinned) return false;
+  return folioMaybeDmaPinned(vma.vmMm.k, page);
 }
 
 /**
  * Model of folio_try_dup_anon_rmap_pte() (include/linux/rmap.h), at fork:
  * one more pte (the child's) maps the page, which stops being exclusive.
- * -EBUSY when an exclusive page may be DMA-pinned (the caller must copy it
+ * -EBUSY when an exclusive page may be DMA-pinned in the parent's mm
+ * (folio_needs_cow_for_dma(src_vma, ...): the caller must copy it
  * instead); a device-private page cannot be pinned, so never for it.
  */
-export function folioTryDupAnonRmapPte(k: Kernel, page: Page): number {
+export function folioTryDupAnonRmapPte(k: Kernel, page: Page, srcVma: VmAreaStruct): number {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  const maybePinned = !isDevicePrivatePage(k, page) && folioNeedsCowForDma(k, page);
+  const maybePinned = !isDevicePrivatePage(k, page) && folioNeedsCowForDma(srcVma, page);
   if (maybePinned && (b.flags[i] & PG_anon_exclusive)) return -EBUSY;
   b.flags[i] &= ~PG_anon_exclusive;
   b.mapcount[i]++;

@@ -71,11 +71,11 @@ t.test('pin_user_pages on a THP counts _pincount, not GUP_PIN_COUNTING_BIAS; unp
   t.equal(largeFolio(k, head)!.pincount, 3, '_pincount');
   t.equal(pageRefCount(k, head), 1 + 3, 'one reference per pin');
   t.ok(folioMaybeDmaPinned(k, head + 200), 'any page of the folio is maybe pinned');
-  t.ok(folioNeedsCowForDma(k, head + 200), 'so fork must copy it');
+  t.ok(folioNeedsCowForDma(vmaLookup(mm, a)!, head + 200), 'so fork must copy it');
   unpinUserPages(k, pages, 3);
   t.equal(largeFolio(k, head)!.pincount, 0);
   t.equal(pageRefCount(k, head), 1);
-  t.notOk(folioNeedsCowForDma(k, head));
+  t.notOk(folioNeedsCowForDma(vmaLookup(mm, a)!, head));
   mm.mmput();
   t.equal(k.pageAlloc.nrAllocated, 0);
 });
@@ -88,7 +88,7 @@ t.test('a PTE-mapped THP with 1024+ references is not taken for pinned', async (
   t.equal(mm.pgtable.lookupHuge(a), undefined, 'the PMD was split');
   t.ok(pageRefCount(k, head) >= GUP_PIN_COUNTING_BIAS, 'refcount past the small-folio bias');
   t.notOk(folioMaybeDmaPinned(k, head + 1));
-  t.notOk(folioNeedsCowForDma(k, head + 1));
+  t.notOk(folioNeedsCowForDma(vmaLookup(mm, a)!, head + 1));
   for (const p of pages) putPage(k, p);
   mm.mmput();
   t.equal(k.pageAlloc.nrAllocated, 0);

@@ -22,6 +22,7 @@ import { folioMapcount, folioEntireMapcount, pageMapcount, pageRefCount, folioTe
   testPageFlag, lockPage, getPage, putPage, unlockPage } from '../../src/kernel-model/page_alloc.js';
 import { splitHugePmd, splitFolio, copyHugePmd } from '../../src/kernel-model/huge_memory.js';
 import { pageAnonVma, rmapWalk } from '../../src/kernel-model/rmap.js';
+import { FOLL_WRITE, pinUserPages, unpinUserPages } from '../../src/kernel-model/gup.js';
 import { type HmmRange, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE, hmmPfnFlags, hmmPfnToPage,
   hmmPfnToMapOrder, hmmRangeFault } from '../../src/kernel-model/hmm.js';
 import { mmuIntervalReadBegin } from '../../src/kernel-model/mmu_notifier.js';
@@ -447,14 +448,15 @@ t.test('fork of a pinned THP: copy_huge_pmd() splits and the child gets copies, 
   doMadvise(mm, a, PMD_SIZE, MADV_HUGEPAGE);
   stamp(mm, a, NR, 11);
   const head = mm.pgtable.lookupHuge(a)!.pfn;
-  k.pageAlloc.large.get(head)!.pincount = 1; // as a FOLL_PIN of the folio leaves it
+  const pins = new Float64Array(1);
+  t.equal(pinUserPages(mm, a, 1, FOLL_WRITE, pins), 1, 'pin_user_pages(): _pincount 1, and MMF_HAS_PINNED');
   const child = dupMm(k, mm);
   if (IS_ERR(child)) throw new Error('fork failed');
   t.equal(mm.pgtable.lookupHuge(a), undefined, 'the parent\'s PMD was split');
   t.equal(child.pgtable.lookup(a)!.pfn[pteIndex(a)] === head, false, 'the child maps a copy, not the pinned folio');
   t.ok(stampsOk(child, a, NR, 11), 'with the same data');
-  t.same(auditFolios(k, [mm, child]), []);
-  k.pageAlloc.large.get(head)!.pincount = 0;
+  t.same(auditFolios(k, [mm, child], new Map([[head, 1]])), [], 'counts right, the pin\'s reference included');
+  unpinUserPages(k, pins, 1);
   child.mmput();
   exitAndCheck(t, k, mm);
 });
