@@ -4,10 +4,9 @@
  * MADV_HUGEPAGE and MADV_NOHUGEPAGE (hugepage_madvise(), mm/khugepaged.c).
  * Other advice is refused with -EINVAL and a log line until it is modelled.
  */
-import { EINVAL, ENOMEM } from './errno.js';
+import { EINVAL, ENOMEM, IS_ERR, PTR_ERR } from './errno.js';
 import { PAGE_SIZE, isPageAligned } from './page.js';
-import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, findVma, vmaLookup, splitVma,
-  mergeAround } from './mm.js';
+import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, findVma, vmaModifyFlags } from './mm.js';
 
 export const MADV_HUGEPAGE = 14;
 export const MADV_NOHUGEPAGE = 15;
@@ -19,17 +18,13 @@ function hugepageMadvise(flags: number, advice: number): number {
 }
 
 /**
- * Model of madvise_update_vma(): [start, end) of the VMA takes newFlags,
- * split out of it and merged with its neighbours (vma_modify_flags()).
+ * Model of madvise_update_vma(): unless nothing changes, [start, end) of the
+ * VMA takes newFlags (vma_modify_flags(); no anon_vma_name in the model).
  */
-function madviseUpdateVma(mm: MmStruct, vma: VmAreaStruct, start: number, end: number, newFlags: number): number {
+function madviseUpdateVma(vma: VmAreaStruct, start: number, end: number, newFlags: number): number {
   if (vma.vmFlags === newFlags) return 0;
-  let err = splitVma(mm, start);
-  if (err === 0) err = splitVma(mm, end);
-  if (err) return err;
-  vmaLookup(mm, start)!.vmFlags = newFlags;
-  mergeAround(mm, start, end);
-  return 0;
+  const v = vmaModifyFlags(vma, start, end, newFlags);
+  return IS_ERR(v) ? PTR_ERR(v) : 0;
 }
 
 /**
@@ -65,7 +60,7 @@ export function doMadvise(mm: MmStruct, start: number, lenIn: number, advice: nu
       start = vma.vmStart;
     }
     const tmp = Math.min(vma.vmEnd, end);
-    const err = madviseUpdateVma(mm, vma, start, tmp, hugepageMadvise(vma.vmFlags, advice));
+    const err = madviseUpdateVma(vma, start, tmp, hugepageMadvise(vma.vmFlags, advice));
     if (err) return err;
     start = tmp;
   }

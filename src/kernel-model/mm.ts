@@ -10,7 +10,7 @@
  * port's libc layer turns that into -1/errno.
  */
 import { RwSemaphore } from './locking.js';
-import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV } from './errno.js';
+import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV, ERR_PTR, type ErrPtr, IS_ERR, PTR_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
@@ -290,6 +290,26 @@ export function mergeAround(mm: MmStruct, start: number, end: number): void {
 }
 
 /**
+ * Model of vma_modify_flags() → vma_modify() (mm/vma.c): [start, end) of
+ * vma becomes a VMA with newFlags of its own, merged with a neighbour that
+ * can take it (vma_merge_existing_range()) or split out of vma
+ * (split_vma() at start and at end). The kernel tries the merge first and
+ * its callers set vm_flags afterwards (vm_flags_reset()); the model splits,
+ * sets the flags and then merges (mergeAround()), which leaves the same
+ * VMAs. Returns the VMA that now covers [start, end), or ERR_PTR(-errno)
+ * when a split is refused (hugetlb off a huge page boundary: -EINVAL).
+ */
+export function vmaModifyFlags(vma: VmAreaStruct, start: number, end: number, newFlags: number): ErrPtr<VmAreaStruct> {
+  const mm = vma.vmMm;
+  let err = splitVma(mm, start);
+  if (err === 0) err = splitVma(mm, end);
+  if (err) return ERR_PTR(err);
+  vmaLookup(mm, start)!.vmFlags = newFlags;
+  mergeAround(mm, start, end);
+  return vmaLookup(mm, start)!;
+}
+
+/**
  * Model of do_mmap() + mmap_region(). Returns the address or -errno.
  * Anonymous memory (MAP_PRIVATE: vm_pgoff is the address's page number;
  * MAP_SHARED: an anonymous shmem file from offset 0, shmem_zero_setup())
@@ -397,8 +417,9 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
 
 /**
  * Model of do_mprotect_pkey(): VMA by VMA from start, each through
- * mprotect_fixup(); a hole ends it with -ENOMEM and a VMA that may not get
- * the new access with -EACCES, after the VMAs before it were changed, as in C.
+ * mprotect_fixup() (which merges what it changes, vma_modify_flags()); a
+ * hole ends it with -ENOMEM and a VMA that may not get the new access with
+ * -EACCES, after the VMAs before it were changed, as in C.
  */
 export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
   if (!isPageAligned(start)) return -EINVAL;
@@ -416,19 +437,18 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
     if (err) { ret = err; break; }
     tmp = next;
   }
-  mergeAround(mm, start, end);
   return ret;
 }
 
-/** Model of mprotect_fixup(): split out [start, end) and change its protection, unless nothing changes. */
+/**
+ * Model of mprotect_fixup(): unless nothing changes, [start, end) gets the
+ * new flags (vma_modify_flags()) and its page tables the new protection.
+ */
 function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: number): number {
   const vma = vmaLookup(mm, start)!;
   if (vma.vmFlags === newFlags) return 0;
-  let err = splitVma(mm, start);
-  if (err === 0) err = splitVma(mm, end);
-  if (err) return err;
-  const part = vmaLookup(mm, start)!;
-  part.vmFlags = newFlags;
+  const part = vmaModifyFlags(vma, start, end, newFlags);
+  if (IS_ERR(part)) return PTR_ERR(part);
   if (part.vmFlags & VM_HUGETLB) hugetlbChangeProtection(part, start, end);
   else changeProtection(mm, part, start, end);
   return 0;
