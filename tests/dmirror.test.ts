@@ -13,6 +13,7 @@ import { userLoad, userStore } from '../src/kernel-model/memory.js';
 import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../src/dmirror/test_hmm.js';
 import * as U from '../src/dmirror/test_hmm_uapi.js';
 import { checkModuleParams } from '../src/runner.js';
+import { SEEK_CUR, SEEK_END, SEEK_SET } from '../src/kernel-model/fcntl.js';
 import { PRIVATE, GENERIC } from './helpers.js';
 
 function boot(params = PRIVATE) {
@@ -166,5 +167,17 @@ t.test('unload reports device pages that never came back', (t) => {
   t.match(problems[0], /hmm_dmirror0: 1 of 65536 device pages not back on the free list/);
   t.match(problems[1], /memunmap_pages\(\) found 1 device pages still referenced/);
   t.ok(k.warnings.length >= 2);
+  t.end();
+});
+
+t.test('lseek() on /dev/hmm_dmirror0 is default_llseek() (dmirror_fops.llseek in 6.12): it moves f_pos', (t) => {
+  const { mod, task } = boot();
+  const fd = task.open('/dev/hmm_dmirror0');
+  t.equal(task.lseek(fd, 4096, SEEK_SET), 4096, 'SEEK_SET');
+  t.equal(task.lseek(fd, 8, SEEK_CUR), 4104, 'SEEK_CUR');
+  t.equal(task.lseek(fd, 0, SEEK_END), 0, 'the device node\'s i_size is 0');
+  t.equal(task.lseek(fd, -1, SEEK_SET), -EINVAL, 'a negative position');
+  task.exit();
+  t.same(hmmDmirrorExit(mod), []);
   t.end();
 });

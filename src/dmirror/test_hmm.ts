@@ -30,7 +30,7 @@ import type { Kernel } from '../kernel-model/kernel.js';
 import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
 import { type DevPagemap, type DevPagemapOps, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
   memunmapPages, rangeLen, zoneDevicePageInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
-import { type CharDev, type File, type FileOperations } from '../kernel-model/chrdev.js';
+import { type CharDev, type File, type FileOperations, defaultLlseek } from '../kernel-model/chrdev.js';
 import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
 import { putPage, lockPage } from '../kernel-model/page_alloc.js';
@@ -122,6 +122,7 @@ export class TestHmm {
       release: (_cdev, filp) => dmirrorFopsRelease(filp),
       unlockedIoctl: (filp, cmd, arg, current) => dmirrorFopsUnlockedIoctl(filp, cmd, arg as HmmDmirrorCmd, current),
       mmap: (_filp, vma) => dmirrorFopsMmap(this.k, vma),
+      llseek: defaultLlseek, // dmirror_fops.llseek = default_llseek
     };
   }
 }

@@ -19,9 +19,14 @@ export const O_TMPFILE = 0o20000000 | O_DIRECTORY;
 export const SEEK_SET = 0;
 export const SEEK_CUR = 1;
 export const SEEK_END = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+export const SEEK_MAX = SEEK_HOLE;
 
 export const FMODE_READ = 0x1;
 export const FMODE_WRITE = 0x2;
+/** The file may be lseek()ed: set at open, dropped when its file_operations have no ->llseek or by nonseekable_open(). */
+export const FMODE_LSEEK = 0x4;
 
 /**
  * Model of OPEN_FMODE() (include/linux/fs.h): the access mode plus one is

@@ -9,7 +9,8 @@
  * Arrays of struct page pointers are Float64Arrays of pfns (0 is NULL).
  * `mm` stands for current->mm where the kernel uses current.
  *
- * References and pins go to the folio (tryGrabFolio()): a pin adds
+ * References and pins go to the folio (tryGrabFolio(), and
+ * tryGrabFolioFast() in the fast path): a pin adds
  * GUP_PIN_COUNTING_BIAS to a small folio's refcount, and one reference plus
  * one _pincount to a large folio's, as 6.12 does. Huge PMDs (THP and
  * hugetlb) are followed as follow_pmd_mask() does: FOLL_SPLIT_PMD splits a
@@ -85,7 +86,10 @@ export function tryGrabFolio(k: Kernel, page: Page, refs: number, flags: number)
   if (isZeroFolio(k, page)) return 0;
   const folio = compoundHead(k, page);
   const b = k.memmap.block(folio), i = Memmap.slot(folio);
-  if (k.warn(b.refcount[i] <= 0, 'try_grab_folio', `pfn 0x${folio.toString(16)} has refcount ${b.refcount[i]}`)) return -ENOMEM;
+  if (b.refcount[i] <= 0) {
+    k.warn(true, 'try_grab_folio', `pfn 0x${folio.toString(16)} has refcount ${b.refcount[i]}`);
+    return -ENOMEM;
+  }
   if (flags & FOLL_GET) {
     b.refcount[i] += refs;
   } else if (flags & FOLL_PIN) {
@@ -416,9 +420,39 @@ export function pinUserPagesRemote(mm: MmStruct, start: number, nrPages: number,
 }
 
 /**
+ * Model of try_grab_folio_fast() (mm/gup.c, 6.12): the fast path's grab of
+ * page_folio(page). try_get_folio() adds refs references to the folio (not
+ * to the page: a tail page's own refcount is 0) unless the folio is already
+ * free; FOLL_PIN then counts refs in a large folio's _pincount, or adds
+ * refs * (GUP_PIN_COUNTING_BIAS - 1) more references to a small one, so a
+ * pin is what tryGrabFolio() and gupPutFolio() expect. A folio FOLL_LONGTERM
+ * may not keep is let go again. Returns the folio (its head page), or 0 for
+ * "fall back to the slow path".
+ */
+function tryGrabFolioFast(k: Kernel, page: Page, refs: number, flags: number): Page {
+  if (k.warn((flags & (FOLL_GET | FOLL_PIN)) === 0, 'try_grab_folio_fast', 'neither FOLL_GET nor FOLL_PIN')) return 0;
+  const folio = compoundHead(k, page);
+  if (isZeroFolio(k, page)) return folio; // never pinned, and not refcounted in the model
+  const b = k.memmap.block(folio), i = Memmap.slot(folio);
+  if (b.refcount[i] <= 0) return 0; // folio_ref_try_add() on a free folio
+  b.refcount[i] += refs;
+  if (flags & FOLL_GET) return folio;
+  if ((flags & FOLL_LONGTERM) && !folioIsLongtermPinnable(k, folio)) {
+    b.refcount[i] -= refs; // folio_put_refs(): the references taken just above, never the last
+    return 0;
+  }
+  const f = largeFolio(k, folio);
+  if (f !== undefined) f.pincount += refs;
+  else b.refcount[i] += refs * (GUP_PIN_COUNTING_BIAS - 1);
+  return folio;
+}
+
+/**
  * Model of gup_fast() → gup_fast_pte_range(): grab pages straight from
  * present, accessible, non-special ptes without faulting; stop at the first
- * pte that needs the slow path. Returns how many were grabbed.
+ * pte that needs the slow path. References and pins go to the folio
+ * (tryGrabFolioFast()), so a page of a PTE-mapped THP is pinned like the
+ * slow path pins it. Returns how many were grabbed.
  */
 function gupFast(mm: MmStruct, start: number, end: number, flags: number, pages: Float64Array): number {
   const k = mm.k, write = (flags & FOLL_WRITE) !== 0;
@@ -428,13 +462,10 @@ function gupFast(mm: MmStruct, start: number, end: number, flags: number, pages:
     if (t === undefined) break;
     const i = pteIndex(addr), v = t.val[i], page = t.pfn[i];
     if (!pteAccessible(v, write) || pteSpecial(v)) break;
-    // try_grab_folio_fast()
-    const b = k.memmap.block(page), s = Memmap.slot(page);
-    if (b.refcount[s] === 0) break;
-    if ((flags & FOLL_PIN) && (flags & FOLL_LONGTERM) && !folioIsLongtermPinnable(k, page)) break;
-    b.refcount[s] += flags & FOLL_PIN ? GUP_PIN_COUNTING_BIAS : 1;
+    const folio = tryGrabFolioFast(k, page, 1, flags);
+    if (folio === 0) break;
     if (!pteWrite(v) && gupMustUnshare(k, null, flags, page)) {
-      gupPutFolio(k, page, 1, flags);
+      gupPutFolio(k, folio, 1, flags);
       break;
     }
     pages[nr++] = page;

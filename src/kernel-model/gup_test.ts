@@ -14,7 +14,7 @@
  */
 import { EINVAL, EFAULT } from './errno.js';
 import type { Kernel } from './kernel.js';
-import type { CharDev, File, FileOperations } from './chrdev.js';
+import { type CharDev, type File, type FileOperations, nonseekableOpen } from './chrdev.js';
 import type { Task } from './task.js';
 import { PAGE_SIZE, isPageAligned } from './page.js';
 import { putPage } from './page_alloc.js';
@@ -208,7 +208,7 @@ function gupTestIoctl(filp: File, cmd: number, arg: object, current: Task): numb
 export function gupTestInit(k: Kernel): CharDev {
   const state: GupTestState = { k, pinLongtermTestPages: null, pinLongtermTestNrPages: 0 };
   const fops: FileOperations = {
-    open: () => 0,
+    open: (_cdev, filp) => nonseekableOpen(filp),
     release: (cdev) => { pinLongtermTestStop(cdev.owner as GupTestState); return 0; },
     unlockedIoctl: gupTestIoctl,
   };

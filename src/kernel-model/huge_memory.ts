@@ -21,10 +21,10 @@ import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PG_anon, PG_anon_exclusive,
   PG_swapbacked, PG_dirty, PG_uptodate, PG_lru, PG_locked, PG_compound, PG_ORDER_SHIFT } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETLB, VM_WRITE, VM_READ, VM_EXEC,
-  vmaIsAnonymous } from './mm.js';
+  vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
 import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
 import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag } from './page_alloc.js';
-import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma } from './rmap.js';
+import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma, folioMoveAnonRmap } from './rmap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
 /** VM_FAULT_FALLBACK: the huge path could not serve the fault; handle it with ptes. */
@@ -67,28 +67,41 @@ export function doHugePmdAnonymousPage(vma: VmAreaStruct, addr: number, write: b
   if (head === 0) return VM_FAULT_FALLBACK;
   folioAddNewAnonRmapPmd(k, head, vma, haddr);
   k.memmap.block(head).flags[Memmap.slot(head)] |= PG_lru; // folio_add_lru_vma()
+  addMmCounter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
   mm.pgtable.huge.set(pmdIndex(haddr), new HugePmd(head, _PAGE_PRESENT | (vma.vmFlags & VM_WRITE ? _PAGE_RW | _PAGE_DIRTY : 0)));
   return 0;
 }
 
 /**
- * Model of do_huge_pmd_wp_page(): a write to a read-only huge PMD. An
- * exclusive anon folio, or one nobody else holds (refcount 1), is reused
- * in place; the huge zero page or a shared folio is split and the fault
- * falls back to ptes (6.12 never copies 2 MiB on COW).
+ * Model of do_huge_pmd_wp_page(): a write to a read-only huge PMD. A
+ * PageAnonExclusive folio is reused at once. Otherwise a folio nobody else
+ * references (refcount 1, the PMD's) becomes this VMA's: it moves to the
+ * VMA's anon_vma (folio_move_anon_rmap(); after fork, the child's own
+ * rather than the parent's), is marked PageAnonExclusive and reused. The
+ * huge zero page, or a folio somebody else holds, is split and the fault
+ * falls back to ptes (6.12 never copies 2 MiB on COW). The kernel sleeps in
+ * folio_lock() when the folio is locked; the model has nobody to wait for
+ * and falls back.
  */
 export function doHugePmdWpPage(vma: VmAreaStruct, addr: number, h: HugePmd): number {
   const k = vma.vmMm.k;
   if (!isHugeZeroPmd(k, h)) {
     const head = h.pfn;
-    if (testPageFlag(k, head, PG_anon_exclusive) || (pageRefCount(k, head) === 1 && !testPageFlag(k, head, PG_locked))) {
+    if (testPageFlag(k, head, PG_anon_exclusive)) return hugePmdReuse(h);
+    if (pageRefCount(k, head) === 1 && !testPageFlag(k, head, PG_locked)) {
+      folioMoveAnonRmap(k, head, vma);
       k.memmap.block(head).flags[Memmap.slot(head)] |= PG_anon_exclusive;
-      h.val |= _PAGE_RW | _PAGE_DIRTY;
-      return 0;
+      return hugePmdReuse(h);
     }
   }
   splitHugePmd(vma, addr);
   return VM_FAULT_FALLBACK;
+}
+
+/** The "reuse:" label of do_huge_pmd_wp_page(): the PMD becomes dirty and writable in place. */
+function hugePmdReuse(h: HugePmd): number {
+  h.val |= _PAGE_RW | _PAGE_DIRTY;
+  return 0;
 }
 
 /**
@@ -113,6 +126,7 @@ export function zapHugePmd(vma: VmAreaStruct, addr: number): void {
   mm.pgtable.huge.delete(pmdIndex(addr));
   if (isHugeZeroPmd(k, h)) return;
   folioRemoveRmapPmd(k, h.pfn, vma);
+  addMmCounter(mm, MM_ANONPAGES, -HPAGE_PMD_NR);
   putPage(k, h.pfn);
 }
 
@@ -149,8 +163,7 @@ export function splitHugePmd(vma: VmAreaStruct, addr: number): void {
       mm.pgtable.set(t, i, head + i, val);
     }
     f.largeMapcount += HPAGE_PMD_NR;
-    mm.rssAnon += HPAGE_PMD_NR;
-    folioRemoveRmapPmd(k, head, vma);
+    folioRemoveRmapPmd(k, head, vma); // rss unchanged: the same pages, mapped by ptes now
   }
   mmuNotifierInvalidateRangeEnd(range);
 }
@@ -262,7 +275,7 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
     return 0;
   }
   const head = h.pfn, f = k.pageAlloc.large.get(head)!, b = k.memmap.block(head), s = Memmap.slot(head);
-  if ((b.flags[s] & PG_anon_exclusive) && folioNeedsCowForDma(k, head)) {
+  if ((b.flags[s] & PG_anon_exclusive) && folioNeedsCowForDma(srcVma, head)) {
     splitHugePmd(srcVma, addr);
     return -EAGAIN;
   }
@@ -270,7 +283,7 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
   b.flags[s] &= ~PG_anon_exclusive;
   f.entireMapcount++;
   f.largeMapcount++;
-  dst.rssAnon += 1 << f.order;
+  addMmCounter(dst, MM_ANONPAGES, HPAGE_PMD_NR);
   h.val &= ~_PAGE_RW;
   dst.pgtable.huge.set(idx, new HugePmd(head, h.val));
   return 0;

@@ -11,7 +11,7 @@ import { FatalSignal, KernelBug, SIGBUS, SIGSEGV, BUG_ON } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { type Page, PAGE_SIZE, PMD_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, VM_HUGETLB, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
-  findVma, vmaIsAnonymous, linearPageIndex } from './mm.js';
+  findVma, vmaIsAnonymous, linearPageIndex, addMmCounter, mmCounter, mmCounterFile, MM_ANONPAGES } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
   isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
@@ -84,6 +84,7 @@ function doAnonymousPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number
   anonVmaPrepare(vma);
   const page = k.pageAlloc.allocPage(); // vma_alloc_zeroed_movable_folio(): a new page reads as zeroes
   if (page === 0) return VM_FAULT_OOM;
+  addMmCounter(mm, MM_ANONPAGES, 1);
   folioAddNewAnonRmap(k, page, vma, addr);
   setPageFlag(k, page, PG_lru); // folio_add_lru_vma()
   mm.pgtable.set(t, i, page, _PAGE_PRESENT | (vma.vmFlags & VM_WRITE ? _PAGE_RW | _PAGE_DIRTY : 0));
@@ -119,6 +120,14 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
   if (!pteSpecial(v)) copyHighpage(k, page, old);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
   mmuNotifierInvalidateRangeStart(range);
+  // wp_page_copy(): an anon page replaces an anon page (no change); it is one more anon page after the zero page, and
+  // one file page fewer after a file page.
+  if (pteSpecial(v)) {
+    addMmCounter(mm, MM_ANONPAGES, 1);
+  } else if (!folioTestAnon(k, old)) {
+    addMmCounter(mm, mmCounterFile(k, old), -1);
+    addMmCounter(mm, MM_ANONPAGES, 1);
+  }
   folioAddNewAnonRmap(k, page, vma, addr);
   setPageFlag(k, page, PG_lru);
   mm.pgtable.set(t, i, page, _PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY);
@@ -149,7 +158,8 @@ function wpCanReuseAnonFolio(k: Kernel, page: Page, vma: VmAreaStruct): boolean 
  * becomes a present pte again, with the VMA's protection (a private
  * mapping's ptes start read-only; a writable entry comes back dirty and,
  * in a writable VMA, writable). The entry's page reference becomes the
- * pte's; the mapping is counted again (rmap), rss already counted it.
+ * pte's; the mapping is counted again (rmap); rss counted the entry all
+ * along and is left alone.
  */
 export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number): void {
   const mm = vma.vmMm, k = mm.k, v = t.val[i];
@@ -158,7 +168,6 @@ export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number,
   else if (isWritableDeviceExclusiveEntry(v)) pte |= _PAGE_DIRTY | (vma.vmFlags & VM_WRITE ? _PAGE_RW : 0);
   if (folioTestAnon(k, page)) {
     folioAddAnonRmapPte(k, page, vma, false); // RMAP_NONE
-    mm.rssAnon--; // the model's rmap helper counts rss; the kernel left it counted while the entry was there
   } else {
     k.warn(true, 'restore_exclusive_pte', `device-exclusive entry at 0x${addr.toString(16)} maps a page that is not anon`);
   }
@@ -228,7 +237,9 @@ function doSwapPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number, fla
  * Model of zap_pte_range() over [start, end) of one VMA: every page mapped
  * there loses this mapping and its reference; the zero page is not counted;
  * a migration entry holds no reference of its own; a device-exclusive
- * entry holds a reference but no mapcount.
+ * entry holds a reference but no mapcount. Each of them, migration entries
+ * included, comes off the mm's rss (zap_present_folio_ptes(),
+ * zap_nonpresent_ptes()).
  */
 export function zapPageRange(vma: VmAreaStruct, start: number, end: number): void {
   const mm = vma.vmMm, k = mm.k;
@@ -250,18 +261,22 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
       if (ptePresent(v)) {
         if (!pteSpecial(v)) {
           if (pteDirty(v) && !folioTestAnon(k, pfn)) setPageFlag(k, pfn, PG_dirty); // folio_mark_dirty()
+          addMmCounter(mm, mmCounter(k, pfn), -1);
           folioRemoveRmapPte(k, pfn, vma);
           putPage(k, pfn);
         }
       } else if (isDevicePrivateEntry(v)) {
         if (!testPageFlag(k, pfn, PG_anon)) k.warn(true, 'zap_pte_range', `device-private pfn 0x${pfn.toString(16)} is not anon`);
+        addMmCounter(mm, mmCounter(k, pfn), -1);
         folioRemoveRmapPte(k, pfn, vma);
         putPage(k, pfn);
       } else if (isDeviceExclusiveEntry(v)) {
         // Its mapcount went when the entry was made; its reference and rss did not.
         if (!folioTestAnon(k, pfn)) k.warn(true, 'zap_pte_range', `device-exclusive pfn 0x${pfn.toString(16)} is not anon`);
-        mm.rssAnon--;
+        addMmCounter(mm, mmCounter(k, pfn), -1);
         putPage(k, pfn);
+      } else if (isMigrationEntry(v)) {
+        addMmCounter(mm, mmCounter(k, pfn), -1); // no reference, no mapcount: only rss
       }
       mm.pgtable.set(t, i, 0, 0);
     }
@@ -406,14 +421,15 @@ export function setPteRange(vmf: VmFault, page: Page, t: PteTable, i: number): v
 
 /**
  * Model of finish_fault(): map vmf.cowPage (a private write) or vmf.page at
- * the faulting pte, which must still be none (else VM_FAULT_NOPAGE). The
- * caller's reference on the page becomes the mapping's.
+ * the faulting pte, which must still be none (else VM_FAULT_NOPAGE), and
+ * count it in rss. The caller's reference on the page becomes the mapping's.
  */
 export function finishFault(vmf: VmFault, t: PteTable, i: number): number {
   const isCow = (vmf.flags & FAULT_FLAG_WRITE) !== 0 && !(vmf.vma.vmFlags & VM_SHARED);
   const page = isCow ? vmf.cowPage! : vmf.page;
   if (!pteNone(t.val[i])) return VM_FAULT_NOPAGE;
   setPteRange(vmf, page, t, i);
+  addMmCounter(vmf.vma.vmMm, isCow ? MM_ANONPAGES : mmCounterFile(vmf.vma.vmMm.k, page), 1);
   return 0;
 }
 
@@ -556,14 +572,15 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: 
   if (!pteSpecial(v)) {
     getPage(k, page);
     if (folioTestAnon(k, page)) { // a tail page's PageAnon is its head's
-      if (folioTryDupAnonRmapPte(k, page) !== 0) {
+      if (folioTryDupAnonRmapPte(k, page, src) !== 0) {
         putPage(k, page);
         return copyPresentPage(dst, src, dt, i, addr, page);
       }
-      dst.vmMm.rssAnon++;
+      addMmCounter(dst.vmMm, MM_ANONPAGES, 1);
       if (testPageFlag(k, page, PG_anon_exclusive)) k.warn(true, 'copy_present_ptes', `pfn 0x${page.toString(16)} still PageAnonExclusive`);
     } else {
       folioDupFileRmapPte(k, page);
+      addMmCounter(dst.vmMm, mmCounterFile(k, page), 1);
     }
   }
   if (isCowMapping(src.vmFlags) && pteWrite(v)) {
@@ -575,7 +592,7 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: 
   return 1;
 }
 
-/** Model of folio_dup_file_rmap_pte(): one more pte maps a page-cache page (no rss counter for file pages in the model). */
+/** Model of folio_dup_file_rmap_pte(): one more pte maps a page-cache page. */
 function folioDupFileRmapPte(k: Kernel, page: Page): void {
   k.memmap.block(page).mapcount[Memmap.slot(page)]++;
   const f = largeFolio(k, page);
@@ -593,6 +610,7 @@ function copyPresentPage(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, i: 
   if (copy === 0) return -ENOMEM;
   copyHighpage(k, copy, page); // copy_mc_user_highpage()
   setPageFlag(k, copy, PG_uptodate);
+  addMmCounter(dst.vmMm, MM_ANONPAGES, 1);
   folioAddNewAnonRmap(k, copy, dst, addr);
   setPageFlag(k, copy, PG_lru); // folio_add_lru_vma()
   dst.vmMm.pgtable.set(dt, i, copy, _PAGE_PRESENT | _PAGE_DIRTY | (dst.vmFlags & VM_WRITE ? _PAGE_RW : 0));
@@ -605,22 +623,23 @@ function copyPresentPage(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, i: 
  * device-private entry shares its page with the child (reference, mapcount,
  * not exclusive any more; such pages cannot be pinned) and a writable one
  * becomes readable in both, so a CPU write on either side faults, brings the
- * page back through migrate_to_ram() and then COWs. 0, or -ENOENT when the
- * caller must copy a restored present pte. Migration entries hold no rss
- * here (the model counts mapped pages only).
+ * page back through migrate_to_ram() and then COWs. Both count in the
+ * child's rss, as the mappings they stand for. 0, or -ENOENT when the
+ * caller must copy a restored present pte.
  */
 function copyNonpresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: PteTable, i: number, addr: number): number {
   const k = src.vmMm.k, page = st.pfn[i];
   let v = st.val[i];
   if (isMigrationEntry(v)) {
+    addMmCounter(dst.vmMm, mmCounter(k, page), 1);
     if (swpType(v) !== SWP_MIGRATION_READ && isCowMapping(dst.vmFlags)) {
       v = mkSwpEntry(SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
       src.vmMm.pgtable.set(st, i, page, v);
     }
   } else if (isDevicePrivateEntry(v)) {
     getPage(k, page);
-    dst.vmMm.rssAnon++;
-    folioTryDupAnonRmapPte(k, page); // cannot fail: device-private pages are never pinned
+    addMmCounter(dst.vmMm, mmCounter(k, page), 1);
+    folioTryDupAnonRmapPte(k, page, src); // cannot fail: device-private pages are never pinned
     if (isWritableDevicePrivateEntry(v) && isCowMapping(dst.vmFlags)) {
       v = mkSwpEntry(SWP_DEVICE_READ);
       src.vmMm.pgtable.set(st, i, page, v);
@@ -663,6 +682,7 @@ export function vmInsertPage(vma: VmAreaStruct, addr: number, page: Page): numbe
   const t = mm.pgtable.alloc(addr), i = pteIndex(addr);
   if (!pteNone(t.val[i])) return -EBUSY;
   getPage(k, page);
+  addMmCounter(mm, mmCounterFile(k, page), 1);
   folioAddFileRmapPte(k, page, vma);
   mm.pgtable.set(t, i, page, _PAGE_PRESENT | (vmPageProtWrite(vma) ? _PAGE_RW : 0));
   return 0;

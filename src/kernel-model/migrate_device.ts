@@ -19,7 +19,7 @@
 import { EINVAL, EAGAIN, EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked, PG_compound } from './page.js';
-import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous } from './mm.js';
+import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
 import { getPage, getPageUnlessZero, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
@@ -155,8 +155,14 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
       m.src[n] = 0;
       continue;
     }
+    if (setMigrationEntry(k, vma, t!, p, page)) {
+      // folio_try_share_anon_rmap_pte() refused a maybe-pinned exclusive page: the pte stays, the page is not migrated.
+      unlockPage(k, page);
+      putPage(k, page);
+      m.src[n] = 0;
+      continue;
+    }
     m.cpages++;
-    setMigrationEntry(k, vma, t!, p, page);
     if (ptePresent(v)) unmapped++;
     m.src[n] = mpfn;
   }
@@ -316,6 +322,7 @@ function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, page: Page
   } else if (!pteNone(orig)) {
     return abort();
   }
+  addMmCounter(mm, MM_ANONPAGES, 1);
   folioAddNewAnonRmap(k, page, vma, addr);
   if (type === undefined) setPageFlag(k, page, PG_lru);
   getPage(k, page);

@@ -10,14 +10,14 @@
  * port's libc layer turns that into -1/errno.
  */
 import { RwSemaphore } from './locking.js';
-import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV } from './errno.js';
+import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV, ERR_PTR, type ErrPtr, IS_ERR, PTR_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
   isWritableMigrationEntry, _PAGE_RW, _PAGE_PROTNONE, mkSwpEntry, SWP_DEVICE_READ, SWP_MIGRATION_READ,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY, isWritableDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ } from './pgtable.js';
-import { testPageFlag, folioTestAnon } from './page_alloc.js';
-import { PG_anon_exclusive } from './page.js';
+import { testPageFlag, folioTestAnon, compoundHead } from './page_alloc.js';
+import { type Page, PG_anon_exclusive, PG_swapbacked } from './page.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
@@ -117,9 +117,13 @@ export class MmStruct {
   readonly mmapLock = new RwSemaphore('mmap_lock');
   /** mm_count: the struct itself, pinned by notifiers (mmgrab()). */
   mmCount = 1;
-  /** Pages mapped (rss), by MM_ANONPAGES. */
+  /**
+   * rss MM_ANONPAGES: anon pages mapped by a pte or a THP PMD, migration,
+   * device-private and device-exclusive entries of anon pages included (they
+   * stand for a mapping). Counted by the page-table code (addMmCounter()), not by rmap.
+   */
   rssAnon = 0;
-  /** Page-cache pages mapped (rss), MM_SHMEMPAGES (the model's files are all tmpfs). */
+  /** rss MM_FILEPAGES + MM_SHMEMPAGES, in one counter: tmpfs pages, and driver pages put in by vm_insert_page(). */
   rssFile = 0;
   /** MMF_HAS_PINNED: some gup ever pinned pages of this mm (set by pin_user_pages*()). */
   hasPinned = false;
@@ -142,6 +146,27 @@ export class MmStruct {
   mmput(): void {
     if (--this.mmUsers === 0) exitMmap(this);
   }
+}
+
+/* enum { NR_MM_COUNTERS } members (include/linux/mm_types_task.h) the model counts. */
+export const MM_FILEPAGES = 0;
+export const MM_ANONPAGES = 1;
+export const MM_SHMEMPAGES = 3;
+
+/** Model of add_mm_counter(): MM_FILEPAGES and MM_SHMEMPAGES share rssFile in the model. */
+export function addMmCounter(mm: MmStruct, member: number, value: number): void {
+  if (member === MM_ANONPAGES) mm.rssAnon += value;
+  else mm.rssFile += value;
+}
+
+/** Model of mm_counter_file(): shmem (swap-backed) pages are MM_SHMEMPAGES, other file pages MM_FILEPAGES. */
+export function mmCounterFile(k: Kernel, page: Page): number {
+  return testPageFlag(k, compoundHead(k, page), PG_swapbacked) ? MM_SHMEMPAGES : MM_FILEPAGES;
+}
+
+/** Model of mm_counter(): the rss counter a mapping of page counts in. */
+export function mmCounter(k: Kernel, page: Page): number {
+  return folioTestAnon(k, page) ? MM_ANONPAGES : mmCounterFile(k, page);
 }
 
 /** Model of find_vma(): the first VMA that ends above addr. */
@@ -265,6 +290,26 @@ export function mergeAround(mm: MmStruct, start: number, end: number): void {
 }
 
 /**
+ * Model of vma_modify_flags() → vma_modify() (mm/vma.c): [start, end) of
+ * vma becomes a VMA with newFlags of its own, merged with a neighbour that
+ * can take it (vma_merge_existing_range()) or split out of vma
+ * (split_vma() at start and at end). The kernel tries the merge first and
+ * its callers set vm_flags afterwards (vm_flags_reset()); the model splits,
+ * sets the flags and then merges (mergeAround()), which leaves the same
+ * VMAs. Returns the VMA that now covers [start, end), or ERR_PTR(-errno)
+ * when a split is refused (hugetlb off a huge page boundary: -EINVAL).
+ */
+export function vmaModifyFlags(vma: VmAreaStruct, start: number, end: number, newFlags: number): ErrPtr<VmAreaStruct> {
+  const mm = vma.vmMm;
+  let err = splitVma(mm, start);
+  if (err === 0) err = splitVma(mm, end);
+  if (err) return ERR_PTR(err);
+  vmaLookup(mm, start)!.vmFlags = newFlags;
+  mergeAround(mm, start, end);
+  return vmaLookup(mm, start)!;
+}
+
+/**
  * Model of do_mmap() + mmap_region(). Returns the address or -errno.
  * Anonymous memory (MAP_PRIVATE: vm_pgoff is the address's page number;
  * MAP_SHARED: an anonymous shmem file from offset 0, shmem_zero_setup())
@@ -372,8 +417,9 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
 
 /**
  * Model of do_mprotect_pkey(): VMA by VMA from start, each through
- * mprotect_fixup(); a hole ends it with -ENOMEM and a VMA that may not get
- * the new access with -EACCES, after the VMAs before it were changed, as in C.
+ * mprotect_fixup() (which merges what it changes, vma_modify_flags()); a
+ * hole ends it with -ENOMEM and a VMA that may not get the new access with
+ * -EACCES, after the VMAs before it were changed, as in C.
  */
 export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
   if (!isPageAligned(start)) return -EINVAL;
@@ -391,19 +437,18 @@ export function doMprotect(mm: MmStruct, start: number, len: number, prot: numbe
     if (err) { ret = err; break; }
     tmp = next;
   }
-  mergeAround(mm, start, end);
   return ret;
 }
 
-/** Model of mprotect_fixup(): split out [start, end) and change its protection, unless nothing changes. */
+/**
+ * Model of mprotect_fixup(): unless nothing changes, [start, end) gets the
+ * new flags (vma_modify_flags()) and its page tables the new protection.
+ */
 function mprotectFixup(mm: MmStruct, start: number, end: number, newFlags: number): number {
   const vma = vmaLookup(mm, start)!;
   if (vma.vmFlags === newFlags) return 0;
-  let err = splitVma(mm, start);
-  if (err === 0) err = splitVma(mm, end);
-  if (err) return err;
-  const part = vmaLookup(mm, start)!;
-  part.vmFlags = newFlags;
+  const part = vmaModifyFlags(vma, start, end, newFlags);
+  if (IS_ERR(part)) return PTR_ERR(part);
   if (part.vmFlags & VM_HUGETLB) hugetlbChangeProtection(part, start, end);
   else changeProtection(mm, part, start, end);
   return 0;

@@ -9,6 +9,11 @@
  * folio->index is the page offset that gives the address in each VMA. Here:
  * page->mapping holds the AnonVma's object id and page->index the same
  * linear index; an AnonVma keeps a set of VMAs.
+ *
+ * rmap counts mappings, not rss: as in 6.12, the code that sets or clears a
+ * page table entry (do_anonymous_page(), finish_fault(), copy_pte_range(),
+ * zap_pte_range() ...) adds to the mm's counters (addMmCounter()); moving a
+ * mapping to a migration or device entry and back leaves them alone.
  */
 import { BUG_ON } from './bug.js';
 import { EBUSY } from './errno.js';
@@ -19,7 +24,7 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
+import { getPage, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
@@ -158,7 +163,6 @@ export function folioAddNewAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct, ad
   BUG_ON(b.mapcount[i] !== 0, 'folio_add_new_anon_rmap', () => `pfn 0x${page.toString(16)} is already mapped`);
   b.mapcount[i] = 1;
   __folioSetAnonExclusive(k, page, vma, addr);
-  vma.vmMm.rssAnon++;
 }
 
 /** Model of folio_add_anon_rmap_pte(): one more pte maps an existing anon page. */
@@ -171,36 +175,36 @@ export function folioAddAnonRmapPte(k: Kernel, page: Page, vma: VmAreaStruct, ex
   }
   b.mapcount[i]++;
   if (exclusive) b.flags[i] |= PG_anon_exclusive;
-  vma.vmMm.rssAnon++;
 }
 
-/** Model of folio_add_file_rmap_pte(): one more pte maps a page-cache page (MM_SHMEMPAGES/MM_FILEPAGES). */
-export function folioAddFileRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
+/** Model of folio_add_file_rmap_pte(): one more pte maps a page-cache page. */
+export function folioAddFileRmapPte(k: Kernel, page: Page, _vma: VmAreaStruct): void {
   k.memmap.block(page).mapcount[Memmap.slot(page)]++;
-  vma.vmMm.rssFile++;
 }
 
 export { GUP_PIN_COUNTING_BIAS };
 
 /**
- * Model of folio_needs_cow_for_dma(): folio_maybe_dma_pinned(). The C first
- * tests the mm's MMF_HAS_PINNED, which the first pin of the mm sets; the
- * model leaves that filter out, so a refcount at the pin bias counts as
- * pinned whoever raised it.
+ * Model of folio_needs_cow_for_dma() (include/linux/mm.h): only in an mm
+ * some pin_user_pages*() has pinned (MMF_HAS_PINNED, MmStruct.hasPinned),
+ * folio_maybe_dma_pinned(). Elsewhere a refcount at the pin bias is taken
+ * for plain references, and fork shares the page.
  */
-export function folioNeedsCowForDma(k: Kernel, page: Page): boolean {
-  return folioMaybeDmaPinned(k, page);
+export function folioNeedsCowForDma(vma: VmAreaStruct, page: Page): boolean {
+  if (!vma.vmMm.hasPinned) return false;
+  return folioMaybeDmaPinned(vma.vmMm.k, page);
 }
 
 /**
  * Model of folio_try_dup_anon_rmap_pte() (include/linux/rmap.h), at fork:
  * one more pte (the child's) maps the page, which stops being exclusive.
- * -EBUSY when an exclusive page may be DMA-pinned (the caller must copy it
+ * -EBUSY when an exclusive page may be DMA-pinned in the parent's mm
+ * (folio_needs_cow_for_dma(src_vma, ...): the caller must copy it
  * instead); a device-private page cannot be pinned, so never for it.
  */
-export function folioTryDupAnonRmapPte(k: Kernel, page: Page): number {
+export function folioTryDupAnonRmapPte(k: Kernel, page: Page, srcVma: VmAreaStruct): number {
   const b = k.memmap.block(page), i = Memmap.slot(page);
-  const maybePinned = !isDevicePrivatePage(k, page) && folioNeedsCowForDma(k, page);
+  const maybePinned = !isDevicePrivatePage(k, page) && folioNeedsCowForDma(srcVma, page);
   if (maybePinned && (b.flags[i] & PG_anon_exclusive)) return -EBUSY;
   b.flags[i] &= ~PG_anon_exclusive;
   b.mapcount[i]++;
@@ -225,7 +229,7 @@ export function folioMoveAnonRmap(k: Kernel, page: Page, vma: VmAreaStruct): voi
  * page's own mapcount, the folio's _large_mapcount and, when the page's
  * last PTE goes, _nr_pages_mapped drop.
  */
-export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): void {
+export function folioRemoveRmapPte(k: Kernel, page: Page, _vma: VmAreaStruct): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   BUG_ON(b.mapcount[i] <= 0, 'folio_remove_rmap_pte', () => `mapcount underflow on pfn 0x${page.toString(16)}`);
   b.mapcount[i]--;
@@ -234,17 +238,13 @@ export function folioRemoveRmapPte(k: Kernel, page: Page, vma: VmAreaStruct): vo
     if (b.mapcount[i] === 0) f.nrPagesMapped--;
     f.largeMapcount--;
   }
-  // folio_test_anon(): a tail page's flags are its head's.
-  const anon = folioTestAnon(k, page);
-  if (anon) vma.vmMm.rssAnon--;
-  else vma.vmMm.rssFile--;
 }
 
 /**
  * Model of folio_add_new_anon_rmap() for a PMD-mapped large folio
  * (RMAP_EXCLUSIVE): _entire_mapcount and _large_mapcount become 1, the
  * folio gets its anon_vma and index, only the head page is marked
- * PageAnonExclusive, MM_ANONPAGES grows by the folio's pages.
+ * PageAnonExclusive.
  */
 export function folioAddNewAnonRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct, haddr: number): void {
   anonVmaPrepare(vma);
@@ -253,7 +253,6 @@ export function folioAddNewAnonRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct,
   f.entireMapcount = 1;
   f.largeMapcount = 1;
   __folioSetAnonExclusive(k, head, vma, haddr);
-  vma.vmMm.rssAnon += 1 << f.order;
 }
 
 /**
@@ -277,12 +276,11 @@ export function hugetlbRemoveRmap(k: Kernel, head: Page): void {
 }
 
 /** Model of folio_remove_rmap_pmd(). */
-export function folioRemoveRmapPmd(k: Kernel, head: Page, vma: VmAreaStruct): void {
+export function folioRemoveRmapPmd(k: Kernel, head: Page, _vma: VmAreaStruct): void {
   const f = k.pageAlloc.large.get(head)!;
   BUG_ON(f.entireMapcount <= 0, 'folio_remove_rmap_pmd', () => `entire mapcount underflow on folio 0x${head.toString(16)}`);
   f.entireMapcount--;
   f.largeMapcount--;
-  vma.vmMm.rssAnon -= 1 << f.order;
 }
 
 /**
@@ -323,39 +321,60 @@ export function rmapWalk(k: Kernel, page: Page, fn: (vma: VmAreaStruct, addr: nu
 }
 
 /**
+ * Model of folio_try_share_anon_rmap_pte() (include/linux/rmap.h,
+ * __folio_try_share_anon_rmap()): an exclusive anon page that is about to
+ * be unmapped stops being PageAnonExclusive, unless its folio may be
+ * DMA-pinned (folio_maybe_dma_pinned()): then -EBUSY, and the caller must
+ * put the pte back and leave the page alone. A device-private page cannot
+ * be pinned, so it always succeeds. 0 or -EBUSY.
+ */
+export function folioTryShareAnonRmapPte(k: Kernel, page: Page): number {
+  const b = k.memmap.block(page), s = Memmap.slot(page);
+  if (!isDevicePrivatePage(k, page) && folioMaybeDmaPinned(k, page)) return -EBUSY;
+  b.flags[s] &= ~PG_anon_exclusive;
+  return 0;
+}
+
+/**
  * Replace the pte at t[i] that maps `page` (present, or a device-private
  * entry) with a migration entry, and drop that mapping's rmap and
- * reference: the step migrate_vma_collect_pmd() and try_to_migrate_one()
- * share. An exclusive anon page stops being exclusive while unmapped
- * (folio_try_share_anon_rmap_pte()) and the entry remembers it
- * (readable-exclusive). Unlike the kernel, this step does not back off
- * from a page that may be DMA-pinned (folio_try_share_anon_rmap_pte()
- * -EBUSY): such a page is unmapped, then kept by migrate_vma_check_page()'s
- * refcount test and restored. Returns whether the entry is writable.
+ * reference: the step migrate_vma_collect_pmd() (mm/migrate_device.c) and
+ * try_to_migrate_one() (mm/rmap.c) share. An exclusive anon page is first
+ * made shareable (folio_try_share_anon_rmap_pte()); when that refuses (the
+ * folio may be DMA-pinned) the pte is left as it was (the kernel clears it
+ * and sets it back) and the result is -EBUSY: both callers then leave the
+ * page where it is. Otherwise the entry remembers whether the page was
+ * exclusive (readable-exclusive) and a dirty pte marks the folio dirty;
+ * 0. rss is not touched: the migration entry still counts.
  */
-export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: number, page: Page): boolean {
+export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: number, page: Page): number {
   const v = t.val[i];
   const b = k.memmap.block(page), s = Memmap.slot(page);
   const present = ptePresent(v);
   const writable = present ? pteWrite(v) : isWritableDevicePrivateEntry(v);
   const anonExclusive = (b.flags[s] & PG_anon_exclusive) !== 0 && folioTestAnon(k, page);
-  if (anonExclusive) b.flags[s] &= ~PG_anon_exclusive;
+  if (anonExclusive && folioTryShareAnonRmapPte(k, page)) return -EBUSY;
   const dirty = present && pteDirty(v);
   if (dirty) b.flags[s] |= PG_dirty;
   const type = writable ? SWP_MIGRATION_WRITE : anonExclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
   vma.vmMm.pgtable.set(t, i, page, mkSwpEntry(type) | (dirty ? SWP_MIG_DIRTY : 0));
   folioRemoveRmapPte(k, page, vma);
   putPage(k, page);
-  return writable;
+  return 0;
 }
 
 /**
  * Model of try_to_migrate(): every pte that still maps the page (present or
  * device-private) becomes a migration entry (try_to_migrate_one()), under an
- * MMU_NOTIFY_CLEAR invalidation.
+ * MMU_NOTIFY_CLEAR invalidation. A dirty pte marks the folio dirty before
+ * anything else, as try_to_migrate_one() does. A page that may be
+ * DMA-pinned and is exclusive stays mapped, and the walk ends there
+ * (try_to_migrate_one() returns false): the caller finds it still mapped.
  */
 export function tryToMigrate(k: Kernel, page: Page): void {
+  let done = false;
   rmapWalk(k, page, (vma, addr) => {
+    if (done) return;
     const mm = vma.vmMm;
     const t = mm.pgtable.lookup(addr);
     if (t === undefined) return;
@@ -363,7 +382,8 @@ export function tryToMigrate(k: Kernel, page: Page): void {
     if (t.pfn[i] !== page || !(ptePresent(v) || isDevicePrivateEntry(v))) return;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
     mmuNotifierInvalidateRangeStart(range);
-    setMigrationEntry(k, vma, t, i, page);
+    if (ptePresent(v) && pteDirty(v)) setPageFlag(k, page, PG_dirty); // folio_mark_dirty()
+    if (setMigrationEntry(k, vma, t, i, page)) done = true;
     mmuNotifierInvalidateRangeEnd(range);
   });
 }
@@ -412,8 +432,7 @@ function pageMakeDeviceExclusiveOne(k: Kernel, folio: Page, vma: VmAreaStruct, a
     const write = pteWrite(v);
     if (args.mm === mm && args.address === a && write) args.valid = true;
     mm.pgtable.set(t, i, page, mkSwpEntry(write ? SWP_DEVICE_EXCLUSIVE_WRITE : SWP_DEVICE_EXCLUSIVE_READ));
-    folioRemoveRmapPte(k, page, vma);
-    mm.rssAnon++; // the kernel's rmap removal leaves rss alone: the entry still counts (zap_pte_range() drops it)
+    folioRemoveRmapPte(k, page, vma); // rss is left alone: the entry still counts (zap_pte_range() drops it)
   }
   mmuNotifierInvalidateRangeEnd(range);
   return ret;

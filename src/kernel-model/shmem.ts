@@ -26,7 +26,8 @@ import { pageBytesRead, pageBytesWrite } from './highmem.js';
 import { copyToUser, type VmFault } from './memory.js';
 import { VM_FAULT_LOCKED, VM_FAULT_OOM, VM_FAULT_SIGBUS } from './memremap.js';
 import type { MmStruct, VmAreaStruct, VmOperationsStruct } from './mm.js';
-import { FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_RDONLY, O_TMPFILE, openFmode } from './fcntl.js';
+import { FMODE_LSEEK, FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_RDONLY, O_TMPFILE, SEEK_CUR, SEEK_END, SEEK_SET,
+  openFmode } from './fcntl.js';
 
 /** enum sgp_type: what shmem_get_folio() may do about a hole. */
 const SGP_READ = 0;
@@ -55,16 +56,20 @@ export class ShmemInode {
   }
 }
 
-/** struct file of a tmpfs file. */
+/**
+ * struct file of a tmpfs file. Both ways one is opened (do_dentry_open() for
+ * O_TMPFILE, file_init_path() for the kernel's own) give it FMODE_LSEEK, as
+ * shmem_file_operations has ->llseek.
+ */
 export class ShmemFile extends File {
-  /** f_pos. */
-  fPos = 0;
-  constructor(readonly inode: ShmemInode, readonly fMode: number, readonly fFlags: number) {
+  constructor(readonly inode: ShmemInode, fMode: number, readonly fFlags: number) {
     super(inode.node);
+    this.fMode = fMode | FMODE_LSEEK;
     inode.iCount++;
   }
   /** f_mapping. */
   override get fMapping(): AddressSpace { return this.inode.mapping; }
+  override get iSize(): number { return this.inode.iSize; }
 }
 
 
@@ -274,11 +279,24 @@ function iput(inode: ShmemInode): void {
   inode.k.kfree(inode);
 }
 
+/**
+ * Model of shmem_file_llseek() for SEEK_SET/CUR/END: generic_file_llseek_size()
+ * with i_size as the end; a negative position is -EINVAL. SEEK_DATA and
+ * SEEK_HOLE (mapping_seek_hole_data()) are not modelled: -EINVAL.
+ */
+function shmemFileLlseek(file: File, offset: number, whence: number): number {
+  const base = whence === SEEK_SET ? 0 : whence === SEEK_CUR ? file.fPos : whence === SEEK_END ? file.iSize : NaN;
+  if (Number.isNaN(base) || base + offset < 0) return -EINVAL;
+  file.fPos = base + offset;
+  return file.fPos;
+}
+
 /** shmem_file_operations, as the File's fops: no ioctls; release drops the inode. */
 const shmemFileOperations: FileOperations = {
   open: () => 0,
   release: (_cdev, filp) => { iput((filp as ShmemFile).inode); return 0; },
   unlockedIoctl: () => -ENOTTY,
+  llseek: shmemFileLlseek,
 };
 
 /** Model of do_sys_ftruncate() -> do_ftruncate(): a length >= 0, a regular file open for writing. */

@@ -11,12 +11,12 @@
  * a zombie (exited, `exitStatus` set, still in k.tasks) until the parent's
  * wait reaps it with `releaseTask()`.
  */
-import { EBADF, EINVAL, ENOENT, ESPIPE, ESRCH, type ErrPtr, IS_ERR } from './errno.js';
+import { EBADF, EINVAL, ENOENT, ESRCH, type ErrPtr, IS_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { File, getFile, fput } from './chrdev.js';
+import { File, chrdevOpen, getFile, fput, vfsLlseek } from './chrdev.js';
 import { MmStruct, doMmap, doMunmap, doMprotect, MAP_ANONYMOUS } from './mm.js';
 import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate } from './shmem.js';
-import { O_RDWR, O_TMPFILE, SEEK_CUR, SEEK_END, SEEK_SET } from './fcntl.js';
+import { O_RDWR, O_TMPFILE, SEEK_MAX } from './fcntl.js';
 import { dupMm } from './fork.js';
 import { doMadvise } from './madvise.js';
 import { mmapWriteLock, mmapWriteUnlock } from './locking.js';
@@ -79,7 +79,7 @@ export class Task {
     const cdev = this.k.chrdevs.get(path);
     if (cdev === undefined) return -ENOENT;
     const filp = new File(cdev);
-    const ret = cdev.fops.open(cdev, filp, this);
+    const ret = chrdevOpen(cdev, filp, flags, this);
     if (ret) return ret;
     return this.installFd(filp);
   }
@@ -161,18 +161,16 @@ export class Task {
   }
 
   /**
-   * lseek(2): shmem_file_llseek() -> generic_file_llseek_size() for a tmpfs
-   * file (SEEK_DATA/SEEK_HOLE not modelled: -EINVAL); any other file as one
-   * without ->llseek (vfs_llseek(): -ESPIPE).
+   * lseek(2), model of ksys_lseek(): -EINVAL for a whence past SEEK_MAX,
+   * then vfs_llseek(): -ESPIPE unless the file has FMODE_LSEEK, else its
+   * ->llseek() (a tmpfs file's shmem_file_llseek(), a driver's, e.g.
+   * test_hmm's default_llseek()).
    */
   lseek(fd: number, offset: number, whence: number): number {
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
-    if (!(filp instanceof ShmemFile)) return -ESPIPE;
-    const base = whence === SEEK_SET ? 0 : whence === SEEK_CUR ? filp.fPos : whence === SEEK_END ? filp.inode.iSize : NaN;
-    if (Number.isNaN(base) || base + offset < 0) return -EINVAL;
-    filp.fPos = base + offset;
-    return filp.fPos;
+    if (whence < 0 || whence > SEEK_MAX) return -EINVAL; // whence is unsigned in C
+    return vfsLlseek(filp, offset, whence);
   }
 
   /** ftruncate(2). */

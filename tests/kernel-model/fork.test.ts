@@ -22,6 +22,8 @@ import { pteIndex, ptePresent, pteWrite, pteSpecial, swpType, _PAGE_RW, SWP_DEVI
 import { pageMapcount, pageRefCount, testPageFlag } from '../../src/kernel-model/page_alloc.js';
 import { MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, pagePgmap } from '../../src/kernel-model/memremap.js';
 import { GUP_PIN_COUNTING_BIAS, type AnonVma } from '../../src/kernel-model/rmap.js';
+import { FOLL_WRITE, getUserPages, pinUserPages, unpinUserPages } from '../../src/kernel-model/gup.js';
+import { putPage } from '../../src/kernel-model/page_alloc.js';
 import { Task, SIGCHLD, SIGTERM, SIGKILL, SIGSTOP, WEXITSTATUS, WIFEXITED, WIFSIGNALED, WTERMSIG,
   findTaskByVpid } from '../../src/kernel-model/task.js';
 import type { CharDev, File } from '../../src/kernel-model/chrdev.js';
@@ -299,7 +301,9 @@ t.test('a page pinned for DMA is copied for the child at fork (copy_present_page
   const k = new Kernel();
   const { parent, addr } = writtenParent(k);
   const pinned = pte(parent.mm, addr)[1];
-  k.memmap.block(pinned).refcount[pinned & 511] += GUP_PIN_COUNTING_BIAS; // pin_user_pages()
+  const pins = new Float64Array(1);
+  t.equal(pinUserPages(parent.mm, addr, 1, FOLL_WRITE, pins), 1, 'pin_user_pages()');
+  t.ok(parent.mm.hasPinned, 'which sets MMF_HAS_PINNED, what folio_needs_cow_for_dma() looks at first');
   const child = forkOk(t, parent);
   const [pv, pfn] = pte(parent.mm, addr), [cv, cfn] = pte(child.mm, addr);
   t.equal(pfn, pinned, 'the parent keeps the pinned page');
@@ -308,15 +312,30 @@ t.test('a page pinned for DMA is copied for the child at fork (copy_present_page
   t.ok(pteWrite(cv) && testPageFlag(k, cfn, PG_anon_exclusive), 'writable and its own');
   t.same(load(child.mm, addr), pattern(0), 'with the data');
   t.equal(pte(child.mm, addr + PAGE_SIZE)[1], pte(parent.mm, addr + PAGE_SIZE)[1], 'unpinned pages are shared as usual');
-  k.memmap.block(pinned).refcount[pinned & 511] -= GUP_PIN_COUNTING_BIAS; // unpin_user_page()
+  unpinUserPages(k, pins, 1);
+  exitBoth(t, k, parent, child);
+});
+
+t.test('without MMF_HAS_PINNED a page at the pin bias is shared at fork: 1024 get_user_pages() references are not a pin', async (t) => {
+  const k = new Kernel();
+  const { parent, addr } = writtenParent(k);
+  const page = pte(parent.mm, addr)[1];
+  const got = new Float64Array(1);
+  for (let i = 0; i < GUP_PIN_COUNTING_BIAS; i++) getUserPages(parent.mm, addr, 1, FOLL_WRITE, got);
+  t.equal(pageRefCount(k, page), 1 + GUP_PIN_COUNTING_BIAS, 'folio_maybe_dma_pinned() would say yes');
+  t.notOk(parent.mm.hasPinned, 'but nothing ever pinned this mm');
+  const child = forkOk(t, parent);
+  t.equal(pte(child.mm, addr)[1], page, 'the child shares the page (folio_needs_cow_for_dma() is false)');
+  t.notOk(pteWrite(pte(parent.mm, addr)[0]), 'write-protected in the parent for COW');
+  for (let i = 0; i < GUP_PIN_COUNTING_BIAS; i++) putPage(k, page);
   exitBoth(t, k, parent, child);
 });
 
 t.test('a fork that runs out of memory fails with -ENOMEM and leaves nothing behind', async (t) => {
   const k = new Kernel();
   const { parent, addr } = writtenParent(k);
-  const pinned = pte(parent.mm, addr + 2 * PAGE_SIZE)[1];
-  k.memmap.block(pinned).refcount[pinned & 511] += GUP_PIN_COUNTING_BIAS;
+  const pins = new Float64Array(1);
+  t.equal(pinUserPages(parent.mm, addr + 2 * PAGE_SIZE, 1, FOLL_WRITE, pins), 1, 'a pin: fork must copy the page');
   k.pageAlloc.failAfter = 0;
   const child = parent.fork();
   t.ok(IS_ERR(child) && child.err === -ENOMEM, 'ERR_PTR(-ENOMEM)');
@@ -327,7 +346,7 @@ t.test('a fork that runs out of memory fails with -ENOMEM and leaves nothing beh
     t.equal(pageMapcount(k, pfn), 1, `page ${p}: mapped by the parent only`);
   }
   t.equal(vmaLookup(parent.mm, addr)!.anonVma!.vmas.size, 1, 'the half-built child is gone from the anon_vma');
-  k.memmap.block(pinned).refcount[pinned & 511] -= GUP_PIN_COUNTING_BIAS;
+  unpinUserPages(k, pins, 1);
   userStore(parent.mm, addr, pattern(5));
   t.same(load(parent.mm, addr), pattern(5));
   parent.exit();

@@ -15,13 +15,14 @@
 import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, PG_locked } from '../../src/kernel-model/page.js';
-import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, doMmap } from '../../src/kernel-model/mm.js';
+import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, doMmap, vmaLookup } from '../../src/kernel-model/mm.js';
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { pteIndex, ptePresent, swpType, SWP_DEVICE_EXCLUSIVE_WRITE } from '../../src/kernel-model/pgtable.js';
 import { compoundHead, folioMapcount, largeFolio, pageRefCount, putPage, testPageFlag,
   unlockPage } from '../../src/kernel-model/page_alloc.js';
 import { FOLL_GET, FOLL_SPLIT_PMD, FOLL_WRITE, GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned, getUserPages,
-  getUserPagesRemote, pinUserPages, unpinUserPages } from '../../src/kernel-model/gup.js';
+  getUserPagesFast, getUserPagesRemote, pinUserPages, pinUserPagesFast, unpinUserPages } from '../../src/kernel-model/gup.js';
+import { splitHugePmd } from '../../src/kernel-model/huge_memory.js';
 import { folioNeedsCowForDma, makeDeviceExclusiveRange } from '../../src/kernel-model/rmap.js';
 import { recordingNotifier } from './fixtures/fake_device.js';
 
@@ -70,11 +71,11 @@ t.test('pin_user_pages on a THP counts _pincount, not GUP_PIN_COUNTING_BIAS; unp
   t.equal(largeFolio(k, head)!.pincount, 3, '_pincount');
   t.equal(pageRefCount(k, head), 1 + 3, 'one reference per pin');
   t.ok(folioMaybeDmaPinned(k, head + 200), 'any page of the folio is maybe pinned');
-  t.ok(folioNeedsCowForDma(k, head + 200), 'so fork must copy it');
+  t.ok(folioNeedsCowForDma(vmaLookup(mm, a)!, head + 200), 'so fork must copy it');
   unpinUserPages(k, pages, 3);
   t.equal(largeFolio(k, head)!.pincount, 0);
   t.equal(pageRefCount(k, head), 1);
-  t.notOk(folioNeedsCowForDma(k, head));
+  t.notOk(folioNeedsCowForDma(vmaLookup(mm, a)!, head));
   mm.mmput();
   t.equal(k.pageAlloc.nrAllocated, 0);
 });
@@ -87,8 +88,32 @@ t.test('a PTE-mapped THP with 1024+ references is not taken for pinned', async (
   t.equal(mm.pgtable.lookupHuge(a), undefined, 'the PMD was split');
   t.ok(pageRefCount(k, head) >= GUP_PIN_COUNTING_BIAS, 'refcount past the small-folio bias');
   t.notOk(folioMaybeDmaPinned(k, head + 1));
-  t.notOk(folioNeedsCowForDma(k, head + 1));
+  t.notOk(folioNeedsCowForDma(vmaLookup(mm, a)!, head + 1));
   for (const p of pages) putPage(k, p);
+  mm.mmput();
+  t.equal(k.pageAlloc.nrAllocated, 0);
+});
+
+t.test('pin_user_pages_fast on a PTE-mapped THP pins the folio (_pincount), head and tail alike; unpin undoes it', async (t) => {
+  const { k, mm, a, head } = thp();
+  splitHugePmd(vmaLookup(mm, a)!, a);
+  t.equal(mm.pgtable.lookupHuge(a), undefined, 'PTE-mapped: gup_fast walks its ptes');
+  const refs = pageRefCount(k, head);
+  t.equal(refs, HPAGE_PMD_NR, 'one reference per pte, on the folio');
+  const pages = new Float64Array(3);
+  // The head page first: its own refcount is the folio's, so a page-level grab would count a small-folio bias here.
+  t.equal(pinUserPagesFast(mm, a, 3, FOLL_WRITE, pages), 3);
+  t.same([...pages], [head, head + 1, head + 2], 'the subpages');
+  t.equal(largeFolio(k, head)!.pincount, 3, 'three pins in _pincount (try_grab_folio_fast())');
+  t.equal(pageRefCount(k, head), refs + 3, 'one reference per pin, no GUP_PIN_COUNTING_BIAS');
+  unpinUserPages(k, pages, 3);
+  t.equal(largeFolio(k, head)!.pincount, 0);
+  t.equal(pageRefCount(k, head), refs);
+  const got = new Float64Array(2);
+  t.equal(getUserPagesFast(mm, a + 7 * P, 2, 0, got), 2, 'get_user_pages_fast: a reference each, on the folio');
+  t.equal(pageRefCount(k, head), refs + 2);
+  for (const p of got) putPage(k, p);
+  t.equal(k.warnings.length, 0, 'no WARN');
   mm.mmput();
   t.equal(k.pageAlloc.nrAllocated, 0);
 });

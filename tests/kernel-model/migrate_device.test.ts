@@ -14,13 +14,16 @@
 import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { EINVAL } from '../../src/kernel-model/errno.js';
-import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, physToPfn } from '../../src/kernel-model/page.js';
+import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_dirty, PG_locked, PG_lru, physToPfn } from '../../src/kernel-model/page.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, VM_HUGETLB, VM_IO, VM_MIXEDMAP,
   VM_PFNMAP, doMmap, doMprotect, doMunmap, vmaLookup } from '../../src/kernel-model/mm.js';
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_MIG_DIRTY, mkSwpEntry, pteIndex } from '../../src/kernel-model/pgtable.js';
-import { getPage, pageMapcount, pageRefCount, putPage, setPageCount, testPageFlag } from '../../src/kernel-model/page_alloc.js';
+import { getPage, lockPage, pageMapcount, pageRefCount, putPage, setPageCount, testPageFlag,
+  unlockPage } from '../../src/kernel-model/page_alloc.js';
+import { FOLL_WRITE, GUP_PIN_COUNTING_BIAS, pinUserPages, unpinUserPages } from '../../src/kernel-model/gup.js';
+import { tryToMigrate } from '../../src/kernel-model/rmap.js';
 import { MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_GENERIC, 
   } from '../../src/kernel-model/memremap.js';
 import { memcpyFromPage } from '../../src/kernel-model/highmem.js';
@@ -259,6 +262,43 @@ t.test('a pinned page (extra reference) is not migrated and its pte is restored'
   migrateVmaFinalize(k, m);
   putPage(k, s);
   t.same([pageRefCount(k, s), pageMapcount(k, s)], [1, 1], 'pin dropped: as before');
+});
+
+t.test('a DMA-pinned exclusive page keeps its pte: folio_try_share_anon_rmap_pte() refuses, collect and try_to_migrate back off', async (t) => {
+  const k = new Kernel();
+  const mm = new MmStruct(k);
+  doMmap(mm, X, 2 * P, RW, FIXED);
+  userStore(mm, X, pattern(4, 16));
+  userStore(mm, X + P, pattern(5, 16));
+  const s = pteAt(mm, X)[1], s1 = pteAt(mm, X + P)[1];
+  const pinned = new Float64Array(1);
+  t.equal(pinUserPages(mm, X, 1, FOLL_WRITE, pinned), 1, 'pinned for DMA');
+  t.equal(pageRefCount(k, s), 1 + GUP_PIN_COUNTING_BIAS);
+  const mapped = [_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY, s];
+  // migrate_vma_collect_pmd(): the share is refused before the folio is marked dirty or the entry set.
+  const m = newMigrateVma(vmaAt(mm, X), X, 2, null, MIGRATE_VMA_SELECT_SYSTEM);
+  t.equal(migrateVmaSetup(k, m), 0);
+  t.equal(m.src[0], 0, 'the pinned page is not collected');
+  t.equal(m.src[1], mpfn(s1, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE), 'its neighbour is');
+  t.equal(m.cpages, 1);
+  t.same(pteAt(mm, X), mapped, 'the pinned page\'s pte is untouched');
+  t.notOk(testPageFlag(k, s, PG_dirty), 'never marked dirty: collect backed off before folio_mark_dirty()');
+  t.ok(testPageFlag(k, s, PG_anon_exclusive), 'still exclusive');
+  t.notOk(testPageFlag(k, s, PG_locked), 'unlocked');
+  migrateVmaFinalize(k, m);
+  // try_to_migrate_one(): the pte is put back and the walk ends; the page stays mapped.
+  lockPage(k, s);
+  tryToMigrate(k, s);
+  t.same(pteAt(mm, X), mapped, 'try_to_migrate() leaves it mapped');
+  t.same([pageMapcount(k, s), pageRefCount(k, s)], [1, 1 + GUP_PIN_COUNTING_BIAS], 'mapping and pin, nothing else');
+  t.ok(testPageFlag(k, s, PG_anon_exclusive), 'still exclusive');
+  unlockPage(k, s);
+  unpinUserPages(k, pinned, 1);
+  const buf = new Uint8Array(16);
+  userLoad(mm, X, buf);
+  t.same(buf, pattern(4, 16), 'data in place');
+  mm.mmput();
+  t.equal(k.pageAlloc.nrAllocated, 0);
 });
 
 t.test('a device-private page with a single extra reference still migrates (the ZONE_DEVICE extra)', async (t) => {

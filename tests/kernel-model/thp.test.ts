@@ -13,7 +13,7 @@ import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { EAGAIN, EBUSY, EINVAL, ENOMEM } from '../../src/kernel-model/errno.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, PG_anon_exclusive, PG_locked } from '../../src/kernel-model/page.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, VM_HUGEPAGE, VM_NOHUGEPAGE, doMmap, doMprotect,
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, TASK_SIZE, VM_HUGEPAGE, VM_NOHUGEPAGE, doMmap, doMprotect,
   doMunmap, vmaLookup } from '../../src/kernel-model/mm.js';
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE, doMadvise } from '../../src/kernel-model/madvise.js';
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
@@ -21,7 +21,8 @@ import { _PAGE_RW, _PAGE_SPECIAL, pteIndex } from '../../src/kernel-model/pgtabl
 import { folioMapcount, folioEntireMapcount, pageMapcount, pageRefCount, folioTestLarge, folioOrder, compoundHead,
   testPageFlag, lockPage, getPage, putPage, unlockPage } from '../../src/kernel-model/page_alloc.js';
 import { splitHugePmd, splitFolio, copyHugePmd } from '../../src/kernel-model/huge_memory.js';
-import { rmapWalk } from '../../src/kernel-model/rmap.js';
+import { pageAnonVma, rmapWalk } from '../../src/kernel-model/rmap.js';
+import { FOLL_WRITE, pinUserPages, unpinUserPages } from '../../src/kernel-model/gup.js';
 import { type HmmRange, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE, hmmPfnFlags, hmmPfnToPage,
   hmmPfnToMapOrder, hmmRangeFault } from '../../src/kernel-model/hmm.js';
 import { mmuIntervalReadBegin } from '../../src/kernel-model/mmu_notifier.js';
@@ -144,6 +145,26 @@ t.test('MADV_HUGEPAGE: -EINVAL for an unaligned start or unknown advice, -ENOMEM
   t.equal(doMadvise(mm, a, 2 * PMD_SIZE, MADV_HUGEPAGE), -ENOMEM);
   t.ok(vmaLookup(mm, a + PMD_SIZE + PAGE_SIZE)!.vmFlags & VM_HUGEPAGE, 'the VMA after the hole is advised');
   t.equal(doMadvise(mm, a, 0, MADV_HUGEPAGE), 0, 'len 0');
+  exitAndCheck(t, k, mm);
+});
+
+t.test('madvise: a range past TASK_SIZE is -ENOMEM (an unmapped part), not -EINVAL; only a wrap-around or a length rounding to 0 is -EINVAL', async (t) => {
+  const { k, mm, a } = setup();
+  const P = PAGE_SIZE;
+  //   TASK_SIZE - 2P     TASK_SIZE
+  //   |  top  |  top  |..........   the last two pages of user space, mapped
+  const top = doMmap(mm, TASK_SIZE - 2 * P, 2 * P, RW, ANON | MAP_FIXED);
+  t.equal(top, TASK_SIZE - 2 * P);
+  t.equal(doMadvise(mm, TASK_SIZE, P, MADV_HUGEPAGE), -ENOMEM, 'wholly above TASK_SIZE: nothing mapped there');
+  t.equal(doMadvise(mm, top, 4 * P, MADV_HUGEPAGE), -ENOMEM, 'from the top VMA across TASK_SIZE');
+  t.ok(vmaLookup(mm, top)!.vmFlags & VM_HUGEPAGE, 'the mapped part is advised');
+  t.equal(doMadvise(mm, a, 2 ** 60, MADV_NOHUGEPAGE), -ENOMEM, 'a huge length that does not wrap: a walk with holes');
+  t.ok(vmaLookup(mm, a)!.vmFlags & VM_NOHUGEPAGE, 'the VMA at a is advised');
+  t.ok(vmaLookup(mm, top)!.vmFlags & VM_NOHUGEPAGE, 'and the top one');
+  t.equal(doMadvise(mm, a, -(2 ** 63), MADV_HUGEPAGE), -ENOMEM, 'len_in 2^63 (size_t): no wrap either');
+  t.equal(doMadvise(mm, a, -a, MADV_HUGEPAGE), -EINVAL, 'start + len == 2^64: wraps to 0 (end < start)');
+  t.equal(doMadvise(mm, a, -P, MADV_HUGEPAGE), -EINVAL, 'len_in 2^64 - 4096: wraps');
+  t.equal(doMadvise(mm, a, -1, MADV_HUGEPAGE), -EINVAL, 'len_in 2^64 - 1 rounds up to 0');
   exitAndCheck(t, k, mm);
 });
 
@@ -361,6 +382,27 @@ t.test('copy_huge_pmd() (for fork): both share the folio read-only; a write spli
   exitAndCheck(t, k, mm);
 });
 
+t.test('after fork, the last mapper of a THP reuses it on write: folio_move_anon_rmap() to its own anon_vma, PageAnonExclusive', async (t) => {
+  const { k, mm, a, head } = thp(5);
+  const child = dupMm(k, mm);
+  if (IS_ERR(child)) throw new Error('fork failed');
+  const pvma = vmaLookup(mm, a)!, cvma = vmaLookup(child, a)!;
+  // Identity checks with t.ok(): a failing t.equal() would try to diff two whole Kernels.
+  t.ok(pageAnonVma(k, head) === pvma.anonVma, 'the folio is in the parent\'s anon_vma');
+  t.ok(cvma.anonVma !== null && cvma.anonVma !== pvma.anonVma, 'the child has an anon_vma of its own (anon_vma_fork())');
+  t.notOk(testPageFlag(k, head, PG_anon_exclusive), 'shared after fork');
+  mm.mmput(); // the parent goes: the child's PMD holds the only reference
+  t.equal(pageRefCount(k, head), 1);
+  userStore(child, a + 2 * PAGE_SIZE, new Uint8Array([0xaa]));
+  const h = child.pgtable.lookupHuge(a);
+  t.ok(h !== undefined && h.pfn === head && (h.val & _PAGE_RW) !== 0, 'reused in place: still the PMD, now writable');
+  t.ok(pageAnonVma(k, head) === cvma.anonVma, 'moved to the child\'s anon_vma (folio_move_anon_rmap())');
+  t.ok(testPageFlag(k, head, PG_anon_exclusive), 'PageAnonExclusive');
+  t.ok(stampsOk(child, a + 3 * PAGE_SIZE, 10, 8), 'data kept');
+  t.same(auditFolios(k, [child]), []);
+  exitAndCheck(t, k, child);
+});
+
 /* ---- Break the mechanisms on purpose: the checks above must notice. ---- */
 
 t.test('broken: a split_huge_pmd() that loses the folio mapcount is caught by the audit', async (t) => {
@@ -406,14 +448,15 @@ t.test('fork of a pinned THP: copy_huge_pmd() splits and the child gets copies, 
   doMadvise(mm, a, PMD_SIZE, MADV_HUGEPAGE);
   stamp(mm, a, NR, 11);
   const head = mm.pgtable.lookupHuge(a)!.pfn;
-  k.pageAlloc.large.get(head)!.pincount = 1; // as a FOLL_PIN of the folio leaves it
+  const pins = new Float64Array(1);
+  t.equal(pinUserPages(mm, a, 1, FOLL_WRITE, pins), 1, 'pin_user_pages(): _pincount 1, and MMF_HAS_PINNED');
   const child = dupMm(k, mm);
   if (IS_ERR(child)) throw new Error('fork failed');
   t.equal(mm.pgtable.lookupHuge(a), undefined, 'the parent\'s PMD was split');
   t.equal(child.pgtable.lookup(a)!.pfn[pteIndex(a)] === head, false, 'the child maps a copy, not the pinned folio');
   t.ok(stampsOk(child, a, NR, 11), 'with the same data');
-  t.same(auditFolios(k, [mm, child]), []);
-  k.pageAlloc.large.get(head)!.pincount = 0;
+  t.same(auditFolios(k, [mm, child], new Map([[head, 1]])), [], 'counts right, the pin\'s reference included');
+  unpinUserPages(k, pins, 1);
   child.mmput();
   exitAndCheck(t, k, mm);
 });
