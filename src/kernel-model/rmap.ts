@@ -19,11 +19,11 @@ import { BUG_ON } from './bug.js';
 import { EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty, PG_compound, PG_tail } from './page.js';
-import { type VmAreaStruct, linearPageIndex } from './mm.js';
+import { type VmAreaStruct, linearPageIndex, VM_READ, VM_WRITE, VM_EXEC } from './mm.js';
 import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableMigrationEntry,
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
-  SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
+  SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_PROTNONE } from './pgtable.js';
 import { getPage, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
@@ -507,8 +507,13 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
     const exclusive = write || isReadableExclusiveMigrationEntry(v);
     getPage(k, dst);
     let nv: number;
-    if (isDevicePrivatePage(k, dst)) nv = mkSwpEntry(write ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
-    else nv = _PAGE_PRESENT | (write ? _PAGE_RW : 0) | ((v & SWP_MIG_DIRTY) ? _PAGE_DIRTY : 0);
+    if (isDevicePrivatePage(k, dst)) {
+      nv = mkSwpEntry(write ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
+    } else {
+      nv = _PAGE_PRESENT | (write ? _PAGE_RW : 0) | ((v & SWP_MIG_DIRTY) ? _PAGE_DIRTY : 0);
+      // mk_pte(new, vma->vm_page_prot): a VMA made PROT_NONE while the page was unmapped maps it back PROT_NONE.
+      if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) nv |= _PAGE_PROTNONE;
+    }
     if (testPageFlag(k, dst, PG_anon)) folioAddAnonRmapPte(k, dst, vma, exclusive);
     else folioAddFileRmapPte(k, dst, vma);
     mm.pgtable.set(t, i, dst, nv);

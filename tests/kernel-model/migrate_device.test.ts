@@ -12,13 +12,14 @@
  *                                  d device-private page of `dev`
  */
 import t from 'tap';
+import { FatalSignal } from '../../src/kernel-model/bug.js';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { EINVAL } from '../../src/kernel-model/errno.js';
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_dirty, PG_locked, PG_lru, physToPfn } from '../../src/kernel-model/page.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_READ, PROT_WRITE, VM_HUGETLB, VM_IO, VM_MIXEDMAP,
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MmStruct, PROT_NONE, PROT_READ, PROT_WRITE, VM_HUGETLB, VM_IO, VM_MIXEDMAP,
   VM_PFNMAP, doMmap, doMprotect, doMunmap, vmaLookup } from '../../src/kernel-model/mm.js';
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
-import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_SPECIAL, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
+import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_RW, _PAGE_SPECIAL, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_MIG_DIRTY, mkSwpEntry, pteIndex } from '../../src/kernel-model/pgtable.js';
 import { getPage, lockPage, pageMapcount, pageRefCount, putPage, setPageCount, testPageFlag,
   unlockPage } from '../../src/kernel-model/page_alloc.js';
@@ -523,4 +524,18 @@ t.test('a system destination the driver forgot to lock, on the way back', async 
   m.dst[0] = mpfn(n, MIGRATE_PFN_WRITE);
   migrateVmaPages(k, m);
   expectKernelBug(t, () => migrateVmaFinalize(k, m), 'BUG', 'folio_unlock', /is not locked/);
+});
+
+t.test('a migration entry restored in a VMA made PROT_NONE meanwhile comes back PROT_NONE (remove_migration_pte(): mk_pte with vm_page_prot)', async (t) => {
+  const k = new Kernel();
+  const mm = new MmStruct(k);
+  doMmap(mm, X, P, RW, FIXED);
+  userStore(mm, X, Uint8Array.of(5));
+  const s = pteAt(mm, X)[1];
+  const m = newMigrateVma(vmaAt(mm, X), X, 1, null, MIGRATE_VMA_SELECT_SYSTEM);
+  migrateVmaSetup(k, m);
+  t.equal(doMprotect(mm, X, P, PROT_NONE), 0, 'mprotect(PROT_NONE) while the page is unmapped for migration');
+  migrateVmaFinalize(k, m); // no destination: the old page is mapped back
+  t.same(pteAt(mm, X), [_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_DIRTY, s], 'restored as a PROT_NONE pte');
+  t.throws(() => userLoad(mm, X, new Uint8Array(1)), FatalSignal, 'the CPU may not read it');
 });
