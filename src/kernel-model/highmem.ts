@@ -92,11 +92,7 @@ export function copyHighpage(k: Kernel, to: Page, from: Page): void {
 /** Model of clear_highpage(). */
 export function clearHighpage(k: Kernel, page: Page, fn = 'clear_highpage'): void {
   checkAddressable(k, page, fn, 'write');
-  const b = k.memmap.block(page), i = Memmap.slot(page);
-  if (b.dataSlot[i] >= 0) {
-    k.pageData.release(b.dataSlot[i]);
-    b.dataSlot[i] = -1;
-  }
+  k.pageData.drop(k.memmap.block(page).dataSlot, Memmap.slot(page));
 }
 
 /**
@@ -107,8 +103,7 @@ export function clearHighpage(k: Kernel, page: Page, fn = 'clear_highpage'): voi
 export function memcpyFromPage(k: Kernel, to: VmArea | Uint8Array, toOff: number, page: Page, offset: number, len: number): void {
   if (to instanceof VmArea) {
     if (offset === 0 && len === PAGE_SIZE && toOff % PAGE_SIZE === 0) {
-      checkAddressable(k, page, 'memcpy_from_page', 'read');
-      slotCopy(k, to.slots, toOff / PAGE_SIZE, k.memmap.block(page).dataSlot, Memmap.slot(page));
+      vmCopyPage(k, to, toOff / PAGE_SIZE, page, true, 'memcpy_from_page');
     } else {
       vmCopy(k, to, toOff, pageBytesRead(k, page, 'memcpy_from_page'), offset, len, true);
     }
@@ -123,8 +118,7 @@ export function memcpyFromPage(k: Kernel, to: VmArea | Uint8Array, toOff: number
 export function memcpyToPage(k: Kernel, page: Page, offset: number, from: VmArea | Uint8Array, fromOff: number, len: number): void {
   if (from instanceof VmArea) {
     if (offset === 0 && len === PAGE_SIZE && fromOff % PAGE_SIZE === 0) {
-      checkAddressable(k, page, 'memcpy_to_page', 'write');
-      slotCopy(k, k.memmap.block(page).dataSlot, Memmap.slot(page), from.slots, fromOff / PAGE_SIZE);
+      vmCopyPage(k, from, fromOff / PAGE_SIZE, page, false, 'memcpy_to_page');
     } else {
       vmCopy(k, from, fromOff, pageBytesWrite(k, page, 'memcpy_to_page', offset === 0 && len === PAGE_SIZE), offset, len, false);
     }
@@ -154,7 +148,7 @@ export function vmCopy(k: Kernel, area: VmArea, areaOff: number, bytes: Uint8Arr
   }
 }
 
-/** A whole page between a user page and page `i` of a vmalloc() area, by sharing its slot (copy_to_user()/copy_from_user()). */
+/** A whole page between a page and page `i` of a vmalloc() area, by sharing its slot (memcpy_{from,to}_page(), copy_{to,from}_user()). */
 export function vmCopyPage(k: Kernel, area: VmArea, i: number, page: Page, intoArea: boolean, fn: string): void {
   checkAddressable(k, page, fn, intoArea ? 'read' : 'write');
   const b = k.memmap.block(page);

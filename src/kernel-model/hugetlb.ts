@@ -25,7 +25,7 @@ import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, HPAGE_PMD_NR, 
   PG_head, PG_ORDER_SHIFT } from './page.js';
 import { type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, linearPageIndex } from './mm.js';
 import { HugePmd, pmdIndex, pmdAddrEnd, pteWrite, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_PROTNONE } from './pgtable.js';
-import { putPage, folioMapcount } from './page_alloc.js';
+import { putPage, folioMapcount, totalramPages } from './page_alloc.js';
 import { hugetlbAddNewAnonRmap, hugetlbRemoveRmap } from './rmap.js';
 import { copyHighpage } from './highmem.js';
 import { FAULT_FLAG_WRITE } from './memory.js';
@@ -232,8 +232,7 @@ export function procMeminfo(k: Kernel): string {
   const kb = (pages: number) => String(pages * (PAGE_SIZE / 1024)).padStart(8);
   const num = (n: number) => String(n).padStart(5);
   const h = k.hugetlb;
-  let ram = 0;
-  for (const e of k.machine.memoryMap) if (e.type === 'System RAM') ram += Math.floor(e.size / PAGE_SIZE);
+  const ram = totalramPages(k);
   const free = ram - k.pageAlloc.nrAllocated - h.nrHugePages * HPAGE_PMD_NR;
   return `MemTotal:       ${kb(ram)} kB\n` +
     `MemFree:        ${kb(free)} kB\n` +

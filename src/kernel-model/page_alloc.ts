@@ -11,11 +11,18 @@
  */
 import { BUG_ON, KernelBug } from './bug.js';
 import type { Kernel } from './kernel.js';
-import { Memmap, type Page, physToPfn, PG_buddy, PG_locked, PG_reserved, PG_lru, PG_anon, PG_anon_exclusive,
+import { Memmap, type Page, PAGE_SIZE, physToPfn, PG_buddy, PG_locked, PG_reserved, PG_lru, PG_anon, PG_anon_exclusive,
   PG_dirty, PG_uptodate, PG_swapbacked, PG_head, PG_tail, PG_compound, PG_ORDER_SHIFT, MEMBLOCK_PAGES } from './page.js';
 import { freeZoneDevicePage } from './memremap.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** Model of totalram_pages(): the machine's System RAM, in pages. */
+export function totalramPages(k: Kernel): number {
+  let ram = 0;
+  for (const e of k.machine.memoryMap) if (e.type === 'System RAM') ram += Math.floor(e.size / PAGE_SIZE);
+  return ram;
+}
 
 /**
  * The fields struct folio keeps in its second struct page (_large_mapcount,
@@ -177,10 +184,7 @@ export class PageAllocator {
     for (let i = 0; i < nr; i++) {
       const bad = badPageReason(b.flags[s + i] & ~PG_compound, b.refcount[s + i], b.mapcount[s + i], b.mapping[s + i]);
       if (bad) throw new KernelBug('BUG', 'free_page_is_bad', `Bad page state: pfn ${hex(head + i)} ${bad}`);
-      if (b.dataSlot[s + i] >= 0) {
-        this.k.pageData.release(b.dataSlot[s + i]);
-        b.dataSlot[s + i] = -1;
-      }
+      this.k.pageData.drop(b.dataSlot, s + i);
     }
     if (f!.hugetlb) return;
     for (let i = 0; i < nr; i++) { b.flags[s + i] = PG_buddy; b.zdd[s + i] = 0; }
@@ -196,10 +200,7 @@ export class PageAllocator {
     const b = this.k.memmap.block(pfn), i = Memmap.slot(pfn);
     const bad = badPageReason(b.flags[i], b.refcount[i], b.mapcount[i], b.mapping[i]);
     if (bad) throw new KernelBug('BUG', 'free_page_is_bad', `Bad page state: pfn ${hex(pfn)} ${bad}`);
-    if (b.dataSlot[i] >= 0) {
-      this.k.pageData.release(b.dataSlot[i]);
-      b.dataSlot[i] = -1;
-    }
+    this.k.pageData.drop(b.dataSlot, i);
     b.flags[i] = PG_buddy;
     b.zdd[i] = 0;
     this.pushFree(pfn);

@@ -96,6 +96,13 @@ export class PageDataPool {
     return mine;
   }
 
+  /** A holder's slots[i] lets go of its slot, if any, and reads as zeroes again (-1). */
+  drop(slots: Int32Array, i: number): void {
+    if (slots[i] < 0) return;
+    this.release(slots[i]);
+    slots[i] = -1;
+  }
+
   /** Drop one sharer; the last one frees the slot. */
   release(slot: number): void {
     BUG_ON(this.refs[slot] === 0, 'page_data', () => `releasing free slot ${slot}`);
@@ -145,7 +152,7 @@ export class HostMemory implements MemBlockBuffers {
 
   giveBlock(b: MemBlock): void {
     // A device page keeps its contents while free, as device memory does; they go with the block.
-    for (let i = 0; i < b.dataSlot.length; i++) if (b.dataSlot[i] >= 0) this.pages.release(b.dataSlot[i]);
+    for (let i = 0; i < b.dataSlot.length; i++) this.pages.drop(b.dataSlot, i);
     new Uint8Array(b.buf).fill(0);
     this.blockBuffers.push(b.buf);
   }
@@ -166,12 +173,7 @@ export class HostMemory implements MemBlockBuffers {
 
   /** Give an area back: its slots are released. */
   giveArea(a: VmArea): void {
-    for (let i = 0; i < a.slots.length; i++) {
-      if (a.slots[i] >= 0) {
-        this.pages.release(a.slots[i]);
-        a.slots[i] = -1;
-      }
-    }
+    for (let i = 0; i < a.slots.length; i++) this.pages.drop(a.slots, i);
     let list = this.areas.get(a.size);
     if (list === undefined) this.areas.set(a.size, list = []);
     list.push(a);

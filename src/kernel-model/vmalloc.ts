@@ -16,13 +16,7 @@ import { KernelBug } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE } from './page.js';
 import type { VmArea } from './page_data.js';
-
-/** The machine's RAM in pages (totalram_pages()). */
-function totalramPages(k: Kernel): number {
-  let ram = 0;
-  for (const e of k.machine.memoryMap) if (e.type === 'System RAM') ram += Math.floor(e.size / PAGE_SIZE);
-  return ram;
-}
+import { totalramPages } from './page_alloc.js';
 
 /**
  * Model of vmalloc(): a buffer of `size` bytes, or null. Like
