@@ -19,10 +19,7 @@
  * `hmm-test smoke`. Unknown keys and bad values are errors that say what
  * would be right.
  */
-import { createRequire } from 'node:module';
-
-/** yaml, loaded on first use: most runs never read or write YAML, and loading it costs a fresh process tens of ms. */
-const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+import { yaml } from './yaml.js';
 import { type MachineConfig, type MemoryMapEntry, defaultMachine, hex } from '../kernel-model/machine.js';
 import { type TestHmmParams, type SpmType, SPM_TYPES } from '../dmirror/test_hmm.js';
 import { UsageError, parseAddress } from './args.js';

@@ -5,10 +5,7 @@
  * case with its status, duration and messages (the failed assertion, a leak,
  * an oops), and the totals.
  */
-import { createRequire } from 'node:module';
-
-/** yaml, loaded on first use: most runs never read or write YAML, and loading it costs a fresh process tens of ms. */
-const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+import { yaml } from './yaml.js';
 import type { RunResult } from '../kselftest/harness.js';
 import { type TestHmmParams, memoryMode } from '../dmirror/test_hmm.js';
 import type { MachineConfig } from '../kernel-model/machine.js';

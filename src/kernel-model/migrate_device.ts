@@ -49,10 +49,10 @@ export const migratePfnToPage = (m: number): Page => (m & MIGRATE_PFN_VALID) ? M
 export const mpfnSet = (m: number, bit: number): number => (m & bit) ? m : m + bit;
 export const mpfnClear = (m: number, bit: number): number => (m & bit) ? m - bit : m;
 
-/** struct migrate_vma. */
 /** The pfn arrays of a MigrateVma before its user sets its own. */
 const NO_PFNS = new Float64Array(0);
 
+/** struct migrate_vma. */
 export class MigrateVma {
   vma: VmAreaStruct | null = null;
   start = 0;

@@ -96,7 +96,9 @@ export class MemBlock {
   /**
    * ZONE_DEVICE blocks: how many of the block's pages hold a reference on
    * their dev_pagemap (6.12: zone_device_page_init() takes one on
-   * pgmap->ref, free_zone_device_folio() drops it with put_dev_pagemap()).
+   * pgmap->ref, free_zone_device_folio() drops it with put_dev_pagemap()
+   * for PRIVATE and COHERENT pages; the model frees the seed's GENERIC
+   * pages the same way, memremap.ts).
    * A device page's refcount leaves 0 only through zone_device_page_init(),
    * so a block at 0 has only free pages: whole-range scans skip it.
    */
@@ -122,7 +124,6 @@ export class MemBlock {
  */
 export class Memmap {
   private readonly blocks = new Map<number, MemBlock>();
-  constructor(private readonly buffers: MemBlockBuffers | null = null) {}
   private readonly ranges: Array<{ start: number; end: number; pgmap: DevPagemap | null }> = [];
   /**
    * The four blocks found last (first pfn, block), replaced in turn:
@@ -141,6 +142,8 @@ export class Memmap {
   /** Behind them, a direct-mapped cache of blocks by key, before the Map. */
   private readonly cacheKeys = new Float64Array(16).fill(-1);
   private readonly cacheBlocks: Array<MemBlock | null> = new Array<MemBlock | null>(16).fill(null);
+
+  constructor(private readonly buffers: MemBlockBuffers | null = null) {}
 
   /** Declare struct pages for [startPfn, endPfn) (sparse_add_section(), memmap_init_zone_device()). */
   addRange(startPfn: number, endPfn: number, pgmap: DevPagemap | null): void {
@@ -225,14 +228,6 @@ export class Memmap {
     }
     this.victim = (this.victim + 1) & 3;
     return b;
-  }
-
-  /**
-   * The block holding pfn if its struct pages were ever touched, else
-   * undefined: an untouched block reads as all zero (refcount 0, no flags).
-   */
-  peekBlock(pfn: number): MemBlock | undefined {
-    return this.blocks.get(Math.floor(pfn / MEMBLOCK_PAGES));
   }
 
   /**
