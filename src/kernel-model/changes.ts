@@ -60,7 +60,7 @@ export const TEST_HMM_EVICT_ON_CLOSE = defineChange({
   name: 'test_hmm-evict-on-close',
   subject: 'lib: test_hmm: evict device pages on file close to avoid use-after-free',
   author: 'Alistair Popple',
-  release: '7.0 (6.12.117 as a stable backport)',
+  release: '7.1 (inferred; stable backports: 7.0.y, 6.18.y, 6.12.117)',
   source: 'series "Minor hmm_test fixes and cleanups" 20260331063445.3551404-1-apopple@nvidia.com; 6.18.y backport [id 61477476726]',
   what: 'dmirror_fops_release() migrates every chunk of the device back to system memory before it frees the mirror',
 });
