@@ -47,8 +47,8 @@ export class Task {
   readonly mm: MmStruct;
   /** The file table (files_struct): fd -> struct file, shared references after fork. */
   readonly files = new Map<number, File>();
-  /** task->real_parent; null for a test process created directly. */
-  readonly parent: Task | null;
+  /** task->real_parent; null for a test process created directly, and once the parent has exited (reparented to init). */
+  parent: Task | null;
   readonly children: Task[] = [];
   exited = false;
   /**
@@ -246,7 +246,8 @@ export class Task {
    * Model of do_exit(): the address space goes first (exit_mm(), the last
    * mmput() tears it down: mirrors see one MMU_NOTIFY_UNMAP, shared pages
    * lose this mapping's reference), then the files (exit_files(), fput()
-   * of each), as in kernel/exit.c. The task stays a zombie with its status.
+   * of each), then the children are reparented (exit_notify()), as in
+   * kernel/exit.c. The task stays a zombie with its status.
    */
   private doExit(status: number): void {
     if (this.exited) return;
@@ -255,6 +256,10 @@ export class Task {
     this.k.sched.exitGroup(this);
     this.mm.mmput();
     for (const fd of [...this.files.keys()]) this.close(fd);
+    // forget_original_parent(): the children go to the child reaper (init, which the model does not run), so an
+    // exited task holds no child and no child holds it: a chain of forks keeps only the tasks still there.
+    for (const c of this.children) c.parent = null;
+    this.children.length = 0;
   }
 
   /**
