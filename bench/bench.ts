@@ -22,6 +22,7 @@ import * as U from '../src/dmirror/test_hmm_uapi.js';
 import { Libc } from '../src/selftests/hmm-tests/libc.js';
 import { userLoad, userStore } from '../src/kernel-model/memory.js';
 import { runSmoke } from '../src/runner.js';
+import { forkChain, vmaScale } from './scale.js';
 
 const PAGE = 4096;
 const GiB = 1024 ** 3;
@@ -218,6 +219,9 @@ function suiteSteps(): Record<string, number> {
 // Memory figures first, before the large steps leave garbage behind that a later gc() would subtract.
 const sparse1TiB = sparseStep();
 const metadataBytesPerPage = global.gc ? metadataStep(quick ? 16384 : 262144) : 'run with --expose-gc';
+const vmas = vmaScale(quick ? 10000 : 100000);
+const forks = forkChain(quick ? 2000 : 20000, false);
+const aliveForks = forkChain(quick ? 500 : 2000, true);
 const sizes = quick ? [1024, 16384] : [1024, 65536, 262144];
 for (const mode of ['private', 'generic'] as const) for (const n of sizes) migration(n, mode);
 const snapPages = quick ? 16384 : 262144;
@@ -227,6 +231,9 @@ const result = {
   snapshot: { pages: snapPages, usPerPage: +snapshotStep(snapPages).toFixed(3) },
   sparse1TiB,
   metadataBytesPerPage,
+  vmas,
+  forkChain: forks,
+  aliveForkChain: aliveForks,
   suite: suiteSteps(),
 };
 
@@ -236,5 +243,8 @@ for (const s of steps) console.log(pad(s.step, 56) + pad(String(s.pages), 9) + p
 console.log(`snapshot of ${result.snapshot.pages} pages: ${result.snapshot.usPerPage} us/page`);
 console.log(`sparse 1 TiB mapping, 3 pages touched, migrated, snapshotted: ${result.sparse1TiB.ms} ms, ${result.sparse1TiB.MB} MB`);
 console.log(`model metadata per page: ${result.metadataBytesPerPage} bytes`);
+console.log(`${vmas.vmas} mmaps (none merging): ${vmas.mmapMs} ms; one mprotect over them (merging them into one VMA): ${vmas.mprotectMs} ms; one munmap: ${vmas.munmapMs} ms`);
+console.log(`fork chain, depth ${forks.depth}, each parent exiting: ${forks.ms} ms, ${forks.MB} MB held at the end, anon_vma chain ${forks.anonVmaChain}`);
+console.log(`fork chain, depth ${aliveForks.depth}, every parent alive: ${aliveForks.ms} ms, ${aliveForks.MB} MB (${aliveForks.bytesPerFork} B a fork), anon_vma chain ${aliveForks.anonVmaChain} (6.12: depth + 1)`);
 for (const [k, v] of Object.entries(result.suite)) console.log(`hmm-test smoke ${k}: ${v}`);
 if (reportFile) writeFileSync(reportFile, stringify(result));

@@ -51,7 +51,7 @@ function modprobeTestHmm(k: Kernel, params: TestHmmParams): { mod: TestHmm } | {
     }
     return { mod };
   } catch (e) {
-    if (e instanceof KernelBug) return { error: `the module oopsed while loading: ${e.message}` };
+    if (e instanceof KernelBug) return { error: `the module oopsed while loading: ${e.summary}` };
     throw e;
   }
 }

@@ -120,7 +120,7 @@ t.test('break it: a preemption point inside hmm_range_fault(), where mmap_lock i
     const r = run(PRIVATE, 'hmm_device_private', seed, (k) => { k.inject.hmmWalkStart = () => k.sched.point('inside hmm_range_fault'); });
     if (r.failed) failed++;
     if (r.failed) {
-      t.ok(r.err.some((l) => /kernel BUG in down_write\(\): thread \d+ would sleep on mmap_lock, held by the test process's thread, which was preempted inside its critical section/.test(l)),
+      t.ok(r.err.some((l) => /BUG: thread \d+ would sleep on mmap_lock, held by the test process's thread, which was preempted inside its critical section/.test(l)),
         `seed ${seed}: the thread's munmap meets the held mmap_lock`);
     }
   }

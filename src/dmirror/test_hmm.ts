@@ -260,7 +260,8 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
       const res = k.iomem.lookupResource(addr);
       if (res === null) {
         throw new KernelBug('Oops', 'dmirror_allocate_chunk',
-          `BUG: kernel NULL pointer dereference, address: 0000000000000000 (lookup_resource() found no resource starting at 0x${addr.toString(16)})`);
+          `NULL pointer dereference: lookup_resource() found no resource starting at 0x${addr.toString(16)}, and res->start is read`,
+          { task: k.currentTask(), fault: { address: 0n, write: false } });
       }
       range = { start: res.start, end: res.end };
       type = MEMORY_DEVICE_GENERIC;
@@ -520,7 +521,8 @@ export function hmmDmirrorInit(k: Kernel, params: TestHmmParams): { ret: number;
     // The seed's dmirror_allocate_chunk() with one parameter: res stays NULL and is dereferenced.
     k.printk('Both spm_addr_dev parameters should be set');
     throw new KernelBug('Oops', 'dmirror_allocate_chunk',
-      'BUG: kernel NULL pointer dereference, address: 0000000000000000 (res is NULL after "Both spm_addr_dev parameters should be set")');
+      'NULL pointer dereference: res is NULL after "Both spm_addr_dev parameters should be set", and res->start is read',
+      { task: k.currentTask(), fault: { address: 0n, write: false } });
   }
   for (let id = 0; id < types.length; id++) {
     const mdevice = new DmirrorDevice(mod, id);

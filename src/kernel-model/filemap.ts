@@ -109,7 +109,7 @@ export function filemapRemoveFolio(k: Kernel, mapping: AddressSpace, page: Page)
   const index = b.index[i];
   if (pageMapcount(k, page) > 0) {
     throw new KernelBug('BUG', 'filemap_unaccount_folio',
-      `BUG: Bad page cache: pfn 0x${page.toString(16)} index ${index} is still mapped ${pageMapcount(k, page)} time(s)`);
+      `Bad page cache: pfn 0x${page.toString(16)} index ${index} is still mapped ${pageMapcount(k, page)} time(s)`);
   }
   const c = mapping.iPages.get(Math.floor(index / CHUNK))!;
   c[index % CHUNK] = 0;

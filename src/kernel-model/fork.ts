@@ -39,7 +39,7 @@ export function dupMmap(mm: MmStruct, oldmm: MmStruct): number {
   for (const mpnt of oldmm.vmas) {
     const tmp = vmAreaDup(mpnt, mm);
     anonVmaFork(tmp, mpnt);
-    mm.vmas.push(tmp); // oldmm.vmas is sorted, so mm.vmas stays sorted
+    mm.mmMt.insert(tmp); // vma_iter_bulk_store()
     if (tmp.vmFile !== null) {
       getFile(tmp.vmFile);
       tmp.vmFile.fMapping?.iMmap.add(tmp); // the child VMA joins the file's i_mmap next to its parent

@@ -8,8 +8,8 @@
  * COHERENT device pages have contents. A DEVICE_PRIVATE page has none: its
  * struct page stands for memory only the device reaches, with no kernel
  * mapping, so kernel code that copies to or from it takes a page fault in
- * kernel mode. That is an oops, thrown as a KernelBug naming the function and
- * the page, never served silently. (test_hmm keeps a private page's contents
+ * kernel mode at page_address(): an oops, thrown as a KernelBug with that
+ * address and the page, never served silently. (test_hmm keeps a private page's contents
  * in a separate system page, zone_device_data.)
  *
  * Whole-page copies (copy_highpage(), and memcpy_{from,to}_page() or
@@ -17,7 +17,7 @@
  * the source's storage instead of copying 4 KiB; writes unshare it (see
  * page_data.ts). What any reader sees is the same as after a byte copy.
  */
-import { KernelBug } from './bug.js';
+import { KernelBug, PAGE_OFFSET } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE } from './page.js';
 import { VmArea } from './page_data.js';
@@ -26,8 +26,9 @@ import { MEMORY_DEVICE_PRIVATE } from './memremap.js';
 function checkAddressable(k: Kernel, page: Page, fn: string, access: 'read' | 'write'): void {
   const pgmap = k.memmap.block(page).pgmap;
   if (pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE) {
-    throw new KernelBug('Oops', fn,
-      `BUG: unable to handle page fault: supervisor ${access} access in kernel mode to device-private page pfn 0x${page.toString(16)} (no kernel mapping)`);
+    // page_address() of a page with no direct map: the kernel's access faults there, not-present.
+    throw new KernelBug('Oops', fn, `${access} of device-private page pfn 0x${page.toString(16)}, which has no kernel mapping`,
+      { task: k.currentTask(), fault: { address: PAGE_OFFSET + BigInt(page) * BigInt(PAGE_SIZE), write: access === 'write' } });
   }
 }
 

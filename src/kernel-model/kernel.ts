@@ -5,7 +5,8 @@
  * the log). No module-level mutable state, so cases cannot leak into each
  * other. In Linux these are globals (mem_map, iomem_resource, ...).
  */
-import { KernelBug } from './bug.js';
+import { KernelBug, type ReportTask, kernelReport } from './bug.js';
+import { callTrace } from './kallsyms.js';
 import { copyPageDeferred } from './highmem.js';
 import { PageAllocator } from './page_alloc.js';
 import { HostMemory, type PageDataPool, type VmArea } from './page_data.js';
@@ -86,6 +87,8 @@ export class Kernel {
   readonly chrdevs = new Map<string, CharDev>();
   /** Tasks by pid, from creation until release_task() (a zombie stays until its parent reaps it). */
   readonly tasks = new Map<number, Task>();
+  /** current: the task whose system call runs (set by Task at each entry), for the PID of reports. */
+  current: Task | null = null;
   /** The last pid handed out (alloc_pid()); the first task gets 100. */
   lastPid = 99;
   /** The kernel log (dmesg), in order. */
@@ -211,11 +214,18 @@ export class Kernel {
    */
   warn(cond: boolean, where: string, what: string): boolean {
     if (!cond) return false;
-    const line = `WARNING: ${where}: ${what}`;
-    this.warnings.push(line);
-    this.printk(line);
-    if (this.panicOnWarn) throw new KernelBug('BUG', where, `panic_on_warn: ${what}`);
+    const task = this.currentTask();
+    this.warnings.push(`WARNING: ${where}: ${what}`);
+    // __warn(): the report goes to the log as the kernel prints it, named by the call chain taken now.
+    for (const line of kernelReport({ kind: 'WARNING', where, message: what, trace: callTrace(), task })) this.printk(line);
+    if (this.panicOnWarn) throw new KernelBug('BUG', where, `panic_on_warn: ${what}`, { task, panic: true });
     return true;
+  }
+
+  /** current, for reports: the task whose system call the model is in (Task sets it on entry), or null. */
+  currentTask(): ReportTask | null {
+    const t = this.current;
+    return t === null ? null : { pid: t.pid, comm: 'hmm-tests' };
   }
 
   /** Store an object in a KPtr (a void * in zone_device_data). */

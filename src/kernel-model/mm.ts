@@ -4,12 +4,14 @@
  * (include/linux/mm_types.h) with mmap(), munmap() and mprotect()
  * (mm/mmap.c, mm/vma.c, mm/mprotect.c).
  *
- * In Linux: VMAs in a maple tree; here a sorted array (a test process has a
- * handful). Page tables are the sparse PageTable of pgtable.ts. Syscalls
+ * In Linux: VMAs in a maple tree; here a balanced tree that stands in for
+ * it (maple_tree.ts): lookups, insertions, splits, merges and the search
+ * for unmapped room are O(log n) in the number of VMAs. Page tables are the sparse PageTable of pgtable.ts. Syscalls
  * return an address or a negative errno, as the kernel's do; the selftest
  * port's libc layer turns that into -1/errno.
  */
 import { RwSemaphore } from './locking.js';
+import { MapleTree } from './maple_tree.js';
 import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV, ERR_PTR, type ErrPtr, IS_ERR, PTR_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
@@ -66,6 +68,8 @@ export const MAP_TYPE = 0x0f;
 /** Where top-down mmap() starts (x86_64 with a 128 MiB stack gap below 2^47). */
 export const TASK_SIZE = 0x7ffffffff000;
 const MMAP_BASE = 0x7ffff0000000;
+/** The lowest address mmap() hands out (mmap_min_addr, 64 KiB by default). */
+const MMAP_MIN_ADDR = PAGE_SIZE * 16;
 
 /** struct vm_operations_struct: the member the model calls. */
 export interface VmOperationsStruct {
@@ -106,8 +110,8 @@ export const calcVmProtBits = (prot: number): number =>
 let nextMmId = 1;
 
 export class MmStruct {
-  /** Sorted by vm_start, never overlapping. */
-  vmas: VmAreaStruct[] = [];
+  /** mm_mt: the VMAs by range, never overlapping; change it only through mm.ts (insertVma(), splitVma() ...). */
+  readonly mmMt = new MapleTree<VmAreaStruct>();
   readonly pgtable = new PageTable();
   readonly intervalNotifiers: MmuIntervalNotifier[] = [];
   /** mmu_notifier_subscriptions->invalidate_seq: odd while an invalidation runs. */
@@ -134,6 +138,11 @@ export class MmStruct {
   notifierLog?: (r: MmuNotifierRange) => void;
   readonly id = nextMmId++;
   constructor(readonly k: Kernel) {}
+
+  /** Every VMA in address order, as a new array (for_each_vma()): O(n), for whole-mm walks and tests. */
+  get vmas(): VmAreaStruct[] { return this.mmMt.toArray(); }
+  /** map_count: how many VMAs. */
+  get mapCount(): number { return this.mmMt.size; }
 
   mmgrab(): void { this.mmCount++; }
   mmdrop(): void { this.mmCount--; }
@@ -172,14 +181,17 @@ export function mmCounter(k: Kernel, page: Page): number {
 
 /** Model of find_vma(): the first VMA that ends above addr. */
 export function findVma(mm: MmStruct, addr: number): VmAreaStruct | null {
-  const v = mm.vmas;
-  let lo = 0, hi = v.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (v[mid].vmEnd <= addr) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < v.length ? v[lo] : null;
+  return mm.mmMt.find(addr);
+}
+
+/** Model of vma_next() after vma: the VMA that follows it, or null. */
+export function vmaNext(vma: VmAreaStruct): VmAreaStruct | null {
+  return vma.vmMm.mmMt.next(vma.vmStart);
+}
+
+/** Model of vma_prev() before vma: the VMA that precedes it, or null. */
+export function vmaPrev(vma: VmAreaStruct): VmAreaStruct | null {
+  return vma.vmMm.mmMt.prev(vma.vmStart);
 }
 
 /** Model of vma_lookup(): the VMA containing addr. */
@@ -188,10 +200,9 @@ export function vmaLookup(mm: MmStruct, addr: number): VmAreaStruct | null {
   return vma !== null && vma.vmStart <= addr ? vma : null;
 }
 
-function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
-  const i = mm.vmas.findIndex((v) => v.vmStart > vma.vmStart);
-  if (i < 0) mm.vmas.push(vma);
-  else mm.vmas.splice(i, 0, vma);
+/** Model of vma_link(): into the mm's tree (vma_iter_store()), its anon_vma and its file's i_mmap. */
+export function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
+  mm.mmMt.insert(vma);
   vma.anonVma?.vmas.add(vma);
   vma.vmFile?.fMapping?.iMmap.add(vma); // vma_link_file()
 }
@@ -216,16 +227,8 @@ function unlinkFileVmas(vmas: VmAreaStruct[]): void {
  * huge page size).
  */
 function getUnmappedArea(mm: MmStruct, len: number, align = PAGE_SIZE): number {
-  let top = MMAP_BASE;
-  for (let i = mm.vmas.length - 1; i >= 0; i--) {
-    const v = mm.vmas[i];
-    if (v.vmStart >= top) continue;
-    const a = Math.floor((top - len) / align) * align;
-    if (v.vmEnd <= a) return a;
-    top = v.vmStart;
-  }
-  const a = Math.floor((top - len) / align) * align;
-  return a >= PAGE_SIZE * 16 ? a : -ENOMEM;
+  const a = mm.mmMt.emptyAreaRev(MMAP_MIN_ADDR, MMAP_BASE, len, align);
+  return a >= 0 ? a : -ENOMEM;
 }
 
 /**
@@ -262,32 +265,46 @@ export function splitVma(mm: MmStruct, addr: number): number {
   tail.vmOps = vma.vmOps;
   if (vma.vmFile !== null) tail.vmFile = getFile(vma.vmFile);
   vma.vmEnd = addr;
+  mm.mmMt.adjust(vma);
   insertVma(mm, tail);
   return 0;
 }
 
 /** Model of the merge the kernel does after mmap()/mprotect() (vma_merge_existing_range()): same flags, compatible anon_vma, contiguous pgoff. */
 export function mergeAround(mm: MmStruct, start: number, end: number): void {
-  for (let i = 0; i + 1 < mm.vmas.length; i++) {
-    const a = mm.vmas[i], b = mm.vmas[i + 1];
-    if (b.vmStart > end || a.vmEnd < start) continue;
-    if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile) continue;
-    if (a.vmOps === DEV_FILE_VM_OPS) continue; // a driver's VM_MIXEDMAP/VM_PFNMAP mapping is VM_SPECIAL: never merged
-    if (a.anonVma !== null && b.anonVma !== null && a.anonVma !== b.anonVma) continue;
-    // is_mergeable_anon_vma(): a VMA cloned from a parent by fork does not merge with one that has no anon_vma.
-    if (a.anonVma !== b.anonVma && (a.anonVmaChain.length > 1 || b.anonVmaChain.length > 1)) continue;
-    if (linearPageIndex(a, a.vmEnd) !== b.vmPgoff) continue;
+  // The pairs (a, b) of neighbours with a ending at or after start and b starting at or before end.
+  let a = findVma(mm, start - 1);
+  while (a !== null) {
+    const b = vmaNext(a);
+    if (b === null || b.vmStart > end) break;
+    if (!vmaMergeable(a, b)) {
+      a = b;
+      continue;
+    }
     // b's pages keep their index (pgoff is contiguous), so rmap still finds them through a.
+    mm.mmMt.erase(b);
     a.vmEnd = b.vmEnd;
+    mm.mmMt.adjust(a);
     if (a.anonVma === null && b.anonVma !== null) {
       a.anonVma = b.anonVma; // dup_anon_vma()
       anonVmaClone(a, b);
     }
     unlinkAnonVmas(mm.k, [b]);
-    mm.vmas.splice(i + 1, 1);
     unlinkFileVmas([b]);
-    i--;
+    // a may now merge with the VMA before it (it took b's anon_vma): look at that pair again.
+    const p = vmaPrev(a);
+    if (p !== null && p.vmEnd >= start) a = p;
   }
+}
+
+/** Whether b, right after a, can be folded into a: same flags, compatible anon_vma, contiguous pgoff. */
+function vmaMergeable(a: VmAreaStruct, b: VmAreaStruct): boolean {
+  if (a.vmEnd !== b.vmStart || a.vmFlags !== b.vmFlags || a.vmOps !== b.vmOps || a.vmFile !== b.vmFile) return false;
+  if (a.vmOps === DEV_FILE_VM_OPS) return false; // a driver's VM_MIXEDMAP/VM_PFNMAP mapping is VM_SPECIAL: never merged
+  if (a.anonVma !== null && b.anonVma !== null && a.anonVma !== b.anonVma) return false;
+  // is_mergeable_anon_vma(): a VMA cloned from a parent by fork does not merge with one that has no anon_vma.
+  if (a.anonVma !== b.anonVma && (a.anonVmaChain.length > 1 || b.anonVmaChain.length > 1)) return false;
+  return linearPageIndex(a, a.vmEnd) === b.vmPgoff;
 }
 
 /**
@@ -399,17 +416,19 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
 export function doMunmap(mm: MmStruct, start: number, len: number): number {
   if (!isPageAligned(start) || len === 0 || start + len > TASK_SIZE) return -EINVAL;
   const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-  if (!mm.vmas.some((v) => v.vmStart < end && v.vmEnd > start)) return 0;
+  const first = findVma(mm, start);
+  if (first === null || first.vmStart >= end) return 0;
   let err = splitVma(mm, start);
   if (err === 0) err = splitVma(mm, end);
   if (err) return err;
-  const victims = mm.vmas.filter((v) => v.vmStart >= start && v.vmEnd <= end);
+  const victims: VmAreaStruct[] = [];
+  for (let v = findVma(mm, start); v !== null && v.vmStart < end; v = vmaNext(v)) victims.push(v);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, start, end);
   mmuNotifierInvalidateRangeStart(range);
   for (const v of victims) zapPageRange(v, v.vmStart, v.vmEnd);
   mmuNotifierInvalidateRangeEnd(range);
   for (const v of victims) if (v.vmFlags & VM_HUGETLB) hugetlbVmOpClose(v);
-  mm.vmas = mm.vmas.filter((v) => !victims.includes(v));
+  for (const v of victims) mm.mmMt.erase(v);
   unlinkAnonVmas(mm.k, victims);
   unlinkFileVmas(victims);
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) mm.pgtable.freeIfEmpty(a);
@@ -516,15 +535,16 @@ function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: n
  * teardown through unmap_vmas(): one MMU_NOTIFY_UNMAP over everything.
  */
 export function exitMmap(mm: MmStruct): void {
-  if (mm.vmas.length === 0) return;
+  if (mm.mapCount === 0) return;
+  const vmas = mm.vmas;
   const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, 0, TASK_SIZE);
   mmuNotifierInvalidateRangeStart(range);
-  for (const v of mm.vmas) zapPageRange(v, v.vmStart, v.vmEnd);
+  for (const v of vmas) zapPageRange(v, v.vmStart, v.vmEnd);
   mmuNotifierInvalidateRangeEnd(range);
-  for (const v of mm.vmas) if (v.vmFlags & VM_HUGETLB) hugetlbVmOpClose(v);
-  unlinkAnonVmas(mm.k, mm.vmas);
-  unlinkFileVmas(mm.vmas);
-  mm.vmas = [];
+  for (const v of vmas) if (v.vmFlags & VM_HUGETLB) hugetlbVmOpClose(v);
+  unlinkAnonVmas(mm.k, vmas);
+  unlinkFileVmas(vmas);
+  mm.mmMt.destroy();
   mm.pgtable.clear();
   mm.pgtable.huge.clear();
 }

@@ -47,8 +47,8 @@ export class Task {
   readonly mm: MmStruct;
   /** The file table (files_struct): fd -> struct file, shared references after fork. */
   readonly files = new Map<number, File>();
-  /** task->real_parent; null for a test process created directly. */
-  readonly parent: Task | null;
+  /** task->real_parent; null for a test process created directly, and once the parent has exited (reparented to init). */
+  parent: Task | null;
   readonly children: Task[] = [];
   exited = false;
   /**
@@ -71,6 +71,7 @@ export class Task {
    * unlinked tmpfs file, shmem.ts; `mode` is accepted and not modelled).
    */
   open(path: string, flags = O_RDWR, _mode = 0): number {
+    this.k.current = this;
     if (TMPFS_DIRS.includes(path)) {
       const filp = shmemTmpfile(this.k, path, flags);
       return typeof filp === 'number' ? filp : this.installFd(filp);
@@ -94,6 +95,7 @@ export class Task {
 
   /** close(2): the driver's release() runs when the last reference goes (fput()). */
   close(fd: number): number {
+    this.k.current = this;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     this.files.delete(fd);
@@ -106,6 +108,7 @@ export class Task {
    * is entered, and left, holding no lock.
    */
   ioctl(fd: number, cmd: number, arg: object): number {
+    this.k.current = this;
     const sched = this.k.sched;
     sched.point('ioctl entry');
     const filp = this.files.get(fd);
@@ -127,6 +130,7 @@ export class Task {
 
   /** read(2) at the file position, into user memory at buf. */
   read(fd: number, buf: number, count: number): number {
+    this.k.current = this;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     const pos = filp instanceof ShmemFile ? filp.fPos : 0;
@@ -137,6 +141,7 @@ export class Task {
 
   /** write(2) at the file position (the end with O_APPEND), from user memory at buf. */
   write(fd: number, buf: number, count: number): number {
+    this.k.current = this;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     const r = vfsWrite(this.mm, filp, buf, count, filp instanceof ShmemFile ? filp.fPos : 0);
@@ -146,6 +151,7 @@ export class Task {
 
   /** pread64(2): read at offset, the file position unchanged. */
   pread(fd: number, buf: number, count: number, offset: number): number {
+    this.k.current = this;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     if (offset < 0) return -EINVAL;
@@ -154,6 +160,7 @@ export class Task {
 
   /** pwrite64(2): write at offset, the file position unchanged. */
   pwrite(fd: number, buf: number, count: number, offset: number): number {
+    this.k.current = this;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     if (offset < 0) return -EINVAL;
@@ -167,6 +174,7 @@ export class Task {
    * test_hmm's default_llseek()).
    */
   lseek(fd: number, offset: number, whence: number): number {
+    this.k.current = this;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     if (whence < 0 || whence > SEEK_MAX) return -EINVAL; // whence is unsigned in C
@@ -175,6 +183,7 @@ export class Task {
 
   /** ftruncate(2). */
   ftruncate(fd: number, length: number): number {
+    this.k.current = this;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     return doSysFtruncate(filp, length);
@@ -194,6 +203,7 @@ export class Task {
 
   /** A system call that changes the VMAs: a preemption point, the call under mmap_write_lock(), a preemption point. */
   private underMmapWriteLock(name: string, call: () => number): number {
+    this.k.current = this;
     const sched = this.k.sched;
     sched.point(`${name} entry`);
     mmapWriteLock(this.mm);
@@ -229,6 +239,7 @@ export class Task {
    * nothing left behind.
    */
   fork(): ErrPtr<Task> {
+    this.k.current = this;
     const mm = dupMm(this.k, this.mm);
     if (IS_ERR(mm)) return mm;
     const child = new Task(this.k, mm, this);
@@ -246,15 +257,21 @@ export class Task {
    * Model of do_exit(): the address space goes first (exit_mm(), the last
    * mmput() tears it down: mirrors see one MMU_NOTIFY_UNMAP, shared pages
    * lose this mapping's reference), then the files (exit_files(), fput()
-   * of each), as in kernel/exit.c. The task stays a zombie with its status.
+   * of each), then the children are reparented (exit_notify()), as in
+   * kernel/exit.c. The task stays a zombie with its status.
    */
   private doExit(status: number): void {
+    this.k.current = this;
     if (this.exited) return;
     this.exited = true;
     this.exitStatus = status;
     this.k.sched.exitGroup(this);
     this.mm.mmput();
     for (const fd of [...this.files.keys()]) this.close(fd);
+    // forget_original_parent(): the children go to the child reaper (init, which the model does not run), so an
+    // exited task holds no child and no child holds it: a chain of forks keeps only the tasks still there.
+    for (const c of this.children) c.parent = null;
+    this.children.length = 0;
   }
 
   /**

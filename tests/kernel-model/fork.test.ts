@@ -522,3 +522,74 @@ t.test('three generations: anon_vma_clone() reuses an anon_vma left without VMAs
   t.equal(dev.freeList.length, 512);
   t.equal(k.warnings.length, 0, 'no WARN from unlink_anon_vmas()');
 });
+
+/**
+ * A chain of forks: each generation reads its parent's value, writes its
+ * own (COW), and, unless `alive`, its parent exits and is reaped. Returns
+ * the longest anon_vma chain a VMA had. `leakActive` breaks
+ * unlink_anon_vmas() on purpose: an exiting VMA's anon_vma keeps counting it
+ * as active, so anon_vma_clone() can never reuse it.
+ */
+function forkChain(t: Asserts, k: Kernel, depth: number, alive: boolean, leakActive = false): number {
+  let task = new Task(k);
+  const { addr } = mmapAnon(task.mm, 1);
+  userStore(task.mm, addr, pattern(0));
+  const all = [task];
+  let longest = 0, wrong = 0;
+  for (let i = 1; i <= depth; i++) {
+    const child = task.fork() as Task;
+    if (load(child.mm, addr)[0] !== pattern(i - 1)[0]) wrong++;
+    userStore(child.mm, addr, pattern(i));
+    longest = Math.max(longest, vmaLookup(child.mm, addr)!.anonVmaChain.length);
+    if (alive) all.push(child);
+    else {
+      const av = vmaLookup(task.mm, addr)!.anonVma!;
+      task.exit();
+      if (leakActive) av.numActiveVmas++;
+      if (child.parent !== null) wrong++;
+      task.releaseTask();
+    }
+    task = child;
+  }
+  t.equal(wrong, 0, 'every generation read its parent\'s value, and the parent\'s exit reparented it');
+  for (const p of alive ? all.reverse() : [task]) {
+    p.exit();
+    p.releaseTask();
+  }
+  return longest;
+}
+
+t.test('a fork chain whose parents exit: 6.12 reuses anon_vmas, so each VMA stays in 3 (anon_vma_clone())', async (t) => {
+  const k = new Kernel();
+  t.equal(forkChain(t, k, 300, false), 3, 'the longest chain over 300 generations is 3');
+  t.equal(k.pageAlloc.nrAllocated, 0, 'nothing leaks');
+  t.equal(k.tasks.size, 0, 'every task reaped');
+});
+
+t.test('a fork chain whose parents stay: 6.12 links the VMA at depth d into d + 1 anon_vmas', async (t) => {
+  const k = new Kernel();
+  t.equal(forkChain(t, k, 50, true), 51, 'depth 50: 51 anon_vmas, one per ancestor and its own');
+  t.equal(k.pageAlloc.nrAllocated, 0, 'nothing leaks');
+});
+
+t.test('break it: an unlink that leaves anon_vmas counting exited VMAs makes the chain grow with its depth', async (t) => {
+  const k = new Kernel();
+  t.equal(forkChain(t, k, 40, false, true), 41, 'no reuse: 41 anon_vmas at depth 40, where 6.12 keeps 3');
+});
+
+t.test('exit() reparents the children (forget_original_parent()): no exited task is held by a live one', async (t) => {
+  const k = new Kernel();
+  const a = new Task(k);
+  const b = forkOk(t, a), c = forkOk(t, a);
+  a.exit();
+  t.equal(b.parent, null, 'b goes to init');
+  t.equal(c.parent, null, 'c too');
+  t.same(a.children, [], 'a has no child left');
+  b.exit();
+  b.releaseTask();
+  t.equal(findTaskByVpid(k, b.pid), null, 'init\'s wait reaps b');
+  c.exit();
+  a.releaseTask();
+  c.releaseTask();
+  t.equal(k.tasks.size, 0);
+});

@@ -301,7 +301,7 @@ t.test('a broken refcount is caught at unmap time', async (t) => {
   k.memmap.block(p).refcount[p % 512] = 0; // a reference dropped by somebody who did not own it
   let caught: unknown = null;
   try { doMunmap(mm, a, PAGE_SIZE); } catch (e) { caught = e; }
-  t.match(String(caught), /kernel BUG in put_page\(\): refcount underflow/, 'zap_pte_range\'s put_page underflows');
+  t.match(String(caught), /model: put_page\(\): refcount underflow/, 'zap_pte_range\'s put_page underflows');
 });
 
 t.test('exit_mmap (last mmput) frees everything; interval notifiers hear it as UNMAP', async (t) => {

@@ -173,7 +173,7 @@ t.test('mutex: a preempted holder, recursion and a foreign unlock are bugs; tryl
   const e = (() => { try { k.sched.point('inside'); } catch (x) { return x; } return null; })();
   t.equal(tried, false, 'trylock of a held mutex fails');
   t.ok(e instanceof KernelBug);
-  t.match((e as Error).message, /kernel BUG in mutex_lock\(\): thread \d+ would sleep on dmirror->mutex, held by the test process's thread, which was preempted inside its critical section/);
+  t.match((e as Error).message, /BUG: thread \d+ would sleep on dmirror->mutex, held by the test process's thread, which was preempted inside its critical section/);
   mutexUnlock(k, m);
   t.throws(() => mutexUnlock(k, m), /releases dmirror->mutex, owned by nobody/);
   t.end();
@@ -203,7 +203,7 @@ t.test('rwsem: readers share, a writer excludes; mmap_lock held for read across 
     yield { nanosleep: 0 };
     task.munmap(addr, PAGE_SIZE);
   })());
-  t.throws(() => k.sched.point('inside mmap_read_lock'), /kernel BUG in down_write\(\): thread \d+ would sleep on mmap_lock/);
+  t.throws(() => k.sched.point('inside mmap_read_lock'), /BUG: thread \d+ would sleep on mmap_lock/);
   mmapReadUnlock(task.mm);
   t.end();
 });
