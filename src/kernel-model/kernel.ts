@@ -22,6 +22,7 @@ import type { Page } from './page.js';
 import type { VmAreaStruct } from './mm.js';
 import type { PteTable } from './pgtable.js';
 import type { HmmRange } from './hmm.js';
+import type { KernelEntry } from './hung_task.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
@@ -109,6 +110,14 @@ export class Kernel {
   readonly seed: number;
   /** The source of /dev/urandom's bytes (random.ts). */
   readonly urandom: Prng;
+  /**
+   * `current` while a task is in a system call (set by Task's entry points
+   * that can block in the kernel; null otherwise): who a hung-task report
+   * names (hung_task.ts).
+   */
+  current: KernelEntry | null = null;
+  /** Hung-task reports (hung_task.ts), in order: a task that blocked for good; the kernel is left as it is. */
+  readonly hung: string[] = [];
   /** The threads of the processes and the virtual clock (sched.ts). */
   readonly sched: Sched;
   private readonly objects = new Map<number, object>();

@@ -200,6 +200,8 @@ export class Harness {
 /** What ended a stage abnormally, other than ASSERT/SKIP (a "signal"). */
 interface Crash {
   signal?: number;
+  /** The test process blocked for good in the kernel (a HungTask: the kernel's hung-task report was printed). */
+  hang?: boolean;
 }
 
 function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
@@ -253,6 +255,8 @@ function runFixture(c: PlannedCase, t: Metadata): Crash | undefined {
   if (crash || t.exitCode !== KSFT_PASS || t.aborted) return crash;
   t.setupCompleted = true;
   crash = stage(t, () => c.test.fn(self, data, t));
+  // A body blocked for good in the kernel (a hung task) never gets to its teardown, as in C.
+  if (crash?.hang) return crash;
   return stage(t, () => c.fixture.def.teardown(self, data, t)) ?? crash;
 }
 
@@ -279,6 +283,7 @@ function reportCrash(t: Metadata, e: unknown): Crash {
   for (const line of text.split('\n')) t.err(`# ${line}`);
   t.exitCode = KSFT_FAIL;
   const signal = (e as { signal?: unknown } | null)?.signal;
+  if ((e as { kind?: unknown } | null)?.kind === 'HANG') return { hang: true };
   return typeof signal === 'number' ? { signal } : {};
 }
 
@@ -301,7 +306,11 @@ function leaveContext(ctx: CaseContext, t: Metadata): Crash | undefined {
  * carries one, the kernel's wording otherwise.
  */
 function waitStatus(t: Metadata, crash: Crash | undefined): void {
-  if (crash) {
+  if (crash?.hang) {
+    // The C harness would wait for this child forever (its timeout's SIGKILL cannot end a task in D state).
+    t.err(`# ${t.name}: Test hung: the test process is blocked in the kernel for good (HANG)`);
+    t.exitCode = KSFT_FAIL;
+  } else if (crash) {
     const how = crash.signal !== undefined ? `signal ${crash.signal}` : 'exception';
     t.err(`# ${t.name}: Test terminated unexpectedly by ${how}`);
     t.exitCode = KSFT_FAIL;
