@@ -50,6 +50,7 @@ export function completionDone(x: Completion): boolean {
  * the hung-task report.
  */
 export function waitForCompletion(k: Kernel, x: Completion, callers: readonly string[], detail?: () => string[]): void {
+  if (k.inject.waitForCompletion) return k.inject.waitForCompletion(k, x);
   if (x.done === 0 && !k.sched.sleepUntil('wait_for_completion', () => x.done !== 0, HUNG_TASK_TIMEOUT_NS)) {
     hungTask(k, callers[0] ?? 'wait_for_completion', ['__schedule', 'schedule', 'schedule_timeout', '__wait_for_common', 'wait_for_completion', ...callers], detail?.() ?? []);
   }

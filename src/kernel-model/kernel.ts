@@ -23,6 +23,7 @@ import type { VmAreaStruct } from './mm.js';
 import type { PteTable } from './pgtable.js';
 import type { HmmRange } from './hmm.js';
 import type { KernelEntry } from './hung_task.js';
+import type { Completion } from './completion.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
@@ -56,6 +57,8 @@ export interface KernelInject {
    * there to break the scheduler's rule (sched.ts) on purpose.
    */
   hmmWalkStart?: (range: HmmRange) => void;
+  /** completion.ts: wait_for_completion(); a test replaces it (e.g. one that returns at once) to show a missing wait is caught. */
+  waitForCompletion?: (k: Kernel, x: Completion) => void;
 }
 
 export interface KernelOptions {

@@ -279,11 +279,13 @@ function stage(t: Metadata, fn: () => unknown): Crash | undefined {
 function reportCrash(t: Metadata, e: unknown): Crash {
   const err = e instanceof Error ? e : undefined;
   let text = err ? err.message : String(e);
-  if (err && err.name && err.name !== 'Error') text = `${err.name}: ${text}`;
+  const hang = (e as { kind?: unknown } | null)?.kind === 'HANG';
+  // A hung-task report is printed as the kernel prints it, without the error's name.
+  if (err && err.name && err.name !== 'Error' && !hang) text = `${err.name}: ${text}`;
   for (const line of text.split('\n')) t.err(`# ${line}`);
   t.exitCode = KSFT_FAIL;
   const signal = (e as { signal?: unknown } | null)?.signal;
-  if ((e as { kind?: unknown } | null)?.kind === 'HANG') return { hang: true };
+  if (hang) return { hang: true };
   return typeof signal === 'number' ? { signal } : {};
 }
 
