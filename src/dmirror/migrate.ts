@@ -67,17 +67,28 @@ function dmirrorMigrateFinalizeAndMap(k: Kernel, args: MigrateVma, dmirror: Dmir
 }
 
 /**
- * Model of dmirror_devmem_fault_alloc_and_copy(): a system page for each
- * selected device page (PRIVATE or COHERENT), filled from the page holding
- * its data. The seed's GENERIC pages are "already in system or SPM" and do
- * not move: with the seed's driver an explicit migration back leaves them
- * where they are.
+ * Which device pages a migration back to system memory moves: the one place
+ * where the seed's dmirror_devmem_fault_alloc_and_copy() (000 patch 11,
+ * called by its MIGRATE with alloc_to_devmem = 0) and 6.12's (called by
+ * dmirror_devmem_fault() and MIGRATE_TO_SYS) differ.
+ *  - '6.12': PRIVATE and COHERENT pages move; any other page is a WARN (its
+ *    callers' selection never offers one).
+ *  - 'v5': only device-private pages move; every other page the seed's
+ *    MIGRATE_VMA_SELECT_SYSTEM offers (a GENERIC page, a page still in
+ *    system memory) is "already in system or SPM": logged, left in place.
  */
-function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirror): number {
+export type MigrateBackRule = '6.12' | 'v5';
+
+/**
+ * Model of dmirror_devmem_fault_alloc_and_copy(): a system page for each
+ * selected device page the rule moves, filled from the page holding its
+ * data. A failed allocation leaves the page where it is (not migrated).
+ */
+function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirror, rule: MigrateBackRule): number {
   for (let i = 0, addr = args.start; addr < args.end; addr += PAGE_SIZE, i++) {
     let spage = migratePfnToPage(args.src[i]);
     if (spage === 0 || !(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    if (isDeviceGenericPage(k, spage)) {
+    if (rule === 'v5' && !isDevicePrivatePage(k, spage)) {
       k.printk(`page already in system or SPM spage pfn: 0x${spage.toString(16)}`);
       args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
       continue;
@@ -138,7 +149,7 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
     args.flags = dmirrorSelectDevice(dmirror);
     ret = migrateVmaSetup(k, args);
     if (ret) break;
-    dmirrorDevmemFaultAllocAndCopy(k, args, dmirror);
+    dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
     migrateVmaPages(k, args);
     cmd.cpages += dmirrorSuccessfulMigratedPages(args);
     migrateVmaFinalize(k, args);
@@ -292,7 +303,7 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
       return ret;
     }
     if (cmd.alloc_to_devmem) dmirrorMigrateAllocAndCopy(k, args, dmirror);
-    else dmirrorDevmemFaultAllocAndCopy(k, args, dmirror);
+    else dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, 'v5'); // the seed's own helper
     migrateVmaPages(k, args);
     if (cmd.alloc_to_devmem) dmirrorMigrateFinalizeAndMap(k, args, dmirror);
     migrateVmaFinalize(k, args);
@@ -331,7 +342,7 @@ export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   args.flags = dmirrorSelectDevice(dmirror);
   args.faultPage = vmf.page;
   if (migrateVmaSetup(k, args)) return VM_FAULT_SIGBUS;
-  const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror);
+  const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
   if (ret) return ret;
   migrateVmaPages(k, args);
   // No device finalize step: the fault path already dropped the mirror's entry.
