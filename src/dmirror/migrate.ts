@@ -10,7 +10,7 @@ import type { Kernel } from '../kernel-model/kernel.js';
 import type { Task } from '../kernel-model/task.js';
 import { type Page, PAGE_SIZE } from '../kernel-model/page.js';
 import { VM_READ, VM_WRITE, findVma, vmaLookup } from '../kernel-model/mm.js';
-import { lockPage, unlockPage, putPage } from '../kernel-model/page_alloc.js';
+import { lockPage, unlockPage, putPage, allocPageVma } from '../kernel-model/page_alloc.js';
 import { makeDeviceExclusiveRange } from '../kernel-model/rmap.js';
 import { copyHighpage, clearHighpage } from '../kernel-model/highmem.js';
 import { copyToUser, type VmFault } from '../kernel-model/memory.js';
@@ -96,7 +96,9 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
     if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage), 'dmirror_devmem_fault_alloc_and_copy',
       `pfn 0x${spage.toString(16)} is not device memory`)) continue;
     spage = dmirrorBackingPage(k, spage);
-    const dpage = k.pageAlloc.allocPage(); // alloc_page_vma()
+    // alloc_page_vma(GFP_HIGHUSER_MOVABLE): may run the OOM killer; a failure leaves the page where it is and
+    // returns 0, so a CPU fault on it ends only by the faulting task's death (the OOM victim) or a retry.
+    const dpage = allocPageVma(k, args.vma!.vmMm);
     if (dpage === 0) continue;
     lockPage(k, dpage);
     dmirror.pt.erase(addr / PAGE_SIZE);

@@ -36,6 +36,7 @@ export class FatalSignal extends Error {
 }
 export const SIGBUS = 7;
 export const SIGSEGV = 11;
+export const SIGKILL = 9;
 
 /**
  * A task blocked for good: it waits (wait_for_completion(), ...) for

@@ -57,6 +57,12 @@ export interface KernelInject {
    * there to break the scheduler's rule (sched.ts) on purpose.
    */
   hmmWalkStart?: (range: HmmRange) => void;
+  /**
+   * page_alloc.ts: should_fail_alloc_page() (mm/fail_page_alloc.c,
+   * CONFIG_FAIL_PAGE_ALLOC): true makes this allocation of 2^order pages
+   * fail as if memory were exhausted.
+   */
+  shouldFailAllocPage?: (order: number) => boolean;
   /** completion.ts: wait_for_completion(); a test replaces it (e.g. one that returns at once) to show a missing wait is caught. */
   waitForCompletion?: (k: Kernel, x: Completion) => void;
 }

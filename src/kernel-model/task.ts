@@ -22,6 +22,7 @@ import { doMadvise } from './madvise.js';
 import { mmapWriteLock, mmapWriteUnlock } from './locking.js';
 import type { Thread, ThreadBody } from './sched.js';
 import { syscallFrames } from './hung_task.js';
+import { FatalSignal } from './bug.js';
 
 /* Signal numbers (arch/x86/include/uapi/asm/signal.h) the model acts on. */
 export const SIGINT = 2;
@@ -107,6 +108,15 @@ export class Task {
     return 0;
   }
 
+  /**
+   * The way back to user mode (exit_to_user_mode_loop()): a SIGKILL the OOM
+   * killer left pending for this task (oom_kill.ts) is delivered here, and
+   * the process dies of it.
+   */
+  private exitToUserMode(): void {
+    if (this.mm.oomVictim && !this.exited) throw new FatalSignal(SIGKILL, 0, 'killed by the OOM killer');
+  }
+
   /** Run `call` as this task's system call (k.current set, as `current` is in the kernel), innermost frames of its way in first. */
   private inKernel<T>(frames: readonly string[], call: () => T): T {
     const k = this.k, saved = k.current;
@@ -128,6 +138,7 @@ export class Task {
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     const ret = this.inKernel(syscallFrames('ioctl'), () => filp.cdev.fops.unlockedIoctl(filp, cmd, arg, this));
+    this.exitToUserMode();
     sched.point('ioctl exit');
     return ret;
   }
