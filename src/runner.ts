@@ -9,6 +9,7 @@
 import { Harness, type RunResult, type CaseResult } from './kselftest/harness.js';
 import { listTests } from './kselftest/options.js';
 import { Kernel } from './kernel-model/kernel.js';
+import type { KernelVersion } from './kernel-model/changes.js';
 import { HostMemory } from './kernel-model/page_data.js';
 import { HungTask, KernelBug } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
@@ -34,6 +35,8 @@ export interface SmokeOptions {
   onCase?: (result: CaseResult) => void;
   /** The host memory the cases' kernels share (default: a new one per run); tests pass one to look at it afterwards. */
   hostMemory?: HostMemory;
+  /** The kernel each case boots: a profile and patches (kernel-model/changes.ts). Default 6.12. */
+  kernel?: KernelVersion;
   /** Called for each case after boot, module load and the test process's creation: tests use it to break or instrument the model. */
   onKernel?: (k: Kernel, mod: TestHmm, task: Task) => void;
 }
@@ -117,7 +120,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
       return {
         enter() {
           if (opts.trace) opts.err(`#  RUN           ${name} ...`);
-          k = new Kernel({ machine, seed: opts.seed, hostMemory });
+          k = new Kernel({ machine, seed: opts.seed, hostMemory, version: opts.kernel });
           if (opts.trace) k.sched.trace = opts.err;
           gupTestInit(k); // CONFIG_GUP_TEST: /sys/kernel/debug/gup_test, as on the reference machine
           const r = modprobeTestHmm(k, opts.params);

@@ -36,6 +36,7 @@ import { pteIndex, ptePresent, pteWrite, isDeviceExclusiveEntry } from '../src/k
 import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../src/dmirror/test_hmm.js';
 import * as U from '../src/dmirror/test_hmm_uapi.js';
 import { PRIVATE, GENERIC, COHERENT, smoke } from './helpers.js';
+import { composeKernel } from '../src/kernel-model/changes.js';
 
 const MODES = { private: { params: PRIVATE, dev: 0 }, coherent: { params: COHERENT, dev: 2 }, generic: { params: GENERIC, dev: 0 } } as const;
 type Mode = keyof typeof MODES;
@@ -47,8 +48,10 @@ function cmd(task: Task, fd: number, req: number, fields: Partial<U.HmmDmirrorCm
 }
 
 /** Boot, load test_hmm, fill 6 pages, migrate them to the device, EXCLUSIVE the first 2. */
-function migrateThenExclusive(mode: Mode) {
-  const k = new Kernel();
+function migrateThenExclusive(mode: Mode, patches: string[] = []) {
+  const version = composeKernel('6.12', patches);
+  if ('error' in version) throw new Error(version.error);
+  const k = new Kernel({ version });
   const { ret, mod } = hmmDmirrorInit(k, MODES[mode].params);
   if (ret || !mod) throw new Error(`load failed ${ret}`);
   const task = new Task(k);
@@ -163,6 +166,16 @@ t.test('private: close and unload after EXCLUSIVE are clean', (t) => {
   task.exit();
   t.same(hmmDmirrorExit(mod), []);
   t.equal(k.pageAlloc.nrAllocated, 0);
+  t.end();
+});
+
+t.test('6.15\'s page_vma_mapped fix on 6.12: no leaked reference, but the exclusive entry itself still holds the page: RELEASE hangs', (t) => {
+  const { k, task, fd, p } = migrateThenExclusive('coherent', ['page_vma_mapped-exclusive-not-migration']);
+  const dpage = pte(task, p).pfn;
+  t.throws(() => cmd(task, fd, U.HMM_DMIRROR_RELEASE, { addr: p, npages: NPAGES }), { name: 'HungTask' });
+  t.ok(isDeviceExclusiveEntry(pte(task, p).val), 'remove_migration_ptes() left the exclusive entry alone');
+  t.same([pageRefCount(k, dpage), pageMapcount(k, dpage)], [1, 0], 'only the entry\'s reference');
+  t.match(k.hung[0], /still referenced \(2 references: 2 by a device-exclusive entry\)/);
   t.end();
 });
 

@@ -10,6 +10,7 @@
  *       - { start: 0x140000000, size: 1G }
  *     transparent_hugepage: madvise  # always | madvise | never (the kernel command line's setting)
  *     hugepages: 16                # hugetlbfs pool of 2 MiB pages (vm.nr_hugepages)
+ *   kernel: '6.12'                 # the kernel profile (hmm-test kernels lists them), as --kernel
  *   module:                        # test_hmm parameters, as modprobe would get them
  *     spm_addr_dev0: 0x100000000
  *     spm_addr_dev1: 0x140000000
@@ -23,6 +24,7 @@ import { yaml } from './yaml.js';
 import { type MachineConfig, type MemoryMapEntry, defaultMachine, hex } from '../kernel-model/machine.js';
 import { type TestHmmParams, type SpmType, SPM_TYPES } from '../dmirror/test_hmm.js';
 import { UsageError, parseAddress } from './args.js';
+import { composeKernel } from '../kernel-model/changes.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -30,6 +32,8 @@ const MiB = 1024 ** 2;
 export interface HmmTestConfig {
   machine: MachineConfig;
   params: TestHmmParams | null;
+  /** The kernel profile's name (kernel-model/changes.ts), when the file gives one. */
+  kernel?: string;
 }
 
 /** "4G", "512M", 4294967296 or "0x100000000" as a byte count. */
@@ -88,7 +92,7 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
     throw new UsageError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`);
   }
   if (doc === null || doc === undefined) return { machine: defaultMachine(), params: null };
-  const top = onlyKeys(file, doc, ['machine', 'module']);
+  const top = onlyKeys(file, doc, ['machine', 'module', 'kernel']);
   let machine = defaultMachine();
   if (top.machine !== undefined) {
     const m = onlyKeys(`${file}: machine`, top.machine, ['physBits', 'ram', 'spm', 'transparent_hugepage', 'hugepages']);
@@ -134,5 +138,9 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
       spm_type: (p.spm_type as SpmType | undefined) ?? 'generic',
     };
   }
-  return { machine, params };
+  if (top.kernel === undefined) return { machine, params };
+  const kernel = String(top.kernel);
+  const v = composeKernel(kernel);
+  if ('error' in v) throw new UsageError(`${file}: kernel: ${v.error}`);
+  return { machine, params, kernel };
 }

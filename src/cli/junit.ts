@@ -12,7 +12,7 @@ const esc = (s: string): string =>
     // XML 1.0 has no place for most control characters.
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
 
-export function junitXml(suiteName: string, result: RunResult): string {
+export function junitXml(suiteName: string, result: RunResult, properties: Record<string, string> = {}): string {
   const secs = (ms: number) => (ms / 1000).toFixed(3);
   const groups = new Map<string, RunResult['results']>();
   for (const r of result.results) {
@@ -26,6 +26,10 @@ export function junitXml(suiteName: string, result: RunResult): string {
   for (const [suite, rs] of groups) {
     const fails = rs.filter((r) => r.status === 'fail').length, skips = rs.filter((r) => r.status === 'skip').length;
     lines.push(`  <testsuite name="${esc(suite)}" tests="${rs.length}" failures="${fails}" errors="0" skipped="${skips}" time="${secs(total(rs))}">`);
+    const props = Object.entries(properties);
+    if (props.length) {
+      lines.push('    <properties>', ...props.map(([n, v]) => `      <property name="${esc(n)}" value="${esc(v)}"/>`), '    </properties>');
+    }
     for (const r of rs) {
       const name = r.name.split('.').at(-1)!;
       const open = `    <testcase classname="${esc(suite)}" name="${esc(name)}" time="${secs(r.durationMs)}"`;

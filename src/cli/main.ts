@@ -20,6 +20,7 @@ import { DEFAULT_SEED } from '../kernel-model/random.js';
 import { runSmoke, checkModuleParams, listSmoke } from '../runner.js';
 import { parseHarnessArgs, testEnabled, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
 import type { TestHmmParams } from '../dmirror/test_hmm.js';
+import { composeKernel, describeKernels, kernelProfiles, DEFAULT_KERNEL } from '../kernel-model/changes.js';
 
 const EXIT_USAGE = 2;
 /** KSFT_SKIP: what the harness exits with after -h or -l. */
@@ -57,8 +58,9 @@ export function main(argv: string[]): void {
     .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
     .option('--format <format>', 'tap (kselftest TAP, the default when stdout is not a terminal) or pretty')
     .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
+    .option('--kernel <name>', `the kernel the cases boot: ${kernelProfiles().map((p) => p.name).join(' or ')} (default ${DEFAULT_KERNEL}; hmm-test kernels lists what each has)`)
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; seed?: string; report?: string; junit?: string; format?: string; config?: string }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; seed?: string; report?: string; junit?: string; format?: string; config?: string; kernel?: string }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
@@ -84,6 +86,11 @@ export function main(argv: string[]): void {
         spm_type: opts.coherent ? 'coherent' : 'generic',
       };
       const machine = config.machine;
+      if (opts.kernel !== undefined && config.kernel !== undefined && opts.kernel !== config.kernel) {
+        throw new UsageError(`--kernel ${opts.kernel} and ${opts.config}'s kernel: ${config.kernel} disagree: give the kernel in one place`);
+      }
+      const kernel = composeKernel(opts.kernel ?? config.kernel ?? DEFAULT_KERNEL);
+      if ('error' in kernel) throw new UsageError(`--kernel: ${kernel.error}`);
       const seed = opts.seed === undefined ? undefined : parseSeed(opts.seed);
       const problem = checkModuleParams(params, machine);
       if (problem !== null) throw new UsageError(problem);
@@ -106,6 +113,7 @@ export function main(argv: string[]): void {
         onCase: pretty ? (r) => prettyCase(r).forEach(say) : undefined,
         trace: opts.trace,
         seed,
+        kernel,
       });
       if (pretty) say(prettySummary(result));
       const save = (file: string, what: string, text: () => string) => {
@@ -115,9 +123,16 @@ export function main(argv: string[]): void {
           throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
         }
       };
-      if (opts.report) save(opts.report, 'report', () => smokeReport(params, machine, result));
-      if (opts.junit) save(opts.junit, 'JUnit XML', () => junitXml('hmm-tests', result));
+      if (opts.report) save(opts.report, 'report', () => smokeReport(params, machine, result, kernel.label));
+      if (opts.junit) save(opts.junit, 'JUnit XML', () => junitXml('hmm-tests', result, { kernel: kernel.label }));
       process.exitCode = result.exitCode;
+    });
+
+  program
+    .command('kernels')
+    .description('list the kernel profiles (--kernel) and the upstream changes each has, with their sources, and the patches')
+    .action(() => {
+      for (const l of describeKernels()) process.stdout.write(`${l}\n`);
     });
 
   // The harness's getopt options (-t name, -l, ...) are read in order before commander sees the rest.

@@ -11,11 +11,12 @@ import { type TestHmmParams, memoryMode } from '../dmirror/test_hmm.js';
 import type { MachineConfig } from '../kernel-model/machine.js';
 import { hex } from '../kernel-model/machine.js';
 
-export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult): string {
+export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult, kernel = '6.12'): string {
   const mode = memoryMode(params);
   const memoryType = { private: ['DEVICE_PRIVATE'], generic: ['DEVICE_GENERIC'], coherent: ['DEVICE_PRIVATE', 'DEVICE_COHERENT'] }[mode];
   return yaml().stringify({
     configuration: {
+      kernel,
       module: 'test_hmm',
       parameters: { spm_addr_dev0: hex(params.spm_addr_dev0), spm_addr_dev1: hex(params.spm_addr_dev1), spm_type: params.spm_type ?? 'generic' },
       mode,

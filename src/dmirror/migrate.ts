@@ -5,21 +5,22 @@
  * the direction), CHECK_EXCLUSIVE, and the CPU fault on a device-private
  * page (dev_pagemap_ops.migrate_to_ram).
  */
-import { EINVAL, EFAULT, EPERM, EBUSY } from '../kernel-model/errno.js';
+import { EINVAL, EFAULT, EPERM, EBUSY, ENOMEM } from '../kernel-model/errno.js';
+import { TEST_HMM_ALLOC_OOM, MAKE_DEVICE_EXCLUSIVE } from '../kernel-model/changes.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import type { Task } from '../kernel-model/task.js';
 import { type Page, PAGE_SIZE } from '../kernel-model/page.js';
-import { VM_READ, VM_WRITE, findVma, vmaLookup } from '../kernel-model/mm.js';
-import { lockPage, unlockPage, putPage, allocPageVma } from '../kernel-model/page_alloc.js';
-import { makeDeviceExclusiveRange } from '../kernel-model/rmap.js';
+import { type MmStruct, VM_READ, VM_WRITE, findVma, vmaLookup } from '../kernel-model/mm.js';
+import { lockPage, unlockPage, putPage, compoundHead, allocPageVma } from '../kernel-model/page_alloc.js';
+import { makeDeviceExclusiveRange, makeDeviceExclusive } from '../kernel-model/rmap.js';
 import { copyHighpage, clearHighpage } from '../kernel-model/highmem.js';
 import { copyToUser, type VmFault } from '../kernel-model/memory.js';
-import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, VM_FAULT_SIGBUS } from '../kernel-model/memremap.js';
+import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, VM_FAULT_SIGBUS, VM_FAULT_OOM } from '../kernel-model/memremap.js';
 import { isZoneDevicePage } from '../kernel-model/page_alloc.js';
 import { MigrateVma, migrateVmaSetup, migrateVmaPages, migrateVmaFinalize, migratePfn, migratePfnToPage, mpfnClear,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_VALID, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT } from '../kernel-model/migrate_device.js';
-import { type Dmirror, type TestHmm, dmirrorMm, dmirrorDevmemAllocPage, dmirrorBackingPage, zoneDeviceData,
+import { type Dmirror, type TestHmm, dmirrorMm, dmirrorPfnsArraySize, dmirrorDevmemAllocPage, dmirrorBackingPage, zoneDeviceData,
   setZoneDeviceData } from './test_hmm.js';
 import { newDmirrorBounce, dmirrorBounceInit, dmirrorBounceFini, dmirrorDoRead } from './mirror.js';
 import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, xaPointerTag } from './xarray.js';
@@ -96,10 +97,14 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
     if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage), 'dmirror_devmem_fault_alloc_and_copy',
       `pfn 0x${spage.toString(16)} is not device memory`)) continue;
     spage = dmirrorBackingPage(k, spage);
-    // alloc_page_vma(GFP_HIGHUSER_MOVABLE): may run the OOM killer; a failure leaves the page where it is and
-    // returns 0, so a CPU fault on it ends only by the faulting task's death (the OOM victim) or a retry.
+    // alloc_page_vma(GFP_HIGHUSER_MOVABLE): may run the OOM killer (page_alloc.ts). 6.12 then leaves the page
+    // where it is and returns 0, so a CPU fault on it ends by the OOM victim's death or a retry;
+    // TEST_HMM_ALLOC_OOM fails the migration (the pages before stay set up).
     const dpage = allocPageVma(k, args.vma!.vmMm);
-    if (dpage === 0) continue;
+    if (dpage === 0) {
+      if (k.has(TEST_HMM_ALLOC_OOM)) return VM_FAULT_OOM;
+      continue;
+    }
     lockPage(k, dpage);
     dmirror.pt.erase(addr / PAGE_SIZE);
     copyHighpage(k, dpage, spage);
@@ -124,7 +129,7 @@ function dmirrorSuccessfulMigratedPages(m: MigrateVma): number {
 
 /**
  * Model of dmirror_migrate_to_system() (6.12 MIGRATE_TO_SYS): VMA by VMA,
- * 64 pages at a time, the device's own pages back to system memory;
+ * ARRAY_SIZE(src_pfns) pages at a time, the device's own pages back to system memory;
  * cmd.cpages counts the pages that moved.
  */
 export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): number {
@@ -132,9 +137,9 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
   const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
   if (end < start) return -EINVAL;
   if (!mm.mmgetNotZero()) return -EINVAL;
-  const args = new MigrateVma();
-  args.src = new Float64Array(64);
-  args.dst = new Float64Array(64);
+  const args = new MigrateVma(), window = dmirrorPfnsArraySize(k);
+  args.src = new Float64Array(window);
+  args.dst = new Float64Array(window);
   cmd.cpages = 0;
   let ret = 0;
   for (let addr = start, next: number; addr < end; addr = next) {
@@ -143,7 +148,7 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
       ret = -EINVAL;
       break;
     }
-    next = Math.min(end, addr + 64 * PAGE_SIZE, vma.vmEnd);
+    next = Math.min(end, addr + window * PAGE_SIZE, vma.vmEnd);
     args.vma = vma;
     args.start = addr;
     args.end = next;
@@ -151,7 +156,12 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
     args.flags = dmirrorSelectDevice(dmirror);
     ret = migrateVmaSetup(k, args);
     if (ret) break;
-    dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
+    // 6.12 ignores what the copy returns; with TEST_HMM_ALLOC_OOM it can be VM_FAULT_OOM.
+    if (dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12') !== 0) {
+      migrateVmaFinalize(k, args);
+      ret = -ENOMEM;
+      break;
+    }
     migrateVmaPages(k, args);
     cmd.cpages += dmirrorSuccessfulMigratedPages(args);
     migrateVmaFinalize(k, args);
@@ -162,7 +172,7 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
 
 /**
  * Model of dmirror_migrate_to_device() (6.12 MIGRATE_TO_DEV): VMA by VMA,
- * 64 pages at a time, system pages into device memory and the device's
+ * ARRAY_SIZE(src_pfns) pages at a time, system pages into device memory and the device's
  * page table; then the data is read back through the mirror into cmd.ptr,
  * cmd.cpages counting the pages found there.
  */
@@ -171,9 +181,9 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
   const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
   if (end < start) return -EINVAL;
   if (!mm.mmgetNotZero()) return -EINVAL;
-  const args = new MigrateVma();
-  args.src = new Float64Array(64);
-  args.dst = new Float64Array(64);
+  const args = new MigrateVma(), window = dmirrorPfnsArraySize(k);
+  args.src = new Float64Array(window);
+  args.dst = new Float64Array(window);
   let ret = 0;
   for (let addr = start, next: number; addr < end; addr = next) {
     const vma = vmaLookup(mm, addr);
@@ -181,7 +191,7 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
       mm.mmput();
       return -EINVAL;
     }
-    next = Math.min(end, addr + 64 * PAGE_SIZE, vma.vmEnd);
+    next = Math.min(end, addr + window * PAGE_SIZE, vma.vmEnd);
     args.vma = vma;
     args.start = addr;
     args.end = next;
@@ -209,7 +219,7 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
   return ret;
 }
 
-/** Model of dmirror_atomic_map(): the device maps the pages it holds exclusively, tagged ATOMIC; returns how many. */
+/** Model of dmirror_atomic_map() (6.12): the device maps the pages it holds exclusively, tagged ATOMIC; returns how many. */
 function dmirrorAtomicMap(start: number, end: number, pages: Float64Array, dmirror: Dmirror): number {
   let mapped = 0;
   for (let i = 0, pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, i++) {
@@ -221,18 +231,13 @@ function dmirrorAtomicMap(start: number, end: number, pages: Float64Array, dmirr
 }
 
 /**
- * Model of dmirror_exclusive() (EXCLUSIVE): 64 pages at a time,
+ * The 6.12 loop of dmirror_exclusive(): 64 pages at a time,
  * make_device_exclusive_range() and, only if every page of the step was
  * made exclusive, map them for atomic access; -EBUSY as soon as a step is
- * not fully mapped. Then the data is read back through the mirror into
- * cmd.ptr, cmd.cpages counting the pages found.
+ * not fully mapped.
  */
-export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
-  const mm = dmirrorMm(dmirror), k = mm.k;
-  const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
-  if (end < start) return -EINVAL;
-  if (!mm.mmgetNotZero()) return -EINVAL;
-  const pages = new Float64Array(64);
+function dmirrorExclusiveRange(mm: MmStruct, start: number, end: number, dmirror: Dmirror): number {
+  const k = mm.k, pages = new Float64Array(64);
   for (let addr = start, next: number; addr < end; addr = next) {
     next = Math.min(end, addr + 64 * PAGE_SIZE);
     pages.fill(0);
@@ -245,15 +250,46 @@ export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: 
         putPage(k, pages[i]);
       }
     }
-    if (addr + mapped * PAGE_SIZE < next) {
-      mm.mmput();
-      return -EBUSY;
-    }
+    if (addr + mapped * PAGE_SIZE < next) return -EBUSY;
   }
+  return 0;
+}
+
+/**
+ * The dmirror_exclusive() loop from 6.15 (MAKE_DEVICE_EXCLUSIVE, with
+ * "lib/test_hmm: make dmirror_atomic_map() consume a single page"): one
+ * page at a time, make_device_exclusive() then the page mapped for atomic
+ * access (the xarray store of dmirror_atomic_map()); the first error ends it.
+ */
+function dmirrorExclusivePages(mm: MmStruct, start: number, end: number, dmirror: Dmirror): number {
+  const k = mm.k;
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const page = makeDeviceExclusive(mm, addr, null);
+    if (page < 0) return page;
+    dmirror.pt.store(addr / PAGE_SIZE, page, DPT_XA_TAG_ATOMIC);
+    const folio = compoundHead(k, page);
+    unlockPage(k, folio);
+    putPage(k, folio);
+  }
+  return 0;
+}
+
+/**
+ * Model of dmirror_exclusive() (EXCLUSIVE): make the range exclusive to
+ * the device and map it for atomic access, then read the data back
+ * through the mirror into cmd.ptr, cmd.cpages counting the pages found.
+ */
+export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
+  const mm = dmirrorMm(dmirror), k = mm.k;
+  const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
+  if (end < start) return -EINVAL;
+  if (!mm.mmgetNotZero()) return -EINVAL;
+  let ret = k.has(MAKE_DEVICE_EXCLUSIVE) ? dmirrorExclusivePages(mm, start, end, dmirror) : dmirrorExclusiveRange(mm, start, end, dmirror);
   mm.mmput();
+  if (ret) return ret;
   // Return the data for verification.
   const bounce = newDmirrorBounce();
-  let ret = dmirrorBounceInit(k, bounce, start, cmd.npages * PAGE_SIZE);
+  ret = dmirrorBounceInit(k, bounce, start, cmd.npages * PAGE_SIZE);
   if (ret) return ret;
   ret = dmirrorDoRead(dmirror, start, end, bounce);
   if (ret === 0 && copyToUser(current.mm, cmd.ptr, bounce.ptr) !== 0) ret = -EFAULT;
@@ -345,7 +381,11 @@ export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   args.faultPage = vmf.page;
   if (migrateVmaSetup(k, args)) return VM_FAULT_SIGBUS;
   const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
-  if (ret) return ret;
+  if (ret) {
+    // Only TEST_HMM_ALLOC_OOM fails here; mainline then finalizes ("lib/test_hmm: fix error path in dmirror_devmem_fault()").
+    migrateVmaFinalize(k, args);
+    return ret;
+  }
   migrateVmaPages(k, args);
   // No device finalize step: the fault path already dropped the mirror's entry.
   migrateVmaFinalize(k, args);

@@ -21,7 +21,7 @@ import { type MmuIntervalNotifierOps, type MmuNotifierRange, MmuIntervalNotifier
   mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
 import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { mutexLock, mutexTrylock, mutexUnlock, mmapReadLock, mmapReadUnlock } from '../kernel-model/locking.js';
-import { type Dmirror, dmirrorMm, dmirrorPageToDevice } from './test_hmm.js';
+import { type Dmirror, dmirrorMm, dmirrorPageToDevice, dmirrorPfnsArraySize } from './test_hmm.js';
 import { DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE, HMM_DMIRROR_PROT_READ,
   HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, HMM_DMIRROR_PROT_PUD, HMM_DMIRROR_PROT_ZERO,
@@ -131,18 +131,18 @@ function dmirrorRangeFault(dmirror: Dmirror, range: HmmRange): number {
   return ret;
 }
 
-/** Model of dmirror_fault(): fault [start, end) into the device page table, 64 pages at a time. */
+/** Model of dmirror_fault(): fault [start, end) into the device page table, ARRAY_SIZE(pfns) pages at a time. */
 function dmirrorFault(dmirror: Dmirror, start: number, end: number, write: boolean): number {
-  const mm = dmirrorMm(dmirror);
+  const mm = dmirrorMm(dmirror), window = dmirrorPfnsArraySize(mm.k);
   const range: HmmRange = {
-    notifier: dmirror.notifier, notifierSeq: 0, start: 0, end: 0, hmmPfns: new Float64Array(64),
+    notifier: dmirror.notifier, notifierSeq: 0, start: 0, end: 0, hmmPfns: new Float64Array(window),
     pfnFlagsMask: 0, defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0), devPrivateOwner: dmirror.mdevice,
   };
   if (!mm.mmgetNotZero()) return -EFAULT;
   let ret = 0;
   for (let addr = start; addr < end; addr = range.end) {
     range.start = addr;
-    range.end = Math.min(addr + 64 * PAGE_SIZE, end);
+    range.end = Math.min(addr + window * PAGE_SIZE, end);
     ret = dmirrorRangeFault(dmirror, range);
     if (ret) break;
   }
@@ -315,19 +315,19 @@ function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Arra
 
 /** Model of dmirror_snapshot(): one byte per page at cmd.ptr. */
 export function dmirrorSnapshot(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task): number {
-  const mm = dmirrorMm(dmirror);
+  const mm = dmirrorMm(dmirror), window = dmirrorPfnsArraySize(mm.k);
   const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
   if (end < start) return -EINVAL;
   if (!mm.mmgetNotZero()) return -EINVAL;
   const range: HmmRange = {
-    notifier: dmirror.notifier, notifierSeq: 0, start: 0, end: 0, hmmPfns: new Float64Array(64),
+    notifier: dmirror.notifier, notifierSeq: 0, start: 0, end: 0, hmmPfns: new Float64Array(window),
     pfnFlagsMask: 0, defaultFlags: 0, devPrivateOwner: dmirror.mdevice,
   };
-  const perm = new Uint8Array(64);
+  const perm = new Uint8Array(window);
   let ret = 0, uptr = cmd.ptr;
   for (let addr = start; addr < end; addr = range.end) {
     range.start = addr;
-    range.end = Math.min(addr + 64 * PAGE_SIZE, end);
+    range.end = Math.min(addr + window * PAGE_SIZE, end);
     ret = dmirrorRangeSnapshot(dmirror, range, perm);
     if (ret) break;
     const n = (range.end - range.start) / PAGE_SIZE;

@@ -41,6 +41,7 @@ import { vmInsertPage } from '../kernel-model/memory.js';
 import { MigrateVma, migrateDeviceRange, migrateDevicePages, migrateDeviceFinalize, migratePfn, migratePfnToPage,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE } from '../kernel-model/migrate_device.js';
 import { DevicePageTable } from './xarray.js';
+import { TEST_HMM_EVICT_ON_CLOSE, TEST_HMM_REDUCE_STACK } from '../kernel-model/changes.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV,
   HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE,
   HMM_DMIRROR_RELEASE, HMM_DMIRROR_V5_READ, HMM_DMIRROR_V5_WRITE, HMM_DMIRROR_V5_MIGRATE, HMM_DMIRROR_V5_SNAPSHOT,
@@ -197,14 +198,28 @@ function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): void {
   migrateDeviceFinalize(k, src, dst, npages);
 }
 
-/** Model of dmirror_fops_release() (6.12): drop the notifier, then evict every chunk of the device. */
+/**
+ * Model of dmirror_fops_release() (6.12.117): drop the notifier, then evict
+ * every chunk of the device (TEST_HMM_EVICT_ON_CLOSE; without it a device
+ * page outlives the mirror its backing page points to).
+ */
 function dmirrorFopsRelease(filp: File): number {
   const dmirror = filp.privateData as Dmirror;
   const mdevice = dmirror.mdevice;
   mmuIntervalNotifierRemove(dmirror.notifier);
-  for (const devmem of mdevice.devmemChunks) dmirrorDeviceEvictChunk(devmem);
+  if (mdevice.mod.k.has(TEST_HMM_EVICT_ON_CLOSE)) for (const devmem of mdevice.devmemChunks) dmirrorDeviceEvictChunk(devmem);
   dmirror.pt.destroy();
   return 0;
+}
+
+/**
+ * ARRAY_SIZE() of the on-stack pfn arrays of dmirror_fault(),
+ * dmirror_snapshot() and the MIGRATE_TO_DEV/SYS handlers: the pages each
+ * hmm_range_fault() or migrate_vma_setup() window covers. 64 in 6.12, 32
+ * with TEST_HMM_REDUCE_STACK.
+ */
+export function dmirrorPfnsArraySize(k: Kernel): number {
+  return k.has(TEST_HMM_REDUCE_STACK) ? 32 : 64;
 }
 
 /** The mm a mirror follows (dmirror->notifier.mm). */

@@ -23,6 +23,7 @@ export const EINVAL = 22;
 export const ENOTTY = 25;
 export const ESPIPE = 29;
 export const ERANGE = 34;
+export const EOPNOTSUPP = 95;
 /** Inside gup only: follow_page_pte() asking for an unshare fault. */
 export const EMLINK = 31;
 
@@ -30,7 +31,7 @@ const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
   [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',
-  [EMLINK]: 'EMLINK',
+  [EMLINK]: 'EMLINK', [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 
 /** "-EFAULT" for -14, "0" for 0: for log lines and error messages. */

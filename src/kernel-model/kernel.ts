@@ -24,6 +24,7 @@ import type { PteTable } from './pgtable.js';
 import type { HmmRange } from './hmm.js';
 import type { KernelEntry } from './hung_task.js';
 import type { Completion } from './completion.js';
+import { type KernelChange, KernelVersion, composeKernel } from './changes.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
 export type KPtr = number;
@@ -75,6 +76,8 @@ export interface KernelOptions {
   seed?: number;
   /** The host memory behind RAM and vmalloc (page_data.ts): a runner passes one to every kernel it boots. Default: its own. */
   hostMemory?: HostMemory;
+  /** Which kernel this is: a profile and patches (changes.ts). Default: 6.12. */
+  version?: KernelVersion;
 }
 
 export class Kernel {
@@ -129,12 +132,18 @@ export class Kernel {
   readonly hung: string[] = [];
   /** The threads of the processes and the virtual clock (sched.ts). */
   readonly sched: Sched;
+  /** The kernel version: which named changes (changes.ts) this kernel has. */
+  readonly version: KernelVersion;
+  /** version.on, for has(). */
+  private readonly changeOn: Uint8Array;
   private readonly objects = new Map<number, object>();
   private readonly objectIds = new WeakMap<object, number>();
   private nextObjectId = 1;
 
   constructor(opts: KernelOptions = {}) {
     this.machine = opts.machine ?? defaultMachine();
+    this.version = opts.version ?? (composeKernel() as KernelVersion);
+    this.changeOn = this.version.on;
     this.host = opts.hostMemory ?? new HostMemory();
     this.pageData = this.host.pages;
     this.memmap = new Memmap(this.host);
@@ -198,6 +207,14 @@ export class Kernel {
    */
   poweroff(): void {
     this.memmap.release();
+  }
+
+  /**
+   * Whether this kernel has an upstream change (changes.ts), the
+   * IS_ENABLED() of a kernel version: one byte read, for per-page paths too.
+   */
+  has(c: KernelChange): boolean {
+    return this.changeOn[c.index] !== 0;
   }
 
   /** printk(): one line into the log. */

@@ -10,6 +10,7 @@
 import { FatalSignal, KernelBug, SIGBUS, SIGKILL, SIGSEGV, BUG_ON } from './bug.js';
 import { pagefaultOutOfMemory } from './oom_kill.js';
 import type { Kernel } from './kernel.js';
+import { RESTORE_EXCLUSIVE_PTE_WRITABLE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, REMOVE_DEVICE_EXCLUSIVE_CLEAR } from './changes.js';
 import { type Page, PAGE_SIZE, PMD_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, VM_HUGETLB, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
   findVma, vmaIsAnonymous, linearPageIndex, addMmCounter, mmCounter, mmCounterFile, MM_ANONPAGES } from './mm.js';
@@ -166,13 +167,31 @@ export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number,
   const mm = vma.vmMm, k = mm.k, v = t.val[i];
   let pte = _PAGE_PRESENT;
   if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) pte |= _PAGE_PROTNONE;
+  else if (k.has(RESTORE_EXCLUSIVE_PTE_WRITABLE)) pte |= restoredWriteBits(vma, page);
   else if (isWritableDeviceExclusiveEntry(v)) pte |= _PAGE_DIRTY | (vma.vmFlags & VM_WRITE ? _PAGE_RW : 0);
-  if (folioTestAnon(k, page)) {
+  // DEVICE_EXCLUSIVE_KEEP_MAPCOUNT: the entry was counted as a mapping all along.
+  if (k.has(DEVICE_EXCLUSIVE_KEEP_MAPCOUNT)) {
+    if (!folioTestAnon(k, page)) k.warn(true, 'restore_exclusive_pte', `device-exclusive entry at 0x${addr.toString(16)} maps a page that is not anon`);
+  } else if (folioTestAnon(k, page)) {
     folioAddAnonRmapPte(k, page, vma, false); // RMAP_NONE
   } else {
     k.warn(true, 'restore_exclusive_pte', `device-exclusive entry at 0x${addr.toString(16)} maps a page that is not anon`);
   }
   mm.pgtable.set(t, i, page, pte);
+}
+
+/**
+ * The write and dirty bits restore_exclusive_pte() gives a restored pte
+ * with RESTORE_EXCLUSIVE_PTE_WRITABLE: writable when the VMA is and
+ * can_change_pte_writable() allows it (in a private mapping, an exclusive
+ * anon page), dirty when the folio is.
+ */
+function restoredWriteBits(vma: VmAreaStruct, page: Page): number {
+  const k = vma.vmMm.k;
+  if (!(vma.vmFlags & VM_WRITE)) return 0;
+  // can_change_pte_writable() for a present, accessible pte of a private mapping (device-exclusive pages are anon).
+  if (!(vma.vmFlags & VM_SHARED) && !(folioTestAnon(k, page) && testPageFlag(k, page, PG_anon_exclusive))) return 0;
+  return _PAGE_RW | (testPageFlag(k, compoundHead(k, page), PG_dirty) ? _PAGE_DIRTY : 0);
 }
 
 /**
@@ -199,7 +218,9 @@ function removeDeviceExclusiveEntry(vma: VmAreaStruct, t: PteTable, i: number, a
   const mm = vma.vmMm, k = mm.k, page = t.pfn[i], orig = t.val[i], folio = compoundHead(k, page);
   if (!getPageUnlessZero(k, folio)) return 0;
   lockPage(k, folio); // folio_lock_or_retry(): a folio left locked would make the task sleep forever
-  const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, null);
+  // REMOVE_DEVICE_EXCLUSIVE_CLEAR: from 6.15 MMU_NOTIFY_EXCLUSIVE only announces a new entry.
+  const event = k.has(REMOVE_DEVICE_EXCLUSIVE_CLEAR) ? MMU_NOTIFY_CLEAR : MMU_NOTIFY_EXCLUSIVE;
+  const range = mmuNotifierRangeInit(event, 0, mm, addr, addr + PAGE_SIZE, null);
   mmuNotifierInvalidateRangeStart(range);
   if (t.val[i] === orig && t.pfn[i] === page) (k.inject.restoreExclusivePte ?? restoreExclusivePte)(vma, page, addr, t, i);
   unlockPage(k, folio);
@@ -272,9 +293,10 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
         folioRemoveRmapPte(k, pfn, vma);
         putPage(k, pfn);
       } else if (isDeviceExclusiveEntry(v)) {
-        // Its mapcount went when the entry was made; its reference and rss did not.
+        // Its reference and rss stayed with the entry; its mapcount too with DEVICE_EXCLUSIVE_KEEP_MAPCOUNT.
         if (!folioTestAnon(k, pfn)) k.warn(true, 'zap_pte_range', `device-exclusive pfn 0x${pfn.toString(16)} is not anon`);
         addMmCounter(mm, mmCounter(k, pfn), -1);
+        if (k.has(DEVICE_EXCLUSIVE_KEEP_MAPCOUNT)) folioRemoveRmapPte(k, pfn, vma);
         putPage(k, pfn);
       } else if (isMigrationEntry(v)) {
         addMmCounter(mm, mmCounter(k, pfn), -1); // no reference, no mapcount: only rss

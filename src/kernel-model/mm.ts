@@ -18,6 +18,7 @@ import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevi
   SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIG_DIRTY, isWritableDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ } from './pgtable.js';
 import { testPageFlag, folioTestAnon, compoundHead } from './page_alloc.js';
 import { type Page, PG_anon_exclusive, PG_swapbacked } from './page.js';
+import { SINGLE_SWP_DEVICE_EXCLUSIVE } from './changes.js';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart,
   mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_UNMAP, MMU_NOTIFY_PROTECTION_VMA } from './mmu_notifier.js';
 import { zapPageRange } from './memory.js';
@@ -502,7 +503,8 @@ function changeProtection(mm: MmStruct, vma: VmAreaStruct, start: number, end: n
       } else if (isWritableMigrationEntry(v)) {
         const anon = folioTestAnon(k, t.pfn[i]);
         t.val[i] = mkSwpEntry(anon ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ) | (v & SWP_MIG_DIRTY);
-      } else if (isWritableDeviceExclusiveEntry(v)) {
+      } else if (isWritableDeviceExclusiveEntry(v) && !k.has(SINGLE_SWP_DEVICE_EXCLUSIVE)) {
+        // One entry type from 6.15: the restore looks at the VMA, so there is nothing to downgrade.
         t.val[i] = mkSwpEntry(SWP_DEVICE_EXCLUSIVE_READ);
       }
     }

@@ -27,6 +27,12 @@ export const SWP_DEVICE_WRITE = 1;
 export const SWP_DEVICE_READ = 2;
 export const SWP_DEVICE_EXCLUSIVE_WRITE = 3;
 export const SWP_DEVICE_EXCLUSIVE_READ = 4;
+/**
+ * 6.15's one SWP_DEVICE_EXCLUSIVE type (SINGLE_SWP_DEVICE_EXCLUSIVE): the
+ * entries make_device_exclusive() writes come from writable ptes, so the
+ * model keeps the writable type's number for it.
+ */
+export const SWP_DEVICE_EXCLUSIVE = SWP_DEVICE_EXCLUSIVE_WRITE;
 export const SWP_MIGRATION_READ = 5;
 export const SWP_MIGRATION_READ_EXCLUSIVE = 6;
 export const SWP_MIGRATION_WRITE = 7;

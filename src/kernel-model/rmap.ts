@@ -16,22 +16,23 @@
  * mapping to a migration or device entry and back leaves them alone.
  */
 import { BUG_ON } from './bug.js';
-import { EBUSY } from './errno.js';
+import { EBUSY, EOPNOTSUPP } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_dirty, PG_compound, PG_tail } from './page.js';
-import { type VmAreaStruct, linearPageIndex, VM_READ, VM_WRITE, VM_EXEC } from './mm.js';
+import { type VmAreaStruct, linearPageIndex, vmaLookup, VM_READ, VM_WRITE, VM_EXEC, VM_HUGETLB } from './mm.js';
 import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableMigrationEntry,
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_PROTNONE } from './pgtable.js';
-import { getPage, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
+import { getPage, putPage, trylockPage, lockPage, unlockPage, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
 import type { MmStruct } from './mm.js';
-import { isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE } from './pgtable.js';
+import { isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE, SWP_DEVICE_EXCLUSIVE } from './pgtable.js';
+import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION } from './changes.js';
 import { getUserPagesRemote, FOLL_GET, FOLL_WRITE, FOLL_SPLIT_PMD } from './gup.js';
 
 /**
@@ -489,6 +490,63 @@ export function makeDeviceExclusiveRange(mm: MmStruct, start: number, end: numbe
   return npages;
 }
 
+/** The most times make_device_exclusive() goes round its retry before the model calls it a livelock. */
+const MAKE_DEVICE_EXCLUSIVE_MAX_RETRIES = 1000;
+
+/**
+ * Model of make_device_exclusive() (MAKE_DEVICE_EXCLUSIVE, 6.15): the page
+ * at addr, faulted in for writing (FOLL_SPLIT_PMD splits a THP's PMD, so
+ * a THP is worked on one PTE at a time), becomes a device-exclusive entry.
+ * The folio is locked, and only the one PTE is looked at (folio_walk): a
+ * writable PTE of an anon page is its only mapping. Notifiers hear
+ * MMU_NOTIFY_EXCLUSIVE with the caller's owner over that one page.
+ * Returns the page, its folio locked and referenced for the caller to
+ * unlock and put, or -errno: -EOPNOTSUPP for a non-anon or hugetlb folio;
+ * before DEVICE_EXCLUSIVE_NO_EBUSY, -EBUSY when the folio is locked or the
+ * PTE changed after GUP (after it: the lock is waited for and GUP retried).
+ */
+export function makeDeviceExclusive(mm: MmStruct, addr: number, owner: object | null): number {
+  const k = mm.k;
+  addr = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  const pages = new Float64Array(1);
+  for (let tries = 0; ; tries++) {
+    BUG_ON(tries > MAKE_DEVICE_EXCLUSIVE_MAX_RETRIES, 'make_device_exclusive',
+      () => `livelock: the PTE at 0x${addr.toString(16)} never stays a writable mapping of the page GUP returned`);
+    // get_user_page_vma_remote()
+    const got = getUserPagesRemote(mm, addr, 1, FOLL_GET | FOLL_WRITE | FOLL_SPLIT_PMD, pages);
+    if (got < 0) return got;
+    const vma = vmaLookup(mm, addr);
+    const page = pages[0], folio = compoundHead(k, page);
+    if (!folioTestAnon(k, folio) || vma === null || (vma.vmFlags & VM_HUGETLB)) {
+      putPage(k, folio);
+      return -EOPNOTSUPP;
+    }
+    if (k.has(DEVICE_EXCLUSIVE_NO_EBUSY)) {
+      lockPage(k, folio); // folio_lock_killable(): with no other thread running, a locked folio is a deadlock
+    } else if (!trylockPage(k, folio)) {
+      putPage(k, folio);
+      return -EBUSY;
+    }
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, owner);
+    mmuNotifierInvalidateRangeStart(range);
+    // folio_walk_start(): the same page, mapped by a writable pte (not a PMD).
+    const t = mm.pgtable.lookupHuge(addr) === undefined ? mm.pgtable.lookup(addr) : undefined, i = pteIndex(addr);
+    if (t === undefined || t.pfn[i] !== page || !pteWrite(t.val[i])) {
+      mmuNotifierInvalidateRangeEnd(range);
+      unlockPage(k, folio);
+      putPage(k, folio);
+      if (k.has(DEVICE_EXCLUSIVE_NO_EBUSY)) continue;
+      return -EBUSY;
+    }
+    if (pteDirty(t.val[i])) setPageFlag(k, folio, PG_dirty); // folio_mark_dirty()
+    mm.pgtable.set(t, i, page, mkSwpEntry(SWP_DEVICE_EXCLUSIVE));
+    // The entry keeps the pte's reference and rss; before DEVICE_EXCLUSIVE_KEEP_MAPCOUNT not its mapcount.
+    if (!k.has(DEVICE_EXCLUSIVE_KEEP_MAPCOUNT)) folioRemoveRmapPte(k, page, vma);
+    mmuNotifierInvalidateRangeEnd(range);
+    return page;
+  }
+}
+
 /**
  * Model of remove_migration_ptes(src, dst): every migration entry that names
  * src becomes a mapping of dst (a device-private entry when dst is device
@@ -506,6 +564,7 @@ export function makeDeviceExclusiveRange(mm: MmStruct, start: number, end: numbe
  * (the entry's reference is not expected), migrate_device_finalize()
  * "restores" it here, and the page keeps one reference too many forever,
  * so memunmap_pages() never finishes (a RELEASE after EXCLUSIVE hangs).
+ * PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION (6.15) matches migration entries only.
  */
 export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
   rmapWalk(k, dst, (vma, addr) => {
@@ -514,10 +573,11 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
     if (t === undefined) return;
     const i = pteIndex(addr);
     const v = t.val[i];
-    if (!(isMigrationEntry(v) || isDeviceExclusiveEntry(v)) || t.pfn[i] !== src) return;
+    const excl = !k.has(PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION) && isDeviceExclusiveEntry(v);
+    if (!(isMigrationEntry(v) || excl) || t.pfn[i] !== src) return;
     const write = isWritableMigrationEntry(v);
     // RMAP_EXCLUSIVE unless the entry is a readable migration entry (!is_readable_migration_entry()).
-    const exclusive = write || isReadableExclusiveMigrationEntry(v) || isDeviceExclusiveEntry(v);
+    const exclusive = write || isReadableExclusiveMigrationEntry(v) || excl;
     getPage(k, dst);
     let nv: number;
     if (isDevicePrivatePage(k, dst)) {

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Kernel changes as named switches: every behaviour that differs between
+ * the kernel versions the model knows is one KernelChange, named after its
+ * upstream commit or series, and asked for where it matters with
+ * `k.has(CHANGE)` (a typed-array read: cheap enough for per-page paths).
+ * A kernel profile is a list of changes; a patch is a change that no
+ * profile carries (or one that takes a profile's change out again), added
+ * on top of a profile. The kernel's own habit for optional behaviour, one
+ * Kconfig symbol tested with IS_ENABLED() at the few places it touches, is
+ * the model: grep the change's constant to find every place it switches.
+ *
+ * Sources are those of ../shared/upstream/README.md: a mail's Message-ID
+ * and the index id `[id N]` that reopens the stored copy; commit ids where
+ * one was seen (the mm trees rebase, so rev-list ids are not given).
+ */
+
+/** One upstream commit or series whose behaviour the model can switch. */
+export interface KernelChange {
+  /** The switch's name at the command line (--patch NAME, `hmm-test kernels`). */
+  readonly name: string;
+  /** Position in the registry: the index of its byte in a kernel's switch array. */
+  readonly index: number;
+  /** Upstream subject(s), as in the commit(s). */
+  readonly subject: string;
+  readonly author: string;
+  /** The first mainline release with it (or a stable release for a backport), or 'none' for a patch never merged. */
+  readonly release: string;
+  /** Where to read it: Message-ID, commit id, stored-copy id. */
+  readonly source: string;
+  /** What differs, as the model switches it. */
+  readonly what: string;
+  /** Changes this one builds on: enabling it without them is an error. */
+  readonly requires: readonly KernelChange[];
+  /** For a patch that undoes a change of a profile: the change it takes out. */
+  readonly reverts: KernelChange | null;
+}
+
+type ChangeSpec = Omit<KernelChange, 'index' | 'requires' | 'reverts'> & { requires?: KernelChange[]; reverts?: KernelChange };
+
+/** The registry: every change the model knows, in the order they were defined. */
+const registry: KernelChange[] = [];
+
+/** Add a change to the registry. Names are unique. */
+export function defineChange(spec: ChangeSpec): KernelChange {
+  if (registry.some((c) => c.name === spec.name)) throw new Error(`kernel change ${spec.name} defined twice`);
+  const c: KernelChange = { ...spec, index: registry.length, requires: spec.requires ?? [], reverts: spec.reverts ?? null };
+  registry.push(c);
+  return c;
+}
+
+/** Every change the model knows (profiles' and patches'). */
+export function kernelChanges(): readonly KernelChange[] {
+  return registry;
+}
+
+/* ---- In 6.12 (the stable release the reference ran) ---- */
+
+export const TEST_HMM_EVICT_ON_CLOSE = defineChange({
+  name: 'test_hmm-evict-on-close',
+  subject: 'lib: test_hmm: evict device pages on file close to avoid use-after-free',
+  author: 'Alistair Popple',
+  release: '7.1 (inferred; stable backports: 7.0.y, 6.18.y, 6.12.117)',
+  source: 'series "Minor hmm_test fixes and cleanups" 20260331063445.3551404-1-apopple@nvidia.com; 6.18.y backport [id 61477476726]',
+  what: 'dmirror_fops_release() migrates every chunk of the device back to system memory before it frees the mirror',
+});
+
+/* ---- 6.15: David Hildenbrand's device-exclusive rework ---- */
+
+export const MAKE_DEVICE_EXCLUSIVE = defineChange({
+  name: 'make_device_exclusive',
+  subject: 'mm/rmap: convert make_device_exclusive_range() to make_device_exclusive(); ' +
+    'mm/rmap: implement make_device_exclusive() using folio_walk instead of rmap walk; ' +
+    'lib/test_hmm: make dmirror_atomic_map() consume a single page',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: fixes for device-exclusive entries (hmm)" v2 20250210193801.781278-1-david@redhat.com; ' +
+    'v1 04/12 20250129115411.2077152-5-david@redhat.com [id 4772452200]; MM pull for 6.15 [id 42486914675]',
+  what: 'one page at a time: GUP with FOLL_GET|FOLL_WRITE|FOLL_SPLIT_PMD (a THP is split to PTEs), then a walk of that ' +
+    'one PTE (not an rmap walk of every PTE of the folio) made a writable device-exclusive entry under MMU_NOTIFY_EXCLUSIVE ' +
+    'of one page; test_hmm maps each page as it gets it',
+});
+
+export const DEVICE_EXCLUSIVE_NO_EBUSY = defineChange({
+  name: 'make_device_exclusive-no-ebusy',
+  subject: 'mm/rmap: avoid -EBUSY from make_device_exclusive()',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'v2 17/17 20250210193801.781278-18-david@redhat.com [id 19088782098]',
+  what: 'folio_lock_killable() instead of folio_trylock(), and GUP again instead of -EBUSY when the PTE changed under it',
+  requires: [MAKE_DEVICE_EXCLUSIVE],
+});
+
+export const RESTORE_EXCLUSIVE_PTE_WRITABLE = defineChange({
+  name: 'restore_exclusive_pte-writability',
+  subject: 'mm/memory: detect writability in restore_exclusive_pte() through can_change_pte_writable()',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: fixes for device-exclusive entries (hmm)" v2 [id 42486914675]',
+  what: 'the restored PTE is writable when the VMA is and can_change_pte_writable() allows it (an exclusive anon page), ' +
+    'dirty when the folio is, instead of following the entry\'s own write bit',
+});
+
+export const SINGLE_SWP_DEVICE_EXCLUSIVE = defineChange({
+  name: 'single-swp-device-exclusive',
+  subject: 'mm: use single SWP_DEVICE_EXCLUSIVE entry type',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: fixes for device-exclusive entries (hmm)" v2 [id 42486914675]',
+  what: 'one device-exclusive entry type instead of a readable and a writable one; mprotect() leaves the entry alone',
+  requires: [MAKE_DEVICE_EXCLUSIVE, RESTORE_EXCLUSIVE_PTE_WRITABLE],
+});
+
+export const DEVICE_EXCLUSIVE_KEEP_MAPCOUNT = defineChange({
+  name: 'device-exclusive-keep-mapcount',
+  subject: 'mm/rmap: keep mapcount untouched for device-exclusive entries',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: fixes for device-exclusive entries (hmm)" v2 [id 42486914675]',
+  what: 'a device-exclusive entry still counts as a mapping of its page: making and restoring it leave the mapcount alone, ' +
+    'zapping it removes the rmap as for a present PTE',
+  requires: [MAKE_DEVICE_EXCLUSIVE],
+});
+
+export const PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION = defineChange({
+  name: 'page_vma_mapped-exclusive-not-migration',
+  subject: 'mm/page_vma_mapped: device-exclusive entries are not migration entries',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: fixes for device-exclusive entries (hmm)" v2 [id 42486914675]',
+  what: 'check_pte() with PVMW_MIGRATION matches migration entries only: remove_migration_ptes() no longer turns a ' +
+    'device-exclusive entry into a present pte with a leaked reference (6.12 does, which makes a COHERENT RELEASE after ' +
+    'EXCLUSIVE hang in memunmap_pages())',
+});
+
+export const REMOVE_DEVICE_EXCLUSIVE_CLEAR = defineChange({
+  name: 'remove_device_exclusive_entry-clear',
+  subject: 'mm/mmu_notifier: drop owner from MMU_NOTIFY_EXCLUSIVE; ' +
+    'mm/mmu_notifier: use MMU_NOTIFY_CLEAR in remove_device_exclusive_entry()',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: cleanups for device-exclusive entries (hmm)" 20250129115803.2084769-1-david@redhat.com [id 19114225569]',
+  what: 'a CPU fault that restores a device-exclusive entry invalidates with MMU_NOTIFY_CLEAR (no owner) instead of ' +
+    'MMU_NOTIFY_EXCLUSIVE; MMU_NOTIFY_EXCLUSIVE is left to make_device_exclusive()',
+});
+
+/* ---- test_hmm after 6.15 ---- */
+
+export const TEST_HMM_REDUCE_STACK = defineChange({
+  name: 'test_hmm-reduce-stack-usage',
+  subject: 'lib/test_hmm: reduce stack usage',
+  author: 'Arnd Bergmann',
+  release: '6.17 (inferred: mailed June 2025)',
+  source: '20250610092159.2639515-1-arnd@kernel.org [id 43679029689]',
+  what: 'the pfn arrays of dmirror_fault(), dmirror_snapshot(), dmirror_migrate_to_device() and ' +
+    'dmirror_migrate_to_system() have 32 entries instead of 64: windows of 32 pages',
+});
+
+export const TEST_HMM_ALLOC_OOM = defineChange({
+  name: 'test_hmm-alloc-page-vma-oom',
+  subject: 'lib/test_hmm: check alloc_page_vma() return value and handle OOM',
+  author: '(mm-stable, June 2026)',
+  release: '7.2 (inferred: mm-stable June 2026)',
+  source: 'mm-stable rev-lists [id 66620256437, 66555088201]; resulting code: linux-mm lib/test_hmm.c blob 05ab5121 [id 58875650829]',
+  what: 'when alloc_page_vma() fails, dmirror_devmem_fault_alloc_and_copy() returns VM_FAULT_OOM: the CPU fault ' +
+    'fails with it and MIGRATE_TO_SYS returns -ENOMEM (6.12 skips the page and reports success)',
+});
+
+/* ---- Profiles ---- */
+
+export interface KernelProfile {
+  readonly name: string;
+  readonly description: string;
+  readonly changes: readonly KernelChange[];
+}
+
+/**
+ * The mainline profile is named after the release the stored upstream
+ * sources correspond to (../shared/upstream/README.md): the newest
+ * hmm-tests.c has the June 2026 mm-stable patches (HUGETLB_SETUP_DEFAULT_PAGES,
+ * hugepage_settings.h), which went in after Linux 7.1 (released 14 June
+ * 2026), and none of the July 2026 mm-new ones (HMM_DMIRROR_READ_UNLOCKED):
+ * the 7.2 merge window. lib/test_hmm.c (linux-mm) matches.
+ */
+export const MAINLINE = '7.2';
+
+const PROFILES: KernelProfile[] = [
+  {
+    name: '6.12',
+    description: 'Linux 6.12.117 as the reference ran it (../shared/reference): the default',
+    changes: [TEST_HMM_EVICT_ON_CLOSE],
+  },
+  {
+    name: MAINLINE,
+    description: 'mainline of the 7.2 merge window (June 2026), as far as the model has it (not yet: the device-private THP series)',
+    changes: [TEST_HMM_EVICT_ON_CLOSE, MAKE_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_NO_EBUSY, RESTORE_EXCLUSIVE_PTE_WRITABLE,
+      SINGLE_SWP_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
+      REMOVE_DEVICE_EXCLUSIVE_CLEAR, TEST_HMM_REDUCE_STACK,
+      TEST_HMM_ALLOC_OOM],
+  },
+];
+
+export const DEFAULT_KERNEL = '6.12';
+
+export function kernelProfiles(): readonly KernelProfile[] {
+  return PROFILES;
+}
+
+/**
+ * The kernel a Kernel is booted as: a profile plus patches, resolved to
+ * one byte per registered change (`on[c.index]`), so `has()` is one read.
+ */
+export class KernelVersion {
+  readonly on: Uint8Array;
+  constructor(readonly profile: string, readonly patches: readonly string[], changes: readonly KernelChange[], size: number) {
+    this.on = new Uint8Array(size);
+    for (const c of changes) this.on[c.index] = 1;
+  }
+
+  has(c: KernelChange): boolean {
+    return this.on[c.index] !== 0;
+  }
+
+  /** The changes switched on, in registry order. */
+  changes(all: readonly KernelChange[] = registry): KernelChange[] {
+    return all.filter((c) => this.on[c.index] !== 0);
+  }
+
+  /** "7.2" or "7.2 + patch-a + patch-b": what a report calls this kernel. */
+  get label(): string {
+    return [this.profile, ...this.patches].join(' + ');
+  }
+}
+
+/**
+ * Compose a profile and patches into a KernelVersion, or a one-line error
+ * that names what is known. A patch is any registered change the profile
+ * does not have; a patch with `reverts` takes its change out. Each
+ * change's `requires` must hold in the result.
+ */
+export function composeKernel(profile: string = DEFAULT_KERNEL, patches: readonly string[] = [],
+  profiles: readonly KernelProfile[] = PROFILES, all: readonly KernelChange[] = registry): KernelVersion | { error: string } {
+  const p = profiles.find((x) => x.name === profile);
+  if (p === undefined) {
+    return { error: `unknown kernel '${profile}'; the kernels are ${profiles.map((x) => x.name).join(', ')} (hmm-test kernels lists them)` };
+  }
+  const set = new Set<KernelChange>(p.changes);
+  for (const name of patches) {
+    const c = all.find((x) => x.name === name);
+    if (c === undefined) {
+      const names = all.filter((x) => !p.changes.includes(x)).map((x) => x.name);
+      return { error: `unknown patch '${name}'; the patches for kernel ${profile} are ${names.join(', ') || '(none)'}` };
+    }
+    if (set.has(c)) return { error: `patch '${name}' is in kernel ${profile} already; the kernels and their changes: hmm-test kernels` };
+    if (c.reverts !== null) {
+      if (!set.has(c.reverts)) return { error: `patch '${name}' reverts '${c.reverts.name}', which kernel ${profile} does not have` };
+      set.delete(c.reverts);
+    } else {
+      set.add(c);
+    }
+  }
+  for (const c of set) {
+    for (const r of c.requires) {
+      if (!set.has(r)) return { error: `'${c.name}' needs '${r.name}', which kernel ${[profile, ...patches].join(' + ')} does not have` };
+    }
+  }
+  return new KernelVersion(profile, patches, [...set], all.length);
+}
+
+/** The lines of `hmm-test kernels`: each profile with its changes and their sources, then the changes no profile has. */
+export function describeKernels(profiles: readonly KernelProfile[] = PROFILES, all: readonly KernelChange[] = registry): string[] {
+  const out: string[] = [];
+  const change = (c: KernelChange, indent: string) => {
+    out.push(`${indent}${c.name}  (${c.release}, ${c.author})`);
+    out.push(`${indent}    ${c.subject}`);
+    out.push(`${indent}    ${c.what}`);
+    out.push(`${indent}    source: ${c.source}`);
+    if (c.requires.length) out.push(`${indent}    needs: ${c.requires.map((r) => r.name).join(', ')}`);
+    if (c.reverts) out.push(`${indent}    reverts: ${c.reverts.name}`);
+  };
+  for (const p of profiles) {
+    out.push(`kernel ${p.name}${p.name === DEFAULT_KERNEL ? ' (default)' : ''}: ${p.description}`);
+    if (p.changes.length === 0) out.push('    (no changes)');
+    for (const c of p.changes) change(c, '  ');
+  }
+  const patches = all.filter((c) => !profiles.some((p) => p.changes.includes(c)));
+  out.push(patches.length ? 'patches (--patch NAME, on top of a kernel):' : 'patches: none registered');
+  for (const c of patches) change(c, '  ');
+  return out;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The suite under the mainline profile (--kernel 7.2): every case passes
+ * in private and coherent mode, and its device commands trace as on the
+ * real 6.12 kernel (the 32-page windows and the per-page EXCLUSIVE change
+ * no cpages= or faults= count of the suite); with THP always the three
+ * exclusive* cases pass, and the change that makes them pass is
+ * make_device_exclusive (6.12 plus that one change passes them too, 6.12
+ * fails them: tests/thp-always.test.ts). The reports say which kernel ran.
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import { smoke, tracesByCase, PRIVATE, COHERENT, SHARED } from './helpers.js';
+import { defaultMachine } from '../src/kernel-model/machine.js';
+import { type KernelVersion, composeKernel, MAINLINE } from '../src/kernel-model/changes.js';
+import { smokeReport } from '../src/cli/report.js';
+import { junitXml } from '../src/cli/junit.js';
+import { yaml } from '../src/cli/yaml.js';
+
+const mainline = composeKernel(MAINLINE) as KernelVersion;
+const EXCLUSIVE = ['exclusive', 'exclusive_mprotect', 'exclusive_cow'];
+
+for (const [mode, params] of [['private', PRIVATE], ['coherent', COHERENT]] as const) {
+  t.test(`${mode} mode, kernel 7.2: every case passes and traces like the 6.12 reference`, (t) => {
+    const refLines = readFileSync(join(SHARED, 'reference', `${mode}.thp-madvise.trace.log`), 'utf8').split('\n');
+    const ref = tracesByCase(refLines);
+    const run = smoke({ params, trace: true, kernel: mainline });
+    t.equal(run.result.fail, 0, run.result.results.filter((r) => r.status === 'fail').map((r) => `${r.name}: ${r.messages[0]}`).join('; '));
+    t.equal(run.result.pass, mode === 'private' ? 30 : 60, 'the 29 cases and migrate_ping_pong in every available variant');
+    const ours = tracesByCase(run.err);
+    for (const [name, lines] of ref) {
+      if (name.endsWith('.anon_teardown')) continue; // races on the real kernel too
+      t.same(ours.get(name), lines, `${name}: same commands, cpages and faults`);
+    }
+    t.end();
+  });
+}
+
+for (const [kernel, label] of [[mainline, '7.2'], [composeKernel('6.12', ['make_device_exclusive']) as KernelVersion, '6.12 + make_device_exclusive']] as const) {
+  t.test(`THP always, kernel ${label}: the exclusive cases pass`, (t) => {
+    const run = smoke({
+      params: PRIVATE, kernel, machine: { ...defaultMachine(), transparentHugepage: 'always' },
+      filter: (_f, _v, c) => EXCLUSIVE.includes(c),
+    });
+    const ran = run.result.results.filter((r) => r.status !== 'skip');
+    t.same(ran.map((r) => [r.name.split('.')[2], r.status, r.messages]), EXCLUSIVE.map((c) => [c, 'pass', []]));
+    t.end();
+  });
+}
+
+t.test('the YAML and JUnit reports say which kernel ran', (t) => {
+  const run = smoke({ params: PRIVATE, kernel: mainline, filter: (_f, _v, c) => c === 'open_close' });
+  const doc = yaml().parse(smokeReport(PRIVATE, defaultMachine(), run.result, mainline.label)) as { configuration: { kernel: string } };
+  t.equal(doc.configuration.kernel, '7.2');
+  const xml = new XMLParser({ ignoreAttributes: false }).parse(junitXml('hmm-tests', run.result, { kernel: mainline.label }));
+  const suites = [xml.testsuites.testsuite].flat();
+  t.ok(suites.length > 0);
+  for (const s of suites) t.equal(s.properties.property['@_value'], '7.2', `${s['@_name']}: kernel property`);
+  t.end();
+});
