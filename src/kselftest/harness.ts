@@ -57,6 +57,8 @@ export interface CaseResult {
   /** Every error-stream line of the case, in order. */
   messages: string[];
   durationMs: number;
+  /** A failed case whose process blocked for good in the kernel (a hung-task report is among the messages): the HANG verdict. */
+  hang?: true;
 }
 
 export interface RunResult {
@@ -235,6 +237,7 @@ function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
   const status = !passed ? 'fail' : t.exitCode === KSFT_SKIP ? 'skip' : 'pass';
   const result: CaseResult = { name, status, messages: t.messages, durationMs: performance.now() - start };
   if (t.reason) result.reason = t.reason;
+  if (crash?.hang) result.hang = true;
   opts.hooks?.afterCase?.(name, result);
   return result;
 }
