@@ -11,7 +11,7 @@ import { listTests } from './kselftest/options.js';
 import { Kernel } from './kernel-model/kernel.js';
 import type { KernelVersion } from './kernel-model/changes.js';
 import { HostMemory } from './kernel-model/page_data.js';
-import { KernelBug } from './kernel-model/bug.js';
+import { HungTask, KernelBug } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
 import { Task } from './kernel-model/task.js';
 import { gupTestInit } from './kernel-model/gup_test.js';
@@ -133,13 +133,26 @@ export function runSmoke(opts: SmokeOptions): RunResult {
         },
         exit() {
           const problems: string[] = [];
+          if (k !== null && k.hung.length > 0) {
+            // A task blocked for good: it cannot exit, so neither its files nor test_hmm can go; the kernel stays as it is.
+            libc.attach(null);
+            problems.push('HANG: the test process and test_hmm left as they are: a task is blocked in the kernel for good (hung task report above)');
+            k.poweroff();
+            return problems;
+          }
           try {
             libc.reapOrphans();
             task?.exit();
             if (mod) problems.push(...hmmDmirrorExit(mod));
           } catch (e) {
-            if (!(e instanceof KernelBug)) throw e;
+            if (!(e instanceof KernelBug || e instanceof HungTask)) throw e;
             problems.push(e.message);
+            if (e instanceof HungTask) {
+              // rmmod blocked in module_exit: the module stays, its pages with it; nothing more to check.
+              libc.attach(null);
+              k!.poweroff();
+              return problems;
+            }
           }
           libc.attach(null);
           if (k === null) return problems;

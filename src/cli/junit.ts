@@ -39,7 +39,7 @@ export function junitXml(suiteName: string, result: RunResult, properties: Recor
         lines.push(`${open}>`, `      <skipped message="${esc(r.reason ?? '')}"/>`, '    </testcase>');
       } else {
         const first = r.messages[0] ?? 'failed';
-        lines.push(`${open}>`, `      <failure message="${esc(first)}" type="AssertionFailure">${esc(r.messages.join('\n'))}</failure>`, '    </testcase>');
+        lines.push(`${open}>`, `      <failure message="${esc(first)}" type="${r.hang ? 'HungTask' : 'AssertionFailure'}">${esc(r.messages.join('\n'))}</failure>`, '    </testcase>');
       }
     }
     lines.push('  </testsuite>');

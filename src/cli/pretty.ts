@@ -12,7 +12,7 @@ export function prettyCase(r: CaseResult): string[] {
   const ms = chalk.dim(`(${r.durationMs.toFixed(0)} ms)`);
   if (r.status === 'pass') return [`${chalk.green('✓')} ${r.name} ${ms}`];
   if (r.status === 'skip') return [`${chalk.yellow('-')} ${r.name} ${chalk.yellow(`skipped: ${r.reason ?? ''}`)}`];
-  return [`${chalk.red('✗')} ${r.name} ${ms}`, ...r.messages.map((m) => `    ${chalk.red(m.replace(/^# /, ''))}`)];
+  return [`${chalk.red('✗')} ${r.name} ${r.hang ? `${chalk.red('HANG')} ` : ''}${ms}`, ...r.messages.map((m) => `    ${chalk.red(m.replace(/^# /, ''))}`)];
 }
 
 export function prettySummary(r: RunResult): string {

@@ -31,6 +31,7 @@ export function smokeReport(params: TestHmmParams, machine: MachineConfig, resul
     cases: result.results.map((r) => ({
       name: r.name,
       status: r.status,
+      ...(r.hang ? { hang: true } : {}),
       durationMs: +r.durationMs.toFixed(3),
       ...(r.reason ? { reason: r.reason } : {}),
       ...(r.messages.length ? { messages: r.messages } : {}),

@@ -11,7 +11,7 @@ import type { Kernel } from '../kernel-model/kernel.js';
 import type { Task } from '../kernel-model/task.js';
 import { type Page, PAGE_SIZE } from '../kernel-model/page.js';
 import { type MmStruct, VM_READ, VM_WRITE, findVma, vmaLookup } from '../kernel-model/mm.js';
-import { lockPage, unlockPage, putPage, compoundHead } from '../kernel-model/page_alloc.js';
+import { lockPage, unlockPage, putPage, compoundHead, allocPageVma } from '../kernel-model/page_alloc.js';
 import { makeDeviceExclusiveRange, makeDeviceExclusive } from '../kernel-model/rmap.js';
 import { copyHighpage, clearHighpage } from '../kernel-model/highmem.js';
 import { copyToUser, type VmFault } from '../kernel-model/memory.js';
@@ -68,17 +68,28 @@ function dmirrorMigrateFinalizeAndMap(k: Kernel, args: MigrateVma, dmirror: Dmir
 }
 
 /**
- * Model of dmirror_devmem_fault_alloc_and_copy(): a system page for each
- * selected device page (PRIVATE or COHERENT), filled from the page holding
- * its data. The seed's GENERIC pages are "already in system or SPM" and do
- * not move: with the seed's driver an explicit migration back leaves them
- * where they are.
+ * Which device pages a migration back to system memory moves: the one place
+ * where the seed's dmirror_devmem_fault_alloc_and_copy() (000 patch 11,
+ * called by its MIGRATE with alloc_to_devmem = 0) and 6.12's (called by
+ * dmirror_devmem_fault() and MIGRATE_TO_SYS) differ.
+ *  - '6.12': PRIVATE and COHERENT pages move; any other page is a WARN (its
+ *    callers' selection never offers one).
+ *  - 'v5': only device-private pages move; every other page the seed's
+ *    MIGRATE_VMA_SELECT_SYSTEM offers (a GENERIC page, a page still in
+ *    system memory) is "already in system or SPM": logged, left in place.
  */
-function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirror): number {
+export type MigrateBackRule = '6.12' | 'v5';
+
+/**
+ * Model of dmirror_devmem_fault_alloc_and_copy(): a system page for each
+ * selected device page the rule moves, filled from the page holding its
+ * data. A failed allocation leaves the page where it is (not migrated).
+ */
+function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirror, rule: MigrateBackRule): number {
   for (let i = 0, addr = args.start; addr < args.end; addr += PAGE_SIZE, i++) {
     let spage = migratePfnToPage(args.src[i]);
     if (spage === 0 || !(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    if (isDeviceGenericPage(k, spage)) {
+    if (rule === 'v5' && !isDevicePrivatePage(k, spage)) {
       k.printk(`page already in system or SPM spage pfn: 0x${spage.toString(16)}`);
       args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
       continue;
@@ -86,8 +97,10 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
     if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage), 'dmirror_devmem_fault_alloc_and_copy',
       `pfn 0x${spage.toString(16)} is not device memory`)) continue;
     spage = dmirrorBackingPage(k, spage);
-    const dpage = k.pageAlloc.allocPage(); // alloc_page_vma()
-    // 6.12 leaves the page where it is; TEST_HMM_ALLOC_OOM fails the migration (the pages before stay set up).
+    // alloc_page_vma(GFP_HIGHUSER_MOVABLE): may run the OOM killer (page_alloc.ts). 6.12 then leaves the page
+    // where it is and returns 0, so a CPU fault on it ends by the OOM victim's death or a retry;
+    // TEST_HMM_ALLOC_OOM fails the migration (the pages before stay set up).
+    const dpage = allocPageVma(k, args.vma!.vmMm);
     if (dpage === 0) {
       if (k.has(TEST_HMM_ALLOC_OOM)) return VM_FAULT_OOM;
       continue;
@@ -144,7 +157,7 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
     ret = migrateVmaSetup(k, args);
     if (ret) break;
     // 6.12 ignores what the copy returns; with TEST_HMM_ALLOC_OOM it can be VM_FAULT_OOM.
-    if (dmirrorDevmemFaultAllocAndCopy(k, args, dmirror) !== 0) {
+    if (dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12') !== 0) {
       migrateVmaFinalize(k, args);
       ret = -ENOMEM;
       break;
@@ -328,7 +341,7 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
       return ret;
     }
     if (cmd.alloc_to_devmem) dmirrorMigrateAllocAndCopy(k, args, dmirror);
-    else dmirrorDevmemFaultAllocAndCopy(k, args, dmirror);
+    else dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, 'v5'); // the seed's own helper
     migrateVmaPages(k, args);
     if (cmd.alloc_to_devmem) dmirrorMigrateFinalizeAndMap(k, args, dmirror);
     migrateVmaFinalize(k, args);
@@ -367,7 +380,7 @@ export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   args.flags = dmirrorSelectDevice(dmirror);
   args.faultPage = vmf.page;
   if (migrateVmaSetup(k, args)) return VM_FAULT_SIGBUS;
-  const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror);
+  const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
   if (ret) {
     // Only TEST_HMM_ALLOC_OOM fails here; mainline then finalizes ("lib/test_hmm: fix error path in dmirror_devmem_fault()").
     migrateVmaFinalize(k, args);

@@ -25,6 +25,7 @@
  */
 import { Mutex } from '../kernel-model/locking.js';
 import { KernelBug } from '../kernel-model/bug.js';
+import { syscallFrames } from '../kernel-model/hung_task.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
@@ -417,22 +418,21 @@ function dmirrorDevicePages(mdevice: DmirrorDevice): number {
  * unload): evict every chunk, unmap it and give PRIVATE regions back. The
  * next allocation makes a new chunk.
  */
-function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice, onFreeList?: { pages: number }): string[] {
-  const k = mdevice.k, problems: string[] = [];
+function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice, callers: readonly string[], onFreeList?: { pages: number }): void {
+  const k = mdevice.k;
   for (const devmem of mdevice.devmemChunks) {
     devmem.remove = true;
     const found = dmirrorRemoveFreePages(devmem);
     if (onFreeList) onFreeList.pages += found;
     dmirrorDeviceEvictChunk(devmem);
-    const busy = memunmapPages(k, devmem.pagemap);
-    if (busy) problems.push(`hmm_dmirror${mdevice.id}: memunmap_pages() found ${busy} device pages still referenced`);
+    // Waits for every page of the chunk to be freed: a page something still holds hangs the caller here.
+    memunmapPages(k, devmem.pagemap, ['dmirror_device_remove_chunks', ...callers]);
     if (devmem.pagemap.type === MEMORY_DEVICE_PRIVATE) {
       k.iomem.releaseMemRegion(devmem.pagemap.range.start, rangeLen(devmem.pagemap.range));
     }
   }
   mdevice.devmemChunks.length = 0;
   mdevice.freePages = 0;
-  return problems;
 }
 
 /**
@@ -458,12 +458,10 @@ function dmirrorFopsUnlockedIoctl(filp: File, command: number, arg: HmmDmirrorCm
     case HMM_DMIRROR_EXCLUSIVE: ret = dmirrorExclusive(dmirror, cmd, current); break;
     case HMM_DMIRROR_CHECK_EXCLUSIVE: ret = dmirrorCheckAtomic(dmirror, cmd.addr, cmd.addr + cmd.npages * PAGE_SIZE); break;
     case HMM_DMIRROR_SNAPSHOT: case HMM_DMIRROR_V5_SNAPSHOT: ret = dmirrorSnapshot(dmirror, cmd, current); break;
-    case HMM_DMIRROR_RELEASE: {
-      const problems = dmirrorDeviceRemoveChunks(dmirror.mdevice);
-      for (const p of problems) dmirror.mdevice.k.warn(true, 'dmirror_device_remove_chunks', p);
+    case HMM_DMIRROR_RELEASE:
+      dmirrorDeviceRemoveChunks(dmirror.mdevice, ['dmirror_fops_unlocked_ioctl']);
       ret = 0;
       break;
-    }
     case HMM_DMIRROR_V5_GET_MEM_DEV_TYPE: ret = dmirrorGetDeviceType(dmirror, cmd); break;
     default: return -EINVAL;
   }
@@ -491,13 +489,12 @@ function dmirrorDeviceRemove(mdevice: DmirrorDevice): string[] {
   const k = mdevice.k, problems: string[] = [];
   const total = dmirrorDevicePages(mdevice), free = { pages: 0 };
   // dmirror_remove_free_pages() walks the free list before each chunk is evicted: it counts what it finds.
-  const removed = dmirrorDeviceRemoveChunks(mdevice, free);
+  dmirrorDeviceRemoveChunks(mdevice, ['dmirror_device_remove', 'hmm_dmirror_exit'], free);
   if (free.pages !== total) {
     const line = `hmm_dmirror${mdevice.id}: ${total - free.pages} of ${total} device pages not back on the free list at unload (allocated ${mdevice.calloc}, freed ${mdevice.cfree})`;
     k.warn(true, 'dmirror_device_remove', line);
     problems.push(line);
   }
-  problems.push(...removed);
   k.chrdevs.delete(mdevice.cdevice.path);
   return problems;
 }
@@ -541,8 +538,15 @@ export function hmmDmirrorInit(k: Kernel, params: TestHmmParams): { ret: number;
 
 /** Model of hmm_dmirror_exit() (module_exit). Returns the leaks found (empty when all pages came back). */
 export function hmmDmirrorExit(mod: TestHmm): string[] {
-  const problems: string[] = [];
-  for (const d of mod.devices) problems.push(...dmirrorDeviceRemove(d));
+  const k = mod.k, problems: string[] = [];
+  // module_exit runs in the task that called delete_module(2); the model has no such process and names one.
+  const saved = k.current;
+  k.current ??= { task: { comm: 'rmmod', pid: k.lastPid + 1, ppid: 1 }, frames: syscallFrames('delete_module') };
+  try {
+    for (const d of mod.devices) problems.push(...dmirrorDeviceRemove(d));
+  } finally {
+    k.current = saved;
+  }
   return problems;
 }
 

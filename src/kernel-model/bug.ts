@@ -194,3 +194,21 @@ export class FatalSignal extends Error {
 }
 export const SIGBUS = 7;
 export const SIGSEGV = 11;
+export const SIGKILL = 9;
+
+/**
+ * A task blocked for good: it waits (wait_for_completion(), ...) for
+ * something that nothing left in the model can do. The kernel's hung-task
+ * detector (kernel/hung_task.c) would print `report` after 120 s; the model
+ * prints it at once, since no clock tick can change the outcome, and the
+ * case or command that blocked gets a HANG verdict (see hung_task.ts). The
+ * task never returns to user mode: the harness runs no teardown after it
+ * and the runner leaves the kernel as it is (no exit, no unload).
+ */
+export class HungTask extends Error {
+  readonly kind = 'HANG';
+  constructor(public readonly where: string, public readonly report: string) {
+    super(report);
+    this.name = 'HungTask';
+  }
+}

@@ -122,6 +122,17 @@ export const DEVICE_EXCLUSIVE_KEEP_MAPCOUNT = defineChange({
   requires: [MAKE_DEVICE_EXCLUSIVE],
 });
 
+export const PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION = defineChange({
+  name: 'page_vma_mapped-exclusive-not-migration',
+  subject: 'mm/page_vma_mapped: device-exclusive entries are not migration entries',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: fixes for device-exclusive entries (hmm)" v2 [id 42486914675]',
+  what: 'check_pte() with PVMW_MIGRATION matches migration entries only: remove_migration_ptes() no longer turns a ' +
+    'device-exclusive entry into a present pte with a leaked reference (6.12 does, which makes a COHERENT RELEASE after ' +
+    'EXCLUSIVE hang in memunmap_pages())',
+});
+
 export const REMOVE_DEVICE_EXCLUSIVE_CLEAR = defineChange({
   name: 'remove_device_exclusive_entry-clear',
   subject: 'mm/mmu_notifier: drop owner from MMU_NOTIFY_EXCLUSIVE; ' +
@@ -183,7 +194,8 @@ const PROFILES: KernelProfile[] = [
     name: MAINLINE,
     description: 'mainline of the 7.2 merge window (June 2026), as far as the model has it (not yet: the device-private THP series)',
     changes: [TEST_HMM_EVICT_ON_CLOSE, MAKE_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_NO_EBUSY, RESTORE_EXCLUSIVE_PTE_WRITABLE,
-      SINGLE_SWP_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, REMOVE_DEVICE_EXCLUSIVE_CLEAR, TEST_HMM_REDUCE_STACK,
+      SINGLE_SWP_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
+      REMOVE_DEVICE_EXCLUSIVE_CLEAR, TEST_HMM_REDUCE_STACK,
       TEST_HMM_ALLOC_OOM],
   },
 ];

@@ -23,6 +23,8 @@ import type { Page } from './page.js';
 import type { VmAreaStruct } from './mm.js';
 import type { PteTable } from './pgtable.js';
 import type { HmmRange } from './hmm.js';
+import type { KernelEntry } from './hung_task.js';
+import type { Completion } from './completion.js';
 import { type KernelChange, KernelVersion, composeKernel } from './changes.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
@@ -57,6 +59,14 @@ export interface KernelInject {
    * there to break the scheduler's rule (sched.ts) on purpose.
    */
   hmmWalkStart?: (range: HmmRange) => void;
+  /**
+   * page_alloc.ts: should_fail_alloc_page() (mm/fail_page_alloc.c,
+   * CONFIG_FAIL_PAGE_ALLOC): true makes this allocation of 2^order pages
+   * fail as if memory were exhausted.
+   */
+  shouldFailAllocPage?: (order: number) => boolean;
+  /** completion.ts: wait_for_completion(); a test replaces it (e.g. one that returns at once) to show a missing wait is caught. */
+  waitForCompletion?: (k: Kernel, x: Completion) => void;
 }
 
 export interface KernelOptions {
@@ -115,6 +125,14 @@ export class Kernel {
   readonly seed: number;
   /** The source of /dev/urandom's bytes (random.ts). */
   readonly urandom: Prng;
+  /**
+   * `current` while a task is in a system call (set by Task's entry points
+   * that can block in the kernel; null otherwise): who a hung-task report
+   * names (hung_task.ts).
+   */
+  current: KernelEntry | null = null;
+  /** Hung-task reports (hung_task.ts), in order: a task that blocked for good; the kernel is left as it is. */
+  readonly hung: string[] = [];
   /** The threads of the processes and the virtual clock (sched.ts). */
   readonly sched: Sched;
   /** The kernel version: which named changes (changes.ts) this kernel has. */

@@ -7,7 +7,8 @@
  * kernel (copy_to_user()/copy_from_user(), which fault the same way but fail
  * with a short copy instead of a signal).
  */
-import { FatalSignal, KernelBug, SIGBUS, SIGSEGV, BUG_ON } from './bug.js';
+import { FatalSignal, KernelBug, SIGBUS, SIGKILL, SIGSEGV, BUG_ON } from './bug.js';
+import { pagefaultOutOfMemory } from './oom_kill.js';
 import type { Kernel } from './kernel.js';
 import { RESTORE_EXCLUSIVE_PTE_WRITABLE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, REMOVE_DEVICE_EXCLUSIVE_CLEAR } from './changes.js';
 import { type Page, PAGE_SIZE, PMD_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
@@ -17,7 +18,7 @@ import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDir
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
   isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage, getPageUnlessZero,
-  trylockPage, folioTestLarge, folioTestAnon, compoundHead, largeFolio } from './page_alloc.js';
+  trylockPage, folioTestLarge, folioTestAnon, compoundHead, largeFolio, allocPageVma } from './page_alloc.js';
 import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap, folioAddAnonRmapPte,
   folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
@@ -83,7 +84,7 @@ function doAnonymousPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number
     return 0;
   }
   anonVmaPrepare(vma);
-  const page = k.pageAlloc.allocPage(); // vma_alloc_zeroed_movable_folio(): a new page reads as zeroes
+  const page = allocPageVma(k, mm); // vma_alloc_zeroed_movable_folio(): a new page reads as zeroes
   if (page === 0) return VM_FAULT_OOM;
   addMmCounter(mm, MM_ANONPAGES, 1);
   folioAddNewAnonRmap(k, page, vma, addr);
@@ -116,7 +117,7 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
     t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
     return 0;
   }
-  const page = k.pageAlloc.allocPage();
+  const page = allocPageVma(k, mm); // wp_page_copy(): vma_alloc_folio()
   if (page === 0) return VM_FAULT_OOM;
   if (!pteSpecial(v)) copyHighpage(k, page, old);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
@@ -312,6 +313,7 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
  * table fixup that makes copy_to_user() come up short).
  */
 export function faultInUserPage(mm: MmStruct, addr: number, write: boolean, user: boolean): Page {
+  const k = mm.k;
   for (let tries = 0; tries < 8; tries++) {
     const t = mm.pgtable.lookup(addr);
     if (t !== undefined) {
@@ -338,8 +340,14 @@ export function faultInUserPage(mm: MmStruct, addr: number, write: boolean, user
       return 0;
     }
     const ret = handleMmFault(vma, addr, (write ? FAULT_FLAG_WRITE : 0) | (user ? FAULT_FLAG_USER : 0));
-    if (ret & (VM_FAULT_SIGBUS | VM_FAULT_OOM)) {
-      if (user) throw new FatalSignal(SIGBUS, addr, ret & VM_FAULT_OOM ? 'out of memory' : 'fault returned VM_FAULT_SIGBUS');
+    // The OOM killer chose this task, in this fault's allocation or earlier: it dies on its way back to user
+    // mode (do_user_addr_fault() -> pagefault_out_of_memory() finds SIGKILL pending) instead of faulting again.
+    if ((ret & VM_FAULT_OOM && pagefaultOutOfMemory(k, mm)) || mm.oomVictim) {
+      if (user) throw new FatalSignal(SIGKILL, addr, 'killed by the OOM killer');
+      return 0;
+    }
+    if (ret & VM_FAULT_SIGBUS) {
+      if (user) throw new FatalSignal(SIGBUS, addr, 'fault returned VM_FAULT_SIGBUS');
       return 0;
     }
     if (ret & VM_FAULT_SIGSEGV) {
@@ -474,7 +482,7 @@ function doReadFault(vmf: VmFault, t: PteTable, i: number): number {
 function doCowFault(vmf: VmFault, t: PteTable, i: number): number {
   const vma = vmf.vma, k = vma.vmMm.k;
   anonVmaPrepare(vma); // vmf_anon_prepare()
-  const cow = k.pageAlloc.allocPage();
+  const cow = allocPageVma(k, vma.vmMm); // folio_prealloc()
   if (cow === 0) return VM_FAULT_OOM;
   vmf.cowPage = cow;
   let ret = __doFault(vmf);

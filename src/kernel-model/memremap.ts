@@ -16,6 +16,10 @@ import { BUG_ON } from './bug.js';
 import { MEMBLOCK_PAGES, Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked } from './page.js';
 import { IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE, REGION_DISJOINT } from './resource.js';
 import type { VmFault } from './memory.js';
+import { Completion, complete, waitForCompletion } from './completion.js';
+import { rmapWalk } from './rmap.js';
+import { pteIndex, ptePresent, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry } from './pgtable.js';
+import { GUP_PIN_COUNTING_BIAS } from './page_alloc.js';
 
 /** enum memory_type. GENERIC is the seed's CPU-coherent type; COHERENT is what upstream merged. */
 export const MEMORY_DEVICE_PRIVATE = 1;
@@ -48,8 +52,16 @@ export interface DevPagemap {
   ops: DevPagemapOps | null;
   /** Identifies the driver that owns the pages (migrate_vma.pgmap_owner, hmm_range.dev_private_owner). */
   owner: object | null;
-  /** Set by memremap_pages() while mapped. */
+  /** Set by memremap_pages() while mapped; cleared by memunmap_pages()'s percpu_ref_kill(). */
   live?: boolean;
+  /**
+   * pgmap->ref (a percpu_ref, in the model always in atomic mode): the
+   * initial reference memremap_pages() takes, plus one per page in use
+   * (zone_device_page_init() to the page's free). Set by memremap_pages().
+   */
+  ref?: number;
+  /** pgmap->done: completed when ref drops to zero after the kill. Set by memremap_pages(). */
+  done?: Completion;
 }
 
 export const rangeLen = (r: { start: number; end: number }): number => r.end - r.start + 1;
@@ -91,33 +103,95 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap): ErrPtr<number> {
   }
   // memmap_init_zone_device(): the pages start with refcount 0 (typed arrays start zeroed).
   k.memmap.addRange(physToPfn(start), physToPfn(end + 1), pgmap);
+  pgmap.ref = 1; // percpu_ref_init(): the initial reference, dropped by memunmap_pages()
+  pgmap.done = new Completion();
   pgmap.live = true;
   k.pgmaps.push(pgmap);
   return start;
 }
 
 /**
- * Model of memunmap_pages(). The kernel waits here until every page of the
- * pgmap is free; a page still referenced would hang it. The model reports
- * such pages (a WARN naming them) and returns how many there were.
+ * Model of memunmap_pages() (6.12): kill the pgmap reference
+ * (percpu_ref_kill(): new zone_device_page_init() calls fail, the initial
+ * reference goes), wait until the last page holding one has been freed
+ * (wait_for_completion(&pgmap->done), completed by
+ * dev_pagemap_percpu_release() at zero), then remove the struct pages. A
+ * page still referenced by something that will never let go makes the wait
+ * a hung task (completion.ts): the struct pages stay, and the report says
+ * which pages are held and by what. `callers` are the C functions above,
+ * innermost first, for the report's call trace.
+ *
+ * 6.12 drops one more reference per page here for types whose free pages
+ * hold one (FS_DAX, P2PDMA); every type the model creates holds the
+ * reference only while a page is in use (free_zone_device_folio() puts it
+ * for PRIVATE and COHERENT; the model's GENERIC pages follow COHERENT, see
+ * freeZoneDevicePage()).
  */
-export function memunmapPages(k: Kernel, pgmap: DevPagemap): number {
+export function memunmapPages(k: Kernel, pgmap: DevPagemap, callers: readonly string[] = []): void {
+  pgmap.live = false; // percpu_ref_kill(): percpu_ref_tryget_live() fails from now on
+  putDevPagemap(pgmap); // ... and drops the initial reference
+  waitForCompletion(k, pgmap.done!, ['memunmap_pages', ...callers], () => pgmapBusyReport(k, pgmap));
+  k.memmap.removeRange(physToPfn(pgmap.range.start), physToPfn(pgmap.range.end + 1)); // pageunmap_range()
+  k.pgmaps.splice(k.pgmaps.indexOf(pgmap), 1);
+}
+
+/** Model of put_dev_pagemap() (percpu_ref_put()): at zero, dev_pagemap_percpu_release() completes pgmap->done. */
+function putDevPagemap(pgmap: DevPagemap): void {
+  pgmap.ref = pgmap.ref! - 1;
+  if (pgmap.ref === 0) complete(pgmap.done!);
+}
+
+/**
+ * What holds the pages of a pgmap that is waited for: for the hung-task
+ * report, the pages still referenced and, for each reference, what the
+ * model finds holding it (a pte, a device-private, device-exclusive or
+ * migration entry through the page's rmap, a GUP pin) or "nothing found"
+ * (a reference no entry or pin accounts for: leaked).
+ */
+function pgmapBusyReport(k: Kernel, pgmap: DevPagemap): string[] {
   const first = physToPfn(pgmap.range.start), last = physToPfn(pgmap.range.end + 1);
-  let busy = 0, firstBusy = 0;
-  // Block by block: a block without a page in use holds only free pages (refcount 0).
+  const kinds = new Map<string, number>(), pages: string[] = [];
+  let busy = 0, refs = 0;
   for (let base = first - Memmap.slot(first); base < last; base += MEMBLOCK_PAGES) {
     if (!k.memmap.devBlockInUse(base)) continue;
     const b = k.memmap.block(base);
     for (let i = Math.max(first - base, 0), n = Math.min(last - base, MEMBLOCK_PAGES); i < n; i++) {
-      if (b.refcount[i] !== 0 && busy++ === 0) firstBusy = base + i;
+      if (b.refcount[i] === 0) continue;
+      busy++;
+      refs += b.refcount[i];
+      const held = pageReferenceHolders(k, base + i, b.refcount[i]);
+      for (const h of held) kinds.set(h.what, (kinds.get(h.what) ?? 0) + h.refs);
+      if (pages.length < 8) pages.push(`  pfn 0x${(base + i).toString(16)} refcount ${b.refcount[i]}: ${held.map((h) => h.where).join(', ')}`);
     }
   }
-  k.warn(busy > 0, 'memunmap_pages',
-    `${busy} device page(s) still in use (first pfn 0x${firstBusy.toString(16)}): the pgmap reference never drops`);
-  k.memmap.removeRange(first, last);
-  pgmap.live = false;
-  k.pgmaps.splice(k.pgmaps.indexOf(pgmap), 1);
-  return busy;
+  const by = [...kinds].map(([what, n]) => `${n} ${what}`).join(', ');
+  return [
+    `memunmap_pages: ${busy} of ${last - first} device pages of [mem 0x${pgmap.range.start.toString(16)}-0x${pgmap.range.end.toString(16)}] ` +
+      `still referenced (${refs} references: ${by}); pgmap->ref is ${pgmap.ref}`,
+    ...pages,
+    ...(busy > pages.length ? [`  ... and ${busy - pages.length} more`] : []),
+  ];
+}
+
+/** The holders of a device page's `refcount` references, as far as the model can name them. */
+function pageReferenceHolders(k: Kernel, page: Page, refcount: number): Array<{ what: string; where: string; refs: number }> {
+  const held: Array<{ what: string; where: string; refs: number }> = [];
+  rmapWalk(k, page, (vma, addr) => {
+    const t = vma.vmMm.pgtable.lookup(addr), i = pteIndex(addr);
+    if (t === undefined || t.pfn[i] !== page) return;
+    const v = t.val[i];
+    const what = ptePresent(v) ? 'by a pte' : isDeviceExclusiveEntry(v) ? 'by a device-exclusive entry'
+      : isDevicePrivateEntry(v) ? 'by a device-private entry' : isMigrationEntry(v) ? 'by a migration entry' : null;
+    if (what !== null) held.push({ what, where: `${what.slice(3)} at 0x${addr.toString(16)}`, refs: 1 });
+  });
+  let rest = refcount - held.length;
+  const pins = Math.floor(rest / GUP_PIN_COUNTING_BIAS);
+  if (pins > 0) {
+    held.push({ what: 'by a GUP pin', where: `${pins} pin(s)`, refs: pins * GUP_PIN_COUNTING_BIAS });
+    rest -= pins * GUP_PIN_COUNTING_BIAS;
+  }
+  if (rest > 0) held.push({ what: 'held by nothing that maps or pins the page (leaked)', where: `${rest} reference(s) nothing accounts for`, refs: rest });
+  return held;
 }
 
 /** page->pgmap. */
@@ -158,6 +232,7 @@ export function zoneDevicePageInit(k: Kernel, page: Page): void {
   b.refcount[i] = 1;
   b.flags[i] |= PG_locked;
   b.pgmapRef++; // percpu_ref_tryget_live(&pgmap->ref)
+  b.pgmap!.ref!++;
 }
 
 /**
@@ -181,7 +256,8 @@ export function freeZoneDevicePage(k: Kernel, page: Page): void {
       b.mapping[i] = 0;
       pgmap.ops!.pageFree(page);
       BUG_ON(b.pgmapRef <= 0, 'put_dev_pagemap', () => `pfn 0x${page.toString(16)}: the pgmap reference count of its block underflows`);
-      b.pgmapRef--; // put_dev_pagemap()
+      b.pgmapRef--;
+      putDevPagemap(pgmap);
       return;
   }
 }

@@ -128,6 +128,8 @@ export class MmStruct {
    * stand for a mapping). Counted by the page-table code (addMmCounter()), not by rmap.
    */
   rssAnon = 0;
+  /** MMF_OOM_VICTIM: the OOM killer chose this mm's task; SIGKILL is pending, it dies on its way back to user mode (oom_kill.ts). */
+  oomVictim = false;
   /** rss MM_FILEPAGES + MM_SHMEMPAGES, in one counter: tmpfs pages, and driver pages put in by vm_insert_page(). */
   rssFile = 0;
   /** MMF_HAS_PINNED: some gup ever pinned pages of this mm (set by pin_user_pages*()). */

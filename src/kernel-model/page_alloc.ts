@@ -14,6 +14,8 @@ import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, physToPfn, PG_buddy, PG_locked, PG_reserved, PG_lru, PG_anon, PG_anon_exclusive,
   PG_dirty, PG_uptodate, PG_swapbacked, PG_head, PG_tail, PG_compound, PG_ORDER_SHIFT, MEMBLOCK_PAGES } from './page.js';
 import { freeZoneDevicePage } from './memremap.js';
+import { outOfMemory } from './oom_kill.js';
+import type { MmStruct } from './mm.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -58,6 +60,11 @@ export class PageAllocator {
   totalAllocs = 0;
   /** Fault injection: fail allocations once this many more have succeeded (-1: never). */
   failAfter = -1;
+  /**
+   * The last failed allocation was injected (failAfter, Kernel.inject.shouldFailAllocPage): as
+   * should_fail_alloc_page() in prepare_alloc_pages(), it failed before reclaim and the OOM killer.
+   */
+  lastFailInjected = false;
 
   constructor(private readonly k: Kernel, ram: Array<[number, number]>, imageStart: number, imageEnd: number) {
     for (const [s, e] of ram) {
@@ -74,7 +81,8 @@ export class PageAllocator {
 
   /** Model of alloc_page(): a page with refcount 1, or NULL (0) when memory is exhausted. */
   allocPage(): Page {
-    if (this.failAfter === 0) return 0;
+    if (this.failAfter === 0 || this.k.inject.shouldFailAllocPage?.(0)) return this.injectedFailure();
+    this.lastFailInjected = false;
     if (this.failAfter > 0) this.failAfter--;
     let pfn = 0;
     if (this.nrFree > 0) {
@@ -95,6 +103,11 @@ export class PageAllocator {
     this.nrAllocated++;
     this.totalAllocs++;
     return pfn;
+  }
+
+  private injectedFailure(): Page {
+    this.lastFailInjected = true;
+    return 0;
   }
 
   /** A block of 2^order pages aligned to its size, from the free lists or the bump pointer; 0 if none. */
@@ -121,7 +134,8 @@ export class PageAllocator {
    */
   allocFolio(order: number): Page {
     BUG_ON(order < 1 || (1 << order) > MEMBLOCK_PAGES, 'folio_alloc', () => `order ${order} is not modelled`);
-    if (this.failAfter === 0) return 0;
+    if (this.failAfter === 0 || this.k.inject.shouldFailAllocPage?.(order)) return this.injectedFailure();
+    this.lastFailInjected = false;
     if (this.failAfter > 0) this.failAfter--;
     const head = this.takeBlock(order);
     if (head === 0) return 0;
@@ -387,4 +401,20 @@ export function folioMaybeDmaPinned(k: Kernel, page: Page): boolean {
   const f = largeFolio(k, page);
   if (f !== undefined) return f.pincount > 0;
   return pageRefCount(k, page) >= GUP_PIN_COUNTING_BIAS;
+}
+
+/**
+ * Model of alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr) for a page of
+ * `mm` (mm/mempolicy.c; no NUMA policy here). When no page is left the
+ * allocator runs the OOM killer (__alloc_pages_may_oom() ->
+ * out_of_memory(), oom_kill.ts) and tries again, since the victim's exit
+ * may have given pages back; an OOM victim's own allocation fails (NULL),
+ * and so does an injected failure (fail_page_alloc fails the allocation
+ * before reclaim, without the killer).
+ */
+export function allocPageVma(k: Kernel, mm: MmStruct): Page {
+  const page = k.pageAlloc.allocPage();
+  if (page !== 0 || mm.oomVictim || k.pageAlloc.lastFailInjected) return page;
+  outOfMemory(k, mm);
+  return mm.oomVictim ? 0 : k.pageAlloc.allocPage();
 }

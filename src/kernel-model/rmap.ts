@@ -32,7 +32,7 @@ import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInval
   MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
 import type { MmStruct } from './mm.js';
 import { isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE, SWP_DEVICE_EXCLUSIVE } from './pgtable.js';
-import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT } from './changes.js';
+import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION } from './changes.js';
 import { getUserPagesRemote, FOLL_GET, FOLL_WRITE, FOLL_SPLIT_PMD } from './gup.js';
 
 /**
@@ -552,6 +552,19 @@ export function makeDeviceExclusive(mm: MmStruct, addr: number, owner: object | 
  * src becomes a mapping of dst (a device-private entry when dst is device
  * private, a present pte otherwise), keeping write and dirty. dst == src
  * restores a page whose migration failed.
+ *
+ * As in 6.12, the walk (page_vma_mapped_walk() with PVMW_MIGRATION, whose
+ * check_pte() accepts migration *and* device-exclusive entries) also
+ * finds a device-exclusive entry of src, and remove_migration_pte() treats
+ * it as a migration entry that is neither writable, dirty nor readable:
+ * it maps the page read-only (RMAP_EXCLUSIVE) with a new reference, while
+ * the reference the exclusive entry held is never dropped. This is what
+ * happens when migrate_device_range() evicts a COHERENT page that is
+ * mapped only by an exclusive entry: folio_migrate_mapping() refuses it
+ * (the entry's reference is not expected), migrate_device_finalize()
+ * "restores" it here, and the page keeps one reference too many forever,
+ * so memunmap_pages() never finishes (a RELEASE after EXCLUSIVE hangs).
+ * PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION (6.15) matches migration entries only.
  */
 export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
   rmapWalk(k, dst, (vma, addr) => {
@@ -560,9 +573,11 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
     if (t === undefined) return;
     const i = pteIndex(addr);
     const v = t.val[i];
-    if (!isMigrationEntry(v) || t.pfn[i] !== src) return;
+    const excl = !k.has(PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION) && isDeviceExclusiveEntry(v);
+    if (!(isMigrationEntry(v) || excl) || t.pfn[i] !== src) return;
     const write = isWritableMigrationEntry(v);
-    const exclusive = write || isReadableExclusiveMigrationEntry(v);
+    // RMAP_EXCLUSIVE unless the entry is a readable migration entry (!is_readable_migration_entry()).
+    const exclusive = write || isReadableExclusiveMigrationEntry(v) || excl;
     getPage(k, dst);
     let nv: number;
     if (isDevicePrivatePage(k, dst)) {

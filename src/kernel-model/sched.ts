@@ -139,6 +139,33 @@ export class Sched {
     }
   }
 
+  /**
+   * The running thread sleeps uninterruptibly (TASK_UNINTERRUPTIBLE, as
+   * wait_for_completion() does) until `cond()` holds, at most `timeoutNs`
+   * of virtual time: every other thread runs as it wakes, the clock jumping
+   * from one wake-up to the next, since any of them might do what the
+   * sleeper waits for. True once `cond()` holds; false when the time ran
+   * out or no thread is left that could run, the clock then standing at
+   * the deadline (what the hung-task detector measures). Another thread's
+   * code cannot sleep here: it runs in one piece (see the file comment), so
+   * for it nothing else can run and the answer is `cond()` at once.
+   */
+  sleepUntil(where: string, cond: () => boolean, timeoutNs: number): boolean {
+    const deadline = this.now + timeoutNs;
+    if (this.current !== STACK_THREAD) return cond();
+    this.where = where;
+    while (!cond()) {
+      const next = this.earliest();
+      if (next === null || next.wakeAt > deadline) {
+        this.now = deadline;
+        return false;
+      }
+      if (next.wakeAt > this.now) this.now = next.wakeAt;
+      this.runWoken();
+    }
+    return true;
+  }
+
   /** Model of nanosleep(2) by the stack thread: the other threads run as they wake in the meantime. */
   nanosleep(ns: number): void {
     const until = this.now + Math.max(0, ns);

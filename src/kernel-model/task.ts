@@ -21,6 +21,8 @@ import { dupMm } from './fork.js';
 import { doMadvise } from './madvise.js';
 import { mmapWriteLock, mmapWriteUnlock } from './locking.js';
 import type { Thread, ThreadBody } from './sched.js';
+import { syscallFrames } from './hung_task.js';
+import { FatalSignal } from './bug.js';
 
 /* Signal numbers (arch/x86/include/uapi/asm/signal.h) the model acts on. */
 export const SIGINT = 2;
@@ -42,6 +44,8 @@ export const WIFSIGNALED = (status: number): boolean => ((status & 0x7f) + 1) >>
 export const WTERMSIG = (status: number): number => status & 0x7f;
 
 export class Task {
+  /** task->comm: the selftest binary's name; a forked child keeps its parent's. */
+  comm: string;
   /** task->pid: from k.lastPid, first 100. */
   readonly pid: number;
   readonly mm: MmStruct;
@@ -62,6 +66,7 @@ export class Task {
   constructor(readonly k: Kernel, mm?: MmStruct, parent: Task | null = null) {
     this.mm = mm ?? new MmStruct(k);
     this.parent = parent;
+    this.comm = parent?.comm ?? 'hmm-tests';
     this.pid = ++k.lastPid;
     k.tasks.set(this.pid, this);
   }
@@ -99,8 +104,30 @@ export class Task {
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     this.files.delete(fd);
-    fput(filp, this);
+    // The last fput() runs ->release() from task_work on the way back to user mode.
+    this.inKernel(['__fput', 'task_work_run', 'syscall_exit_to_user_mode', 'do_syscall_64', 'entry_SYSCALL_64_after_hwframe'],
+      () => fput(filp, this));
     return 0;
+  }
+
+  /**
+   * The way back to user mode (exit_to_user_mode_loop()): a SIGKILL the OOM
+   * killer left pending for this task (oom_kill.ts) is delivered here, and
+   * the process dies of it.
+   */
+  private exitToUserMode(): void {
+    if (this.mm.oomVictim && !this.exited) throw new FatalSignal(SIGKILL, 0, 'killed by the OOM killer');
+  }
+
+  /** Run `call` as this task's system call (k.current set, as `current` is in the kernel), innermost frames of its way in first. */
+  private inKernel<T>(frames: readonly string[], call: () => T): T {
+    const k = this.k, saved = k.current;
+    k.current = { task: { comm: this.comm, pid: this.pid, ppid: this.parent?.pid ?? 1 }, frames };
+    try {
+      return call();
+    } finally {
+      k.current = saved;
+    }
   }
 
   /**
@@ -113,7 +140,8 @@ export class Task {
     sched.point('ioctl entry');
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
-    const ret = filp.cdev.fops.unlockedIoctl(filp, cmd, arg, this);
+    const ret = this.inKernel(syscallFrames('ioctl'), () => filp.cdev.fops.unlockedIoctl(filp, cmd, arg, this));
+    this.exitToUserMode();
     sched.point('ioctl exit');
     return ret;
   }

@@ -30,6 +30,12 @@ export function vmalloc(k: Kernel, size: number): VmArea | null {
     k.printk(`vmalloc error: size ${size}, exceeds total pages, mode:0xcc0(GFP_KERNEL), nodemask=(null)`);
     return null;
   }
+  // The area's pages are not taken from the modelled RAM; an injected page-allocation failure (fail_page_alloc)
+  // stands for the failure of its page allocations (__vmalloc_area_node()), asked once per area.
+  if (k.inject.shouldFailAllocPage?.(0)) {
+    k.printk(`vmalloc error: size ${size}, failed to allocate pages, mode:0xcc0(GFP_KERNEL), nodemask=(null)`);
+    return null;
+  }
   const buf = k.host.takeArea(size);
   if (buf === null) {
     k.printk(`vmalloc error: size ${size}, vm_struct allocation failed, mode:0xcc0(GFP_KERNEL), nodemask=(null)`);

@@ -57,6 +57,8 @@ export interface CaseResult {
   /** Every error-stream line of the case, in order. */
   messages: string[];
   durationMs: number;
+  /** A failed case whose process blocked for good in the kernel (a hung-task report is among the messages): the HANG verdict. */
+  hang?: true;
 }
 
 export interface RunResult {
@@ -200,6 +202,8 @@ export class Harness {
 /** What ended a stage abnormally, other than ASSERT/SKIP (a "signal"). */
 interface Crash {
   signal?: number;
+  /** The test process blocked for good in the kernel (a HungTask: the kernel's hung-task report was printed). */
+  hang?: boolean;
 }
 
 function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
@@ -233,6 +237,7 @@ function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
   const status = !passed ? 'fail' : t.exitCode === KSFT_SKIP ? 'skip' : 'pass';
   const result: CaseResult = { name, status, messages: t.messages, durationMs: performance.now() - start };
   if (t.reason) result.reason = t.reason;
+  if (crash?.hang) result.hang = true;
   opts.hooks?.afterCase?.(name, result);
   return result;
 }
@@ -253,6 +258,8 @@ function runFixture(c: PlannedCase, t: Metadata): Crash | undefined {
   if (crash || t.exitCode !== KSFT_PASS || t.aborted) return crash;
   t.setupCompleted = true;
   crash = stage(t, () => c.test.fn(self, data, t));
+  // A body blocked for good in the kernel (a hung task) never gets to its teardown, as in C.
+  if (crash?.hang) return crash;
   return stage(t, () => c.fixture.def.teardown(self, data, t)) ?? crash;
 }
 
@@ -275,10 +282,13 @@ function stage(t: Metadata, fn: () => unknown): Crash | undefined {
 function reportCrash(t: Metadata, e: unknown): Crash {
   const err = e instanceof Error ? e : undefined;
   let text = err ? err.message : String(e);
-  if (err && err.name && err.name !== 'Error') text = `${err.name}: ${text}`;
+  const hang = (e as { kind?: unknown } | null)?.kind === 'HANG';
+  // A hung-task report is printed as the kernel prints it, without the error's name.
+  if (err && err.name && err.name !== 'Error' && !hang) text = `${err.name}: ${text}`;
   for (const line of text.split('\n')) t.err(`# ${line}`);
   t.exitCode = KSFT_FAIL;
   const signal = (e as { signal?: unknown } | null)?.signal;
+  if (hang) return { hang: true };
   return typeof signal === 'number' ? { signal } : {};
 }
 
@@ -301,7 +311,11 @@ function leaveContext(ctx: CaseContext, t: Metadata): Crash | undefined {
  * carries one, the kernel's wording otherwise.
  */
 function waitStatus(t: Metadata, crash: Crash | undefined): void {
-  if (crash) {
+  if (crash?.hang) {
+    // The C harness would wait for this child forever (its timeout's SIGKILL cannot end a task in D state).
+    t.err(`# ${t.name}: Test hung: the test process is blocked in the kernel for good (HANG)`);
+    t.exitCode = KSFT_FAIL;
+  } else if (crash) {
     const how = crash.signal !== undefined ? `signal ${crash.signal}` : 'exception';
     t.err(`# ${t.name}: Test terminated unexpectedly by ${how}`);
     t.exitCode = KSFT_FAIL;

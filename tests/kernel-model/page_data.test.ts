@@ -162,7 +162,7 @@ t.test('what a device page still holds goes back to the host memory with its str
   unlockPage(k, g);
   putPage(k, g); // free: device memory keeps its contents
   t.equal(host.pages.inUse, 1, 'the free device page still holds its slot');
-  t.equal(memunmapPages(k, dev.pgmap), 0, 'memunmap_pages() with every page free');
+  t.doesNotThrow(() => memunmapPages(k, dev.pgmap), 'memunmap_pages() with every page free');
   t.equal(host.pages.inUse, 0, 'the slot went back with the struct pages');
   const p = k.pageAlloc.allocPage();
   pageBytesWrite(k, p, 'test')[0] = 1; // never freed: the kernel's own leak, reported by the runner

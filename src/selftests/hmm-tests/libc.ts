@@ -15,6 +15,7 @@ import type { Task } from '../../kernel-model/task.js';
 import { IS_ERR, PTR_ERR, ECHILD, ENOENT } from '../../kernel-model/errno.js';
 import { procMeminfo } from '../../kernel-model/hugetlb.js';
 import { isHarnessSignal, AssertionAbort } from '../../kselftest/assert.js';
+import { FatalSignal } from '../../kernel-model/bug.js';
 import { userLoad, userStore } from '../../kernel-model/memory.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../kernel-model/mm.js';
 import { PAGE_SIZE } from '../../kernel-model/page.js';
@@ -236,13 +237,15 @@ export class Libc {
       if (e instanceof ChildExit) code = e.code;
       else if (e instanceof AssertionAbort) code = 1;
       else if (isHarnessSignal(e)) code = 4;
+      else if (e instanceof FatalSignal) code = -e.signal; // killed by the signal (e.g. the OOM killer's SIGKILL)
       else throw e;
     } finally {
       this.task = parent;
       this.mallocSizes.clear();
       for (const [k, v] of sizes) this.mallocSizes.set(k, v);
     }
-    c.task.exit(code);
+    if (code < 0) c.task.kill(-code);
+    else c.task.exit(code);
   }
 
   /** Children forked and not waited for: killed and reaped when the case's process exits (their parent goes away). */
