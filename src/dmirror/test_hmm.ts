@@ -540,12 +540,12 @@ export function hmmDmirrorInit(k: Kernel, params: TestHmmParams): { ret: number;
 export function hmmDmirrorExit(mod: TestHmm): string[] {
   const k = mod.k, problems: string[] = [];
   // module_exit runs in the task that called delete_module(2); the model has no such process and names one.
-  const saved = k.current;
-  k.current ??= { task: { comm: 'rmmod', pid: k.lastPid + 1, ppid: 1 }, frames: syscallFrames('delete_module') };
+  const saved = k.entry;
+  k.entry ??= { task: { comm: 'rmmod', pid: k.lastPid + 1, ppid: 1 }, frames: syscallFrames('delete_module') };
   try {
     for (const d of mod.devices) problems.push(...dmirrorDeviceRemove(d));
   } finally {
-    k.current = saved;
+    k.entry = saved;
   }
   return problems;
 }

@@ -12,7 +12,7 @@
  * between <TASK> and </TASK> (no offsets or addresses: the model has none),
  * then the model's own lines on why nothing ends the wait.
  */
-import { HungTask } from './bug.js';
+import { HungTask, UTS_RELEASE } from './bug.js';
 import type { Kernel } from './kernel.js';
 
 /** CONFIG_DEFAULT_HUNG_TASK_TIMEOUT: /proc/sys/kernel/hung_task_timeout_secs. */
@@ -44,12 +44,12 @@ export const syscallFrames = (name: string): string[] => [`__x64_sys_${name}`, '
  * primitives included): logs the report and throws HungTask.
  */
 export function hungTask(k: Kernel, where: string, chain: readonly string[], detail: readonly string[]): never {
-  const who = k.current?.task ?? { comm: 'kworker/0:1', pid: 0, ppid: 2 };
-  const frames = [...chain, ...(k.current?.frames ?? [])];
+  const who = k.entry?.task ?? { comm: 'kworker/0:1', pid: 0, ppid: 2 };
+  const frames = [...chain, ...(k.entry?.frames ?? [])];
   const tainted = k.warnings.length > 0 ? 'Tainted: G        W         ' : 'Not tainted';
   const lines = [
     `INFO: task ${who.comm}:${who.pid} blocked for more than ${HUNG_TASK_TIMEOUT_SECS} seconds.`,
-    `      ${tainted} 6.12.0 #1`,
+    `      ${tainted} ${UTS_RELEASE} #1`,
     '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',
     `task:${who.comm.slice(0, 15).padEnd(15)} state:D stack:0     pid:${String(who.pid).padEnd(5)} tgid:${String(who.pid).padEnd(5)} ppid:${String(who.ppid).padEnd(6)} flags:0x00004002`,
     'Call Trace:',

@@ -105,7 +105,7 @@ export function callTrace(): string[] {
         break;
       }
       if (fn !== 'doExit' && fn !== 'releaseTask') continue;
-    } else if (cls !== '' || fn === '' || MODEL_ONLY.has(fn)) continue;
+    } else if (cls !== '' || fn === '' || fn === '<anonymous>' || MODEL_ONLY.has(fn)) continue;
     if (fn === 'userLoad' || fn === 'userStore') {
       out.push('exc_page_fault', 'asm_exc_page_fault');
       break;

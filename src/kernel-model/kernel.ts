@@ -126,11 +126,12 @@ export class Kernel {
   /** The source of /dev/urandom's bytes (random.ts). */
   readonly urandom: Prng;
   /**
-   * `current` while a task is in a system call (set by Task's entry points
-   * that can block in the kernel; null otherwise): who a hung-task report
-   * names (hung_task.ts).
+   * The task in the kernel with the frames of its way in, while it is in a
+   * system call that can block there (set by Task's entry points; null
+   * otherwise): who a hung-task report names and the bottom of its trace
+   * (hung_task.ts). `current` above is the task alone, for other reports.
    */
-  current: KernelEntry | null = null;
+  entry: KernelEntry | null = null;
   /** Hung-task reports (hung_task.ts), in order: a task that blocked for good; the kernel is left as it is. */
   readonly hung: string[] = [];
   /** The threads of the processes and the virtual clock (sched.ts). */

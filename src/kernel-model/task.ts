@@ -121,12 +121,12 @@ export class Task {
 
   /** Run `call` as this task's system call (k.current set, as `current` is in the kernel), innermost frames of its way in first. */
   private inKernel<T>(frames: readonly string[], call: () => T): T {
-    const k = this.k, saved = k.current;
-    k.current = { task: { comm: this.comm, pid: this.pid, ppid: this.parent?.pid ?? 1 }, frames };
+    const k = this.k, saved = k.entry;
+    k.entry = { task: { comm: this.comm, pid: this.pid, ppid: this.parent?.pid ?? 1 }, frames };
     try {
       return call();
     } finally {
-      k.current = saved;
+      k.entry = saved;
     }
   }
 

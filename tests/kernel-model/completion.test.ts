@@ -47,14 +47,14 @@ t.test('another thread completes while the stack thread sleeps: the wait returns
 
 t.test('nothing can complete it: a hung task, with the detector\'s report, after 120 s of virtual time', (t) => {
   const k = new Kernel(), task = new Task(k), x = new Completion();
-  k.current = { task: { comm: task.comm, pid: task.pid, ppid: 1 }, frames: ['__x64_sys_ioctl', 'do_syscall_64'] };
+  k.entry = { task: { comm: task.comm, pid: task.pid, ppid: 1 }, frames: ['__x64_sys_ioctl', 'do_syscall_64'] };
   const e = (() => { try { waitForCompletion(k, x, ['waiter_fn', 'its_caller'], () => ['why: nobody']); } catch (err) { return err; } })();
   t.ok(e instanceof HungTask, 'a HungTask, not a return');
   t.equal((e as HungTask).kind, 'HANG');
   t.equal((e as HungTask).where, 'waiter_fn');
   t.same((e as HungTask).report.split('\n'), [
     `INFO: task hmm-tests:${task.pid} blocked for more than 120 seconds.`,
-    '      Not tainted 6.12.0 #1',
+    '      Not tainted 6.12.117 #1',
     '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',
     `task:hmm-tests       state:D stack:0     pid:${task.pid}   tgid:${task.pid}   ppid:1      flags:0x00004002`,
     'Call Trace:',
