@@ -67,12 +67,20 @@ function mirrorChar(c: BootedCase, d: Dmirror, vpn: number): string {
   return tag === DPT_XA_TAG_WRITE ? 'w' : 'r';
 }
 
-/** "  name     |....|" lines, wrapped at WIDTH pages with the first page's index. */
+/**
+ * "  name     |....|" lines, wrapped at WIDTH pages with the first page's
+ * index; a run of equal lines is one, labelled with the range it covers.
+ */
 function rows(label: string, chars: string, pad: number): string[] {
   const out: string[] = [];
-  for (let i = 0; i < chars.length; i += WIDTH) {
-    const head = i === 0 ? label.padEnd(pad) : `  +${i}`.padEnd(pad);
-    out.push(`${head}|${chars.slice(i, i + WIDTH)}|`);
+  for (let i = 0; i < chars.length;) {
+    const row = chars.slice(i, i + WIDTH);
+    let j = i + WIDTH;
+    while (j < chars.length && chars.slice(j, j + WIDTH) === row) j += WIDTH;
+    const span = j - i > WIDTH ? `+${i}..+${Math.min(j, chars.length) - WIDTH}` : i === 0 ? '' : `+${i}`;
+    const head = i === 0 ? `${label}${span ? ` ${span}` : ''}` : `  ${span}`;
+    out.push(`${head.padEnd(pad)}|${row}|`);
+    i = j;
   }
   return out;
 }
@@ -84,7 +92,7 @@ export function drawPages(c: BootedCase, task: Task, bufs: Map<string, MappedBuf
     const d = task.files.get(fd)?.privateData;
     if (d instanceof Dmirror) mirrors.push([name, d]);
   }
-  const pad = 2 + Math.max(4, ...[...bufs.keys()].map((n) => n.length), ...mirrors.map(([n]) => n.length + 2)) + 1;
+  const pad = 2 + Math.max(12, ...[...bufs.keys()].map((n) => n.length), ...mirrors.map(([n]) => n.length + 2)) + 1;
   const out: string[] = [];
   for (const b of bufs.values()) {
     if (b.addr === 0) continue;

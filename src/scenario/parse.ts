@@ -171,7 +171,9 @@ class Parser {
   }
 
   pattern(at: At): Pattern {
-    const s = this.str(at, 'a pattern');
+    // As written: YAML reads 0x5a as the number 90.
+    const src = this.Y.isScalar(at.node) && typeof at.node.value === 'number' ? at.node.source : undefined;
+    const s = typeof src === 'string' ? src : this.str(at, 'a pattern');
     const p = parsePattern(s);
     if (typeof p === 'string') this.fail(at, JSON.stringify(s), p);
     return p;

@@ -106,6 +106,7 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
   const where = (s: Step) => `${file}:${s.pos.line}:${s.pos.col} ${s.op}`;
   const stack: Step[] = [];
   let lastCmd: HmmDmirrorCmdResult | null = null;
+  let lastPicture: string | null = null;
   let allocToDevmem: number | null = null;
   const cmdPrefix = { value: '' };
   libc.trace = (l) => say(`${cmdPrefix.value}${l}`);
@@ -257,7 +258,12 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
     if (s.expect?.signal !== undefined && s.kind !== 'fork' && s.kind !== 'wait') {
       check({ ok: false, name: `${where(s)} signal ${signame(s.expect.signal)}`, detail: 'the process got no signal' });
     }
-    if (opts.showPages) drawPages(c, libc.current, bufs, p.fds, generic).forEach((l) => say(`${p.label}${l}`));
+    if (opts.showPages) {
+      const pic = drawPages(c, libc.current, bufs, p.fds, generic).map((l) => `${p.label}${l}`);
+      if (pic.length === 0) { /* no buffer yet */ } else if (pic.join('\n') === lastPicture) say(`${p.label}MAP (unchanged)`);
+      else pic.forEach(say);
+      lastPicture = pic.join('\n');
+    }
     return true;
   }
 
