@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { loadConfig, type HmmTestConfig } from './config.js';
 import { smokeReport, scenarioReport } from './report.js';
 import { runCommand } from './run.js';
+import { diffLogs } from '../scenario/diff.js';
 import { junitXml } from './junit.js';
 import { prettyCase, prettySummary } from './pretty.js';
 import { defaultMachine } from '../kernel-model/machine.js';
@@ -141,6 +142,24 @@ export function main(argv: string[]): void {
         }
       };
       process.exitCode = runCommand(files, opts, save, { report: scenarioReport, junit: (r) => junitXml('hmm-test scenarios', r) });
+    });
+
+  program
+    .command('diff')
+    .description("line up two observation logs (the model's hmm-test run, a real kernel's --emit-c program) and show the first difference of each scenario")
+    .argument('<a>', 'a log')
+    .argument('<b>', 'another log')
+    .action((a: string, b: string) => {
+      const read = (f: string) => {
+        try {
+          return readFileSync(f, 'utf8');
+        } catch (e) {
+          throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the path of an observation log`);
+        }
+      };
+      const r = diffLogs(read(a), read(b), a, b);
+      for (const l of r.lines) process.stdout.write(`${l}\n`);
+      process.exitCode = r.same ? 0 : 1;
     });
 
   // The harness's getopt options (-t name, -l, ...) are read in order before commander sees the rest.
