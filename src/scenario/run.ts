@@ -38,7 +38,8 @@ export interface KernelReport {
 /** The model's kernel bugs by report kind: a new kind of report is one line here (and its name in REPORT_KINDS). */
 function classify(e: KernelBug): KernelReport {
   const kind: ReportKind = e.kind === 'Oops' ? 'oops' : 'bug';
-  return { kind, where: e.where, text: e.message };
+  // Named as the real kernel's RIP names it (inlined helpers folded into their caller: bug.ts), on one line.
+  return { kind, where: e.trace[0] ?? e.where, text: `${e.message.split('\n')[0]} (model: ${e.where}(): ${e.detail})` };
 }
 
 function warnReport(line: string): KernelReport {
