@@ -49,6 +49,8 @@ export interface KernelInject {
   tryGrabFolio?: (k: Kernel, page: Page, refs: number, flags: number) => number;
   /** memory.ts: restore_exclusive_pte(). */
   restoreExclusivePte?: (vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number) => void;
+  /** huge_memory.ts: vma_adjust_trans_huge() at a VMA split (a test may leave out the PMD-range invalidation). */
+  vmaAdjustTransHuge?: (vma: VmAreaStruct, addr: number) => void;
   /**
    * hmm.ts: called as hmm_range_fault() starts each page-table walk, where
    * its caller holds mmap_lock for read; a test may put a preemption point

@@ -12,7 +12,7 @@
  *   swap entry:  type << 1 (bit 0 clear), plus SWP_MIG_DIRTY for migration
  *   none:        0
  */
-import { PMD_SIZE, PTRS_PER_PTE, PAGE_SIZE } from './page.js';
+import { PMD_SIZE, PUD_SIZE, PTRS_PER_PTE, PAGE_SIZE } from './page.js';
 
 export const _PAGE_PRESENT = 0x01;
 export const _PAGE_RW = 0x02;
@@ -120,6 +120,17 @@ export class PageTable {
     else if (t.val[i] !== 0 && val === 0) t.used--;
     t.pfn[i] = pfn;
     t.val[i] = val;
+  }
+
+  /**
+   * pud_present() for the pud above addr: the model has no pud level, so a
+   * pud is present while some pmd entry under it (a pte page or a huge PMD)
+   * is. 512 lookups: only VMA splits ask (split_huge_pmd_address()).
+   */
+  pudPresent(addr: number): boolean {
+    const base = Math.floor(addr / PUD_SIZE) * (PUD_SIZE / PMD_SIZE);
+    for (let i = base; i < base + PUD_SIZE / PMD_SIZE; i++) if (this.tables.has(i) || this.huge.has(i)) return true;
+    return false;
   }
 
   /** free_pgtables() for one pmd: drop an empty table. */
