@@ -23,7 +23,8 @@ import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, 
 import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETLB, VM_WRITE, VM_READ, VM_EXEC,
   vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
 import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
-import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag } from './page_alloc.js';
+import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag, trylockPage, unlockPage,
+  clearPageFlag } from './page_alloc.js';
 import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma, folioMoveAnonRmap } from './rmap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
@@ -213,6 +214,49 @@ export function vmaAdjustTransHuge(vma: VmAreaStruct, addr: number): void {
   if (addr % PMD_SIZE === 0) return;
   const haddr = haddrOf(addr);
   if (haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd) splitHugePmdAddress(vma, addr);
+}
+
+/**
+ * Model of folio_mark_lazyfree() (mm/swap.c, lru_lazyfree_fn()): a
+ * swap-backed anon folio on the LRU loses PG_swapbacked, so reclaim would
+ * drop it instead of swapping it out, as long as no pte maps it dirty by
+ * then. The model has no reclaim: the folio keeps its data, and a later
+ * write dirties its pte again, which is what reclaim would look at.
+ */
+export function folioMarkLazyfree(k: Kernel, folio: Page): void {
+  const b = k.memmap.block(folio), s = Memmap.slot(folio);
+  if (!(b.flags[s] & PG_anon) || !(b.flags[s] & PG_swapbacked) || !(b.flags[s] & PG_lru)) return;
+  b.flags[s] &= ~PG_swapbacked;
+}
+
+/**
+ * Model of madvise_free_huge_pmd() for [addr, next) under one huge PMD:
+ * true when it dealt with the PMD. The huge zero page, a folio that looks
+ * shared (folio_likely_mapped_shared(): after fork the other process may
+ * still want it) or a locked one are left alone (false; the caller then
+ * finds no pte page). A range covering part of the PMD splits the folio
+ * (split_folio(), which maps it by ptes) and returns false, so the ptes
+ * are walked; the whole PMD makes the folio clean and lazyfree
+ * (folio_mark_lazyfree()) and the PMD clean.
+ */
+export function madviseFreeHugePmd(vma: VmAreaStruct, addr: number, next: number): boolean {
+  const k = vma.vmMm.k, h = vma.vmMm.pgtable.lookupHuge(addr)!;
+  if (isHugeZeroPmd(k, h)) return false;
+  const folio = h.pfn, f = k.pageAlloc.large.get(folio)!;
+  if (f.largeMapcount > 1 && (f.entireMapcount > 0 || k.memmap.block(folio).mapcount[Memmap.slot(folio)] > 1)) return false;
+  if (!trylockPage(k, folio)) return false;
+  if (next - addr !== PMD_SIZE) {
+    getPage(k, folio);
+    splitFolio(k, folio);
+    unlockPage(k, folio);
+    putPage(k, folio);
+    return false;
+  }
+  clearPageFlag(k, folio, PG_dirty);
+  unlockPage(k, folio);
+  h.val &= ~_PAGE_DIRTY; // pmd_mkold(), pmd_mkclean()
+  (k.inject.folioMarkLazyfree ?? folioMarkLazyfree)(k, folio);
+  return true;
 }
 
 /**

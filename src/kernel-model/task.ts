@@ -18,8 +18,8 @@ import { MmStruct, doMmap, doMunmap, doMprotect, MAP_ANONYMOUS } from './mm.js';
 import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate } from './shmem.js';
 import { O_RDWR, O_TMPFILE, SEEK_MAX } from './fcntl.js';
 import { dupMm } from './fork.js';
-import { doMadvise } from './madvise.js';
-import { mmapWriteLock, mmapWriteUnlock } from './locking.js';
+import { doMadvise, madviseNeedMmapWrite } from './madvise.js';
+import { mmapReadLock, mmapReadUnlock, mmapWriteLock, mmapWriteUnlock } from './locking.js';
 import type { Thread, ThreadBody } from './sched.js';
 
 /* Signal numbers (arch/x86/include/uapi/asm/signal.h) the model acts on. */
@@ -187,9 +187,20 @@ export class Task {
   mprotect(addr: number, len: number, prot: number): number {
     return this.underMmapWriteLock('mprotect', () => doMprotect(this.mm, addr, len, prot));
   }
-  /** madvise(2): MADV_HUGEPAGE/MADV_NOHUGEPAGE (madvise.ts), which take mmap_lock for write. */
+  /** madvise(2) (madvise.ts): mmap_lock for write, or for read for the advice madvise_need_mmap_write() lists. */
   madvise(addr: number, len: number, advice: number): number {
-    return this.underMmapWriteLock('madvise', () => doMadvise(this.mm, addr, len, advice));
+    if (madviseNeedMmapWrite(advice)) return this.underMmapWriteLock('madvise', () => doMadvise(this.mm, addr, len, advice));
+    const sched = this.k.sched;
+    sched.point('madvise entry');
+    mmapReadLock(this.mm);
+    let ret: number;
+    try {
+      ret = doMadvise(this.mm, addr, len, advice);
+    } finally {
+      mmapReadUnlock(this.mm);
+    }
+    sched.point('madvise exit');
+    return ret;
   }
 
   /** A system call that changes the VMAs: a preemption point, the call under mmap_write_lock(), a preemption point. */
