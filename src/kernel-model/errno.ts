@@ -20,9 +20,14 @@ export const EEXIST = 17;
 export const ENODEV = 19;
 export const EISDIR = 21;
 export const EINVAL = 22;
+export const ENOTDIR = 20;
+export const EMFILE = 24;
 export const ENOTTY = 25;
+export const EFBIG = 27;
 export const ESPIPE = 29;
 export const ERANGE = 34;
+export const EOVERFLOW = 75;
+export const EOPNOTSUPP = 95;
 /** Inside gup only: follow_page_pte() asking for an unshare fault. */
 export const EMLINK = 31;
 
@@ -30,7 +35,8 @@ const NAMES: Record<number, string> = {
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
   [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',
-  [EMLINK]: 'EMLINK',
+  [EMLINK]: 'EMLINK', [ENOTDIR]: 'ENOTDIR', [EMFILE]: 'EMFILE', [EFBIG]: 'EFBIG', [EOVERFLOW]: 'EOVERFLOW',
+  [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 
 /** "-EFAULT" for -14, "0" for 0: for log lines and error messages. */
