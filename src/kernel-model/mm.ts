@@ -380,8 +380,9 @@ function unmappedAreaHint(mm: MmStruct, addr: number, len: number, align: number
  * anonymous shmem file from offset 0, shmem_zero_setup()) and tmpfs files
  * (`file`, from byte offset `off`), MAP_SHARED or MAP_PRIVATE, and
  * character devices through their ->mmap(). A non-fixed address is a
- * hint, taken when that range is free. Flags 6.12 accepts but the model
- * does not serve (MAP_LOCKED, MAP_POPULATE, MAP_GROWSDOWN, MAP_32BIT,
+ * hint, taken when that range is free. MAP_POPULATE is vm_mmap_pgoff()'s
+ * (Task.mmap()), after this returns. Flags 6.12 accepts but the model
+ * does not serve (MAP_LOCKED, MAP_GROWSDOWN, MAP_32BIT,
  * MAP_DROPPABLE, shared hugetlb) are refused with -EINVAL and a log line,
  * after every check that could fail first. prot is not checked: do_mmap()
  * ignores bits calc_vm_prot_bits() does not know.
@@ -465,7 +466,6 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
     }
   }
   if (flags & MAP_GROWSDOWN) refuse ??= 'MAP_GROWSDOWN (stack growth)';
-  if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE) refuse ??= 'MAP_POPULATE (prefaulting)';
   if (huge && type !== MAP_PRIVATE) refuse ??= 'shared MAP_HUGETLB';
   if (refuse !== null) {
     mm.k.printk(`mmap: ${refuse} is not modelled (flags 0x${(flags >>> 0).toString(16)})`);

@@ -14,7 +14,9 @@
 import { EBADF, EINVAL, EMFILE, ENOENT, ENOTDIR, ESPIPE, ESRCH, type ErrPtr, IS_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { File, chrdevOpen, getFile, fput, vfsLlseek } from './chrdev.js';
-import { MmStruct, doMmap, doMunmap, doMprotect, MAP_ANONYMOUS } from './mm.js';
+import { MmStruct, doMmap, doMunmap, doMprotect, vmaLookup, MAP_ANONYMOUS, MAP_NONBLOCK, MAP_POPULATE } from './mm.js';
+import { mmPopulate } from './gup.js';
+import { PAGE_SIZE } from './page.js';
 import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate } from './shmem.js';
 import { FMODE_PREAD, FMODE_PWRITE, O_DIRECTORY, O_RDWR, O_TMPFILE, SEEK_MAX } from './fcntl.js';
 import { dupMm } from './fork.js';
@@ -133,7 +135,19 @@ export class Task {
    */
   mmap(addr: number, len: number, prot: number, flags: number, fd = -1, offset = 0): number {
     const filp = flags & MAP_ANONYMOUS ? null : this.files.get(fd) ?? null;
-    return this.underMmapWriteLock('mmap', () => doMmap(this.mm, addr, len, prot, flags, filp, offset));
+    const ret = this.underMmapWriteLock('mmap', () => doMmap(this.mm, addr, len, prot, flags, filp, offset));
+    // vm_mmap_pgoff(): do_mmap() set *populate for MAP_POPULATE without MAP_NONBLOCK; mm_populate() runs unlocked of
+    // the write lock, under mmap_lock for read.
+    if (ret > 0 && (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE) {
+      mmapReadLock(this.mm);
+      try {
+        const vma = vmaLookup(this.mm, ret);
+        if (vma !== null) mmPopulate(this.mm, ret, Math.min(vma.vmEnd, ret + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE) - ret);
+      } finally {
+        mmapReadUnlock(this.mm);
+      }
+    }
+    return ret;
   }
 
   /** read(2) at the file position, into user memory at buf. */
