@@ -125,11 +125,17 @@ export class PageTable {
   /**
    * pud_present() for the pud above addr: the model has no pud level, so a
    * pud is present while some pmd entry under it (a pte page or a huge PMD)
-   * is. 512 lookups: only VMA splits ask (split_huge_pmd_address()).
+   * is. Only VMA splits ask (split_huge_pmd_address()): at most 512
+   * lookups, or a walk of the entries when there are fewer.
    */
   pudPresent(addr: number): boolean {
-    const base = Math.floor(addr / PUD_SIZE) * (PUD_SIZE / PMD_SIZE);
-    for (let i = base; i < base + PUD_SIZE / PMD_SIZE; i++) if (this.tables.has(i) || this.huge.has(i)) return true;
+    const per = PUD_SIZE / PMD_SIZE, pud = Math.floor(addr / PUD_SIZE);
+    if (this.tables.size + this.huge.size < per) {
+      for (const key of this.tables.keys()) if (Math.floor(key / per) === pud) return true;
+      for (const key of this.huge.keys()) if (Math.floor(key / per) === pud) return true;
+      return false;
+    }
+    for (let i = pud * per; i < (pud + 1) * per; i++) if (this.tables.has(i) || this.huge.has(i)) return true;
     return false;
   }
 

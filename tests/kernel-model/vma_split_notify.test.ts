@@ -115,3 +115,17 @@ t.test('private mode: after the split the re-fault finds the device\'s own priva
   }
   t.ok(caught instanceof KernelBug && caught.kind === 'Oops', `an oops copying from a DEVICE_PRIVATE page (got ${String(caught)})`);
 });
+
+t.test('split_huge_pmd_address(): no page table under the pud (mm_find_pmd() NULL): no invalidation', async (t) => {
+  const k = new Kernel();
+  const task = new Task(k);
+  const big = task.mmap(0, 2 * PMD_SIZE, RW, ANON);
+  const seen: number[] = [];
+  task.mm.notifierLog = (r) => seen.push(r.event);
+  t.equal(task.mprotect(big + P, P, PROT_READ), 0);
+  t.same(seen, [], 'never faulted: no pud, no CLEAR (and no pte to change)');
+  userStore(task.mm, big + PMD_SIZE + P, new Uint8Array(1)); // a pte page in the same 1 GiB
+  // PMD 1 lies inside the VMA that now starts at big + 2 pages.
+  t.equal(task.mprotect(big + PMD_SIZE + 2 * P, P, PROT_READ), 0);
+  t.equal(seen[0], MMU_NOTIFY_CLEAR, 'now the pud is present: CLEAR over PMD 1');
+});
