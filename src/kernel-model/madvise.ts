@@ -7,17 +7,18 @@
  * Modelled: MADV_DONTNEED, MADV_DONTNEED_LOCKED and MADV_FREE
  * (madvise_dontneed_free()), the advice that only sets VMA flags
  * (MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_DONTDUMP, MADV_DODUMP,
- * MADV_HUGEPAGE, MADV_NOHUGEPAGE), and MADV_WILLNEED on anonymous and
+ * MADV_HUGEPAGE, MADV_NOHUGEPAGE; MADV_DONTFORK, MADV_DOFORK,
+ * MADV_WIPEONFORK, MADV_KEEPONFORK, which dup_mmap() obeys), and MADV_WILLNEED on anonymous and
  * shmem mappings (a swap-in walk that finds nothing: the model has no swap).
  * Advice that 6.12 knows but the model does not serve (MADV_REMOVE,
- * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_*, MADV_COLLAPSE, fork advice) is
+ * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_*, MADV_COLLAPSE) is
  * refused with -EINVAL and a log line; advice that 6.12 built this way does
  * not know is -EINVAL, as madvise_behavior_valid() says.
  */
 import { EAGAIN, EINVAL, ENOMEM, IS_ERR, PTR_ERR } from './errno.js';
 import { type Page, PAGE_SIZE, PG_dirty, isPageAligned } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETLB, VM_LOCKED, VM_PFNMAP, VM_SPECIAL,
-  VM_RAND_READ, VM_SEQ_READ, VM_DONTDUMP, findVma, vmaIsAnonymous, vmaModifyFlags } from './mm.js';
+  VM_RAND_READ, VM_SEQ_READ, VM_DONTDUMP, VM_DONTCOPY, VM_WIPEONFORK, VM_IO, VM_SHARED, findVma, vmaIsAnonymous, vmaModifyFlags } from './mm.js';
 import { zapPageRangeSingle } from './memory.js';
 import { folioMarkLazyfree, madviseFreeHugePmd, splitFolio } from './huge_memory.js';
 import { HPAGE_SIZE } from './hugetlb.js';
@@ -67,8 +68,7 @@ export function madviseBehaviorValid(behavior: number): boolean {
 
 /** Valid advice the model does not serve: refused with -EINVAL and a log line rather than served wrongly. */
 const NOT_MODELLED = new Map<number, string>([
-  [MADV_REMOVE, 'MADV_REMOVE'], [MADV_DONTFORK, 'MADV_DONTFORK'], [MADV_DOFORK, 'MADV_DOFORK'],
-  [MADV_WIPEONFORK, 'MADV_WIPEONFORK'], [MADV_KEEPONFORK, 'MADV_KEEPONFORK'], [MADV_COLD, 'MADV_COLD'],
+  [MADV_REMOVE, 'MADV_REMOVE'], [MADV_COLD, 'MADV_COLD'],
   [MADV_PAGEOUT, 'MADV_PAGEOUT'], [MADV_POPULATE_READ, 'MADV_POPULATE_READ'],
   [MADV_POPULATE_WRITE, 'MADV_POPULATE_WRITE'], [MADV_COLLAPSE, 'MADV_COLLAPSE'],
 ]);
@@ -235,6 +235,17 @@ function madviseVmaBehavior(vma: VmAreaStruct, start: number, end: number, behav
     case MADV_NORMAL: newFlags &= ~(VM_RAND_READ | VM_SEQ_READ); break;
     case MADV_SEQUENTIAL: newFlags = (newFlags & ~VM_RAND_READ) | VM_SEQ_READ; break;
     case MADV_RANDOM: newFlags = (newFlags & ~VM_SEQ_READ) | VM_RAND_READ; break;
+    case MADV_DONTFORK: newFlags |= VM_DONTCOPY; break;
+    case MADV_DOFORK:
+      if (vma.vmFlags & VM_IO) return -EINVAL;
+      newFlags &= ~VM_DONTCOPY;
+      break;
+    case MADV_WIPEONFORK:
+      // Anonymous memory only; a MAP_HUGETLB mapping is a hugetlbfs file in 6.12 (its vm_file).
+      if (vma.vmFile !== null || (vma.vmFlags & (VM_SHARED | VM_HUGETLB))) return -EINVAL;
+      newFlags |= VM_WIPEONFORK;
+      break;
+    case MADV_KEEPONFORK: newFlags &= ~VM_WIPEONFORK; break; // no VM_DROPPABLE VMAs in the model
     case MADV_DONTDUMP: newFlags |= VM_DONTDUMP; break;
     case MADV_DODUMP:
       if (!(vma.vmFlags & VM_HUGETLB) && (newFlags & VM_SPECIAL)) return -EINVAL;

@@ -16,7 +16,7 @@ import { EINVAL, ENOMEM } from '../../src/kernel-model/errno.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, PG_swapbacked, PG_dirty } from '../../src/kernel-model/page.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, MmStruct, PROT_READ, PROT_WRITE, VM_LOCKED,
   VM_PFNMAP, VM_RAND_READ, VM_SEQ_READ, VM_HUGEPAGE, doMmap, doMunmap, vmaLookup } from '../../src/kernel-model/mm.js';
-import { MADV_COLD, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_HUGEPAGE, MADV_NORMAL, MADV_RANDOM,
+import { MADV_COLD, MADV_DOFORK, MADV_DONTFORK, MADV_KEEPONFORK, MADV_WIPEONFORK, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_HUGEPAGE, MADV_NORMAL, MADV_RANDOM,
   MADV_SEQUENTIAL, MADV_WILLNEED, doMadvise } from '../../src/kernel-model/madvise.js';
 import { userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { pteIndex, ptePresent, pteDirty, isDevicePrivateEntry, isDeviceExclusiveEntry,
@@ -452,4 +452,39 @@ t.test('test_hmm: READ, MADV_DONTNEED, READ re-faults and reads zeroes; MADV_FRE
   t.ok(k.pageAlloc.nrAllocated < nrBefore, 'the copies the mirror held went with the device pages');
   t.same(read(), [0, 1, false, false, false, false]);
   task.exit();
+});
+
+/* Fork advice: dup_mmap() leaves VM_DONTCOPY VMAs out and copies VM_WIPEONFORK ones empty. */
+t.test('MADV_DONTFORK/DOFORK and MADV_WIPEONFORK/KEEPONFORK as dup_mmap() obeys them', async (t) => {
+  const { k } = boot();
+  const task = new Task(k);
+  const a = task.mmap(0, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+  const w = task.mmap(0, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS); // merges with a; the advice splits it off again
+  fill(task.mm, a, 2);
+  userStore(task.mm, w, pattern(7));
+  t.equal(task.madvise(a, P, MADV_DONTFORK), 0);
+  t.equal(task.madvise(w, 2 * P, MADV_WIPEONFORK), 0);
+  const child = task.fork();
+  if (IS_ERR(child)) throw new Error('fork');
+  t.equal(vmaLookup(child.mm, a), null, 'VM_DONTCOPY: no VMA in the child');
+  t.same(holds(child.mm, a + P, 1, 1), [true], 'the rest of the mapping is copied');
+  t.ok(vmaLookup(child.mm, w) !== null, 'VM_WIPEONFORK: the VMA is there...');
+  const buf = new Uint8Array(P);
+  userLoad(child.mm, w, buf);
+  t.ok(buf.every((b) => b === 0), '... and empty');
+  userLoad(task.mm, w, buf);
+  t.same(buf, pattern(7), 'the parent keeps its data');
+  child.exit();
+  t.equal(task.madvise(a, P, MADV_DOFORK), 0);
+  t.equal(task.madvise(w, 2 * P, MADV_KEEPONFORK), 0);
+  const child2 = task.fork();
+  if (IS_ERR(child2)) throw new Error('fork');
+  t.same(holds(child2.mm, a, 1), [true], 'MADV_DOFORK: copied again');
+  userLoad(child2.mm, w, buf);
+  t.same(buf, pattern(7), 'MADV_KEEPONFORK: copied again');
+  child2.exit();
+  const s = task.mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS);
+  t.equal(task.madvise(s, P, MADV_WIPEONFORK), -EINVAL, 'MADV_WIPEONFORK: anonymous private memory only');
+  task.exit();
+  t.equal(k.pageAlloc.nrAllocated, 0);
 });
