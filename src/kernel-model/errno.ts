@@ -9,6 +9,11 @@ export const ENOENT = 2;
 export const ESRCH = 3;
 export const EINTR = 4;
 export const ENXIO = 6;
+/* Returned by the syscalls' argument checks (mm/mmap.c, fs/). */
+export const ENOTDIR = 20;
+export const EMFILE = 24;
+export const EFBIG = 27;
+export const EOVERFLOW = 75;
 export const EBADF = 9;
 export const ECHILD = 10;
 export const EAGAIN = 11;
@@ -20,23 +25,19 @@ export const EEXIST = 17;
 export const ENODEV = 19;
 export const EISDIR = 21;
 export const EINVAL = 22;
-export const ENOTDIR = 20;
-export const EMFILE = 24;
 export const ENOTTY = 25;
-export const EFBIG = 27;
 export const ESPIPE = 29;
 export const ERANGE = 34;
-export const EOVERFLOW = 75;
 export const EOPNOTSUPP = 95;
 /** Inside gup only: follow_page_pte() asking for an unshare fault. */
 export const EMLINK = 31;
 
 const NAMES: Record<number, string> = {
+  [ENOTDIR]: 'ENOTDIR', [EMFILE]: 'EMFILE', [EFBIG]: 'EFBIG', [EOVERFLOW]: 'EOVERFLOW',
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
   [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',
-  [EMLINK]: 'EMLINK', [ENOTDIR]: 'ENOTDIR', [EMFILE]: 'EMFILE', [EFBIG]: 'EFBIG', [EOVERFLOW]: 'EOVERFLOW',
-  [EOPNOTSUPP]: 'EOPNOTSUPP',
+  [EMLINK]: 'EMLINK', [EOPNOTSUPP]: 'EOPNOTSUPP',
 };
 
 /** "-EFAULT" for -14, "0" for 0: for log lines and error messages. */
