@@ -8,7 +8,7 @@
  */
 import { BUG_ON } from './bug.js';
 import { EINVAL, ENXIO, ESPIPE } from './errno.js';
-import { FMODE_LSEEK, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, openFmode } from './fcntl.js';
+import { FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, openFmode } from './fcntl.js';
 import type { Task } from './task.js';
 import type { VmAreaStruct } from './mm.js';
 import type { AddressSpace } from './filemap.js';
@@ -60,7 +60,7 @@ export class File {
  * (def_chr_fops' noop_llseek is gone by then). 0 or the driver's -errno.
  */
 export function chrdevOpen(cdev: CharDev, filp: File, flags: number, current: Task): number {
-  filp.fMode = openFmode(flags) | FMODE_LSEEK;
+  filp.fMode = openFmode(flags) | FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
   const ret = cdev.fops.open(cdev, filp, current);
   if (ret) return ret;
   if ((filp.fMode & FMODE_LSEEK) && cdev.fops.llseek === undefined) filp.fMode &= ~FMODE_LSEEK;
@@ -69,7 +69,7 @@ export function chrdevOpen(cdev: CharDev, filp: File, flags: number, current: Ta
 
 /** Model of nonseekable_open(), a driver's ->open() or part of it: the file cannot be seeked. */
 export function nonseekableOpen(filp: File): number {
-  filp.fMode &= ~FMODE_LSEEK;
+  filp.fMode &= ~(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE);
   return 0;
 }
 

@@ -9,6 +9,11 @@ export const ENOENT = 2;
 export const ESRCH = 3;
 export const EINTR = 4;
 export const ENXIO = 6;
+/* Returned by the syscalls' argument checks (mm/mmap.c, fs/). */
+export const ENOTDIR = 20;
+export const EMFILE = 24;
+export const EFBIG = 27;
+export const EOVERFLOW = 75;
 export const EBADF = 9;
 export const ECHILD = 10;
 export const EAGAIN = 11;
@@ -28,6 +33,7 @@ export const EOPNOTSUPP = 95;
 export const EMLINK = 31;
 
 const NAMES: Record<number, string> = {
+  [ENOTDIR]: 'ENOTDIR', [EMFILE]: 'EMFILE', [EFBIG]: 'EFBIG', [EOVERFLOW]: 'EOVERFLOW',
   [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [ESRCH]: 'ESRCH', [EINTR]: 'EINTR', [ENXIO]: 'ENXIO',
   [EBADF]: 'EBADF', [ECHILD]: 'ECHILD', [EAGAIN]: 'EAGAIN', [ENOMEM]: 'ENOMEM', [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EISDIR]: 'EISDIR', [EINVAL]: 'EINVAL', [ENOTTY]: 'ENOTTY', [ESPIPE]: 'ESPIPE', [ERANGE]: 'ERANGE',

@@ -27,6 +27,9 @@ export const FMODE_READ = 0x1;
 export const FMODE_WRITE = 0x2;
 /** The file may be lseek()ed: set at open, dropped when its file_operations have no ->llseek or by nonseekable_open(). */
 export const FMODE_LSEEK = 0x4;
+/** pread()/pwrite() may be used: set at open with FMODE_LSEEK, dropped by nonseekable_open() (else -ESPIPE). */
+export const FMODE_PREAD = 0x8;
+export const FMODE_PWRITE = 0x10;
 
 /**
  * Model of OPEN_FMODE() (include/linux/fs.h): the access mode plus one is

@@ -13,7 +13,7 @@
 import type { Kernel } from './kernel.js';
 import { type ErrPtr, ERR_PTR } from './errno.js';
 import { getFile } from './chrdev.js';
-import { MmStruct, VmAreaStruct } from './mm.js';
+import { MmStruct, VmAreaStruct, VM_DONTCOPY, VM_WIPEONFORK } from './mm.js';
 import { anonVmaFork } from './rmap.js';
 import { copyPageRange } from './memory.js';
 
@@ -32,18 +32,22 @@ function vmAreaDup(orig: VmAreaStruct, mm: MmStruct): VmAreaStruct {
  * Model of dup_mmap(): copy oldmm's VMAs, in order, into the empty mm.
  * For each: anon_vma_fork(), a reference on its file, copy_page_range().
  * 0, or the error that stopped it (the caller tears the partial mm down).
- * VM_DONTCOPY and VM_WIPEONFORK come from madvise(), which is not modelled,
- * so every VMA is copied with its ptes.
+ * A VM_DONTCOPY VMA (MADV_DONTFORK) is left out; a VM_WIPEONFORK one
+ * (MADV_WIPEONFORK) is copied without anon_vma and without its ptes, so
+ * the child finds fresh zero-filled memory there.
  */
 export function dupMmap(mm: MmStruct, oldmm: MmStruct): number {
   for (const mpnt of oldmm.vmas) {
+    if (mpnt.vmFlags & VM_DONTCOPY) continue;
     const tmp = vmAreaDup(mpnt, mm);
-    anonVmaFork(tmp, mpnt);
+    if (tmp.vmFlags & VM_WIPEONFORK) tmp.anonVma = null;
+    else anonVmaFork(tmp, mpnt);
     mm.mmMt.insert(tmp); // vma_iter_bulk_store()
     if (tmp.vmFile !== null) {
       getFile(tmp.vmFile);
       tmp.vmFile.fMapping?.iMmap.add(tmp); // the child VMA joins the file's i_mmap next to its parent
     }
+    if (tmp.vmFlags & VM_WIPEONFORK) continue;
     const ret = copyPageRange(tmp, mpnt);
     if (ret) return ret;
   }

@@ -32,7 +32,7 @@ import { EAGAIN, EBUSY, EEXIST, EFAULT, EINVAL, EMLINK, ENOMEM } from './errno.j
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, pageAlign, PG_anon_exclusive, PG_dirty, PG_reserved } from './page.js';
 import { type MmStruct, type VmAreaStruct, TASK_SIZE, VM_HUGETLB, VM_IO, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP,
-  VM_READ, VM_SHARED, VM_WRITE, vmaIsAnonymous, vmaLookup } from './mm.js';
+  VM_READ, VM_SHARED, VM_WRITE, VM_EXEC, findVma, vmaIsAnonymous, vmaLookup } from './mm.js';
 import { type HugePmd, pteIndex, ptePresent, pteProtnone, pteSpecial, pteWrite, pteDirty, pteAccessible, _PAGE_DIRTY,
   _PAGE_PROTNONE } from './pgtable.js';
 import { putPage, testPageFlag, setPageFlag, getPage, compoundHead, largeFolio, folioTestAnon, GUP_PIN_COUNTING_BIAS,
@@ -502,4 +502,35 @@ export function pinUserPagesFast(mm: MmStruct, start: number, nrPages: number, g
   const flags = isValidGupArgs(mm.k, pages, gupFlags, FOLL_PIN);
   if (flags < 0) return -EINVAL;
   return gupFastFallback(mm, start, nrPages, flags, pages);
+}
+
+/**
+ * Model of populate_vma_page_range(): fault [start, end) of one VMA in
+ * through __get_user_pages() without pages, a write fault in a private
+ * writable mapping (to break COW), else a read with FOLL_FORCE; a VMA
+ * nobody may access is -EFAULT. Pages populated or -errno.
+ */
+export function populateVmaPageRange(vma: VmAreaStruct, start: number, end: number): number {
+  if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) return -EFAULT; // !vma_is_accessible()
+  const write = (vma.vmFlags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+  return __getUserPages(vma.vmMm, start, (end - start) / PAGE_SIZE, FOLL_TOUCH | (write ? FOLL_WRITE : FOLL_FORCE), null);
+}
+
+/**
+ * Model of mm_populate() (__mm_populate(start, len, ignore_errors = 1)),
+ * what vm_mmap_pgoff() runs after a MAP_POPULATE mmap() under mmap_lock for
+ * read: each VMA in the range but VM_IO/VM_PFNMAP ones is populated; an
+ * error skips to the next VMA, and mmap() still succeeds.
+ */
+export function mmPopulate(mm: MmStruct, start: number, len: number): void {
+  const end = start + len;
+  for (let nstart = start, nend = start; nstart < end; nstart = nend) {
+    const vma = findVma(mm, nstart);
+    if (vma === null || vma.vmStart >= end) break;
+    nend = Math.min(end, vma.vmEnd);
+    if (vma.vmFlags & (VM_IO | VM_PFNMAP)) continue;
+    nstart = Math.max(nstart, vma.vmStart);
+    const ret = populateVmaPageRange(vma, nstart, nend);
+    if (ret > 0) nend = nstart + ret * PAGE_SIZE;
+  }
 }

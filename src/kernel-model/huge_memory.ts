@@ -23,7 +23,8 @@ import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, 
 import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETLB, VM_WRITE, VM_READ, VM_EXEC,
   vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
 import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
-import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag } from './page_alloc.js';
+import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag, trylockPage, unlockPage,
+  clearPageFlag } from './page_alloc.js';
 import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma, folioMoveAnonRmap } from './rmap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
@@ -131,52 +132,131 @@ export function zapHugePmd(vma: VmAreaStruct, addr: number): void {
 }
 
 /**
- * Model of __split_huge_pmd() (and __split_huge_pmd_locked(), not
- * freezing): the huge PMD at addr becomes a page of 512 ptes mapping the
- * same folio, under an MMU_NOTIFY_CLEAR of the 2 MiB. Each pte keeps the
- * PMD's write and dirty bits, each page gets a PTE mapcount and the folio a
- * reference per pte (folio_ref_add(HPAGE_PMD_NR - 1) plus the PMD's), every
- * page becomes PageAnonExclusive if the head was, then the PMD mapping is
- * removed (folio_remove_rmap_pmd()). The huge zero page becomes 512 ptes of
- * the zero page (__split_huge_zero_page_pmd()). No-op without a huge PMD.
+ * Model of the split_huge_pmd() macro: __split_huge_pmd() only where the
+ * pmd is huge (what zap, gup, migrate and COW call). No-op otherwise.
  */
 export function splitHugePmd(vma: VmAreaStruct, addr: number): void {
-  const mm = vma.vmMm, k = mm.k, haddr = haddrOf(addr);
-  const h = mm.pgtable.lookupHuge(haddr);
-  if (h === undefined || (vma.vmFlags & VM_HUGETLB)) return;
+  if (vma.vmMm.pgtable.lookupHuge(addr) === undefined || (vma.vmFlags & VM_HUGETLB)) return;
+  __splitHugePmd(vma, addr);
+}
+
+/**
+ * Model of __split_huge_pmd(): MMU_NOTIFY_CLEAR (no owner) over the whole
+ * PMD-aligned 2 MiB around addr, sent before the pmd is looked at, so the
+ * secondary MMUs forget that range whether or not a huge page is mapped
+ * there; then split_huge_pmd_locked(), which splits only a huge pmd.
+ */
+export function __splitHugePmd(vma: VmAreaStruct, addr: number): void {
+  const mm = vma.vmMm, haddr = haddrOf(addr);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + PMD_SIZE);
   mmuNotifierInvalidateRangeStart(range);
-  mm.pgtable.huge.delete(pmdIndex(haddr));
-  const t = mm.pgtable.alloc(haddr);
-  if (isHugeZeroPmd(k, h)) {
-    for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgtable.set(t, i, k.zeroPfn, _PAGE_PRESENT | _PAGE_SPECIAL);
-  } else {
-    const head = h.pfn, b = k.memmap.block(head), s = Memmap.slot(head);
-    const f = k.pageAlloc.large.get(head)!;
-    const exclusive = (b.flags[s] & PG_anon_exclusive) !== 0;
-    const val = h.val & (_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_PROTNONE);
-    if (h.val & _PAGE_DIRTY) b.flags[s] |= PG_dirty;
-    b.refcount[s] += HPAGE_PMD_NR - 1;
-    for (let i = 0; i < HPAGE_PMD_NR; i++) {
-      if (b.mapcount[s + i]++ === 0) f.nrPagesMapped++;
-      if (exclusive) b.flags[s + i] |= PG_anon_exclusive;
-      mm.pgtable.set(t, i, head + i, val);
-    }
-    f.largeMapcount += HPAGE_PMD_NR;
-    folioRemoveRmapPmd(k, head, vma); // rss unchanged: the same pages, mapped by ptes now
-  }
+  const h = mm.pgtable.lookupHuge(haddr);
+  if (h !== undefined && !(vma.vmFlags & VM_HUGETLB)) splitHugePmdLocked(vma, haddr, h);
   mmuNotifierInvalidateRangeEnd(range);
 }
 
 /**
- * Model of vma_adjust_trans_huge() (split_huge_pmd_if_needed()): before a
- * VMA is cut at addr, a huge PMD straddling addr is split, so that no huge
- * PMD crosses a VMA boundary.
+ * Model of __split_huge_pmd_locked(), not freezing: the huge PMD at haddr
+ * becomes a page of 512 ptes mapping the same folio. Each pte keeps the
+ * PMD's write and dirty bits, each page gets a PTE mapcount and the folio a
+ * reference per pte (folio_ref_add(HPAGE_PMD_NR - 1) plus the PMD's), every
+ * page becomes PageAnonExclusive if the head was, then the PMD mapping is
+ * removed (folio_remove_rmap_pmd()). The huge zero page becomes 512 ptes of
+ * the zero page (__split_huge_zero_page_pmd()).
+ */
+function splitHugePmdLocked(vma: VmAreaStruct, haddr: number, h: HugePmd): void {
+  const mm = vma.vmMm, k = mm.k;
+  mm.pgtable.huge.delete(pmdIndex(haddr));
+  const t = mm.pgtable.alloc(haddr);
+  if (isHugeZeroPmd(k, h)) {
+    for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgtable.set(t, i, k.zeroPfn, _PAGE_PRESENT | _PAGE_SPECIAL);
+    return;
+  }
+  const head = h.pfn, b = k.memmap.block(head), s = Memmap.slot(head);
+  const f = k.pageAlloc.large.get(head)!;
+  const exclusive = (b.flags[s] & PG_anon_exclusive) !== 0;
+  const val = h.val & (_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_PROTNONE);
+  if (h.val & _PAGE_DIRTY) b.flags[s] |= PG_dirty;
+  b.refcount[s] += HPAGE_PMD_NR - 1;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    if (b.mapcount[s + i]++ === 0) f.nrPagesMapped++;
+    if (exclusive) b.flags[s + i] |= PG_anon_exclusive;
+    mm.pgtable.set(t, i, head + i, val);
+  }
+  f.largeMapcount += HPAGE_PMD_NR;
+  folioRemoveRmapPmd(k, head, vma); // rss unchanged: the same pages, mapped by ptes now
+}
+
+/**
+ * Model of split_huge_pmd_address(): __split_huge_pmd() if mm_find_pmd()
+ * finds a pmd, i.e. the pud above addr is present. The model keeps no pud
+ * level: a pud is present when some pmd entry under it (a pte page or a
+ * huge PMD) is, which is when something in that 1 GiB was ever faulted.
+ */
+export function splitHugePmdAddress(vma: VmAreaStruct, addr: number): void {
+  if (!vma.vmMm.pgtable.pudPresent(addr)) return;
+  __splitHugePmd(vma, addr);
+}
+
+/**
+ * Model of vma_adjust_trans_huge() as __split_vma() calls it
+ * (split_huge_pmd_if_needed() at the split address): when addr is not
+ * 2 MiB-aligned and the VMA covers the whole aligned 2 MiB around it, that
+ * range goes through split_huge_pmd_address(): invalidated for the
+ * secondary MMUs, and a huge PMD there split, so that none crosses the new
+ * VMA boundary. (The check at vma->vm_start never fires; the merge paths'
+ * calls reduce to the same check at the address where the boundary moves,
+ * which is where the model splits.) k.inject.vmaAdjustTransHuge replaces it.
  */
 export function vmaAdjustTransHuge(vma: VmAreaStruct, addr: number): void {
+  const inj = vma.vmMm.k.inject.vmaAdjustTransHuge;
+  if (inj !== undefined) return inj(vma, addr);
   if (addr % PMD_SIZE === 0) return;
   const haddr = haddrOf(addr);
-  if (haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd) splitHugePmd(vma, addr);
+  if (haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd) splitHugePmdAddress(vma, addr);
+}
+
+/**
+ * Model of folio_mark_lazyfree() (mm/swap.c, lru_lazyfree_fn()): a
+ * swap-backed anon folio on the LRU loses PG_swapbacked, so reclaim would
+ * drop it instead of swapping it out, as long as no pte maps it dirty by
+ * then. The model has no reclaim: the folio keeps its data, and a later
+ * write dirties its pte again, which is what reclaim would look at.
+ */
+export function folioMarkLazyfree(k: Kernel, folio: Page): void {
+  const b = k.memmap.block(folio), s = Memmap.slot(folio);
+  if (!(b.flags[s] & PG_anon) || !(b.flags[s] & PG_swapbacked) || !(b.flags[s] & PG_lru)) return;
+  b.flags[s] &= ~PG_swapbacked;
+}
+
+/**
+ * Model of madvise_free_huge_pmd() for [addr, next) under one huge PMD:
+ * true when it dealt with the PMD. The huge zero page, a folio that looks
+ * shared (folio_likely_mapped_shared(): after fork the other process may
+ * still want it) or a locked one are left alone (false; the caller then
+ * finds no pte page). A range covering part of the PMD splits the folio
+ * (split_folio(), which maps it by ptes) and returns false, so the ptes
+ * are walked; the whole PMD makes the folio clean and lazyfree
+ * (folio_mark_lazyfree()) and the PMD clean.
+ */
+export function madviseFreeHugePmd(vma: VmAreaStruct, addr: number, next: number): boolean {
+  const k = vma.vmMm.k, h = vma.vmMm.pgtable.lookupHuge(addr)!;
+  if (isHugeZeroPmd(k, h)) return false;
+  const folio = h.pfn, f = k.pageAlloc.large.get(folio)!;
+  if (f.largeMapcount > 1 && (f.entireMapcount > 0 || k.memmap.block(folio).mapcount[Memmap.slot(folio)] > 1)) return false;
+  if (!trylockPage(k, folio)) return false;
+  if (next - addr !== PMD_SIZE) {
+    getPage(k, folio);
+    splitFolio(k, folio);
+    unlockPage(k, folio);
+    putPage(k, folio);
+    return false;
+  }
+  clearPageFlag(k, folio, PG_dirty);
+  unlockPage(k, folio);
+  h.val &= ~_PAGE_DIRTY; // pmd_mkold(), pmd_mkclean()
+  (k.inject.folioMarkLazyfree ?? folioMarkLazyfree)(k, folio);
+  return true;
 }
 
 /**

@@ -25,7 +25,7 @@ import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER, HPAGE_PMD_NR, 
   PG_head, PG_ORDER_SHIFT } from './page.js';
 import { type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, linearPageIndex } from './mm.js';
 import { HugePmd, pmdIndex, pmdAddrEnd, pteWrite, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_PROTNONE } from './pgtable.js';
-import { putPage, folioMapcount, totalramPages } from './page_alloc.js';
+import { putPage, folioMapcount, testPageFlag, totalramPages } from './page_alloc.js';
 import { hugetlbAddNewAnonRmap, hugetlbRemoveRmap } from './rmap.js';
 import { copyHighpage } from './highmem.js';
 import { FAULT_FLAG_WRITE } from './memory.js';
@@ -55,6 +55,8 @@ export class Hstate {
   freeHugePages = 0;
   /** resv_huge_pages: promised to mappings, not faulted yet (part of the free ones). */
   resvHugePages = 0;
+  /** Folios with HPageRestoreReserve (folio_set_hugetlb_restore_reserve()): freeing one gives a reservation back. */
+  readonly restoreReserve = new Set<Page>();
   private readonly freeList: Page[] = [];
 
   /** Model of hugetlb_hstate_alloc_pages() at boot: n pages from memblock, fewer if RAM runs out. */
@@ -77,8 +79,12 @@ export class Hstate {
     return head;
   }
 
-  /** Model of free_huge_folio(): the folio is checked like any freed page and goes back to the pool. */
+  /**
+   * Model of free_huge_folio(): the folio is checked like any freed page and
+   * goes back to the pool; with HPageRestoreReserve its reservation too.
+   */
   freeHugeFolio(head: Page): void {
+    if (this.restoreReserve.delete(head)) this.resvHugePages++;
     this.k.pageAlloc.freeFolio(head);
     const b = this.k.memmap.block(head), s = Memmap.slot(head);
     b.flags[s] = PG_head | (HPAGE_PMD_ORDER << PG_ORDER_SHIFT);
@@ -188,17 +194,27 @@ export function hugetlbFault(vma: VmAreaStruct, addr: number, flags: number): nu
 
 /**
  * Model of __unmap_hugepage_range() over [start, end) of a hugetlb VMA
- * (huge page aligned: split_vma() refuses anything else): each huge pte
- * goes, its folio loses the mapping and the reference, and returns to the
- * pool when that was the last one.
+ * (huge page aligned: split_vma() and MADV_DONTNEED refuse anything
+ * else): each huge pte goes, its folio loses the mapping and the
+ * reference, and returns to the pool when that was the last one. The last
+ * unmap of an anon folio in a VMA that owns a reservation map restores
+ * the reservation of its index (HPageRestoreReserve, and
+ * vma_add_reservation(), which for a private mapping deletes the
+ * "consumed" region): after MADV_DONTNEED the re-fault finds its page
+ * reserved again. munmap() and exit then return it in
+ * hugetlb_vm_op_close() like any unconsumed one.
  */
 export function unmapHugepageRange(vma: VmAreaStruct, start: number, end: number): void {
-  const mm = vma.vmMm, k = mm.k;
+  const mm = vma.vmMm, k = mm.k, resv = vmOps(vma).resv;
   for (let a = start; a < end; a = pmdAddrEnd(a, end)) {
     const hp = mm.pgtable.lookupHuge(a);
     if (hp === undefined) continue;
     mm.pgtable.huge.delete(pmdIndex(a));
     hugetlbRemoveRmap(k, hp.pfn);
+    if (resv !== null && folioMapcount(k, hp.pfn) === 0 && testPageFlag(k, hp.pfn, PG_anon)) {
+      k.hugetlb.restoreReserve.add(hp.pfn);
+      resv.consumed.delete(hugeIndex(vma, a));
+    }
     mm.hugetlbUsage -= HPAGE_PMD_NR;
     putPage(k, hp.pfn);
   }

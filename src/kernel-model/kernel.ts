@@ -53,6 +53,12 @@ export interface KernelInject {
   tryGrabFolio?: (k: Kernel, page: Page, refs: number, flags: number) => number;
   /** memory.ts: restore_exclusive_pte(). */
   restoreExclusivePte?: (vma: VmAreaStruct, page: Page, addr: number, t: PteTable, i: number) => void;
+  /** memory.ts: zap_page_range_single(), what MADV_DONTNEED calls (a test may make it do nothing). */
+  zapPageRangeSingle?: (vma: VmAreaStruct, address: number, size: number) => void;
+  /** madvise.ts: folio_mark_lazyfree(), what MADV_FREE does to each clean folio. */
+  folioMarkLazyfree?: (k: Kernel, folio: Page) => void;
+  /** huge_memory.ts: vma_adjust_trans_huge() at a VMA split (a test may leave out the PMD-range invalidation). */
+  vmaAdjustTransHuge?: (vma: VmAreaStruct, addr: number) => void;
   /**
    * hmm.ts: called as hmm_range_fault() starts each page-table walk, where
    * its caller holds mmap_lock for read; a test may put a preemption point

@@ -307,6 +307,21 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
 }
 
 /**
+ * Model of zap_page_range_single() (what madvise_dontneed_single_vma()
+ * calls) with unmap_single_vma(): one MMU_NOTIFY_CLEAR, no owner, over the
+ * range asked for (hugetlb_zap_begin() widens it only for shared hugetlb
+ * PMDs, which the model does not have), then zap_pte_range() and its kin
+ * over the part inside the VMA. Page tables stay (only munmap frees them).
+ */
+export function zapPageRangeSingle(vma: VmAreaStruct, address: number, size: number): void {
+  const end = address + size;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, vma.vmMm, address, end);
+  mmuNotifierInvalidateRangeStart(range);
+  if (address < vma.vmEnd && end > vma.vmStart) zapPageRange(vma, address, Math.min(end, vma.vmEnd));
+  mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
  * Resolve a user address for one access, faulting as needed. A user-mode
  * access that cannot be satisfied kills the process with SIGSEGV/SIGBUS
  * (do_user_addr_fault()); a kernel uaccess returns 0 instead (the exception

@@ -12,7 +12,7 @@
  */
 import { RwSemaphore } from './locking.js';
 import { MapleTree } from './maple_tree.js';
-import { EACCES, EBADF, EINVAL, ENOMEM, ENODEV, ERR_PTR, type ErrPtr, IS_ERR, PTR_ERR } from './errno.js';
+import { EACCES, EBADF, EEXIST, EINVAL, ENOMEM, ENODEV, EOPNOTSUPP, EOVERFLOW, ERR_PTR, type ErrPtr, IS_ERR, PTR_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { PAGE_SIZE, PMD_SIZE, isPageAligned } from './page.js';
 import { PageTable, pteIndex, pmdAddrEnd, ptePresent, pteSpecial, isWritableDevicePrivateEntry,
@@ -43,9 +43,15 @@ export const VM_MAYWRITE = 0x20;
 export const VM_MAYEXEC = 0x40;
 export const VM_MAYSHARE = 0x80;
 export const VM_PFNMAP = 0x400;
+export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
+export const VM_SEQ_READ = 0x8000;
+export const VM_RAND_READ = 0x10000;
+export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
 export const VM_HUGETLB = 0x400000;
+export const VM_WIPEONFORK = 0x2000000;
+export const VM_DONTDUMP = 0x4000000;
 export const VM_MIXEDMAP = 0x10000000;
 export const VM_HUGEPAGE = 0x20000000;
 export const VM_NOHUGEPAGE = 0x40000000;
@@ -57,6 +63,9 @@ export const PROT_NONE = 0x0;
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const PROT_EXEC = 0x4;
+export const PROT_SEM = 0x8;
+export const PROT_GROWSDOWN = 0x01000000;
+export const PROT_GROWSUP = 0x02000000;
 export const MAP_NORESERVE = 0x4000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_SHARED = 0x01;
@@ -64,12 +73,32 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_TYPE = 0x0f;
+export const MAP_SHARED_VALIDATE = 0x03;
+export const MAP_DROPPABLE = 0x08;
+export const MAP_32BIT = 0x40;
+export const MAP_ABOVE4G = 0x80;
+export const MAP_GROWSDOWN = 0x0100;
+export const MAP_DENYWRITE = 0x0800;
+export const MAP_EXECUTABLE = 0x1000;
+export const MAP_LOCKED = 0x2000;
+export const MAP_POPULATE = 0x8000;
+export const MAP_NONBLOCK = 0x10000;
+export const MAP_STACK = 0x20000;
+export const MAP_SYNC = 0x80000;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+export const MAP_UNINITIALIZED = 0x4000000;
+export const MAP_HUGE_SHIFT = 26;
+export const MAP_HUGE_MASK = 0x3f;
+export const MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
+export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
+/** LEGACY_MAP_MASK (include/linux/mman.h): the flags plain MAP_SHARED keeps and MAP_SHARED_VALIDATE accepts. */
+export const LEGACY_MAP_MASK = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE | MAP_EXECUTABLE |
+  MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB |
+  MAP_32BIT | MAP_ABOVE4G | MAP_HUGE_2MB | MAP_HUGE_1GB;
 
 /** Where top-down mmap() starts (x86_64 with a 128 MiB stack gap below 2^47). */
 export const TASK_SIZE = 0x7ffffffff000;
 const MMAP_BASE = 0x7ffff0000000;
-/** The lowest address mmap() hands out (mmap_min_addr, 64 KiB by default). */
-const MMAP_MIN_ADDR = PAGE_SIZE * 16;
 
 /** struct vm_operations_struct: the member the model calls. */
 export interface VmOperationsStruct {
@@ -329,66 +358,151 @@ export function vmaModifyFlags(vma: VmAreaStruct, start: number, end: number, ne
   return vmaLookup(mm, start)!;
 }
 
+/* The size_t and unsigned long arithmetic of the syscalls: a negative Number stands for 2^64 + n. */
+const U64 = 1n << 64n;
+const u64 = (n: number): bigint => BigInt.asUintN(64, BigInt(Math.trunc(n)));
+/** ALIGN(x, a) in 64 bits, wrapping to 0 as C does. */
+const alignU64 = (x: bigint, a: number): bigint => BigInt.asUintN(64, (x + BigInt(a - 1)) & -BigInt(a));
+/** mmap_min_addr: CONFIG_DEFAULT_MMAP_MIN_ADDR (4096), the lowest address mmap() hands out or takes. */
+const MMAP_MIN_ADDR = 4096;
+/** The 2 MiB hstate's MAP_HUGE_* size log; the reference QEMU CPU has no gbpages, so there is no 1 GiB hstate. */
+const HUGETLB_2MB_LOG = 21;
+
+/** Model of round_hint_to_min(): a hint below mmap_min_addr is raised to it (a hint in the first page is no hint). */
+function roundHintToMin(hint: number): number {
+  hint -= hint % PAGE_SIZE;
+  return hint !== 0 && hint < MMAP_MIN_ADDR ? MMAP_MIN_ADDR : hint;
+}
+
 /**
- * Model of do_mmap() + mmap_region(). Returns the address or -errno.
- * Anonymous memory (MAP_PRIVATE: vm_pgoff is the address's page number;
- * MAP_SHARED: an anonymous shmem file from offset 0, shmem_zero_setup())
- * and tmpfs files (`file`, from byte offset `off`), MAP_SHARED or
- * MAP_PRIVATE. A shared file mapping needs the file open for writing to be
- * writable (-EACCES), and without FMODE_WRITE it loses VM_MAYWRITE and
- * VM_SHARED (keeping VM_MAYSHARE), as in C; any mapping of a file needs
- * FMODE_READ. Other files (the dmirror char devices) have no mmap: -ENODEV.
+ * A hint for arch_get_unmapped_area_topdown() (mmap_address_hint_valid(),
+ * then find_vma()) and generic_hugetlb_get_unmapped_area() (aligned up to
+ * the huge page first): the hint itself when [addr, addr + len) is free
+ * and inside user space, else -1 and the caller searches.
+ */
+function unmappedAreaHint(mm: MmStruct, addr: number, len: number, align: number): number {
+  if (addr === 0) return -1;
+  addr = Math.ceil(addr / align) * align;
+  if (addr > TASK_SIZE - len || addr < MMAP_MIN_ADDR) return -1;
+  const vma = findVma(mm, addr);
+  return vma === null || addr + len <= vma.vmStart ? addr : -1;
+}
+
+/**
+ * Model of mmap(2) through ksys_mmap_pgoff(), vm_mmap_pgoff() and
+ * do_mmap() with __get_unmapped_area(), then mmap_region(): the address or
+ * -errno, each argument checked where and in the order 6.12 checks it
+ * (tests/kernel-model/mmap_args.test.ts names every rule). len and off are
+ * the C unsigned long: a negative Number is 2^64 + n. Anonymous memory
+ * (MAP_PRIVATE: vm_pgoff is the address's page number; MAP_SHARED: an
+ * anonymous shmem file from offset 0, shmem_zero_setup()) and tmpfs files
+ * (`file`, from byte offset `off`), MAP_SHARED or MAP_PRIVATE, and
+ * character devices through their ->mmap(). A non-fixed address is a
+ * hint, taken when that range is free. MAP_POPULATE is vm_mmap_pgoff()'s
+ * (Task.mmap()), after this returns. Flags 6.12 accepts but the model
+ * does not serve (MAP_LOCKED, MAP_GROWSDOWN, MAP_32BIT,
+ * MAP_DROPPABLE, shared hugetlb) are refused with -EINVAL and a log line,
+ * after every check that could fail first. prot is not checked: do_mmap()
+ * ignores bits calc_vm_prot_bits() does not know.
  */
 export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, flags: number,
   file: File | null = null, off = 0): number {
-  if (len === 0) return -EINVAL;
-  len = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-  const type = flags & MAP_TYPE;
-  if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
+  const offU = u64(off);
+  if (offU & BigInt(PAGE_SIZE - 1)) return -EINVAL; // sys_mmap(): off & ~PAGE_MASK
   if (flags & MAP_ANONYMOUS) file = null;
   else if (file === null) return -EBADF;
-  if (off % PAGE_SIZE !== 0) return -EINVAL;
-  let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  // A tmpfs file maps its page cache; a character device's file maps through its driver's ->mmap()
-  // (call_mmap(); -ENODEV without one).
-  const shmemFile = file instanceof ShmemFileClass ? file : null;
-  const devFile = file !== null && shmemFile === null ? file : null;
-  if (devFile !== null) {
-    if (devFile.cdev.fops.mmap === undefined) return -ENODEV;
-    if (type === MAP_SHARED) vmFlags |= VM_SHARED | VM_MAYSHARE;
-  } else if (shmemFile !== null) {
-    if (type === MAP_SHARED) {
-      if ((prot & PROT_WRITE) && !(shmemFile.fMode & FMODE_WRITE)) return -EACCES;
-      vmFlags |= VM_SHARED | VM_MAYSHARE;
-      if (!(shmemFile.fMode & FMODE_WRITE)) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
-    }
-    if (!(shmemFile.fMode & FMODE_READ)) return -EACCES;
-  } else if (type === MAP_SHARED) {
-    vmFlags |= VM_SHARED | VM_MAYSHARE;
+  let lenU = u64(len);
+  const huge = (flags & MAP_HUGETLB) !== 0;
+  if (huge) {
+    if (file !== null) return -EINVAL; // ksys_mmap_pgoff(): MAP_HUGETLB needs a hugetlbfs file, and tmpfs is not one
+    const log = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+    if (log !== 0 && log !== HUGETLB_2MB_LOG) return -EINVAL; // hstate_sizelog() finds no such hstate
+    lenU = alignU64(lenU, HPAGE_SIZE);
   }
-  const huge = (flags & MAP_HUGETLB) !== 0 && file === null && type === MAP_PRIVATE;
-  if ((flags & MAP_HUGETLB) && !huge) {
-    mm.k.printk(`mmap: MAP_HUGETLB 0x${flags.toString(16)}: only private anonymous hugetlb mappings are modelled`);
-    return -EINVAL;
-  }
-  // ksys_mmap_pgoff(): MAP_HUGETLB rounds the length up to the huge page size.
-  if (huge) len = Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE;
+  // do_mmap()
+  if (lenU === 0n) return -EINVAL;
+  if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
+  if (!(flags & MAP_FIXED)) addr = roundHintToMin(addr);
+  lenU = alignU64(lenU, PAGE_SIZE);
+  if (lenU === 0n) return -ENOMEM; // PAGE_ALIGN() of a "negative" length wrapped
+  const pgoffU = offU >> 12n;
+  if (pgoffU + (lenU >> 12n) >= U64) return -EOVERFLOW;
+  // __get_unmapped_area()
+  if (lenU > BigInt(TASK_SIZE)) return -ENOMEM;
+  len = Number(lenU);
+  const type = flags & MAP_TYPE;
+  let refuse: string | null = null;
   if (flags & MAP_FIXED) {
-    if (!isPageAligned(addr) || addr + len > TASK_SIZE) return -EINVAL;
-    if (huge && addr % HPAGE_SIZE !== 0) return -EINVAL;
-    doMunmap(mm, addr, len);
+    if (huge && (addr % HPAGE_SIZE !== 0)) return -EINVAL; // prepare_hugepage_range()
+    if (u64(addr) > BigInt(TASK_SIZE - len)) return -ENOMEM;
+    if (!isPageAligned(addr)) return -EINVAL;
+  } else if ((flags & MAP_32BIT) && !huge) {
+    refuse = 'MAP_32BIT (an address below 2 GiB)';
   } else {
-    addr = huge ? getUnmappedArea(mm, len, HPAGE_SIZE) : file === null && type === MAP_PRIVATE ? getUnmappedAreaAnon(mm, len)
-      : getUnmappedArea(mm, len);
+    const hint = unmappedAreaHint(mm, addr, len, huge ? HPAGE_SIZE : PAGE_SIZE);
+    if (hint >= 0) addr = hint;
+    else addr = huge ? getUnmappedArea(mm, len, HPAGE_SIZE) : file === null && type === MAP_PRIVATE && addr === 0
+      ? getUnmappedAreaAnon(mm, len) : getUnmappedArea(mm, len);
     if (addr < 0) return addr;
   }
-  const pgoff = file !== null ? off / PAGE_SIZE : type === MAP_SHARED ? 0 : addr / PAGE_SIZE;
+  if ((flags & MAP_FIXED_NOREPLACE) && findVma(mm, addr) !== null && findVma(mm, addr)!.vmStart < addr + len) return -EEXIST;
+  if (flags & MAP_LOCKED) refuse ??= 'MAP_LOCKED (mlock)';
+  let vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | (flags & MAP_STACK ? VM_NOHUGEPAGE : 0);
+  // A tmpfs file maps its page cache; a character device's file maps through its driver's ->mmap().
+  const shmemFile = file instanceof ShmemFileClass ? file : null;
+  const devFile = file !== null && shmemFile === null ? file : null;
+  if (file !== null) {
+    // file_mmap_ok(): a regular file's offsets end at MAX_LFS_FILESIZE, a device's at ULONG_MAX.
+    const maxsize = shmemFile !== null ? (1n << 63n) - 1n : U64 - 1n;
+    if (pgoffU > (maxsize - lenU) >> 12n) return -EOVERFLOW;
+    // The type switch of do_mmap(), whose MAP_SHARED falls through to MAP_SHARED_VALIDATE and that to MAP_PRIVATE.
+    if (type !== MAP_SHARED && type !== MAP_SHARED_VALIDATE && type !== MAP_PRIVATE) return -EINVAL;
+    if (type !== MAP_PRIVATE) {
+      if (type === MAP_SHARED) flags &= LEGACY_MAP_MASK; // unknown flags are ignored with plain MAP_SHARED
+      if (flags & ~LEGACY_MAP_MASK) return -EOPNOTSUPP; // no tmpfs or driver file here has FOP_MMAP_SYNC
+      if ((prot & PROT_WRITE) && !(file.fMode & FMODE_WRITE)) return -EACCES;
+      vmFlags |= VM_SHARED | VM_MAYSHARE;
+      if (!(file.fMode & FMODE_WRITE)) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+    }
+    if (!(file.fMode & FMODE_READ)) return -EACCES;
+    if (devFile !== null && devFile.cdev.fops.mmap === undefined) return -ENODEV;
+    if (flags & MAP_GROWSDOWN) return -EINVAL;
+  } else {
+    switch (type) {
+      case MAP_SHARED:
+        if (flags & MAP_GROWSDOWN) return -EINVAL;
+        vmFlags |= VM_SHARED | VM_MAYSHARE;
+        break;
+      case MAP_DROPPABLE:
+        if (flags & (MAP_LOCKED | MAP_HUGETLB | MAP_GROWSDOWN)) return -EINVAL;
+        refuse ??= 'MAP_DROPPABLE';
+        break;
+      case MAP_PRIVATE:
+        break;
+      default:
+        return -EINVAL; // MAP_SHARED_VALIDATE included: only files validate extension flags
+    }
+  }
+  if (flags & MAP_GROWSDOWN) refuse ??= 'MAP_GROWSDOWN (stack growth)';
+  if (huge && type !== MAP_PRIVATE) refuse ??= 'shared MAP_HUGETLB';
+  if (refuse !== null) {
+    mm.k.printk(`mmap: ${refuse} is not modelled (flags 0x${(flags >>> 0).toString(16)})`);
+    return -EINVAL;
+  }
+  if (flags & MAP_FIXED) doMunmap(mm, addr, len);
+  return mmapRegion(mm, addr, len, vmFlags, type, huge, (flags & MAP_NORESERVE) !== 0, shmemFile, devFile,
+    file !== null ? Number(pgoffU) : type === MAP_SHARED ? 0 : addr / PAGE_SIZE);
+}
+
+/** Model of mmap_region() for an address do_mmap() chose and checked: the new VMA, merged where it can be. */
+function mmapRegion(mm: MmStruct, addr: number, len: number, vmFlags: number, type: number, huge: boolean,
+  noreserve: boolean, shmemFile: ShmemFileClass | null, devFile: File | null, pgoff: number): number {
   const vma = new VmAreaStruct(mm, addr, addr + len, vmFlags, pgoff);
   if (huge) {
     // hugetlbfs_file_mmap() on the anonymous hugetlbfs file: a file mapping, reserved up front.
     vma.vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
     vma.vmPgoff = 0;
-    const ret = hugetlbReservePages(vma, (flags & MAP_NORESERVE) !== 0);
+    const ret = hugetlbReservePages(vma, noreserve);
     if (ret < 0) return ret;
   }
   if (devFile !== null) {
@@ -412,13 +526,17 @@ export function doMmap(mm: MmStruct, addr: number, len: number, prot: number, fl
 }
 
 /**
- * Model of do_vmi_munmap(): split at the edges, tell the notifiers
+ * Model of do_vmi_munmap(): -EINVAL for an unaligned start, a range past
+ * TASK_SIZE or a length of 0; 0 when nothing is mapped there. Then split at the edges, tell the notifiers
  * (MMU_NOTIFY_UNMAP), zap the ptes (freeing the pages) and drop the VMAs.
  */
 export function doMunmap(mm: MmStruct, start: number, len: number): number {
-  if (!isPageAligned(start) || len === 0 || start + len > TASK_SIZE) return -EINVAL;
+  // start and len are the C unsigned long and size_t: a negative Number is 2^64 + n.
+  const startU = u64(start), lenU = u64(len);
+  if (!isPageAligned(start) || startU > BigInt(TASK_SIZE) || lenU > BigInt(TASK_SIZE) - startU) return -EINVAL;
   const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-  const first = findVma(mm, start);
+  if (end === start) return -EINVAL;
+  const first = findVma(mm, start); // vma_find(vmi, end): the first VMA overlapping [start, end)
   if (first === null || first.vmStart >= end) return 0;
   let err = splitVma(mm, start);
   if (err === 0) err = splitVma(mm, end);
@@ -438,15 +556,30 @@ export function doMunmap(mm: MmStruct, start: number, len: number): number {
 }
 
 /**
- * Model of do_mprotect_pkey(): VMA by VMA from start, each through
+ * Model of do_mprotect_pkey() (pkey -1, as mprotect(2) passes): -EINVAL
+ * for both PROT_GROWSDOWN and PROT_GROWSUP, an unaligned start or prot
+ * bits arch_validate_prot() does not know; 0 for a length of 0; -ENOMEM
+ * for a range that wraps or whose start is not mapped. Then VMA by VMA from start, each through
  * mprotect_fixup() (which merges what it changes, vma_modify_flags()); a
  * hole ends it with -ENOMEM and a VMA that may not get the new access with
  * -EACCES, after the VMAs before it were changed, as in C.
  */
 export function doMprotect(mm: MmStruct, start: number, len: number, prot: number): number {
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
   if (!isPageAligned(start)) return -EINVAL;
   if (len === 0) return 0;
-  const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+  const endU = u64(start) + alignU64(u64(len), PAGE_SIZE);
+  if (endU >= U64 || endU <= u64(start)) return -ENOMEM; // end <= start: the range wraps
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) return -EINVAL; // arch_validate_prot()
+  const end = Number(endU);
+  const first = findVma(mm, start); // vma_find(&vmi, end)
+  if (first === null || first.vmStart >= end) return -ENOMEM;
+  // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA, PROT_GROWSUP a VM_GROWSUP one: the model (and x86) has neither.
+  if (grows & PROT_GROWSDOWN) return -EINVAL;
+  if (first.vmStart > start) return -ENOMEM;
+  if (grows & PROT_GROWSUP) return -EINVAL;
   let ret = 0;
   for (let tmp = start; tmp < end;) {
     const vma = vmaLookup(mm, tmp);

@@ -21,6 +21,7 @@ export const PAGE_SIZE = 4096;
 export const PMD_SHIFT = 21;
 export const PMD_SIZE = 1 << PMD_SHIFT;
 export const PUD_SHIFT = 30;
+export const PUD_SIZE = 2 ** PUD_SHIFT;
 export const PTRS_PER_PTE = 512;
 
 /** A struct page pointer: the pfn, 0 for NULL. */

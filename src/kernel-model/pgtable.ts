@@ -12,7 +12,7 @@
  *   swap entry:  type << 1 (bit 0 clear), plus SWP_MIG_DIRTY for migration
  *   none:        0
  */
-import { PMD_SIZE, PTRS_PER_PTE, PAGE_SIZE } from './page.js';
+import { PMD_SIZE, PUD_SIZE, PTRS_PER_PTE, PAGE_SIZE } from './page.js';
 
 export const _PAGE_PRESENT = 0x01;
 export const _PAGE_RW = 0x02;
@@ -126,6 +126,23 @@ export class PageTable {
     else if (t.val[i] !== 0 && val === 0) t.used--;
     t.pfn[i] = pfn;
     t.val[i] = val;
+  }
+
+  /**
+   * pud_present() for the pud above addr: the model has no pud level, so a
+   * pud is present while some pmd entry under it (a pte page or a huge PMD)
+   * is. Only VMA splits ask (split_huge_pmd_address()): at most 512
+   * lookups, or a walk of the entries when there are fewer.
+   */
+  pudPresent(addr: number): boolean {
+    const per = PUD_SIZE / PMD_SIZE, pud = Math.floor(addr / PUD_SIZE);
+    if (this.tables.size + this.huge.size < per) {
+      for (const key of this.tables.keys()) if (Math.floor(key / per) === pud) return true;
+      for (const key of this.huge.keys()) if (Math.floor(key / per) === pud) return true;
+      return false;
+    }
+    for (let i = pud * per; i < (pud + 1) * per; i++) if (this.tables.has(i) || this.huge.has(i)) return true;
+    return false;
   }
 
   /** free_pgtables() for one pmd: drop an empty table. */

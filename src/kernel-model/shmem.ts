@@ -15,7 +15,7 @@
  * (shmem_evict_inode()). No swap, no huge pages, no fallocate, no seals, no
  * quota (shmem_acct_*), no fault-around (a fault maps one page).
  */
-import { EBADF, EFAULT, EINVAL, EISDIR, ENOMEM, ENOTTY } from './errno.js';
+import { EBADF, EFAULT, EFBIG, EINVAL, EISDIR, ENOMEM, ENOTTY } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { type Page, PAGE_SIZE, PG_dirty, PG_swapbacked, PG_uptodate } from './page.js';
 import { File, type CharDev, type FileOperations } from './chrdev.js';
@@ -26,7 +26,7 @@ import { pageBytesRead, pageBytesWrite } from './highmem.js';
 import { copyToUser, type VmFault } from './memory.js';
 import { VM_FAULT_LOCKED, VM_FAULT_OOM, VM_FAULT_SIGBUS } from './memremap.js';
 import type { MmStruct, VmAreaStruct, VmOperationsStruct } from './mm.js';
-import { FMODE_LSEEK, FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_RDONLY, O_TMPFILE, SEEK_CUR, SEEK_END, SEEK_SET,
+import { FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE, O_ACCMODE, O_APPEND, O_RDONLY, O_TMPFILE, SEEK_CUR, SEEK_END, SEEK_SET,
   openFmode } from './fcntl.js';
 
 /** enum sgp_type: what shmem_get_folio() may do about a hole. */
@@ -64,7 +64,7 @@ export class ShmemInode {
 export class ShmemFile extends File {
   constructor(readonly inode: ShmemInode, fMode: number, readonly fFlags: number) {
     super(inode.node);
-    this.fMode = fMode | FMODE_LSEEK;
+    this.fMode = fMode | FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
     inode.iCount++;
   }
   /** f_mapping. */
@@ -222,6 +222,9 @@ function shmemFileReadIter(mm: MmStruct, file: ShmemFile, pos: number, buf: numb
 function shmemFileWriteIter(mm: MmStruct, file: ShmemFile, pos: number, buf: number, count: number): { ret: number; pos: number } {
   if (file.fFlags & O_APPEND) pos = file.inode.iSize;
   if (count === 0) return { ret: 0, pos };
+  // generic_write_check_limits(): nothing is written at or past s_maxbytes, and not beyond it.
+  if (pos >= MAX_LFS_FILESIZE) return { ret: -EFBIG, pos };
+  count = Math.min(count, MAX_LFS_FILESIZE - pos);
   const ret = genericPerformWrite(mm, file.fMapping, pos, buf, count);
   return { ret, pos: ret > 0 ? pos + ret : pos };
 }
@@ -302,21 +305,61 @@ const shmemFileOperations: FileOperations = {
 /** Model of do_sys_ftruncate() -> do_ftruncate(): a length >= 0, a regular file open for writing. */
 export function doSysFtruncate(file: File, length: number): number {
   if (length < 0) return -EINVAL;
+  // do_ftruncate(): a regular file open for writing (O_LARGEFILE is forced on 64-bit: no MAX_NON_LFS limit).
   if (!(file instanceof ShmemFile)) return -EINVAL;
   if (!(file.fMode & FMODE_WRITE)) return -EINVAL;
+  if (length > MAX_LFS_FILESIZE) return -EFBIG; // inode_newsize_ok(): past s_maxbytes
   return shmemSetattrSize(file.inode, length);
 }
 
-/** Model of vfs_read() on a tmpfs file: -EBADF without FMODE_READ. */
-export function vfsRead(mm: MmStruct, file: File, buf: number, count: number, pos: number): number {
-  if (!(file instanceof ShmemFile)) return -EINVAL;
-  if (!(file.fMode & FMODE_READ)) return -EBADF;
-  return shmemFileReadIter(mm, file, pos, buf, count);
+/** MAX_LFS_FILESIZE: tmpfs's s_maxbytes on 64-bit (LLONG_MAX). */
+export const MAX_LFS_FILESIZE = 2 ** 63 - 1;
+/** MAX_RW_COUNT (include/linux/fs.h): INT_MAX & PAGE_MASK, the most one read() or write() moves. */
+export const MAX_RW_COUNT = 0x7ffff000;
+/** USER_PTR_MAX: TASK_SIZE_MAX on x86_64 without LAM. */
+const USER_PTR_MAX = 0x7ffffffff000;
+
+/** Model of x86 __access_ok() for a size not known at compile time: [buf, buf + count) ends inside user space. */
+export function accessOk(buf: number, count: number): boolean {
+  const ptr = BigInt.asUintN(64, BigInt(buf)), sum = BigInt.asUintN(64, ptr + BigInt.asUintN(64, BigInt(count)));
+  return sum <= BigInt(USER_PTR_MAX) && sum >= ptr;
 }
 
-/** Model of vfs_write() on a tmpfs file: -EBADF without FMODE_WRITE. Returns the result and the new position. */
+/**
+ * Model of rw_verify_area() for files without FMODE_UNSIGNED_OFFSET:
+ * -EINVAL for a count that is negative as ssize_t, a negative position, or
+ * one that count carries past LLONG_MAX.
+ */
+export function rwVerifyArea(pos: number, count: number): number {
+  const c = BigInt.asIntN(64, BigInt(count));
+  if (c < 0n) return -EINVAL;
+  if (pos < 0) return -EINVAL;
+  if (BigInt(pos) + c > (1n << 63n) - 1n) return -EINVAL;
+  return 0;
+}
+
+/**
+ * Model of vfs_read(): -EBADF without FMODE_READ, -EINVAL for a file with
+ * no ->read/->read_iter (no FMODE_CAN_READ: test_hmm's and gup_test's
+ * devices), -EFAULT when access_ok() refuses the buffer, then
+ * rw_verify_area(); at most MAX_RW_COUNT bytes. Tmpfs files read through
+ * shmem_file_read_iter().
+ */
+export function vfsRead(mm: MmStruct, file: File, buf: number, count: number, pos: number): number {
+  if (!(file.fMode & FMODE_READ)) return -EBADF;
+  if (!(file instanceof ShmemFile)) return -EINVAL;
+  if (!accessOk(buf, count)) return -EFAULT;
+  const ret = rwVerifyArea(pos, count);
+  if (ret) return ret;
+  return shmemFileReadIter(mm, file, pos, buf, Math.min(count, MAX_RW_COUNT));
+}
+
+/** Model of vfs_write(): the checks of vfs_read() with FMODE_WRITE. Returns the result and the new position. */
 export function vfsWrite(mm: MmStruct, file: File, buf: number, count: number, pos: number): { ret: number; pos: number } {
-  if (!(file instanceof ShmemFile)) return { ret: -EINVAL, pos };
   if (!(file.fMode & FMODE_WRITE)) return { ret: -EBADF, pos };
-  return shmemFileWriteIter(mm, file, pos, buf, count);
+  if (!(file instanceof ShmemFile)) return { ret: -EINVAL, pos };
+  if (!accessOk(buf, count)) return { ret: -EFAULT, pos };
+  const ret = rwVerifyArea(pos, count);
+  if (ret) return { ret, pos };
+  return shmemFileWriteIter(mm, file, pos, buf, Math.min(count, MAX_RW_COUNT));
 }

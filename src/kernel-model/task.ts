@@ -11,20 +11,25 @@
  * a zombie (exited, `exitStatus` set, still in k.tasks) until the parent's
  * wait reaps it with `releaseTask()`.
  */
-import { EBADF, EINVAL, ENOENT, ESRCH, type ErrPtr, IS_ERR } from './errno.js';
+import { EBADF, EINVAL, EMFILE, ENOENT, ENOTDIR, ESPIPE, ESRCH, type ErrPtr, IS_ERR } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { File, chrdevOpen, getFile, fput, vfsLlseek } from './chrdev.js';
-import { MmStruct, doMmap, doMunmap, doMprotect, MAP_ANONYMOUS } from './mm.js';
+import { MmStruct, doMmap, doMunmap, doMprotect, vmaLookup, MAP_ANONYMOUS, MAP_NONBLOCK, MAP_POPULATE } from './mm.js';
+import { mmPopulate } from './gup.js';
+import { PAGE_SIZE } from './page.js';
 import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate } from './shmem.js';
-import { O_RDWR, O_TMPFILE, SEEK_MAX } from './fcntl.js';
+import { FMODE_PREAD, FMODE_PWRITE, O_DIRECTORY, O_RDWR, O_TMPFILE, SEEK_MAX } from './fcntl.js';
 import { dupMm } from './fork.js';
-import { doMadvise } from './madvise.js';
-import { mmapWriteLock, mmapWriteUnlock } from './locking.js';
+import { doMadvise, madviseNeedMmapWrite } from './madvise.js';
+import { mmapReadLock, mmapReadUnlock, mmapWriteLock, mmapWriteUnlock } from './locking.js';
 import type { Thread, ThreadBody } from './sched.js';
 import { syscallFrames } from './hung_task.js';
 import { FatalSignal } from './bug.js';
 
 /* Signal numbers (arch/x86/include/uapi/asm/signal.h) the model acts on. */
+/** RLIMIT_NOFILE's soft limit as a process starts (INR_OPEN_CUR). */
+export const RLIMIT_NOFILE_CUR = 1024;
+
 export const SIGINT = 2;
 export const SIGKILL = 9;
 export const SIGTERM = 15;
@@ -81,19 +86,27 @@ export class Task {
       const filp = shmemTmpfile(this.k, path, flags);
       return typeof filp === 'number' ? filp : this.installFd(filp);
     }
-    if (flags & O_TMPFILE) return -ENOENT;
     const cdev = this.k.chrdevs.get(path);
     if (cdev === undefined) return -ENOENT;
+    if (flags & O_DIRECTORY) return -ENOTDIR; // O_DIRECTORY (O_TMPFILE has it): the path must be a directory
     const filp = new File(cdev);
     const ret = chrdevOpen(cdev, filp, flags, this);
     if (ret) return ret;
     return this.installFd(filp);
   }
 
-  /** get_unused_fd_flags() + fd_install(): the lowest free fd from 3. */
+  /**
+   * get_unused_fd_flags() + fd_install(): the lowest free fd from 3 (0-2
+   * are the standard streams), -EMFILE at RLIMIT_NOFILE's default soft
+   * limit (alloc_fd()), the file dropped again.
+   */
   private installFd(filp: File): number {
     let fd = 3;
     while (this.files.has(fd)) fd++;
+    if (fd >= RLIMIT_NOFILE_CUR) {
+      fput(filp, this);
+      return -EMFILE;
+    }
     this.files.set(fd, filp);
     return fd;
   }
@@ -146,14 +159,26 @@ export class Task {
     return ret;
   }
 
-  /** mmap(2): fd and offset for a file mapping (ignored with MAP_ANONYMOUS, as in C); vm_mmap_pgoff() holds mmap_lock for write. */
+  /**
+   * mmap(2): fd and offset for a file mapping (ignored with MAP_ANONYMOUS,
+   * as in C); vm_mmap_pgoff() holds mmap_lock for write. doMmap() checks
+   * the offset before the fd, as sys_mmap() and ksys_mmap_pgoff() do.
+   */
   mmap(addr: number, len: number, prot: number, flags: number, fd = -1, offset = 0): number {
-    let filp: File | null = null;
-    if (!(flags & MAP_ANONYMOUS)) {
-      filp = this.files.get(fd) ?? null;
-      if (filp === null) return -EBADF;
+    const filp = flags & MAP_ANONYMOUS ? null : this.files.get(fd) ?? null;
+    const ret = this.underMmapWriteLock('mmap', () => doMmap(this.mm, addr, len, prot, flags, filp, offset));
+    // vm_mmap_pgoff(): do_mmap() set *populate for MAP_POPULATE without MAP_NONBLOCK; mm_populate() runs unlocked of
+    // the write lock, under mmap_lock for read.
+    if (ret > 0 && (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE) {
+      mmapReadLock(this.mm);
+      try {
+        const vma = vmaLookup(this.mm, ret);
+        if (vma !== null) mmPopulate(this.mm, ret, Math.min(vma.vmEnd, ret + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE) - ret);
+      } finally {
+        mmapReadUnlock(this.mm);
+      }
     }
-    return this.underMmapWriteLock('mmap', () => doMmap(this.mm, addr, len, prot, flags, filp, offset));
+    return ret;
   }
 
   /** read(2) at the file position, into user memory at buf. */
@@ -177,21 +202,23 @@ export class Task {
     return r.ret;
   }
 
-  /** pread64(2): read at offset, the file position unchanged. */
+  /** pread64(2), model of ksys_pread64(): -EINVAL for a negative offset before the fd is looked at; -ESPIPE without FMODE_PREAD. */
   pread(fd: number, buf: number, count: number, offset: number): number {
     this.k.current = this;
+    if (offset < 0) return -EINVAL;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
-    if (offset < 0) return -EINVAL;
+    if (!(filp.fMode & FMODE_PREAD)) return -ESPIPE;
     return vfsRead(this.mm, filp, buf, count, offset);
   }
 
-  /** pwrite64(2): write at offset, the file position unchanged. */
+  /** pwrite64(2), model of ksys_pwrite64(): as pread64(), with FMODE_PWRITE. */
   pwrite(fd: number, buf: number, count: number, offset: number): number {
     this.k.current = this;
+    if (offset < 0) return -EINVAL;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
-    if (offset < 0) return -EINVAL;
+    if (!(filp.fMode & FMODE_PWRITE)) return -ESPIPE;
     return vfsWrite(this.mm, filp, buf, count, offset).ret;
   }
 
@@ -209,9 +236,10 @@ export class Task {
     return vfsLlseek(filp, offset, whence);
   }
 
-  /** ftruncate(2). */
+  /** ftruncate(2), model of do_sys_ftruncate(): a negative length is -EINVAL before the fd is looked at. */
   ftruncate(fd: number, length: number): number {
     this.k.current = this;
+    if (length < 0) return -EINVAL;
     const filp = this.files.get(fd);
     if (filp === undefined) return -EBADF;
     return doSysFtruncate(filp, length);
@@ -224,9 +252,20 @@ export class Task {
   mprotect(addr: number, len: number, prot: number): number {
     return this.underMmapWriteLock('mprotect', () => doMprotect(this.mm, addr, len, prot));
   }
-  /** madvise(2): MADV_HUGEPAGE/MADV_NOHUGEPAGE (madvise.ts), which take mmap_lock for write. */
+  /** madvise(2) (madvise.ts): mmap_lock for write, or for read for the advice madvise_need_mmap_write() lists. */
   madvise(addr: number, len: number, advice: number): number {
-    return this.underMmapWriteLock('madvise', () => doMadvise(this.mm, addr, len, advice));
+    if (madviseNeedMmapWrite(advice)) return this.underMmapWriteLock('madvise', () => doMadvise(this.mm, addr, len, advice));
+    const sched = this.k.sched;
+    sched.point('madvise entry');
+    mmapReadLock(this.mm);
+    let ret: number;
+    try {
+      ret = doMadvise(this.mm, addr, len, advice);
+    } finally {
+      mmapReadUnlock(this.mm);
+    }
+    sched.point('madvise exit');
+    return ret;
   }
 
   /** A system call that changes the VMAs: a preemption point, the call under mmap_write_lock(), a preemption point. */

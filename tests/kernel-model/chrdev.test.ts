@@ -10,7 +10,7 @@ import t from 'tap';
 import { Kernel } from '../../src/kernel-model/kernel.js';
 import { EINVAL, ENXIO, ESPIPE } from '../../src/kernel-model/errno.js';
 import { type FileOperations, defaultLlseek, nonseekableOpen } from '../../src/kernel-model/chrdev.js';
-import { FMODE_LSEEK, FMODE_READ, FMODE_WRITE, O_RDONLY, O_RDWR, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE,
+import { FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, FMODE_READ, FMODE_WRITE, O_RDONLY, O_RDWR, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE,
   SEEK_SET } from '../../src/kernel-model/fcntl.js';
 import { GUP_TEST_PATH, gupTestInit } from '../../src/kernel-model/gup_test.js';
 import { Task } from '../../src/kernel-model/task.js';
@@ -28,7 +28,8 @@ t.test('a driver with .llseek = default_llseek (as dmirror_fops): positions on a
   const fd = task.open('/dev/x', O_RDWR);
   t.ok(fd >= 0);
   const filp = task.files.get(fd)!;
-  t.equal(filp.fMode, FMODE_READ | FMODE_WRITE | FMODE_LSEEK, 'do_dentry_open() kept FMODE_LSEEK');
+  // do_dentry_open() sets FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE (fs/open.c).
+  t.equal(filp.fMode, FMODE_READ | FMODE_WRITE | FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE, 'do_dentry_open() kept FMODE_LSEEK');
   t.equal(task.lseek(fd, 100, SEEK_SET), 100, 'SEEK_SET');
   t.equal(task.lseek(fd, 0, SEEK_CUR), 100, 'SEEK_CUR 0 tells the position');
   t.equal(task.lseek(fd, -10, SEEK_CUR), 90, 'SEEK_CUR back');
@@ -44,7 +45,7 @@ t.test('a driver with .llseek = default_llseek (as dmirror_fops): positions on a
 t.test('file_operations without ->llseek, or an ->open() calling nonseekable_open(): -ESPIPE', async (t) => {
   const none = withDev({});
   const fd = none.task.open('/dev/x', O_RDONLY);
-  t.equal(none.task.files.get(fd)!.fMode, FMODE_READ, 'no FMODE_LSEEK without ->llseek');
+  t.equal(none.task.files.get(fd)!.fMode, FMODE_READ | FMODE_PREAD | FMODE_PWRITE, 'no FMODE_LSEEK without ->llseek (only it is dropped)');
   t.equal(none.task.lseek(fd, 0, SEEK_SET), -ESPIPE);
   const nonseekable = withDev({ open: (_cdev, filp) => nonseekableOpen(filp), llseek: defaultLlseek });
   t.equal(nonseekable.task.lseek(nonseekable.task.open('/dev/x'), 0, SEEK_SET), -ESPIPE, 'even with an ->llseek');
