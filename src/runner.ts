@@ -6,11 +6,12 @@
  * cannot leak into each other), its own process, and after the process has
  * exited and the module is unloaded, a check that every page came back.
  */
-import { Harness, type RunResult, type CaseResult } from './kselftest/harness.js';
+import { Harness, type RunResult, type CaseResult, type CaseFailure, type FailureKind } from './kselftest/harness.js';
+import type { Provenance } from './kselftest/assert.js';
 import { listTests } from './kselftest/options.js';
 import { Kernel } from './kernel-model/kernel.js';
 import { HostMemory } from './kernel-model/page_data.js';
-import { KernelBug } from './kernel-model/bug.js';
+import { KernelBug, FatalSignal } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
 import { Task } from './kernel-model/task.js';
 import { gupTestInit } from './kernel-model/gup_test.js';
@@ -19,6 +20,7 @@ import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit, memor
 import { Libc } from './selftests/hmm-tests/libc.js';
 import { registerHmmTests, PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec,
   type HmmTestsBuild } from './selftests/hmm-tests/index.js';
+import { HMM_TESTS_C_LINES } from './selftests/hmm-tests/c_lines.js';
 
 export interface SmokeOptions {
   params: TestHmmParams;
@@ -36,6 +38,37 @@ export interface SmokeOptions {
   hostMemory?: HostMemory;
   /** Called for each case after boot, module load and the test process's creation: tests use it to break or instrument the model. */
   onKernel?: (k: Kernel, mod: TestHmm, task: Task) => void;
+  /** Called before each case's RUN line with its name and 0-based place in the plan. */
+  onCaseStart?: (name: string, index: number) => void;
+  /** Also write the scheduler's SCHED lines to err (with `trace`). */
+  traceSched?: boolean;
+  /** Stop after the first failed case. */
+  bail?: boolean;
+  /** Go on with a run begun elsewhere (see RunOptions.resume). */
+  resume?: { next: number; prior: CaseResult[] };
+}
+
+/** How many of a case's last device commands a failure shows. */
+const TRACE_TAIL = 8;
+
+/** ASSERT/EXPECT failures name their hmm-tests.c line (6.12) and errno values. */
+const PROVENANCE: Provenance = {
+  cFile: 'hmm-tests.c',
+  table: HMM_TESTS_C_LINES,
+  errnoName: (v) => { const n = errname(v); return n.startsWith('-E') ? n.slice(1) : undefined; },
+};
+
+/*
+ * The failure kind of what a case threw, from the error's class: kernel
+ * reports by their kind (KernelBug's 'BUG' and 'Oops'; a 'hang' kind maps
+ * here too when the model reports one), a fatal signal to the test process.
+ */
+const KERNEL_REPORT_KINDS: Record<string, FailureKind> = { BUG: 'bug', Oops: 'oops', hang: 'hang' };
+
+export function classifyFailure(e: unknown): FailureKind | undefined {
+  if (e instanceof KernelBug) return KERNEL_REPORT_KINDS[e.kind] ?? 'bug';
+  if (e instanceof FatalSignal) return 'signal';
+  return undefined;
 }
 
 /** modprobe test_hmm: the module or why it did not load (one line). */
@@ -101,24 +134,37 @@ export function listSmoke(params: TestHmmParams): string[] {
   return listTests(buildSuite(params, () => {}).h);
 }
 
+/** The fixtures, variants and tests declared for this configuration (what the harness filters can name). */
+export function declaredSmoke(params: TestHmmParams): Array<{ fixture: string; variants: string[]; tests: string[] }> {
+  return buildSuite(params, () => {}).h.declared();
+}
+
 /** Run the smoke suite (test_hmm.sh smoke [spm0 spm1]) and return the harness's result. */
 export function runSmoke(opts: SmokeOptions): RunResult {
   const machine = opts.machine ?? defaultMachine();
   const { h, libc } = buildSuite(opts.params, opts.err);
   // One machine, rebooted for each case: its host memory is reused (kernel-model/page_data.ts).
   const hostMemory = opts.hostMemory ?? new HostMemory();
+  let planIndex = opts.resume?.next ?? 0;
   return h.run({
     out: opts.out,
     err: opts.err,
     filter: opts.filter,
-    hooks: { afterCase: (_name, result) => opts.onCase?.(result) },
+    provenance: PROVENANCE,
+    classify: classifyFailure,
+    bail: opts.bail,
+    resume: opts.resume,
+    hooks: {
+      beforeCase: (name) => opts.onCaseStart?.(name, planIndex++),
+      afterCase: (_name, result) => opts.onCase?.(result),
+    },
     caseContext: (name) => {
       let k: Kernel | null = null, mod: TestHmm | null = null, task: Task | null = null;
+      const commands: string[] = [];
       return {
         enter() {
-          if (opts.trace) opts.err(`#  RUN           ${name} ...`);
           k = new Kernel({ machine, seed: opts.seed, hostMemory });
-          if (opts.trace) k.sched.trace = opts.err;
+          if (opts.trace && opts.traceSched) k.sched.trace = opts.err;
           gupTestInit(k); // CONFIG_GUP_TEST: /sys/kernel/debug/gup_test, as on the reference machine
           const r = modprobeTestHmm(k, opts.params);
           if ('error' in r) throw new Error(`modprobe test_hmm: ${r.error}`);
@@ -126,30 +172,39 @@ export function runSmoke(opts: SmokeOptions): RunResult {
           task = new Task(k);
           opts.onKernel?.(k, mod, task);
           libc.attach(task);
-          libc.trace = opts.trace ? opts.err : null;
+          // Every command is kept for the failure report; --trace also prints it as it happens.
+          libc.trace = (line) => {
+            if (commands.length === TRACE_TAIL) commands.shift();
+            commands.push(line);
+            if (opts.trace) opts.err(line);
+          };
         },
         exit() {
-          const problems: string[] = [];
+          const problems: CaseFailure[] = [];
           try {
             libc.reapOrphans();
             task?.exit();
-            if (mod) problems.push(...hmmDmirrorExit(mod));
+            // What the driver's unload finds (pages not back in its free lists): leaks.
+            if (mod) for (const m of hmmDmirrorExit(mod)) problems.push({ kind: 'leak', message: m });
           } catch (e) {
             if (!(e instanceof KernelBug)) throw e;
-            problems.push(e.message);
+            problems.push({ kind: classifyFailure(e) ?? 'bug', message: e.message });
           }
           libc.attach(null);
+          libc.trace = null;
           if (k === null) return problems;
           if (k.pageAlloc.nrAllocated !== 0) {
-            problems.push(`BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)`);
+            problems.push({ kind: 'leak', message: `BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)` });
           }
           if (k.vmallocd.size !== 0) {
-            problems.push(`BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)`);
+            problems.push({ kind: 'leak', message: `BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)` });
           }
-          for (const w of k.warnings) if (!problems.includes(w)) problems.push(w);
+          for (const w of k.warnings) if (!problems.some((p) => p.message === w)) problems.push({ kind: 'warn', message: w });
           k.poweroff();
           return problems;
         },
+        // With --trace the commands are in the stream already.
+        notes: () => (opts.trace || commands.length === 0 ? [] : ['last device commands:', ...commands.map((c) => `  ${c}`)]),
       };
     },
   });
