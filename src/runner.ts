@@ -44,6 +44,8 @@ export interface SmokeOptions {
   traceSched?: boolean;
   /** Stop after the first failed case. */
   bail?: boolean;
+  /** Called with each device command's TRACE line, traced or not (the CLI keeps them for a case it stops). */
+  onCommand?: (line: string) => void;
   /** Go on with a run begun elsewhere (see RunOptions.resume). */
   resume?: { next: number; prior: CaseResult[] };
 }
@@ -176,6 +178,7 @@ export function runSmoke(opts: SmokeOptions): RunResult {
           libc.trace = (line) => {
             if (commands.length === TRACE_TAIL) commands.shift();
             commands.push(line);
+            opts.onCommand?.(line);
             if (opts.trace) opts.err(line);
           };
         },

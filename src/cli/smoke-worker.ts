@@ -31,6 +31,7 @@ export type WorkerEvent =
   | { e: 'err'; l: string }
   | { e: 'start'; name: string; index: number }
   | { e: 'case'; r: CaseResult }
+  | { e: 'cmd'; l: string }
   | { e: 'done'; result: RunResult }
   | { e: 'crash'; message: string };
 
@@ -45,6 +46,7 @@ try {
     err: (l) => post({ e: 'err', l }),
     onCaseStart: (name, index) => post({ e: 'start', name, index }),
     onCase: (r) => post({ e: 'case', r }),
+    onCommand: (l) => post({ e: 'cmd', l }),
     trace: job.trace,
     traceSched: job.traceSched,
     seed: job.seed,

@@ -48,7 +48,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
   return new Promise((resolve) => {
     const results: CaseResult[] = [];
     let planned = 0;
-    let current: { name: string; index: number; t0: number; messages: string[] } | undefined;
+    let current: { name: string; index: number; t0: number; messages: string[]; commands: string[] } | undefined;
     let worker: Worker | null = null, port: MessagePort | null = null;
     let timer: NodeJS.Timeout | undefined;
     let liveShown = false;
@@ -98,12 +98,15 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
             if (!s.pretty || /^(TRACE|SCHED) /.test(ev.l)) err(ev.l);
             break;
           case 'start':
-            current = { name: ev.name, index: ev.index, t0: Date.now(), messages: [] };
+            current = { name: ev.name, index: ev.index, t0: Date.now(), messages: [], commands: [] };
             armTimer();
             if (s.live) {
               writeOut(`\r\x1b[2K${runningLine(ev.name, ev.index, planned, s.chalkOut)}`);
               liveShown = true;
             }
+            break;
+          case 'cmd':
+            if (current && current.commands.push(ev.l) > 8) current.commands.shift();
             break;
           case 'case':
             clearTimeout(timer);
@@ -121,8 +124,9 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
         }
       } catch (e) {
         if (!(e instanceof StdoutError)) throw e;
-        const why = `stdout: ${e.code} after ${results.length} of ${planned} tests`;
-        writeErr(`${s.chalkErr.red('hmm-test:')} cannot write to stdout (${e.code}${e.code === 'EPIPE' ? ': the reader went away' : ''}); the run stopped after ${results.length} of ${planned} tests\n`);
+        const when = planned ? `after ${results.length} of ${planned} tests` : 'before its first test';
+        const why = `stdout: ${e.code}: the run stopped ${when}`;
+        writeErr(`${s.chalkErr.red('hmm-test:')} cannot write to stdout (${e.code}${e.code === 'EPIPE' ? ': the reader went away' : ''}); the run stopped ${when}\n`);
         // A C program writing into a closed pipe dies of SIGPIPE: the shell sees 128 + 13.
         finish(tally(), { why, exit: e.code === 'EPIPE' ? 128 + constants.signals.SIGPIPE : 1 }, true);
       }
@@ -145,7 +149,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       drain();
       if (over || !stuck || current !== stuck) return;
       stopWorker();
-      const t = timedOutCase(stuck.name, stuck.index + 1, stuck.messages, Date.now() - stuck.t0, s.info.timeoutS);
+      const t = timedOutCase(stuck.name, stuck.index + 1, stuck.messages, Date.now() - stuck.t0, s.info.timeoutS, s.trace ? [] : stuck.commands);
       try {
         if (!s.pretty) {
           t.err.forEach(err);

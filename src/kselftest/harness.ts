@@ -236,10 +236,12 @@ export function finishRun(res: RunResult, out: (line: string) => void): RunResul
  * The verdict of a case the per-test timeout stopped (__wait_for_test()
  * with t->timed_out): its lines, and its result.
  */
-export function timedOutCase(name: string, num: number, messages: string[], durationMs: number, timeoutS: number): { err: string[]; out: string[]; result: CaseResult } {
+export function timedOutCase(name: string, num: number, messages: string[], durationMs: number, timeoutS: number, commands: string[] = []): { err: string[]; out: string[]; result: CaseResult } {
   const short = name.split('.').at(-1)!;
   const first = `${short}: Test terminated by timeout`;
-  const err = [`# ${first}`, `#   no verdict after ${timeoutS} s (--timeout)`];
+  const err = [`#   no verdict after ${timeoutS} s (--timeout)`];
+  if (commands.length) err.push('#   last device commands:', ...commands.map((c) => `#     ${c}`));
+  err.push(`# ${first}`);
   return {
     err,
     out: [`#          FAIL  ${name}`, resultLine(KSFT_FAIL, num, name, '')],
