@@ -104,3 +104,36 @@ t.test('pretty format: one line per case, the failed assertion under it, a summa
   const piped = spawnSync(join(ROOT, 'bin/hmm-test'), ['smoke', '-t', 'open_close'], { encoding: 'utf8', env });
   t.match(piped.stdout, /^TAP version 13\n/, 'TAP when stdout is not a terminal');
 });
+
+t.test('kernel reports are their own failure kinds in TAP comments, pretty, JUnit and YAML', async (t) => {
+  const { parse } = await import('yaml');
+  const { smokeReport } = await import('../src/cli/report.js');
+  const { prettyCase } = await import('../src/cli/pretty.js');
+  const { Chalk } = await import('chalk');
+  const { KernelBug } = await import('../src/kernel-model/bug.js');
+  const only = (c: string) => (_f: string, v: string, x: string) => v === 'hmm_device_private' && x === c;
+  // A leaked system page, a WARN at unload, an oops in the middle of a case.
+  const leak = smoke({ params: PRIVATE, filter: only('open_close'), onKernel: (k) => { k.pageAlloc.allocPage(); } });
+  const warn = smoke({ params: PRIVATE, filter: only('open_close'), onKernel: (k) => { k.warn(true, 'test_warn', 'a WARN_ON fired'); } });
+  const oops = smoke({ params: PRIVATE, filter: only('migrate'), onKernel: (_k, mod) => { mod.devmemOps.pageFree = () => { throw new KernelBug('Oops', 'dmirror_devmem_free', 'a bad pointer'); }; } });
+  const cases: Array<[typeof leak, string, string]> = [[leak, 'leak', 'MemoryLeak'], [warn, 'warn', 'KernelWARNING'], [oops, 'oops', 'KernelOops']];
+  for (const [r, kind, type] of cases) {
+    const res = r.result.results[0];
+    t.equal(res.status, 'fail');
+    t.equal(res.failures[0].kind, kind, `${kind}: the first failure's kind`);
+    t.ok(r.err.some((l) => l.startsWith('#   failure kinds: ') && l.includes(kind)), `${kind}: a TAP comment names the kind`);
+    t.match(prettyCase(res, new Chalk({ level: 0 }))[0], new RegExp(`\\[.*${kind === 'warn' ? 'kernel WARNING' : kind === 'oops' ? 'kernel oops' : 'leak'}.*\\]`), `${kind}: pretty names it`);
+    const xml = junitXml(info(), r.result);
+    t.same(junitSchemaErrors(xml), []);
+    t.match(xml, new RegExp(`<failure message="[^"]*" type="${type}">`), `${kind}: JUnit type ${type}`);
+    t.equal(parse(smokeReport(info(), r.result)).cases[0].failures[0].kind, kind, `${kind}: YAML`);
+  }
+});
+
+t.test('the JUnit schema checker catches what the schema refuses', (t) => {
+  t.match(junitSchemaErrors('<testsuites skipped="1"><testsuite name="a" tests="1" failures="0" errors="0"/></testsuites>'), [/attribute skipped is not allowed/]);
+  t.match(junitSchemaErrors('<testsuites><testsuite name="a" tests="1" errors="0"/></testsuites>'), [/attribute failures is required/]);
+  t.match(junitSchemaErrors('<testsuites><testsuite name="a" tests="1" failures="0" errors="0" time="1s"/></testsuites>'), [/not a SUREFIRE_TIME/]);
+  t.match(junitSchemaErrors('<testsuites><testsuite name="a" tests="1" failures="0" errors="0"><testcase name="x"><property name="a" value="b"/></testcase></testsuite></testsuites>'), [/<property> is not allowed here/]);
+  t.end();
+});

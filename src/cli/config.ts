@@ -132,7 +132,7 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
     doc = yaml().parse(text);
   } catch (e) {
     // The parser recurses per level: nesting this deep is no configuration (the deepest key, machine.spm[].start, is four levels down).
-    if (e instanceof RangeError) throw new UsageError(`${file}: nested too deeply to be a configuration; the keys are at most four levels deep (machine.spm[0].start)`);
+    if (e instanceof RangeError || /Maximum call stack/.test((e as Error).message)) throw new UsageError(`${file}: nested too deeply to be a configuration; the keys are at most four levels deep (machine.spm[0].start)`);
     throw new UsageError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`);
   }
   if (doc === null || doc === undefined) return { machine: defaultMachine(), params: null };

@@ -35,6 +35,11 @@ const EXIT_USAGE = KSFT_FAIL;
 /** kselftest's TEST_TIMEOUT_DEFAULT (seconds); hmm-tests.c sets no TEST_F_TIMEOUT. */
 const TEST_TIMEOUT_DEFAULT = 30;
 
+/** What `smoke --help` and `smoke -h` show after the options. */
+const SMOKE_HELP_AFTER = `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}\n\n` +
+  'Exit status: 0 pass (skips count as passed), 1 a case failed or bad usage, 4 after -h or -l,\n' +
+  '128+N ended by signal N (SIGINT 130, SIGTERM 143), 141 stdout closed (EPIPE).\n';
+
 /** Colour for the error prefix: --no-color anywhere on the line, NO_COLOR, FORCE_COLOR, a terminal. */
 let noColorFlag = false;
 
@@ -116,9 +121,7 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
     .addOption(new Option('--format <format>', 'tap (kselftest TAP) or pretty (a line per case); default: pretty on a terminal, tap otherwise').choices(['tap', 'pretty']))
     .option('--no-color', 'no colour (so does a non-empty NO_COLOR; FORCE_COLOR=1..3 forces it); never changes the format')
     .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
-    .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}\n\n` +
-      'Exit status: 0 pass (skips count as passed), 1 a case failed or bad usage, 4 after -h or -l,\n' +
-      '128+N killed by signal N (SIGINT 130, SIGTERM 143), 141 stdout closed (EPIPE).')
+    .addHelpText('after', SMOKE_HELP_AFTER)
     .action((spm0: string | undefined, spm1: string | undefined, opts: SmokeOpts) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
@@ -191,7 +194,7 @@ export async function run(argv: string[]): Promise<number> {
       harness = parsed;
       if (harness.help) {
         // ./hmm-tests -h prints its usage and returns KSFT_SKIP; here the usage is the tool's options and the harness's.
-        writeErr(program.commands.find((c) => c.name() === 'smoke')!.helpInformation());
+        writeErr(program.commands.find((c) => c.name() === 'smoke')!.helpInformation() + SMOKE_HELP_AFTER);
         return KSFT_SKIP;
       }
       argv = ['smoke', ...harness.rest];
