@@ -94,7 +94,7 @@ export function tsUnits(src: string, blank = blankSource(src)): Array<{ key: Uni
     const end = open < 0 ? -1 : blockEnd(blank, open);
     if (end > 0) units.push({ key, open, end });
   };
-  for (const m of src.matchAll(/\btestF\('(\w+)'/g)) add(m[1], m.index);
+  for (const m of src.matchAll(/\btestF\((?:'\w+',\s*)?'(\w+)'/g)) add(m[1], m.index);
   for (const m of src.matchAll(/\bfixture<[^>]*>\('(\w+)'/g)) {
     for (const stage of ['setup', 'teardown']) {
       const at = blank.slice(m.index).search(new RegExp(`\\b${stage}\\s*\\(`));
