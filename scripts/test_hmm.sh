@@ -10,7 +10,8 @@
 # line; with no arguments it shows the usage and exits 0, as the original.
 
 TEST_NAME="test_hmm"
-HMM_TEST="$(dirname "${BASH_SOURCE[0]}")/../bin/hmm-test"
+# Through a symlink (an installed bin, a link in $PATH) too: the real file's directory.
+HMM_TEST="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../bin/hmm-test"
 
 usage()
 {

@@ -6,12 +6,13 @@
  * cannot leak into each other), its own process, and after the process has
  * exited and the module is unloaded, a check that every page came back.
  */
-import { Harness, type RunResult, type CaseResult } from './kselftest/harness.js';
+import { Harness, type RunResult, type CaseResult, type CaseFailure, type FailureKind } from './kselftest/harness.js';
+import type { Provenance } from './kselftest/assert.js';
 import { listTests } from './kselftest/options.js';
 import { Kernel } from './kernel-model/kernel.js';
 import type { KernelVersion } from './kernel-model/changes.js';
 import { HostMemory } from './kernel-model/page_data.js';
-import { HungTask, KernelBug } from './kernel-model/bug.js';
+import { HungTask, KernelBug, FatalSignal } from './kernel-model/bug.js';
 import { type MachineConfig, defaultMachine, spmRanges, hex } from './kernel-model/machine.js';
 import { Task } from './kernel-model/task.js';
 import { gupTestInit } from './kernel-model/gup_test.js';
@@ -20,6 +21,7 @@ import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit, memor
 import { Libc } from './selftests/hmm-tests/libc.js';
 import { registerHmmTests, PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec,
   type HmmTestsBuild } from './selftests/hmm-tests/index.js';
+import { HMM_TESTS_C_LINES } from './selftests/hmm-tests/c_lines.js';
 
 export interface SmokeOptions {
   params: TestHmmParams;
@@ -39,6 +41,40 @@ export interface SmokeOptions {
   kernel?: KernelVersion;
   /** Called for each case after boot, module load and the test process's creation: tests use it to break or instrument the model. */
   onKernel?: (k: Kernel, mod: TestHmm, task: Task) => void;
+  /** Called before each case's RUN line with its name and 0-based place in the plan. */
+  onCaseStart?: (name: string, index: number) => void;
+  /** Also write the scheduler's SCHED lines to err (with `trace`). */
+  traceSched?: boolean;
+  /** Stop after the first failed case. */
+  bail?: boolean;
+  /** Called with each device command's TRACE line, traced or not (the CLI keeps them for a case it stops). */
+  onCommand?: (line: string) => void;
+  /** Go on with a run begun elsewhere (see RunOptions.resume). */
+  resume?: { next: number; prior: CaseResult[] };
+}
+
+/** How many of a case's last device commands a failure shows. */
+const TRACE_TAIL = 8;
+
+/** ASSERT/EXPECT failures name their hmm-tests.c line (6.12) and errno values. */
+const PROVENANCE: Provenance = {
+  cFile: 'hmm-tests.c',
+  table: HMM_TESTS_C_LINES,
+  errnoName: (v) => { const n = errname(v); return n.startsWith('-E') ? n.slice(1) : undefined; },
+};
+
+/*
+ * The failure kind of what a case threw, from the error's class: kernel
+ * reports by their kind (KernelBug's 'BUG' and 'Oops', HungTask's hang),
+ * a fatal signal to the test process.
+ */
+const KERNEL_REPORT_KINDS: Record<string, FailureKind> = { BUG: 'bug', Oops: 'oops' };
+
+export function classifyFailure(e: unknown): FailureKind | undefined {
+  if (e instanceof HungTask) return 'hang';
+  if (e instanceof KernelBug) return KERNEL_REPORT_KINDS[e.kind] ?? 'bug';
+  if (e instanceof FatalSignal) return 'signal';
+  return undefined;
 }
 
 /** modprobe test_hmm: the module or why it did not load (one line). */
@@ -134,25 +170,27 @@ export function bootCase(o: BootOptions): BootedCase {
 
 /**
  * The end of a case: the process and its orphans exit, test_hmm is
- * unloaded, and every page must be back. Returns the problems (leaks,
- * WARNs, an oops at exit or unload), one line each; powers the kernel off.
+ * unloaded, and every page must be back. Returns the problems by kind
+ * (leaks, WARNs, an oops or a hung task at exit or unload), one line each;
+ * powers the kernel off.
  */
-export function shutdownCase(c: BootedCase, libc: Libc): string[] {
+export function shutdownCaseFailures(c: BootedCase, libc: Libc): CaseFailure[] {
   const { k, mod, task } = c;
-  const problems: string[] = [];
+  const problems: CaseFailure[] = [];
   if (k.hung.length > 0) {
     // A task blocked for good: it cannot exit, so neither its files nor test_hmm can go; the kernel stays as it is.
-    problems.push('HANG: the test process and test_hmm left as they are: a task is blocked in the kernel for good (hung task report above)');
+    problems.push({ kind: 'hang', message: 'HANG: the test process and test_hmm left as they are: a task is blocked in the kernel for good (hung task report above)' });
     k.poweroff();
     return problems;
   }
   try {
     libc.reapOrphans();
     task.exit();
-    problems.push(...hmmDmirrorExit(mod));
+    // What the driver's unload finds (pages not back in its free lists): leaks.
+    for (const m of hmmDmirrorExit(mod)) problems.push({ kind: 'leak', message: m });
   } catch (e) {
     if (!(e instanceof KernelBug || e instanceof HungTask)) throw e;
-    problems.push(e.message);
+    problems.push({ kind: classifyFailure(e) ?? 'bug', message: e.message });
     if (e instanceof HungTask) {
       // rmmod blocked in module_exit: the module stays, its pages with it; nothing more to check.
       k.poweroff();
@@ -160,14 +198,24 @@ export function shutdownCase(c: BootedCase, libc: Libc): string[] {
     }
   }
   if (k.pageAlloc.nrAllocated !== 0) {
-    problems.push(`BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)`);
+    problems.push({ kind: 'leak', message: `BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)` });
   }
   if (k.vmallocd.size !== 0) {
-    problems.push(`BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)`);
+    problems.push({ kind: 'leak', message: `BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)` });
   }
-  for (const w of k.warnings) if (!problems.includes(w)) problems.push(w);
+  for (const w of k.warnings) if (!problems.some((p) => p.message === w)) problems.push({ kind: 'warn', message: w });
   k.poweroff();
   return problems;
+}
+
+/** shutdownCaseFailures(), the problems as one line each. */
+export function shutdownCase(c: BootedCase, libc: Libc): string[] {
+  return shutdownCaseFailures(c, libc).map((p) => p.message);
+}
+
+/** The fixtures, variants and tests declared for this configuration (what the harness filters can name). */
+export function declaredSmoke(params: TestHmmParams): Array<{ fixture: string; variants: string[]; tests: string[] }> {
+  return buildSuite(params, () => {}).h.declared();
 }
 
 /** Run the smoke suite (test_hmm.sh smoke [spm0 spm1]) and return the harness's result. */
@@ -176,26 +224,44 @@ export function runSmoke(opts: SmokeOptions): RunResult {
   const { h, libc } = buildSuite(opts.params, opts.err);
   // One machine, rebooted for each case: its host memory is reused (kernel-model/page_data.ts).
   const hostMemory = opts.hostMemory ?? new HostMemory();
+  let planIndex = opts.resume?.next ?? 0;
   return h.run({
     out: opts.out,
     err: opts.err,
     filter: opts.filter,
-    hooks: { afterCase: (_name, result) => opts.onCase?.(result) },
+    provenance: PROVENANCE,
+    classify: classifyFailure,
+    bail: opts.bail,
+    resume: opts.resume,
+    hooks: {
+      beforeCase: (name) => opts.onCaseStart?.(name, planIndex++),
+      afterCase: (_name, result) => opts.onCase?.(result),
+    },
     caseContext: (name) => {
       let c: BootedCase | null = null;
+      const commands: string[] = [];
       return {
         enter() {
-          if (opts.trace) opts.err(`#  RUN           ${name} ...`);
-          c = bootCase({ machine, params: opts.params, seed: opts.seed, hostMemory, version: opts.kernel, schedTrace: opts.trace ? opts.err : null });
+          c = bootCase({ machine, params: opts.params, seed: opts.seed, hostMemory, version: opts.kernel,
+            schedTrace: opts.trace && opts.traceSched ? opts.err : null });
           opts.onKernel?.(c.k, c.mod, c.task);
           libc.attach(c.task);
-          libc.trace = opts.trace ? opts.err : null;
+          // Every command is kept for the failure report; --trace also prints it as it happens.
+          libc.trace = (line) => {
+            if (commands.length === TRACE_TAIL) commands.shift();
+            commands.push(line);
+            opts.onCommand?.(line);
+            if (opts.trace) opts.err(line);
+          };
         },
         exit() {
-          const problems = c === null ? [] : shutdownCase(c, libc);
+          const problems = c === null ? [] : shutdownCaseFailures(c, libc);
           libc.attach(null);
+          libc.trace = null;
           return problems;
         },
+        // With --trace the commands are in the stream already.
+        notes: () => (opts.trace || commands.length === 0 ? [] : ['last device commands:', ...commands.map((c) => `  ${c}`)]),
       };
     },
   });

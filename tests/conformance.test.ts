@@ -27,7 +27,7 @@ for (const [mode, params, total] of [['private', PRIVATE, 58], ['coherent', COHE
     const ref = tracesByCase(refLines);
     const refVerdicts = verdicts(refLines);
     const run = smoke({ params, trace: true });
-    const ours = tracesByCase(run.err);
+    const ours = tracesByCase(run.all);
     const ourVerdicts = new Map(run.result.results.map((r) => [r.name, r.status]));
     const upstream = [...refVerdicts.keys()];
     t.equal(upstream.length, total, `the reference has ${total} upstream tests`);

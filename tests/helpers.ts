@@ -15,12 +15,13 @@ export const GENERIC = { spm_addr_dev0: 0x100000000, spm_addr_dev1: 0x140000000 
 /** 6.12's coherent devices on the reference run's addresses (256 MiB each, inside the default machine's first SPM range). */
 export const COHERENT = { spm_addr_dev0: 0x100000000, spm_addr_dev1: 0x110000000, spm_type: 'coherent' as const };
 
-export interface Captured { result: RunResult; out: string[]; err: string[] }
+/** `all`: stdout and stderr in the order written, as `2>&1` shows them. */
+export interface Captured { result: RunResult; out: string[]; err: string[]; all: string[] }
 
 export function smoke(opts: Partial<SmokeOptions> & Pick<SmokeOptions, 'params'>): Captured {
-  const out: string[] = [], err: string[] = [];
-  const result = runSmoke({ out: (l) => out.push(l), err: (l) => err.push(l), ...opts });
-  return { result, out, err };
+  const out: string[] = [], err: string[] = [], all: string[] = [];
+  const result = runSmoke({ out: (l) => (out.push(l), all.push(l)), err: (l) => (err.push(l), all.push(l)), ...opts });
+  return { result, out, err, all };
 }
 
 /** TRACE lines per case from a log where each case starts with "#  RUN           <name> ...". */

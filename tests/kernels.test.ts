@@ -18,6 +18,7 @@ import { type KernelVersion, composeKernel, MAINLINE } from '../src/kernel-model
 import { smokeReport } from '../src/cli/report.js';
 import { junitXml } from '../src/cli/junit.js';
 import { yaml } from '../src/cli/yaml.js';
+import { runInfo } from '../src/cli/run-info.js';
 
 const mainline = composeKernel(MAINLINE) as KernelVersion;
 const EXCLUSIVE = ['exclusive', 'exclusive_mprotect', 'exclusive_cow'];
@@ -52,11 +53,18 @@ for (const [kernel, label] of [[mainline, '7.2'], [composeKernel('6.12', ['make_
 
 t.test('the YAML and JUnit reports say which kernel ran', (t) => {
   const run = smoke({ params: PRIVATE, kernel: mainline, filter: (_f, _v, c) => c === 'open_close' });
-  const doc = yaml().parse(smokeReport(PRIVATE, defaultMachine(), run.result, mainline.label)) as { configuration: { kernel: string } };
-  t.equal(doc.configuration.kernel, '7.2');
-  const xml = new XMLParser({ ignoreAttributes: false }).parse(junitXml('hmm-tests', run.result, { kernel: mainline.label }));
+  const info = runInfo({
+    params: PRIVATE, machine: defaultMachine(), filters: [], configFile: null, paramsFromConfig: false, argv: ['smoke', '--kernel', '7.2'],
+    timeoutS: 30, bail: false, kernelName: mainline.profile, patches: [...mainline.patches],
+  });
+  const doc = yaml().parse(smokeReport(info, run.result)) as { run: { kernel: string } };
+  t.equal(doc.run.kernel, '7.2');
+  const xml = new XMLParser({ ignoreAttributes: false }).parse(junitXml(info, run.result));
   const suites = [xml.testsuites.testsuite].flat();
   t.ok(suites.length > 0);
-  for (const s of suites) t.equal(s.properties.property['@_value'], '7.2', `${s['@_name']}: kernel property`);
+  for (const s of suites) {
+    const props = [s.properties.property].flat() as Array<Record<string, string>>;
+    t.equal(props.find((p) => p['@_name'] === 'kernel.profile')?.['@_value'], '7.2', `${s['@_name']}: kernel property`);
+  }
   t.end();
 });

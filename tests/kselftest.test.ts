@@ -85,7 +85,7 @@ t.test('whole TAP output: pass, fail, skip, kernel ordering', async (tt) => {
   ]);
   tt.strictSame(r.err, [
     '#      SKIP      not here',
-    `# kselftest.test.ts:${lineOf('MARK-ret-eq')}:fail_case:Expected ret (-14) == 0 (0)`,
+    `# tests/kselftest.test.ts:${lineOf('MARK-ret-eq')}:fail_case:Expected ret (-14) == 0 (0)`,
     '# fail_case: Test terminated by assertion',
     '#      SKIP      not here',
   ]);
@@ -157,7 +157,7 @@ t.test('setup that fails or skips runs neither body nor teardown', async (tt) =>
   tt.strictSame(r.out.filter((l) => /^(not )?ok /.test(l)), [
     'not ok 1 f.assert', 'not ok 2 f.expect', 'ok 3 f.skip # SKIP no device', 'ok 4 f.fine',
   ]);
-  tt.match(r.err[0], /^# kselftest\.test\.ts:\d+:assert:Expected 0 \(0\) != 0 \(0\)$/);
+  tt.match(r.err[0], /^# tests\/kselftest\.test\.ts:\d+:assert:Expected 0 \(0\) != 0 \(0\)$/);
   tt.equal(r.err[1], '# assert: Test terminated by assertion');
   tt.match(r.err[2], /:expect:Expected 0 \(0\) == true \(1\)$/);
   tt.equal(r.err[3], '# expect: Test failed');
@@ -190,8 +190,8 @@ t.test('EXPECT_* logs, continues and fails the case', async (tt) => {
   const r = runIt(h);
   tt.ok(reached, 'body ran past the failed EXPECTs');
   tt.strictSame(r.err, [
-    `# kselftest.test.ts:${lineOf('MARK-expect')}:e:Expected pages (3) == 4 (4)`,
-    `# kselftest.test.ts:${lineOf('MARK-expect') + 1}:e:Expected 1n (1) >= 2n (2)`,
+    `# tests/kselftest.test.ts:${lineOf('MARK-expect')}:e:Expected pages (3) == 4 (4)`,
+    `# tests/kselftest.test.ts:${lineOf('MARK-expect') + 1}:e:Expected 1n (1) >= 2n (2)`,
     '# e: Test failed',
   ]);
   tt.equal(r.out[5], 'not ok 1 f.e');
@@ -248,10 +248,10 @@ t.test('argument texts survive nesting, strings and line breaks', async (tt) => 
   const r = runIt(h);
   const line = lineOf('MARK-nest');
   tt.strictSame(r.err, [
-    `# kselftest.test.ts:${line}:nest:Expected f(1, 2) (3) == ['a,b', ')'].length (2)`,
-    `# kselftest.test.ts:${line + 2}:nest:Expected NULL (0) == { x: 1 } (<Object>)`,
-    `# kselftest.test.ts:${line + 3}:nest:Expected -1 (-1) < -2 (-2)`,
-    `# kselftest.test.ts:${line + 4}:nest:Expected true (1) == null (0)`,
+    `# tests/kselftest.test.ts:${line}:nest:Expected f(1, 2) (3) == ['a,b', ')'].length (2)`,
+    `# tests/kselftest.test.ts:${line + 2}:nest:Expected NULL (0) == { x: 1 } (<Object>)`,
+    `# tests/kselftest.test.ts:${line + 3}:nest:Expected -1 (-1) < -2 (-2)`,
+    `# tests/kselftest.test.ts:${line + 4}:nest:Expected true (1) == null (0)`,
     '# nest: Test terminated by assertion',
   ]);
 });
@@ -368,6 +368,42 @@ t.test('file:line comes from the .ts source with or without Node source-map supp
     } finally {
       process.setSourceMapsEnabled(true);
     }
-    tt.strictSame(m.messages, [`# kselftest.test.ts:${lineOf('MARK-maps')}:maps:Expected ret (-14) == 0 (0)`], `maps ${enabled}`);
+    tt.strictSame(m.messages, [`# tests/kselftest.test.ts:${lineOf('MARK-maps')}:maps:Expected ret (-14) == 0 (0)`], `maps ${enabled}`);
   }
+});
+
+t.test('bail stops after the first failure with Bail out!; resume goes on from a case with the earlier results counted', async (tt) => {
+  const bailed = runIt(mixedHarness(), { bail: true });
+  tt.equal(bailed.out.at(-1), `Bail out! ${bailed.results.at(-1)!.name} failed (--bail): ${bailed.planned - bailed.results.length} of ${bailed.planned} tests not run`);
+  tt.equal(bailed.results.filter((r) => r.status === 'fail').length, 1);
+  tt.ok(bailed.bailedOut);
+  tt.equal(bailed.exitCode, 1);
+  const whole = runIt(mixedHarness());
+  const resumed = runIt(mixedHarness(), { resume: { next: 2, prior: whole.results.slice(0, 2) } });
+  tt.notOk(resumed.out.includes('TAP version 13'), 'no second header');
+  tt.same(resumed.results.map((r) => [r.name, r.status]), whole.results.map((r) => [r.name, r.status]));
+  tt.same(resumed.out.slice(-2), whole.out.slice(-2), 'the totals count the earlier cases');
+  tt.match(resumed.out.find((l) => /^(not )?ok /.test(l)), / 3 /, 'numbering goes on');
+});
+
+t.test('provenance: the C line and texts of the ported assertion, the .ts place and errno names after it; kinds from classify', async (tt) => {
+  const h = new Harness();
+  h.fixture('f', { create: () => ({}), setup() {}, teardown() {} });
+  // The table is found by the ported cases' spelling: the Metadata argument is `t`.
+  h.testF('f', 'c', (_s: object, _v: unknown, t: Metadata) => {
+    const ret = -16;
+    t.ASSERT_EQ(ret, 0);
+  });
+  h.testF('f', 'boom', () => { throw Object.assign(new Error('kernel BUG at x'), { kind: 'BUG' }); });
+  const r = runIt(h, {
+    provenance: { cFile: 'x.c', table: { c: [{ line: 99, args: ['ret', '0'] }] }, errnoName: (v) => (v === -16 ? 'EBUSY' : undefined) },
+    classify: (e) => ((e as { kind?: string }).kind === 'BUG' ? 'bug' : undefined),
+  });
+  tt.equal(r.err[0], '# x.c:99:c:Expected ret (-16) == 0 (0)');
+  tt.match(r.err[1], /^#   at tests\/kselftest\.test\.ts:\d+; ret = -16 \(EBUSY\)$/);
+  tt.same(r.results.map((x) => x.failures.map((f) => f.kind)), [['assertion'], ['bug']]);
+  tt.ok(r.err.includes('#   failure kinds: bug'));
+  // A table that does not know the call: the .ts place stands in for the C one.
+  const plain = runIt(h, { provenance: { cFile: 'x.c', table: {} } });
+  tt.match(plain.err[0], /^# tests\/kselftest\.test\.ts:\d+:c:Expected ret \(-16\) == 0 \(0\)$/);
 });

@@ -50,8 +50,8 @@ for (const [mode, params, variants, skipped] of [
 }
 
 t.test('generic mode: GET_MEM_DEV_TYPE says GENERIC and the seed migrates back explicitly', (t) => {
-  const { err } = smoke({ params: GENERIC, trace: true });
-  const ours = tracesByCase(err);
+  const { all } = smoke({ params: GENERIC, trace: true });
+  const ours = tracesByCase(all);
   t.same(ours.get('hmm.hmm_device_generic.migrate_ping_pong'), [
     'TRACE GET_MEM_DEV_TYPE npages=1 ret=0 cpages=0 faults=0',
     'TRACE MIGRATE_TO_DEV npages=1024 ret=0 cpages=1024 faults=0',

@@ -54,7 +54,7 @@ function iterations(err: string[]): Iteration[] {
 
 /** The READ and SCHED lines of a run, and its verdict. */
 function run(params: Params, variant: string, seed: number, onKernel?: SmokeOptions['onKernel']) {
-  const r = smoke({ params, seed, trace: true, filter: only(variant), onKernel });
+  const r = smoke({ params, seed, trace: true, traceSched: true, filter: only(variant), onKernel });
   return { ...r, lines: r.err.filter((l) => l.startsWith('TRACE ') || l.startsWith('SCHED ')), failed: r.result.exitCode !== 0 };
 }
 
@@ -138,7 +138,7 @@ t.test('break it: a munmap that does not invalidate the mirror makes the device 
     const r = run(PRIVATE, 'hmm_device_private', seed, noInvalidate);
     if (!r.failed) continue;
     failedSeeds.push(seed);
-    t.ok(r.err.some((l) => /teardown\.ts:\d+:anon_teardown:Expected ptr\[i\] \(\d+\) == i \+ c \(\d+\)$/.test(l)), `seed ${seed}: the data check fails`);
+    t.ok(r.err.some((l) => /hmm-tests\.c:\d+:anon_teardown:Expected ptr\[i\] \(\d+\) == i \+ c \(\d+\)$/.test(l)), `seed ${seed}: the data check fails`);
   }
   t.ok(failedSeeds.length > 0, `some interleavings catch it (seeds ${failedSeeds.join(', ')})`);
   t.end();

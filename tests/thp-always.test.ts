@@ -26,7 +26,7 @@ for (const [mode, params] of [['private', PRIVATE], ['coherent', COHERENT]] as c
       params, trace: true, machine: { ...defaultMachine(), transparentHugepage: 'always' },
       filter: (_f, _v, c) => EXCLUSIVE.includes(c) || PASSING.includes(c),
     });
-    const ours = tracesByCase(run.err);
+    const ours = tracesByCase(run.all);
     const ran = run.result.results.filter((r) => r.status !== 'skip');
     t.equal(ran.length, (mode === 'private' ? 1 : 2) * (EXCLUSIVE.length + PASSING.length), 'every case ran in every available variant');
     for (const r of ran) {

@@ -20,6 +20,7 @@
  * `hmm-test smoke`. Unknown keys and bad values are errors that say what
  * would be right.
  */
+import { openSync, fstatSync, readSync, closeSync, constants as fsConstants } from 'node:fs';
 import { yaml } from './yaml.js';
 import { type MachineConfig, type MemoryMapEntry, defaultMachine, hex } from '../kernel-model/machine.js';
 import { type TestHmmParams, type SpmType, SPM_TYPES } from '../dmirror/test_hmm.js';
@@ -36,21 +37,66 @@ export interface HmmTestConfig {
   kernel?: string;
 }
 
-/** "4G", "512M", 4294967296 or "0x100000000" as a byte count. */
-function parseSize(where: string, v: unknown): number {
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) return v;
-  if (typeof v === 'string') {
-    const m = /^(\d+)\s*([KMGT]?)i?B?$/i.exec(v.trim());
-    if (m) return Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2].toUpperCase() || ' ');
-    if (/^0x[0-9a-f]+$/i.test(v.trim())) return parseInt(v.trim().slice(2), 16);
+/** The largest --config file read: a configuration is a few hundred bytes. */
+export const CONFIG_MAX_BYTES = 64 * 1024;
+
+/**
+ * Read a --config file: a regular file only (a FIFO would block, a device
+ * such as /dev/zero never ends) and at most CONFIG_MAX_BYTES.
+ */
+export function readConfigFile(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the path of a YAML file`);
   }
-  throw new UsageError(`${where}: ${JSON.stringify(v)} is not a size: write it like 1G, 256M or 0x40000000`);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new UsageError(`${path} is not a regular file (${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isSocket() ? 'a socket' : 'not a file'}); give the path of a YAML file`);
+    if (st.size > CONFIG_MAX_BYTES) throw new UsageError(`${path} is ${st.size} bytes, more than a configuration needs (at most ${CONFIG_MAX_BYTES}); give the path of a YAML file`);
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got).toString('utf8');
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the path of a YAML file`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A value as the user wrote it, for messages (JSON has no Infinity: 1e400 shows as Infinity, not null). */
+const show = (v: unknown): string => (typeof v === 'number' || typeof v === 'bigint' ? String(v) : JSON.stringify(v) ?? String(v));
+
+/** "4G", "512M", 4294967296 or "0x100000000" as a byte count, more than 0. */
+function parseSize(where: string, v: unknown): number {
+  let n = NaN;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string') {
+    const m = /^(\d+)\s*([KMGT]?)i?B?$/i.exec(v.trim());
+    if (m) n = Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2].toUpperCase() || ' ');
+    else if (/^0x[0-9a-f]+$/i.test(v.trim())) n = parseInt(v.trim().slice(2), 16);
+  }
+  if (Number.isSafeInteger(n) && n > 0) return n;
+  throw new UsageError(`${where}: ${show(v)} is not a size: write it like 1G, 256M or 0x40000000 (more than 0)`);
 }
 
 function parseAddr(where: string, v: unknown): number {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   if (typeof v === 'string') return parseAddress(where, v);
-  throw new UsageError(`${where}: ${JSON.stringify(v)} is not an address: write it like 0x100000000`);
+  throw new UsageError(`${where}: ${show(v)} is not an address: write it like 0x100000000`);
+}
+
+/** A whole number from the file (a YAML integer, not a string, a list or a boolean) in [lo, hi]. */
+function wholeNumber(where: string, v: unknown, lo: number, hi: number, what: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi) return v;
+  throw new UsageError(`${where} ${show(v)}: give ${what} from ${lo} to ${hi}`);
 }
 
 function onlyKeys(where: string, obj: unknown, keys: string[]): Record<string, unknown> {
@@ -89,18 +135,16 @@ export function parseMachine(where: string, block: unknown): MachineConfig {
   const m = onlyKeys(where, block, ['physBits', 'ram', 'spm', 'transparent_hugepage', 'hugepages']);
   const thp = m.transparent_hugepage ?? 'madvise';
   if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
-    throw new UsageError(`${where}.transparent_hugepage ${JSON.stringify(m.transparent_hugepage)}: say always, madvise or never`);
+    throw new UsageError(`${where}.transparent_hugepage ${show(m.transparent_hugepage)}: say always, madvise or never`);
   }
-  const hugepages = m.hugepages === undefined ? 16 : Number(m.hugepages);
-  if (!Number.isInteger(hugepages) || hugepages < 0 || hugepages > 4096) {
-    throw new UsageError(`${where}.hugepages ${JSON.stringify(m.hugepages)}: give a whole number of 2M pages from 0 to 4096`);
-  }
-  const physBits = m.physBits === undefined ? 40 : Number(m.physBits);
-  if (!Number.isInteger(physBits) || physBits < 36 || physBits > 52) {
-    throw new UsageError(`${where}.physBits ${JSON.stringify(m.physBits)}: give a whole number from 36 to 52`);
-  }
+  const hugepages = m.hugepages === undefined ? 16 : wholeNumber(`${where}.hugepages`, m.hugepages, 0, 4096, 'a whole number of 2M pages');
+  const physBits = m.physBits === undefined ? 40 : wholeNumber(`${where}.physBits`, m.physBits, 36, 52, 'a whole number');
   const ram = m.ram === undefined ? 4 * GiB : parseSize(`${where}.ram`, m.ram);
   if (ram < 256 * MiB || ram % (2 * MiB) !== 0) throw new UsageError(`${where}.ram must be a multiple of 2M and at least 256M`);
+  // vm.nr_hugepages takes its pages from System RAM: a pool of the whole RAM leaves the kernel and the test nothing.
+  if (hugepages * 2 * MiB > ram / 2) {
+    throw new UsageError(`${where}.hugepages ${hugepages} (${hugepages * 2} MiB) is more than half of ${where.replace(/^.*: /, '')}.ram (${ram / MiB} MiB): lower hugepages or raise ram`);
+  }
   let spm = [{ start: 4 * GiB, size: GiB }, { start: 5 * GiB, size: GiB }];
   if (m.spm !== undefined) {
     if (!Array.isArray(m.spm)) throw new UsageError(`${where}.spm must be a list of { start, size }`);
@@ -122,13 +166,19 @@ export function parseMachine(where: string, block: unknown): MachineConfig {
 export function parseModuleParams(where: string, block: unknown): TestHmmParams {
   const p = onlyKeys(where, block, ['spm_addr_dev0', 'spm_addr_dev1', 'spm_type']);
   if (p.spm_type !== undefined && !SPM_TYPES.includes(p.spm_type as SpmType)) {
-    throw new UsageError(`${where}.spm_type is ${JSON.stringify(p.spm_type)}; say ${SPM_TYPES.join(' or ')}`);
+    throw new UsageError(`${where}.spm_type is ${show(p.spm_type)}; say ${SPM_TYPES.join(' or ')}`);
   }
-  return {
+  const params: TestHmmParams = {
     spm_addr_dev0: p.spm_addr_dev0 === undefined ? 0 : parseAddr(`${where}.spm_addr_dev0`, p.spm_addr_dev0),
     spm_addr_dev1: p.spm_addr_dev1 === undefined ? 0 : parseAddr(`${where}.spm_addr_dev1`, p.spm_addr_dev1),
     spm_type: (p.spm_type as SpmType | undefined) ?? 'generic',
   };
+  const given = [params.spm_addr_dev0, params.spm_addr_dev1].filter((a) => a !== 0).length;
+  if (given === 1) throw new UsageError(`${where}.spm_addr_dev0 and spm_addr_dev1 go together: give both (non-zero) or neither`);
+  if (given === 0 && p.spm_type !== undefined) {
+    throw new UsageError(`${where}.spm_type ${show(p.spm_type)} needs spm_addr_dev0 and spm_addr_dev1 (without them test_hmm makes private devices only)`);
+  }
+  return params;
 }
 
 export function loadConfig(text: string, file: string): HmmTestConfig {
@@ -136,6 +186,8 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
   try {
     doc = yaml().parse(text);
   } catch (e) {
+    // The parser recurses per level: nesting this deep is no configuration (the deepest key, machine.spm[].start, is four levels down).
+    if (e instanceof RangeError || /Maximum call stack/.test((e as Error).message)) throw new UsageError(`${file}: nested too deeply to be a configuration; the keys are at most four levels deep (machine.spm[0].start)`);
     throw new UsageError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`);
   }
   if (doc === null || doc === undefined) return { machine: defaultMachine(), params: null };

@@ -3,50 +3,112 @@
  * The hmm-test command line. `hmm-test smoke` loads the simulated test_hmm
  * with no parameters (both devices private), runs every case and unloads;
  * `hmm-test smoke <spm_addr_dev0> <spm_addr_dev1>` does the same with the
- * seed's DEVICE_GENERIC devices on those special-purpose memory ranges.
- * Output is kselftest TAP on stdout; the exit status is the harness's.
- * Every bad input is one line on stderr and exit status 2.
+ * seed's DEVICE_GENERIC devices on those special-purpose memory ranges,
+ * `--coherent` with 6.12's DEVICE_COHERENT ones. One function per
+ * subcommand; each returns its exit status.
+ *
+ * Exit status, as kselftest's: 0 (KSFT_PASS) every case passed or skipped,
+ * 1 (KSFT_FAIL) a case failed, and also bad usage (the C harness's
+ * test_harness_argv_check() returns KSFT_FAIL after its usage), 4
+ * (KSFT_SKIP) after -h or -l; 128 + N when signal N (SIGINT, SIGTERM)
+ * ended the run, 141 when stdout's reader went away (as a SIGPIPE death).
  */
-import { Command, CommanderError } from 'commander';
-import chalk from 'chalk';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { loadConfig, type HmmTestConfig } from './config.js';
-import { smokeReport, scenarioReport } from './report.js';
+import { Command, CommanderError, Option } from 'commander';
+import { existsSync, statSync, accessSync, constants as fsConstants, realpathSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isatty } from 'node:tty';
+import { loadConfig, readConfigFile, type HmmTestConfig } from './config.js';
+import { defaultMachine, hex } from '../kernel-model/machine.js';
+import { scenarioReport } from './report.js';
 import { runCommand } from './run.js';
 import { diffLogs } from '../scenario/diff.js';
-import { junitXml } from './junit.js';
-import { prettyCase, prettySummary } from './pretty.js';
-import { defaultMachine } from '../kernel-model/machine.js';
+import { junitDocument } from './junit.js';
 import { UsageError, parseAddress, parseSeed } from './args.js';
 import { DEFAULT_SEED } from '../kernel-model/random.js';
-import { runSmoke, checkModuleParams, listSmoke } from '../runner.js';
-import { parseHarnessArgs, testEnabled, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
+import { checkModuleParams, listSmoke, declaredSmoke } from '../runner.js';
+import { parseHarnessArgs, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
+import { KSFT_FAIL, KSFT_SKIP } from '../kselftest/assert.js';
 import type { TestHmmParams } from '../dmirror/test_hmm.js';
 import { composeKernel, describeKernels, kernelProfiles, DEFAULT_KERNEL } from '../kernel-model/changes.js';
+import { checkFilters } from './filters.js';
+import { runInfo, toolVersion } from './run-info.js';
+import { runSmokeSession } from './smoke.js';
+import { chalkFor, writeErr, writeOut, StdoutError } from './output.js';
 
-const EXIT_USAGE = 2;
-/** KSFT_SKIP: what the harness exits with after -h or -l. */
-const KSFT_SKIP = 4;
+/** Bad usage: KSFT_FAIL, as the C harness after an unknown option. */
+const EXIT_USAGE = KSFT_FAIL;
+/** kselftest's TEST_TIMEOUT_DEFAULT (seconds); hmm-tests.c sets no TEST_F_TIMEOUT. */
+const TEST_TIMEOUT_DEFAULT = 30;
 
-function fail(msg: string): never {
-  process.stderr.write(`${chalk.red('hmm-test:')} ${msg}\n`);
-  process.exit(EXIT_USAGE);
+/** What `smoke --help` and `smoke -h` show after the options. */
+const SMOKE_HELP_AFTER = `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}\n\n` +
+  'Exit status: 0 pass (skips count as passed), 1 a case failed or bad usage, 4 after -h or -l,\n' +
+  '128+N ended by signal N (SIGINT 130, SIGTERM 143), 141 stdout closed (EPIPE).\n';
+
+/** Colour for the error prefix: --no-color anywhere on the line, NO_COLOR, FORCE_COLOR, a terminal. */
+let noColorFlag = false;
+
+function errorLine(msg: string): void {
+  writeErr(`${chalkFor(2, noColorFlag ? { color: false } : {}).red('hmm-test:')} ${msg}\n`);
 }
 
-export function main(argv: string[]): void {
-  // A reader that goes away (hmm-test smoke | head) ends the run quietly, as a C program dies of SIGPIPE.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  });
-  const program = new Command();
-  program
-    .name('hmm-test')
-    .description('The Linux HMM selftest (hmm-tests) against a simulated test_hmm driver and kernel')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} })
-    .showSuggestionAfterError(false);
+interface SmokeOpts {
+  coherent?: boolean; trace?: boolean; traceSched?: boolean; seed?: string; report?: string; junit?: string;
+  format?: string; config?: string; timeout?: string; bail?: boolean; color?: boolean; kernel?: string;
+}
 
+/** The --timeout value: seconds, 0 for none. */
+function parseTimeout(text: string): number {
+  const v = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(v) || v > 86400) {
+    throw new UsageError(`--timeout "${text}" is not a time: give seconds from 0 (no limit) to 86400, e.g. --timeout ${TEST_TIMEOUT_DEFAULT}`);
+  }
+  return v;
+}
+
+/**
+ * --report and --junit checked before the run: each a path that can be
+ * written (its directory exists and is writable; the file, if there, is not
+ * a directory and is writable), and not both the same file.
+ */
+function checkOutputPaths(paths: Array<[string, string | undefined]>): void {
+  const seen = new Map<string, string>();
+  for (const [opt, p] of paths) {
+    if (p === undefined) continue;
+    if (p.trim() === '') throw new UsageError(`${opt} "": give the path of the file to write`);
+    const abs = resolve(p);
+    const dir = dirname(abs);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`cannot write ${opt} ${p}: ${dir} is not a directory; give a writable file path`);
+    try {
+      if (existsSync(abs)) {
+        if (statSync(abs).isDirectory()) throw new UsageError(`cannot write ${opt} ${p}: it is a directory; give a file path`);
+        accessSync(abs, fsConstants.W_OK);
+      } else {
+        accessSync(dir, fsConstants.W_OK);
+      }
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`cannot write ${opt} ${p}: ${(e as NodeJS.ErrnoException).code}; give a writable file path`);
+    }
+    const key = existsSync(abs) ? realpathSync(abs) : abs;
+    const other = seen.get(key);
+    if (other) throw new UsageError(`${other} and ${opt} both name ${p}: one would overwrite the other; give two files`);
+    seen.set(key, opt);
+  }
+}
+
+/** The module parameters from the command line's addresses. */
+function paramsFromArgs(spm0: string | undefined, spm1: string | undefined, coherent: boolean): TestHmmParams {
+  if (spm0 === undefined) return { spm_addr_dev0: 0, spm_addr_dev1: 0, spm_type: 'generic' };
+  const a0 = parseAddress('spm_addr_dev0', spm0), a1 = parseAddress('spm_addr_dev1', spm1!);
+  if (a0 === 0 || a1 === 0) {
+    throw new UsageError(`spm_addr_dev0=${spm0} spm_addr_dev1=${spm1}: 0 is no device memory address (test_hmm would make private devices); give two SPM start addresses, or none for private devices`);
+  }
+  return { spm_addr_dev0: a0, spm_addr_dev1: a1, spm_type: coherent ? 'coherent' : 'generic' };
+}
+
+/** `hmm-test smoke`: the whole suite, or what the harness filters select. */
+function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string[], done: (code: number | Promise<number>) => void): void {
   program
     .command('smoke')
     .description('run every case: private devices; generic (seed DEVICE_GENERIC) devices when two SPM addresses are given; ' +
@@ -54,87 +116,87 @@ export function main(argv: string[]): void {
     .argument('[spm_addr_dev0]', 'start of a special-purpose memory range for the device memory (hex, decimal or octal)')
     .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
     .option('--coherent', 'the SPM addresses make 6.12\'s DEVICE_COHERENT devices 2 and 3 (module parameter spm_type=coherent) instead of the seed\'s GENERIC devices 0 and 1')
-    .option('--trace', 'write a TRACE line for every device command (and each RUN line) to stderr, and a SCHED line when another thread runs')
+    .option('--trace', 'write a TRACE line for every device command to stderr, as the reference\'s traced hmm-tests does')
+    .option('--trace-sched', 'with --trace, also a SCHED line each time another simulated thread runs')
     .option('--seed <n>', `seed of the simulated kernel's random numbers and thread interleavings (0..4294967295, default ${DEFAULT_SEED}): the same seed gives the same run`)
-    .option('--report <file>', 'write the configuration, every case and the totals as YAML to <file>')
+    .option('--timeout <s>', `fail a case still running after <s> seconds, as kselftest's harness does (default ${TEST_TIMEOUT_DEFAULT}; 0: no limit)`)
+    .option('--bail', 'stop after the first failed case ("Bail out!" in TAP)')
+    .option('--report <file>', 'write the run (version, kernel, mode, seed, filters, configuration, command line), every case and the totals as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
-    .option('--format <format>', 'tap (kselftest TAP, the default when stdout is not a terminal) or pretty')
+    .addOption(new Option('--format <format>', 'tap (kselftest TAP) or pretty (a line per case); default: pretty on a terminal, tap otherwise').choices(['tap', 'pretty']))
+    .option('--no-color', 'no colour (so does a non-empty NO_COLOR; FORCE_COLOR=1..3 forces it); never changes the format')
     .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
     .option('--kernel <name>', `the kernel the cases boot: ${kernelProfiles().map((p) => p.name).join(' or ')} (default ${DEFAULT_KERNEL}; hmm-test kernels lists what each has)`)
-    .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; seed?: string; report?: string; junit?: string; format?: string; config?: string; kernel?: string }) => {
+    .addHelpText('after', SMOKE_HELP_AFTER)
+    .action((spm0: string | undefined, spm1: string | undefined, opts: SmokeOpts) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
       let config: HmmTestConfig = { machine: defaultMachine(), params: null };
-      if (opts.config !== undefined) {
-        let text: string;
-        try {
-          text = readFileSync(opts.config, 'utf8');
-        } catch (e) {
-          throw new UsageError(`cannot read ${opts.config}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the path of a YAML file`);
-        }
-        config = loadConfig(text, opts.config);
-      }
+      if (opts.config !== undefined) config = loadConfig(readConfigFile(opts.config), opts.config);
       if (config.params !== null && (spm0 !== undefined || opts.coherent)) {
         throw new UsageError(`${opts.config} sets the module parameters already: give the SPM addresses and --coherent there (spm_type: coherent) or on the command line, not both`);
       }
       if (opts.coherent && spm0 === undefined && config.params === null) {
         throw new UsageError('--coherent needs the two SPM addresses the coherent devices use: hmm-test smoke --coherent <spm_addr_dev0> <spm_addr_dev1>');
       }
-      const params: TestHmmParams = config.params ?? {
-        spm_addr_dev0: spm0 === undefined ? 0 : parseAddress('spm_addr_dev0', spm0),
-        spm_addr_dev1: spm1 === undefined ? 0 : parseAddress('spm_addr_dev1', spm1),
-        spm_type: opts.coherent ? 'coherent' : 'generic',
-      };
+      const params = config.params ?? paramsFromArgs(spm0, spm1, !!opts.coherent);
       const machine = config.machine;
       if (opts.kernel !== undefined && config.kernel !== undefined && opts.kernel !== config.kernel) {
         throw new UsageError(`--kernel ${opts.kernel} and ${opts.config}'s kernel: ${config.kernel} disagree: give the kernel in one place`);
       }
       const kernel = composeKernel(opts.kernel ?? config.kernel ?? DEFAULT_KERNEL);
       if ('error' in kernel) throw new UsageError(`--kernel: ${kernel.error}`);
+      const limit = 2 ** machine.physBits;
+      for (const [n, a] of [['spm_addr_dev0', params.spm_addr_dev0], ['spm_addr_dev1', params.spm_addr_dev1]] as const) {
+        if (a >= limit) throw new UsageError(`${n}=${hex(a)} is beyond the machine's ${machine.physBits} physical address bits (below ${hex(limit)}); give an address inside it or raise machine.physBits in --config`);
+      }
       const seed = opts.seed === undefined ? undefined : parseSeed(opts.seed);
+      const timeoutS = opts.timeout === undefined ? TEST_TIMEOUT_DEFAULT : parseTimeout(opts.timeout);
       const problem = checkModuleParams(params, machine);
       if (problem !== null) throw new UsageError(problem);
-      if (harness.list) {
-        for (const l of listSmoke(params)) process.stderr.write(`${l}\n`);
-        process.exitCode = KSFT_SKIP;
-        return;
+      const h = harness();
+      if (h.list) {
+        for (const l of listSmoke(params)) writeErr(`${l}\n`);
+        return done(KSFT_SKIP);
       }
-      const format = opts.format ?? (process.stdout.isTTY && !process.env.NO_COLOR ? 'pretty' : 'tap');
-      if (format !== 'tap' && format !== 'pretty') throw new UsageError(`--format ${format}: say tap or pretty`);
-      const pretty = format === 'pretty';
-      const say = (l: string) => process.stdout.write(`${l}\n`);
-      const result = runSmoke({
-        params,
-        machine,
-        filter: (f, v, t) => testEnabled(harness.filters, f, v, t),
-        // In pretty mode the TAP lines give way to one line per case; the messages show under it.
-        out: pretty ? () => {} : say,
-        err: pretty ? (l) => { if (l.startsWith('TRACE ')) process.stderr.write(`${l}\n`); } : (l) => process.stderr.write(`${l}\n`),
-        onCase: pretty ? (r) => prettyCase(r).forEach(say) : undefined,
-        trace: opts.trace,
-        seed,
-        kernel,
+      const bad = checkFilters(h.filters, declaredSmoke(params));
+      if (bad !== null) throw new UsageError(bad);
+      if (opts.traceSched && !opts.trace) throw new UsageError('--trace-sched adds SCHED lines to --trace: give both');
+      checkOutputPaths([['--report', opts.report], ['--junit', opts.junit]]);
+      const pretty = (opts.format ?? (isatty(1) ? 'pretty' : 'tap')) === 'pretty';
+      const info = runInfo({
+        params, machine, seed, filters: h.filters, configFile: opts.config ?? null, paramsFromConfig: config.params !== null,
+        kernelName: kernel.profile, patches: [...kernel.patches], kernelFromConfig: opts.kernel === undefined && config.kernel !== undefined,
+        argv, timeoutS, bail: !!opts.bail,
       });
-      if (pretty) say(prettySummary(result));
-      const save = (file: string, what: string, text: () => string) => {
-        try {
-          writeFileSync(file, text());
-        } catch (e) {
-          throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
-        }
-      };
-      if (opts.report) save(opts.report, 'report', () => smokeReport(params, machine, result, kernel.label));
-      if (opts.junit) save(opts.junit, 'JUnit XML', () => junitXml('hmm-tests', result, { kernel: kernel.label }));
-      process.exitCode = result.exitCode;
+      const color = { color: opts.color };
+      done(runSmokeSession({
+        info, filters: h.filters, trace: !!opts.trace, traceSched: !!opts.traceSched, bail: !!opts.bail,
+        pretty, live: pretty && isatty(1), chalkOut: chalkFor(1, color), chalkErr: chalkFor(2, color),
+        reportPath: opts.report, junitPath: opts.junit,
+      }));
     });
+}
+
+/** Run the command line; resolves to the exit status (the caller sets process.exitCode). */
+export async function run(argv: string[]): Promise<number> {
+  noColorFlag = argv.includes('--no-color');
+  let code: number | Promise<number> | undefined;
+  const program = new Command();
+  program
+    .name('hmm-test')
+    .description('The Linux HMM selftest (hmm-tests) against a simulated test_hmm driver and kernel')
+    .version(toolVersion(), '--version', 'print the version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => writeOut(s), writeErr: () => {} })
+    .showSuggestionAfterError(true);
 
   program
     .command('kernels')
     .description('list the kernel profiles (--kernel) and the upstream changes each has, with their sources, and the patches')
     .action(() => {
-      for (const l of describeKernels()) process.stdout.write(`${l}\n`);
+      for (const l of describeKernels()) writeOut(`${l}\n`);
     });
 
   program
@@ -156,7 +218,11 @@ export function main(argv: string[]): void {
           throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
         }
       };
-      process.exitCode = runCommand(files, opts, save, { report: scenarioReport, junit: (r) => junitXml('hmm-test scenarios', r) });
+      const started = new Date().toISOString();
+      code = runCommand(files, opts, save, {
+        report: scenarioReport,
+        junit: (r) => junitDocument('hmm-test scenarios', 'hmm-test', { 'hmm-test.version': toolVersion(), 'command.line': ['hmm-test', ...argv].join(' ') }, started, r),
+      });
     });
 
   program
@@ -173,32 +239,56 @@ export function main(argv: string[]): void {
         }
       };
       const r = diffLogs(read(a), read(b), a, b);
-      for (const l of r.lines) process.stdout.write(`${l}\n`);
-      process.exitCode = r.same ? 0 : 1;
+      for (const l of r.lines) writeOut(`${l}\n`);
+      code = r.same ? 0 : 1;
     });
 
   // The harness's getopt options (-t name, -l, ...) are read in order before commander sees the rest.
-  let harness: HarnessArgs = { help: false, list: false, filters: [], rest: argv };
-  if (argv[0] === 'smoke') {
-    const parsed = parseHarnessArgs(argv.slice(1));
-    if ('error' in parsed) fail(`${parsed.error}; try 'hmm-test smoke -h'`);
-    harness = parsed;
-    if (harness.help) {
-      for (const l of HARNESS_USAGE) process.stderr.write(`${l}\n`);
-      process.exit(KSFT_SKIP);
-    }
-    argv = ['smoke', ...harness.rest];
-  }
-  if (argv.length === 0) fail("missing command: run 'hmm-test smoke' (private devices) or 'hmm-test smoke <spm_addr_dev0> <spm_addr_dev1>' (generic devices)");
+  let harness: HarnessArgs = { help: false, list: false, filters: [], rest: argv.slice(1) };
+  smokeCommand(program, () => harness, argv, (c) => { code = c; });
+
   try {
+    if (argv[0] === 'smoke') {
+      const parsed = parseHarnessArgs(argv.slice(1));
+      if ('error' in parsed) {
+        errorLine(`${parsed.error}; try 'hmm-test smoke -h'`);
+        return EXIT_USAGE;
+      }
+      harness = parsed;
+      if (harness.help) {
+        // ./hmm-tests -h prints its usage and returns KSFT_SKIP; here the usage is the tool's options and the harness's.
+        writeErr(program.commands.find((c) => c.name() === 'smoke')!.helpInformation() + SMOKE_HELP_AFTER);
+        return KSFT_SKIP;
+      }
+      argv = ['smoke', ...harness.rest];
+    }
+    if (argv.length === 0) {
+      errorLine("missing command: run 'hmm-test smoke' (private devices) or 'hmm-test smoke <spm_addr_dev0> <spm_addr_dev1>' (generic devices); 'hmm-test --help' lists the options");
+      return EXIT_USAGE;
+    }
     program.parse(argv, { from: 'user' });
+    return await (code ?? 0);
   } catch (e) {
-    if (e instanceof UsageError) fail(e.message);
+    if (e instanceof UsageError) {
+      errorLine(e.message);
+      return EXIT_USAGE;
+    }
+    if (e instanceof StdoutError) {
+      errorLine(`${e.message}`);
+      return e.code === 'EPIPE' ? 141 : 1;
+    }
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
-      if (e.code === 'commander.executeSubCommandAsync') process.exit(0);
-      fail(`${e.message.replace(/^error: /, '').replace(/\.$/, '')}; try 'hmm-test --help'`);
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      errorLine(`${e.message.replace(/^error: /, '').replace(/\.$/, '').replace(/\n/g, ' ')}; try 'hmm-test ${argv[0] === 'smoke' ? 'smoke ' : ''}--help'`);
+      return EXIT_USAGE;
     }
     throw e;
   }
+}
+
+export function main(argv: string[]): void {
+  run(argv).then((c) => { process.exitCode = c; }, (e) => {
+    errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  });
 }

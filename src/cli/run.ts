@@ -16,8 +16,9 @@ import { emitC } from '../scenario/emit_c.js';
 import { ScenarioError, fmtPos, type Scenario } from '../scenario/scenario.js';
 import { checkModuleParams } from '../runner.js';
 import { HostMemory } from '../kernel-model/page_data.js';
-import type { RunResult, CaseResult } from '../kselftest/harness.js';
+import type { RunResult, CaseResult, FailureKind } from '../kselftest/harness.js';
 import { UsageError, parseSeed } from './args.js';
+import { writeOut } from './output.js';
 
 export interface RunCommandOptions {
   show?: string;
@@ -60,11 +61,17 @@ export function scenariosRunResult(results: ScenarioResult[]): RunResult {
       name: `scenarios.${r.file.replace(/^.*\//, '').replace(/\.ya?ml$/, '').replace(/\./g, '_')}`,
       status: failed.length ? 'fail' : 'pass',
       messages: failed.map((c) => `${c.name}: ${c.detail ?? 'failed'}`),
+      failures: failed.map((c) => ({ kind: scenarioFailureKind(c), message: `${c.name}: ${c.detail ?? 'failed'}` })),
       durationMs: r.durationMs,
     };
   });
   const fail = cases.filter((c) => c.status === 'fail').length;
-  return { exitCode: fail ? 1 : 0, pass: cases.length - fail, fail, skip: 0, results: cases };
+  return { exitCode: fail ? 1 : 0, planned: cases.length, pass: cases.length - fail, fail, skip: 0, results: cases };
+}
+
+/** A failed check's kind: what the unload check finds is a leak or a report left behind; an expectation is an assertion. */
+function scenarioFailureKind(c: Check): FailureKind {
+  return /unload/.test(c.name) ? 'leak' : 'assertion';
 }
 
 export function tapLine(n: number, c: Check): string[] {
@@ -111,10 +118,10 @@ export function runCommand(files: string[], opts: RunCommandOptions, save: (file
   if (opts.emitC) {
     if (scenarios.length !== 1) throw new UsageError(`--emit-c writes one program: give one scenario file, not ${scenarios.length}`);
     if (opts.show || opts.report || opts.junit) throw new UsageError('--emit-c only writes the C program: leave out --show, --report and --junit');
-    process.stdout.write(emitC(scenarios[0]));
+    writeOut(emitC(scenarios[0]));
     return 0;
   }
-  const { results, exitCode } = runScenarios(scenarios, { say: (l) => process.stdout.write(`${l}\n`), showPages: opts.show === 'pages', trace: opts.trace });
+  const { results, exitCode } = runScenarios(scenarios, { say: (l) => writeOut(`${l}\n`), showPages: opts.show === 'pages', trace: opts.trace });
   const rr = scenariosRunResult(results);
   if (opts.report) save(opts.report, 'report', () => reports.report(rr, results));
   if (opts.junit) save(opts.junit, 'JUnit XML', () => reports.junit(rr));

@@ -22,7 +22,8 @@
  * The success path is a compare and a return; the stack walk, source-map
  * lookup and source read happen only when a check fails.
  */
-import { locateCaller } from './callsite.js';
+import { locateCaller, sourceText, type CallSite } from './callsite.js';
+import { ordinalAt, type COriginTable } from './c_origin.js';
 
 /* Exit codes of kselftest.h. */
 export const KSFT_PASS = 0;
@@ -80,6 +81,30 @@ type Macro =
   | 'EXPECT_EQ' | 'EXPECT_NE' | 'EXPECT_LT' | 'EXPECT_LE' | 'EXPECT_GT' | 'EXPECT_GE'
   | 'EXPECT_TRUE' | 'EXPECT_FALSE' | 'EXPECT_NULL';
 
+/**
+ * What failed a case. `assertion`: an ASSERT/EXPECT; `signal`: the test
+ * process died of one (SIGSEGV, SIGBUS); `exception`: the port threw
+ * something else; the kernel's own reports: `oops`, `bug` (BUG()/BUG_ON()),
+ * `warn` (WARN()), `hang`, `leak` (pages or vmalloc areas not back at module
+ * unload); `timeout`: the per-test time limit.
+ */
+export type FailureKind = 'assertion' | 'signal' | 'exception' | 'oops' | 'bug' | 'warn' | 'hang' | 'leak' | 'timeout';
+
+export interface CaseFailure {
+  kind: FailureKind;
+  /** The failure's first line as printed, without the "# ". */
+  message: string;
+}
+
+/** Where the harness finds the C line of a ported assertion, and names errno values. */
+export interface Provenance {
+  /** The C file the table speaks of, as __FILE__ shows it ("hmm-tests.c"). */
+  cFile: string;
+  table: COriginTable;
+  /** "EBUSY" for -16; undefined for what is not an errno. */
+  errnoName?: (value: number) => string | undefined;
+}
+
 /** struct __test_metadata, reduced to what a simulated run needs. */
 export class Metadata {
   /** KSFT_PASS, KSFT_FAIL or KSFT_SKIP (exit_code). */
@@ -92,6 +117,12 @@ export class Metadata {
   setupCompleted = false;
   /** Every error-stream line this case produced, in order. */
   readonly messages: string[] = [];
+  /** What failed the case, in order, by kind. */
+  readonly failures: CaseFailure[] = [];
+  /** Which part of the case runs (the unit the C line table is looked up in). */
+  stage: 'setup' | 'body' | 'teardown' = 'body';
+  /** Set by the harness from RunOptions.provenance. */
+  provenance?: Provenance;
 
   /**
    * @param fixture fixture name, e.g. "hmm"
@@ -120,7 +151,7 @@ export class Metadata {
   /** TH_LOG(fmt, ...): "# file:line:case:msg". */
   TH_LOG(msg: string): void {
     const site = locateCaller(Metadata.prototype.TH_LOG);
-    this.err(`# ${site?.file ?? '?'}:${site?.line ?? 0}:${this.name}:${msg}`);
+    this.err(`# ${site?.shown ?? '?'}:${site?.line ?? 0}:${this.name}:${msg}`);
   }
 
   /**
@@ -216,24 +247,63 @@ export class Metadata {
   /** Two-argument form: both texts come from the caller's source. */
   private fail(macro: Macro, op: string, expected: Value, seen: Value): void {
     const site = locateCaller(Metadata.prototype[macro], macro, 2);
-    const [e, s] = site?.args ?? ['?', '?'];
-    this.report(macro, site?.file, site?.line, `${e} (${formatValue(expected)}) ${op} ${s} (${formatValue(seen)})`);
+    this.report(macro, site, [expected, seen], (e, s) => `${e} ${op} ${s}`);
   }
 
   /** One-argument form (TRUE/FALSE/NULL): the expected side is a fixed literal. */
   private fail1(macro: Macro, literal: string, op: string, seen: Value): void {
     const site = locateCaller(Metadata.prototype[macro], macro, 1);
-    const s = site?.args?.[0] ?? '?';
-    this.report(macro, site?.file, site?.line, `${literal} (0) ${op} ${s} (${formatValue(seen)})`);
+    this.report(macro, site, [seen], (s) => `${literal} (0) ${op} ${s}`);
   }
 
-  /** __TH_LOG("Expected ..."), exit_code = KSFT_FAIL, then __bail() for ASSERT_*. */
-  private report(macro: Macro, file: string | undefined, line: number | undefined, what: string): void {
-    this.err(`# ${file ?? '?'}:${line ?? 0}:${this.name}:Expected ${what}`);
+  /** The C origin of the failing call, when the table knows it. */
+  private cOrigin(site: CallSite | undefined): { line: number; args: string[] } | undefined {
+    const p = this.provenance;
+    const src = site && p ? sourceText(site.path) : null;
+    if (!site || !p || src === null) return undefined;
+    const at = ordinalAt(src, site.line, site.col);
+    const key = this.stage === 'body' ? this.name : `${this.fixture}:${this.stage}`;
+    if (!at || at.key !== key) return undefined;
+    return p.table[key]?.[at.ordinal] ?? undefined;
+  }
+
+  /**
+   * __TH_LOG("Expected ..."), exit_code = KSFT_FAIL, then __bail() for
+   * ASSERT_*. The first line is the real harness's: the C file and line
+   * and the C argument texts where the port has them, so it reads as the
+   * real kernel's log does. A second line gives the TypeScript location and
+   * names errno values; a port-only assertion has no C line and shows its
+   * TypeScript location in the first line.
+   */
+  private report(macro: Macro, site: CallSite | undefined, values: Value[], form: (...sides: string[]) => string): void {
+    const c = this.cOrigin(site);
+    const texts = c?.args ?? site?.args ?? values.map(() => '?');
+    const where = c ? `${this.provenance!.cFile}:${c.line}` : `${site?.shown ?? '?'}:${site?.line ?? 0}`;
+    const message = `${where}:${this.name}:Expected ${form(...values.map((v, i) => `${texts[i]} (${formatValue(v)})`))}`;
+    this.err(`# ${message}`);
+    const notes: string[] = [];
+    if (c && site) notes.push(`at ${site.shown}:${site.line}`);
+    values.forEach((v, i) => {
+      const other = values.length === 2 ? texts[1 - i] : '';
+      const name = errnoLike(texts[i], other, v) ? this.provenance?.errnoName?.(v as number) : undefined;
+      if (name) notes.push(`${texts[i]} = ${formatValue(v)} (${name})`);
+    });
+    if (notes.length) this.err(`#   ${notes.join('; ')}`);
+    this.failures.push({ kind: 'assertion', message });
     this.exitCode = KSFT_FAIL;
     if (macro.startsWith('ASSERT_')) {
       this.aborted = true;
       throw new AssertionAbort();
     }
   }
+}
+
+/**
+ * A value worth naming as an errno: negative and small, and either compared
+ * with an errno constant (`-EFAULT`) or the result of a call or a `ret`.
+ */
+function errnoLike(text: string, other: string, v: Value): boolean {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v >= 0 || v < -4095) return false;
+  if (/^-E[A-Z0-9]+$/.test(other)) return true;
+  return !text.includes('[') && /^(?:ret|err|rc|error)\b|\)$/.test(text);
 }

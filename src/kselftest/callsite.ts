@@ -16,13 +16,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { SourceMap, type SourceMapPayload } from 'node:module';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** A resolved call site: file basename (like __FILE__ shows it) and 1-based line. */
+/** A resolved call site: file basename, its path and 1-based line and column. */
 export interface CallSite {
   file: string;
+  /** The source's absolute path (the .ts file when a source map says so). */
+  path: string;
+  /** The path from the package's root (src/selftests/...): what a reader can open in a clone or the package. */
+  shown: string;
   line: number;
+  col: number;
   /** Argument texts as the C # operator would give them, when recovered. */
   args?: string[];
 }
@@ -78,6 +83,21 @@ function loadMap(jsPath: string): { map: SourceMap; dir: string } | null {
   return entry;
 }
 
+/* The package root: this file is <root>/dist/src/kselftest/callsite.js (or .ts under <root>/src when run from source). */
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(here, basename(resolve(here, '..', '..')) === 'dist' ? '../../..' : '../..');
+
+/** `path` from the package root when it lies inside it. */
+export function fromRoot(path: string): string {
+  const rel = relative(ROOT, path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+/** A source file's lines (cached), for callers that look further into the source of a site. */
+export function sourceText(path: string): string | null {
+  return sourceLines(path)?.join('\n') ?? null;
+}
+
 function toPath(file: string): string {
   return file.startsWith('file:') ? fileURLToPath(file) : file;
 }
@@ -128,7 +148,7 @@ export function locateCaller(below: Function, macro?: string, nargs = 0): CallSi
     const gen = callerFrame(below);
     if (!gen) return undefined;
     const src = original(gen);
-    const site: CallSite = { file: basename(src.path), line: src.line };
+    const site: CallSite = { file: basename(src.path), path: src.path, shown: fromRoot(src.path), line: src.line, col: src.col };
     if (macro !== undefined) {
       // Prefer the original source; the compiled JS keeps the same expressions.
       const args = argsAt(src, macro) ?? (src === gen ? undefined : argsAt(gen, macro));

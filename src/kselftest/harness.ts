@@ -15,7 +15,10 @@
 import { performance } from 'node:perf_hooks';
 import {
   AssertionAbort, KSFT_FAIL, KSFT_PASS, KSFT_SKIP, KSFT_XFAIL, KSFT_XPASS, Metadata, SkipSignal,
+  type CaseFailure, type FailureKind, type Provenance,
 } from './assert.js';
+
+export type { CaseFailure, FailureKind } from './assert.js';
 
 /*
  * Map stacks of modules loaded from now on to their .ts sources. Modules of
@@ -45,7 +48,10 @@ export type CaseFn<Self, Variant> = (self: Self, variant: Variant, t: Metadata) 
  */
 export interface CaseContext {
   enter(): void;
-  exit(): string[];
+  /** Problems found after the case; a plain string is of kind `exception`. */
+  exit(): Array<string | CaseFailure>;
+  /** Lines shown under a failed case before its verdict (e.g. its last device commands). */
+  notes?(): string[];
 }
 
 export interface CaseResult {
@@ -56,6 +62,8 @@ export interface CaseResult {
   reason?: string;
   /** Every error-stream line of the case, in order. */
   messages: string[];
+  /** What failed it, by kind (empty unless status is 'fail'). */
+  failures: CaseFailure[];
   durationMs: number;
   /** A failed case whose process blocked for good in the kernel (a hung-task report is among the messages): the HANG verdict. */
   hang?: true;
@@ -64,6 +72,10 @@ export interface CaseResult {
 export interface RunResult {
   /** ksft_exit(ret == 0): 0 when every case passed or skipped, else 1. */
   exitCode: 0 | 1;
+  /** The cases the plan held (results may hold fewer after --bail). */
+  planned: number;
+  /** The run stopped at a failure (RunOptions.bail). */
+  bailedOut?: boolean;
   pass: number;
   fail: number;
   skip: number;
@@ -85,6 +97,18 @@ export interface RunOptions {
   };
   /** Called once per case with its full name; see CaseContext. */
   caseContext?: (name: string) => CaseContext;
+  /** The C lines of the ported assertions and errno names, for failure messages. */
+  provenance?: Provenance;
+  /** The kind of failure a thrown error is (a kernel oops, a signal...); `exception` when undefined. */
+  classify?: (e: unknown) => FailureKind | undefined;
+  /** Stop after the first failed case ("Bail out!" in TAP). */
+  bail?: boolean;
+  /**
+   * Go on with a run another process began: skip the header and the first
+   * `next` cases of the plan, count `prior` in the totals (a run resumed
+   * after a case was stopped by the per-test timeout).
+   */
+  resume?: { next: number; prior: CaseResult[] };
 }
 
 interface FixtureRec {
@@ -144,23 +168,28 @@ export class Harness {
   /** test_harness_run() without the getopt part (see RunOptions.filter). */
   run(opts: RunOptions): RunResult {
     const { plan, caseCount } = this.plan(opts.filter);
-    // ksft_print_header(), ksft_set_plan(), then the "Starting" message.
-    opts.out('TAP version 13');
-    opts.out(`1..${plan.length}`);
-    opts.out(`# Starting ${plan.length} tests from ${caseCount} test cases.`);
-    const res: RunResult = { exitCode: 0, pass: 0, fail: 0, skip: 0, results: [] };
-    plan.forEach((c, i) => {
-      const r = runCase(c, i + 1, opts);
+    const res: RunResult = { exitCode: 0, planned: plan.length, pass: 0, fail: 0, skip: 0, results: [] };
+    if (opts.resume) {
+      for (const r of opts.resume.prior) (res.results.push(r), res[r.status]++);
+    } else {
+      // ksft_print_header(), ksft_set_plan(), then the "Starting" message.
+      opts.out('TAP version 13');
+      opts.out(`1..${plan.length}`);
+      opts.out(`# Starting ${plan.length} tests from ${caseCount} test cases.`);
+    }
+    for (let i = opts.resume?.next ?? 0; i < plan.length; i++) {
+      const r = runCase(plan[i], i + 1, opts);
       res.results.push(r);
       res[r.status]++;
-    });
-    // __test_passed() counts skips as passed.
-    const passed = res.pass + res.skip;
-    opts.out(`# ${res.fail ? 'FAILED' : 'PASSED'}: ${passed} / ${plan.length} tests passed.`);
-    // ksft_exit() -> ksft_print_cnts(); xfail/xpass/error are never produced here.
-    opts.out(`# Totals: pass:${res.pass} fail:${res.fail} xfail:0 xpass:0 skip:${res.skip} error:0`);
-    res.exitCode = res.fail ? 1 : 0;
-    return res;
+      if (r.status === 'fail' && opts.bail && i + 1 < plan.length) {
+        // TAP's own way to end a run early; the real harness has no --bail.
+        opts.out(`Bail out! ${r.name} failed (--bail): ${plan.length - i - 1} of ${plan.length} tests not run`);
+        res.bailedOut = true;
+        res.exitCode = 1;
+        return res;
+      }
+    }
+    return finishRun(res, opts.out);
   }
 
   /** What is declared, in order: for test_harness_list_tests() (-l). */
@@ -195,6 +224,33 @@ export class Harness {
   }
 }
 
+/** The closing lines of test_harness_run() and ksft_exit(): prints them and sets exitCode. */
+export function finishRun(res: RunResult, out: (line: string) => void): RunResult {
+  // __test_passed() counts skips as passed.
+  out(`# ${res.fail ? 'FAILED' : 'PASSED'}: ${res.pass + res.skip} / ${res.planned} tests passed.`);
+  // ksft_exit() -> ksft_print_cnts(); xfail/xpass/error are never produced here.
+  out(`# Totals: pass:${res.pass} fail:${res.fail} xfail:0 xpass:0 skip:${res.skip} error:0`);
+  res.exitCode = res.fail ? 1 : 0;
+  return res;
+}
+
+/**
+ * The verdict of a case the per-test timeout stopped (__wait_for_test()
+ * with t->timed_out): its lines, and its result.
+ */
+export function timedOutCase(name: string, num: number, messages: string[], durationMs: number, timeoutS: number, commands: string[] = []): { err: string[]; out: string[]; result: CaseResult } {
+  const short = name.split('.').at(-1)!;
+  const first = `${short}: Test terminated by timeout`;
+  const err = [`#   no verdict after ${timeoutS} s (--timeout)`];
+  if (commands.length) err.push('#   last device commands:', ...commands.map((c) => `#     ${c}`));
+  err.push(`# ${first}`);
+  return {
+    err,
+    out: [`#          FAIL  ${name}`, resultLine(KSFT_FAIL, num, name, '')],
+    result: { name, status: 'fail', messages: [...messages, ...err], failures: [{ kind: 'timeout', message: first }], durationMs },
+  };
+}
+
 /* ------------------------------------------------------------------ */
 /* One case: __run_test() + the TEST_F wrapper + __wait_for_test().    */
 /* ------------------------------------------------------------------ */
@@ -206,8 +262,12 @@ interface Crash {
   hang?: boolean;
 }
 
+/** The failure kinds that are the kernel's own reports. */
+const KERNEL_REPORTS: FailureKind[] = ['oops', 'bug', 'warn', 'hang', 'leak'];
+
 function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
   const t = new Metadata(c.fixture.name, c.variant.name, c.test.name, opts.err);
+  t.provenance = opts.provenance;
   const name = t.fullName;
   opts.hooks?.beforeCase?.(name);
   opts.out(`#  RUN           ${name} ...`);
@@ -219,13 +279,19 @@ function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
     ctx = opts.caseContext?.(name);
     ctx?.enter();
   } catch (e) {
-    crash = reportCrash(t, e);
+    crash = reportCrash(t, e, opts.classify);
     ctx = undefined;
   }
-  if (!crash) crash = runFixture(c, t);
+  if (!crash) crash = runFixture(c, t, opts.classify);
   if (ctx) {
-    const late = leaveContext(ctx, t);
+    const late = leaveContext(ctx, t, opts.classify);
     crash ??= late;
+  }
+  if (t.exitCode === KSFT_FAIL || crash) {
+    // A TAP reader sees a kernel report's kind as well as its text.
+    const kinds = [...new Set(t.failures.map((f) => f.kind))];
+    if (kinds.some((k) => KERNEL_REPORTS.includes(k))) t.err(`#   failure kinds: ${kinds.join(', ')}`);
+    if (ctx) for (const l of safeNotes(ctx)) t.err(`#   ${l}`);
   }
   waitStatus(t, crash);
 
@@ -235,7 +301,7 @@ function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
   opts.out(resultLine(t.exitCode, num, name, t.reason));
 
   const status = !passed ? 'fail' : t.exitCode === KSFT_SKIP ? 'skip' : 'pass';
-  const result: CaseResult = { name, status, messages: t.messages, durationMs: performance.now() - start };
+  const result: CaseResult = { name, status, messages: t.messages, failures: status === 'fail' ? t.failures : [], durationMs: performance.now() - start };
   if (t.reason) result.reason = t.reason;
   if (crash?.hang) result.hang = true;
   opts.hooks?.afterCase?.(name, result);
@@ -251,20 +317,33 @@ function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
  * teardown call). Deviation asked for by the simulator: a body that throws
  * (a kernel oops, which would kill the C grandchild) still gets its teardown.
  */
-function runFixture(c: PlannedCase, t: Metadata): Crash | undefined {
+function runFixture(c: PlannedCase, t: Metadata, classify: RunOptions['classify']): Crash | undefined {
   const self: unknown = c.fixture.def.create();
   const data = c.variant.data;
-  let crash = stage(t, () => c.fixture.def.setup(self, data, t));
+  t.stage = 'setup';
+  let crash = stage(t, () => c.fixture.def.setup(self, data, t), classify);
   if (crash || t.exitCode !== KSFT_PASS || t.aborted) return crash;
   t.setupCompleted = true;
-  crash = stage(t, () => c.test.fn(self, data, t));
+  t.stage = 'body';
+  crash = stage(t, () => c.test.fn(self, data, t), classify);
   // A body blocked for good in the kernel (a hung task) never gets to its teardown, as in C.
   if (crash?.hang) return crash;
-  return stage(t, () => c.fixture.def.teardown(self, data, t)) ?? crash;
+  t.stage = 'teardown';
+  const late = stage(t, () => c.fixture.def.teardown(self, data, t), classify);
+  t.stage = 'body';
+  return late ?? crash;
+}
+
+function safeNotes(ctx: CaseContext): string[] {
+  try {
+    return ctx.notes?.() ?? [];
+  } catch {
+    return [];
+  }
 }
 
 /** Run one of setup/body/teardown; ASSERT and SKIP end it quietly, anything else is a crash. */
-function stage(t: Metadata, fn: () => unknown): Crash | undefined {
+function stage(t: Metadata, fn: () => unknown, classify: RunOptions['classify']): Crash | undefined {
   try {
     const ret = fn();
     if (ret instanceof Promise) {
@@ -274,32 +353,44 @@ function stage(t: Metadata, fn: () => unknown): Crash | undefined {
     return undefined;
   } catch (e) {
     if (e instanceof AssertionAbort || e instanceof SkipSignal) return undefined;
-    return reportCrash(t, e);
+    return reportCrash(t, e, classify);
   }
 }
 
 /** Print a thrown error's message lines as "# ..." on the error stream. */
-function reportCrash(t: Metadata, e: unknown): Crash {
+function reportCrash(t: Metadata, e: unknown, classify: RunOptions['classify']): Crash {
   const err = e instanceof Error ? e : undefined;
   let text = err ? err.message : String(e);
-  const hang = (e as { kind?: unknown } | null)?.kind === 'HANG';
-  // A hung-task report is printed as the kernel prints it, without the error's name.
-  if (err && err.name && err.name !== 'Error' && !hang) text = `${err.name}: ${text}`;
-  for (const line of text.split('\n')) t.err(`# ${line}`);
+  const reportKind = (e as { kind?: unknown } | null)?.kind;
+  const hang = reportKind === 'HANG';
+  // A kernel report (oops, BUG, hung task) is printed as the kernel prints it, without the error's name.
+  const kernelReport = hang || reportKind === 'BUG' || reportKind === 'Oops';
+  if (err && err.name && err.name !== 'Error' && !kernelReport) text = `${err.name}: ${text}`;
+  const lines = text.split('\n');
+  for (const line of lines) t.err(`# ${line}`);
   t.exitCode = KSFT_FAIL;
   const signal = (e as { signal?: unknown } | null)?.signal;
+  let kind: FailureKind = typeof signal === 'number' ? 'signal' : 'exception';
+  try {
+    kind = classify?.(e) ?? kind;
+  } catch { /* a classifier that throws leaves the default */ }
+  t.failures.push({ kind, message: lines[0] });
   if (hang) return { hang: true };
   return typeof signal === 'number' ? { signal } : {};
 }
 
-function leaveContext(ctx: CaseContext, t: Metadata): Crash | undefined {
+function leaveContext(ctx: CaseContext, t: Metadata, classify: RunOptions['classify']): Crash | undefined {
   try {
     const extra = ctx.exit();
-    for (const msg of extra) t.err(`# ${msg}`);
+    for (const p of extra) {
+      const f: CaseFailure = typeof p === 'string' ? { kind: 'exception', message: p } : p;
+      for (const line of f.message.split('\n')) t.err(`# ${line}`);
+      t.failures.push({ kind: f.kind, message: f.message.split('\n')[0] });
+    }
     if (extra.length) t.exitCode = KSFT_FAIL;
     return undefined;
   } catch (e) {
-    return reportCrash(t, e);
+    return reportCrash(t, e, classify);
   }
 }
 
