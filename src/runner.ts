@@ -104,6 +104,61 @@ export function listSmoke(params: TestHmmParams): string[] {
   return listTests(buildSuite(params, () => {}).h);
 }
 
+/** A freshly booted kernel with test_hmm loaded and the test process created: what every case and scenario runs on. */
+export interface BootedCase {
+  k: Kernel;
+  mod: TestHmm;
+  task: Task;
+}
+
+export interface BootOptions {
+  machine: MachineConfig;
+  params: TestHmmParams;
+  seed?: number;
+  hostMemory?: HostMemory;
+  /** The kernel: a profile and patches (kernel-model/changes.ts). Default 6.12. */
+  version?: KernelVersion;
+  /** Where the scheduler writes its SCHED lines (--trace), or null. */
+  schedTrace?: ((line: string) => void) | null;
+}
+
+/** Boot, CONFIG_GUP_TEST, modprobe test_hmm, create the process. A module that does not load throws (checkModuleParams() explains it first). */
+export function bootCase(o: BootOptions): BootedCase {
+  const k = new Kernel({ machine: o.machine, seed: o.seed, hostMemory: o.hostMemory, version: o.version });
+  if (o.schedTrace) k.sched.trace = o.schedTrace;
+  gupTestInit(k); // CONFIG_GUP_TEST: /sys/kernel/debug/gup_test, as on the reference machine
+  const r = modprobeTestHmm(k, o.params);
+  if ('error' in r) throw new Error(`modprobe test_hmm: ${r.error}`);
+  return { k, mod: r.mod, task: new Task(k) };
+}
+
+/**
+ * The end of a case: the process and its orphans exit, test_hmm is
+ * unloaded, and every page must be back. Returns the problems (leaks,
+ * WARNs, an oops at exit or unload), one line each; powers the kernel off.
+ */
+export function shutdownCase(c: BootedCase, libc: Libc): string[] {
+  const { k, mod, task } = c;
+  const problems: string[] = [];
+  try {
+    libc.reapOrphans();
+    task.exit();
+    problems.push(...hmmDmirrorExit(mod));
+  } catch (e) {
+    if (!(e instanceof KernelBug)) throw e;
+    problems.push(e.message);
+  }
+  if (k.pageAlloc.nrAllocated !== 0) {
+    problems.push(`BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)`);
+  }
+  if (k.vmallocd.size !== 0) {
+    problems.push(`BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)`);
+  }
+  for (const w of k.warnings) if (!problems.includes(w)) problems.push(w);
+  k.poweroff();
+  return problems;
+}
+
 /** Run the smoke suite (test_hmm.sh smoke [spm0 spm1]) and return the harness's result. */
 export function runSmoke(opts: SmokeOptions): RunResult {
   const machine = opts.machine ?? defaultMachine();
@@ -116,41 +171,18 @@ export function runSmoke(opts: SmokeOptions): RunResult {
     filter: opts.filter,
     hooks: { afterCase: (_name, result) => opts.onCase?.(result) },
     caseContext: (name) => {
-      let k: Kernel | null = null, mod: TestHmm | null = null, task: Task | null = null;
+      let c: BootedCase | null = null;
       return {
         enter() {
           if (opts.trace) opts.err(`#  RUN           ${name} ...`);
-          k = new Kernel({ machine, seed: opts.seed, hostMemory, version: opts.kernel });
-          if (opts.trace) k.sched.trace = opts.err;
-          gupTestInit(k); // CONFIG_GUP_TEST: /sys/kernel/debug/gup_test, as on the reference machine
-          const r = modprobeTestHmm(k, opts.params);
-          if ('error' in r) throw new Error(`modprobe test_hmm: ${r.error}`);
-          mod = r.mod;
-          task = new Task(k);
-          opts.onKernel?.(k, mod, task);
-          libc.attach(task);
+          c = bootCase({ machine, params: opts.params, seed: opts.seed, hostMemory, version: opts.kernel, schedTrace: opts.trace ? opts.err : null });
+          opts.onKernel?.(c.k, c.mod, c.task);
+          libc.attach(c.task);
           libc.trace = opts.trace ? opts.err : null;
         },
         exit() {
-          const problems: string[] = [];
-          try {
-            libc.reapOrphans();
-            task?.exit();
-            if (mod) problems.push(...hmmDmirrorExit(mod));
-          } catch (e) {
-            if (!(e instanceof KernelBug)) throw e;
-            problems.push(e.message);
-          }
+          const problems = c === null ? [] : shutdownCase(c, libc);
           libc.attach(null);
-          if (k === null) return problems;
-          if (k.pageAlloc.nrAllocated !== 0) {
-            problems.push(`BUG: ${k.pageAlloc.nrAllocated} system page(s) still allocated after the process exited and test_hmm was unloaded (leaked)`);
-          }
-          if (k.vmallocd.size !== 0) {
-            problems.push(`BUG: ${k.vmallocd.size} vmalloc()ed buffer(s) never vfree()d after the process exited and test_hmm was unloaded (leaked)`);
-          }
-          for (const w of k.warnings) if (!problems.includes(w)) problems.push(w);
-          k.poweroff();
           return problems;
         },
       };

@@ -84,6 +84,53 @@ function buildMachine(physBits: number, ram: number, spm: Array<{ start: number;
   return { physBits, memoryMap: map };
 }
 
+/** The `machine:` block (of --config or a scenario's config); `where` prefixes every error. */
+export function parseMachine(where: string, block: unknown): MachineConfig {
+  const m = onlyKeys(where, block, ['physBits', 'ram', 'spm', 'transparent_hugepage', 'hugepages']);
+  const thp = m.transparent_hugepage ?? 'madvise';
+  if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
+    throw new UsageError(`${where}.transparent_hugepage ${JSON.stringify(m.transparent_hugepage)}: say always, madvise or never`);
+  }
+  const hugepages = m.hugepages === undefined ? 16 : Number(m.hugepages);
+  if (!Number.isInteger(hugepages) || hugepages < 0 || hugepages > 4096) {
+    throw new UsageError(`${where}.hugepages ${JSON.stringify(m.hugepages)}: give a whole number of 2M pages from 0 to 4096`);
+  }
+  const physBits = m.physBits === undefined ? 40 : Number(m.physBits);
+  if (!Number.isInteger(physBits) || physBits < 36 || physBits > 52) {
+    throw new UsageError(`${where}.physBits ${JSON.stringify(m.physBits)}: give a whole number from 36 to 52`);
+  }
+  const ram = m.ram === undefined ? 4 * GiB : parseSize(`${where}.ram`, m.ram);
+  if (ram < 256 * MiB || ram % (2 * MiB) !== 0) throw new UsageError(`${where}.ram must be a multiple of 2M and at least 256M`);
+  let spm = [{ start: 4 * GiB, size: GiB }, { start: 5 * GiB, size: GiB }];
+  if (m.spm !== undefined) {
+    if (!Array.isArray(m.spm)) throw new UsageError(`${where}.spm must be a list of { start, size }`);
+    spm = m.spm.map((e, i) => {
+      const r = onlyKeys(`${where}.spm[${i}]`, e, ['start', 'size']);
+      const start = parseAddr(`${where}.spm[${i}].start`, r.start), size = parseSize(`${where}.spm[${i}].size`, r.size);
+      if (start % (2 * MiB) || size % (2 * MiB)) throw new UsageError(`${where}.spm[${i}] must start and end on a 2M boundary (memremap_pages() works in 2 MiB subsections)`);
+      if (start < 4 * GiB) throw new UsageError(`${where}.spm[${i}] starts at ${hex(start)}, inside the low RAM and I/O hole: put it at 0x100000000 or above`);
+      return { start, size };
+    }).sort((a, b) => a.start - b.start);
+    spm.forEach((s, i) => {
+      if (i > 0 && s.start < spm[i - 1].start + spm[i - 1].size) throw new UsageError(`${where}.spm ranges at ${hex(spm[i - 1].start)} and ${hex(s.start)} overlap`);
+    });
+  }
+  return { ...buildMachine(physBits, ram, spm), transparentHugepage: thp, nrHugepages: hugepages };
+}
+
+/** The `module:` block: test_hmm's parameters. */
+export function parseModuleParams(where: string, block: unknown): TestHmmParams {
+  const p = onlyKeys(where, block, ['spm_addr_dev0', 'spm_addr_dev1', 'spm_type']);
+  if (p.spm_type !== undefined && !SPM_TYPES.includes(p.spm_type as SpmType)) {
+    throw new UsageError(`${where}.spm_type is ${JSON.stringify(p.spm_type)}; say ${SPM_TYPES.join(' or ')}`);
+  }
+  return {
+    spm_addr_dev0: p.spm_addr_dev0 === undefined ? 0 : parseAddr(`${where}.spm_addr_dev0`, p.spm_addr_dev0),
+    spm_addr_dev1: p.spm_addr_dev1 === undefined ? 0 : parseAddr(`${where}.spm_addr_dev1`, p.spm_addr_dev1),
+    spm_type: (p.spm_type as SpmType | undefined) ?? 'generic',
+  };
+}
+
 export function loadConfig(text: string, file: string): HmmTestConfig {
   let doc: unknown;
   try {
@@ -93,54 +140,12 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
   }
   if (doc === null || doc === undefined) return { machine: defaultMachine(), params: null };
   const top = onlyKeys(file, doc, ['machine', 'module', 'kernel']);
-  let machine = defaultMachine();
-  if (top.machine !== undefined) {
-    const m = onlyKeys(`${file}: machine`, top.machine, ['physBits', 'ram', 'spm', 'transparent_hugepage', 'hugepages']);
-    const thp = m.transparent_hugepage ?? 'madvise';
-    if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
-      throw new UsageError(`${file}: machine.transparent_hugepage ${JSON.stringify(m.transparent_hugepage)}: say always, madvise or never`);
-    }
-    const hugepages = m.hugepages === undefined ? 16 : Number(m.hugepages);
-    if (!Number.isInteger(hugepages) || hugepages < 0 || hugepages > 4096) {
-      throw new UsageError(`${file}: machine.hugepages ${JSON.stringify(m.hugepages)}: give a whole number of 2M pages from 0 to 4096`);
-    }
-    const physBits = m.physBits === undefined ? 40 : Number(m.physBits);
-    if (!Number.isInteger(physBits) || physBits < 36 || physBits > 52) {
-      throw new UsageError(`${file}: machine.physBits ${JSON.stringify(m.physBits)}: give a whole number from 36 to 52`);
-    }
-    const ram = m.ram === undefined ? 4 * GiB : parseSize(`${file}: machine.ram`, m.ram);
-    if (ram < 256 * MiB || ram % (2 * MiB) !== 0) throw new UsageError(`${file}: machine.ram must be a multiple of 2M and at least 256M`);
-    let spm = [{ start: 4 * GiB, size: GiB }, { start: 5 * GiB, size: GiB }];
-    if (m.spm !== undefined) {
-      if (!Array.isArray(m.spm)) throw new UsageError(`${file}: machine.spm must be a list of { start, size }`);
-      spm = m.spm.map((e, i) => {
-        const r = onlyKeys(`${file}: machine.spm[${i}]`, e, ['start', 'size']);
-        const start = parseAddr(`${file}: machine.spm[${i}].start`, r.start), size = parseSize(`${file}: machine.spm[${i}].size`, r.size);
-        if (start % (2 * MiB) || size % (2 * MiB)) throw new UsageError(`${file}: machine.spm[${i}] must start and end on a 2M boundary (memremap_pages() works in 2 MiB subsections)`);
-        if (start < 4 * GiB) throw new UsageError(`${file}: machine.spm[${i}] starts at ${hex(start)}, inside the low RAM and I/O hole: put it at 0x100000000 or above`);
-        return { start, size };
-      }).sort((a, b) => a.start - b.start);
-      spm.forEach((s, i) => {
-        if (i > 0 && s.start < spm[i - 1].start + spm[i - 1].size) throw new UsageError(`${file}: machine.spm ranges at ${hex(spm[i - 1].start)} and ${hex(s.start)} overlap`);
-      });
-    }
-    machine = { ...buildMachine(physBits, ram, spm), transparentHugepage: thp, nrHugepages: hugepages };
-  }
-  let params: TestHmmParams | null = null;
-  if (top.module !== undefined) {
-    const p = onlyKeys(`${file}: module`, top.module, ['spm_addr_dev0', 'spm_addr_dev1', 'spm_type']);
-    if (p.spm_type !== undefined && !SPM_TYPES.includes(p.spm_type as SpmType)) {
-      throw new UsageError(`${file}: module.spm_type is ${JSON.stringify(p.spm_type)}; say ${SPM_TYPES.join(' or ')}`);
-    }
-    params = {
-      spm_addr_dev0: p.spm_addr_dev0 === undefined ? 0 : parseAddr(`${file}: module.spm_addr_dev0`, p.spm_addr_dev0),
-      spm_addr_dev1: p.spm_addr_dev1 === undefined ? 0 : parseAddr(`${file}: module.spm_addr_dev1`, p.spm_addr_dev1),
-      spm_type: (p.spm_type as SpmType | undefined) ?? 'generic',
-    };
-  }
+  const machine = top.machine === undefined ? defaultMachine() : parseMachine(`${file}: machine`, top.machine);
+  const params = top.module === undefined ? null : parseModuleParams(`${file}: module`, top.module);
   if (top.kernel === undefined) return { machine, params };
   const kernel = String(top.kernel);
   const v = composeKernel(kernel);
   if ('error' in v) throw new UsageError(`${file}: kernel: ${v.error}`);
   return { machine, params, kernel };
 }
+

@@ -11,7 +11,8 @@ import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadConfig, type HmmTestConfig } from './config.js';
-import { smokeReport } from './report.js';
+import { smokeReport, scenarioReport } from './report.js';
+import { runCommand } from './run.js';
 import { junitXml } from './junit.js';
 import { prettyCase, prettySummary } from './pretty.js';
 import { defaultMachine } from '../kernel-model/machine.js';
@@ -133,6 +134,27 @@ export function main(argv: string[]): void {
     .description('list the kernel profiles (--kernel) and the upstream changes each has, with their sources, and the patches')
     .action(() => {
       for (const l of describeKernels()) process.stdout.write(`${l}\n`);
+    });
+
+  program
+    .command('run')
+    .description('run scenario files (YAML, see the README): each on a freshly booted kernel with test_hmm loaded as its config says; ' +
+      'observation lines and TAP ok/not ok lines for its expectations on stdout')
+    .argument('<file...>', 'scenario files')
+    .option('--show <what>', 'pages: after each action, a map of every buffer (one character a page) and of each mirror')
+    .option('--trace', 'also a SCHED line when another thread runs')
+    .option('--seed <n>', 'seed of the random numbers and thread interleavings, for every file (overrides config.seed)')
+    .option('--report <file>', 'write every scenario and check as YAML to <file>')
+    .option('--junit <file>', 'write the results as JUnit XML to <file>, one test case per scenario')
+    .action((files: string[], opts: { show?: string; trace?: boolean; seed?: string; report?: string; junit?: string }) => {
+      const save = (file: string, what: string, text: () => string) => {
+        try {
+          writeFileSync(file, text());
+        } catch (e) {
+          throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
+        }
+      };
+      process.exitCode = runCommand(files, opts, save, { report: scenarioReport, junit: (r) => junitXml('hmm-test scenarios', r) });
     });
 
   // The harness's getopt options (-t name, -l, ...) are read in order before commander sees the rest.

@@ -10,6 +10,7 @@ import type { RunResult } from '../kselftest/harness.js';
 import { type TestHmmParams, memoryMode } from '../dmirror/test_hmm.js';
 import type { MachineConfig } from '../kernel-model/machine.js';
 import { hex } from '../kernel-model/machine.js';
+import type { ScenarioResult } from '../scenario/run.js';
 
 export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult, kernel = '6.12'): string {
   const mode = memoryMode(params);
@@ -36,5 +37,19 @@ export function smokeReport(params: TestHmmParams, machine: MachineConfig, resul
       ...(r.messages.length ? { messages: r.messages } : {}),
     })),
     totals: { pass: result.pass, fail: result.fail, skip: result.skip, exitCode: result.exitCode },
+  });
+}
+
+/** --report for `hmm-test run`: every scenario with its configuration and each check, then the totals. */
+export function scenarioReport(result: RunResult, scenarios: ScenarioResult[]): string {
+  return yaml().stringify({
+    scenarios: scenarios.map((s, i) => ({
+      file: s.file,
+      name: s.name,
+      status: result.results[i].status,
+      durationMs: +s.durationMs.toFixed(3),
+      checks: s.checks.map((c) => ({ name: c.name, status: c.skip ? 'skip' : c.ok ? 'pass' : 'fail', ...(c.detail ? { detail: c.detail } : {}) })),
+    })),
+    totals: { pass: result.pass, fail: result.fail, exitCode: result.exitCode },
   });
 }

@@ -85,8 +85,67 @@ export interface HmmEnv {
   hmm_migrate_dev_to_sys(fd: number, buffer: HmmBuffer, npages: number): number;
 }
 
+/** What one device command did, for observers (the TRACE line is made from it). */
+export interface HmmDmirrorCmdResult {
+  /** The request's name as the trace prints it (READ, MIGRATE_TO_DEV, ...). */
+  name: string;
+  npages: number;
+  /** 0 or -errno. */
+  ret: number;
+  /** The command structure after the ioctl (cpages, faults, zone_device_type). */
+  cmd: HmmDmirrorCmd;
+}
+
+/** The request as the v5 build numbers it (6.12's later commands keep their number). */
+function v5Request(request: number, cmd: HmmDmirrorCmd): number {
+  switch (request) {
+    case HMM_DMIRROR_READ: return HMM_DMIRROR_V5_READ;
+    case HMM_DMIRROR_WRITE: return HMM_DMIRROR_V5_WRITE;
+    case HMM_DMIRROR_SNAPSHOT: return HMM_DMIRROR_V5_SNAPSHOT;
+    case HMM_DMIRROR_MIGRATE_TO_DEV: cmd.alloc_to_devmem = 1; return HMM_DMIRROR_V5_MIGRATE;
+    case HMM_DMIRROR_MIGRATE_TO_SYS: cmd.alloc_to_devmem = 0; return HMM_DMIRROR_V5_MIGRATE;
+    default: return request;
+  }
+}
+
+/**
+ * hmm_dmirror_cmd() of one build: one ioctl, restarted on EINTR. With
+ * tracing, one TRACE line per command, from a command structure zeroed
+ * first (as the reference's patched copy does, so a failed command shows
+ * cpages=0). `prepare` may set fields of the command before it goes out
+ * (the seed's alloc_to_devmem); `observe` sees every command's result.
+ */
+export function hmmDmirrorCmd(libc: Libc, build: HmmTestsBuild,
+  observe?: (r: HmmDmirrorCmdResult) => void, prepare?: (cmd: HmmDmirrorCmd) => void) {
+  return function hmm_dmirror_cmd(fd: number, request: number, buffer: HmmBuffer, npages: number): number {
+    const cmd: HmmDmirrorCmd = newHmmDmirrorCmd();
+    /* Simulate a device reading system memory. */
+    cmd.addr = buffer.ptr;
+    cmd.ptr = buffer.mirror;
+    cmd.npages = npages;
+    prepare?.(cmd);
+    const req = build === 'v5' ? v5Request(request, cmd) : request;
+    let ret: number;
+    for (;;) {
+      ret = libc.ioctl(fd, req, cmd);
+      if (ret === 0) break;
+      if (libc.errno === EINTR) continue;
+      ret = -libc.errno;
+      break;
+    }
+    const name = hmmDmirrorRequestName(req, cmd);
+    libc.trace?.(`TRACE ${name} npages=${npages} ret=${ret} cpages=${cmd.cpages} faults=${cmd.faults}`);
+    observe?.({ name, npages, ret, cmd });
+    if (ret) return ret;
+    buffer.cpages = cmd.cpages;
+    buffer.faults = cmd.faults;
+    buffer.zone_device_type = cmd.zone_device_type;
+    return 0;
+  };
+}
+
 export function defineFixtures(h: Harness, libc: Libc, variants: VariantSpec[], build: HmmTestsBuild): HmmEnv {
-  const { open, close, ioctl, munmap, free, sysconf } = libc;
+  const { open, close, munmap, free, sysconf } = libc;
 
   function hmm_open(unit: number): number {
     const pathname = `/dev/hmm_dmirror${unit}`;
@@ -159,45 +218,7 @@ export function defineFixtures(h: Harness, libc: Libc, variants: VariantSpec[], 
   for (const v of variants) hmm.variant(v.hmm, { device_number: v.dev0 });
   for (const v of variants) hmm2.variant(v.hmm2, { device_number0: v.dev0, device_number1: v.dev1 });
 
-  /** The request as the v5 build numbers it (6.12's later commands keep their number). */
-  function v5Request(request: number, cmd: HmmDmirrorCmd): number {
-    switch (request) {
-      case HMM_DMIRROR_READ: return HMM_DMIRROR_V5_READ;
-      case HMM_DMIRROR_WRITE: return HMM_DMIRROR_V5_WRITE;
-      case HMM_DMIRROR_SNAPSHOT: return HMM_DMIRROR_V5_SNAPSHOT;
-      case HMM_DMIRROR_MIGRATE_TO_DEV: cmd.alloc_to_devmem = 1; return HMM_DMIRROR_V5_MIGRATE;
-      case HMM_DMIRROR_MIGRATE_TO_SYS: cmd.alloc_to_devmem = 0; return HMM_DMIRROR_V5_MIGRATE;
-      default: return request;
-    }
-  }
-
-  /**
-   * hmm_dmirror_cmd(): one ioctl, restarted on EINTR. With tracing, one
-   * TRACE line per command, from a command structure zeroed first (as the
-   * reference's patched copy does, so a failed command shows cpages=0).
-   */
-  function hmm_dmirror_cmd(fd: number, request: number, buffer: HmmBuffer, npages: number): number {
-    const cmd: HmmDmirrorCmd = newHmmDmirrorCmd();
-    /* Simulate a device reading system memory. */
-    cmd.addr = buffer.ptr;
-    cmd.ptr = buffer.mirror;
-    cmd.npages = npages;
-    const req = build === 'v5' ? v5Request(request, cmd) : request;
-    let ret: number;
-    for (;;) {
-      ret = ioctl(fd, req, cmd);
-      if (ret === 0) break;
-      if (libc.errno === EINTR) continue;
-      ret = -libc.errno;
-      break;
-    }
-    libc.trace?.(`TRACE ${hmmDmirrorRequestName(req, cmd)} npages=${npages} ret=${ret} cpages=${cmd.cpages} faults=${cmd.faults}`);
-    if (ret) return ret;
-    buffer.cpages = cmd.cpages;
-    buffer.faults = cmd.faults;
-    buffer.zone_device_type = cmd.zone_device_type;
-    return 0;
-  }
+  const hmm_dmirror_cmd = hmmDmirrorCmd(libc, build);
 
   function hmm_buffer_free(buffer: HmmBuffer | null): void {
     if (buffer === null) return;
