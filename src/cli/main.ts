@@ -146,7 +146,8 @@ export function main(argv: string[]): void {
     .option('--seed <n>', 'seed of the random numbers and thread interleavings, for every file (overrides config.seed)')
     .option('--report <file>', 'write every scenario and check as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file>, one test case per scenario')
-    .action((files: string[], opts: { show?: string; trace?: boolean; seed?: string; report?: string; junit?: string }) => {
+    .option('--emit-c', 'write, instead of running it, the scenario as a C program for a real kernel with test_hmm loaded (gcc -static -pthread)')
+    .action((files: string[], opts: { show?: string; trace?: boolean; seed?: string; report?: string; junit?: string; emitC?: boolean }) => {
       const save = (file: string, what: string, text: () => string) => {
         try {
           writeFileSync(file, text());

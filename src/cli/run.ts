@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { parseScenario } from '../scenario/parse.js';
 import { runScenario, type ScenarioResult, type Check } from '../scenario/run.js';
 import { PAGE_LEGEND } from '../scenario/pagemap.js';
+import { emitC } from '../scenario/emit_c.js';
 import { ScenarioError, fmtPos, type Scenario } from '../scenario/scenario.js';
 import { checkModuleParams } from '../runner.js';
 import { HostMemory } from '../kernel-model/page_data.js';
@@ -24,6 +25,7 @@ export interface RunCommandOptions {
   seed?: string;
   report?: string;
   junit?: string;
+  emitC?: boolean;
 }
 
 /** Read and check every file; the first bad one is a UsageError with its position. */
@@ -106,6 +108,12 @@ export function runCommand(files: string[], opts: RunCommandOptions, save: (file
   if (opts.show !== undefined && opts.show !== 'pages') throw new UsageError(`--show ${opts.show}: the only picture is pages (--show pages)`);
   const seed = opts.seed === undefined ? undefined : parseSeed(opts.seed);
   const scenarios = loadScenarios(files, seed);
+  if (opts.emitC) {
+    if (scenarios.length !== 1) throw new UsageError(`--emit-c writes one program: give one scenario file, not ${scenarios.length}`);
+    if (opts.show || opts.report || opts.junit) throw new UsageError('--emit-c only writes the C program: leave out --show, --report and --junit');
+    process.stdout.write(emitC(scenarios[0]));
+    return 0;
+  }
   const { results, exitCode } = runScenarios(scenarios, { say: (l) => process.stdout.write(`${l}\n`), showPages: opts.show === 'pages', trace: opts.trace });
   const rr = scenariosRunResult(results);
   if (opts.report) save(opts.report, 'report', () => reports.report(rr, results));

@@ -326,13 +326,13 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
       case 'open': {
         const fd = libc.open(`/dev/hmm_dmirror${s.device}`, O_RDWR, 0);
         const ret = fd < 0 ? -libc.errno : 0;
-        if (fd >= 0) p.fds.set(s.name, fd);
+        p.fds.set(s.name, fd); // -1 when it failed: later calls on it get -EBADF, as in C
         say(`${p.label}OPEN ${s.name} /dev/hmm_dmirror${s.device} ret=${errnoName(ret)}`);
         return checkRet(s, ret);
       }
       case 'close': {
         const fd = p.fds.get(s.name);
-        const ret = fd === undefined ? 0 : libc.close(fd) < 0 ? -libc.errno : 0;
+        const ret = libc.close(fd ?? -1) < 0 ? -libc.errno : 0;
         p.fds.delete(s.name);
         say(`${p.label}CLOSE ${s.name} ret=${errnoName(ret)}`);
         return;
