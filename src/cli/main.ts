@@ -27,6 +27,11 @@ const EXIT_USAGE = 2;
 /** KSFT_SKIP: what the harness exits with after -h or -l. */
 const KSFT_SKIP = 4;
 
+/** Commander's collector for a repeatable --patch. */
+function collectPatch(name: string, prev: string[]): string[] {
+  return [...prev, name];
+}
+
 function fail(msg: string): never {
   process.stderr.write(`${chalk.red('hmm-test:')} ${msg}\n`);
   process.exit(EXIT_USAGE);
@@ -59,9 +64,10 @@ export function main(argv: string[]): void {
     .option('--junit <file>', 'write the results as JUnit XML to <file> (for CI test reports)')
     .option('--format <format>', 'tap (kselftest TAP, the default when stdout is not a terminal) or pretty')
     .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
+    .option('--patch <name>', 'apply a patch (hmm-test kernels lists them) on top of the kernel; repeat for more, after the config file\'s patches', collectPatch, [])
     .option('--kernel <name>', `the kernel the cases boot: ${kernelProfiles().map((p) => p.name).join(' or ')} (default ${DEFAULT_KERNEL}; hmm-test kernels lists what each has)`)
     .addHelpText('after', `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}`)
-    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; seed?: string; report?: string; junit?: string; format?: string; config?: string; kernel?: string }) => {
+    .action((spm0: string | undefined, spm1: string | undefined, opts: { coherent?: boolean; trace?: boolean; seed?: string; report?: string; junit?: string; format?: string; config?: string; kernel?: string; patch: string[] }) => {
       if ((spm0 === undefined) !== (spm1 === undefined)) {
         throw new UsageError('smoke takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1, generic devices), not one');
       }
@@ -90,8 +96,8 @@ export function main(argv: string[]): void {
       if (opts.kernel !== undefined && config.kernel !== undefined && opts.kernel !== config.kernel) {
         throw new UsageError(`--kernel ${opts.kernel} and ${opts.config}'s kernel: ${config.kernel} disagree: give the kernel in one place`);
       }
-      const kernel = composeKernel(opts.kernel ?? config.kernel ?? DEFAULT_KERNEL);
-      if ('error' in kernel) throw new UsageError(`--kernel: ${kernel.error}`);
+      const kernel = composeKernel(opts.kernel ?? config.kernel ?? DEFAULT_KERNEL, [...config.patches ?? [], ...opts.patch]);
+      if ('error' in kernel) throw new UsageError(`${opts.patch.length ? '--patch' : config.patches?.length ? `${opts.config}: patches` : '--kernel'}: ${kernel.error}`);
       const seed = opts.seed === undefined ? undefined : parseSeed(opts.seed);
       const problem = checkModuleParams(params, machine);
       if (problem !== null) throw new UsageError(problem);
@@ -124,7 +130,7 @@ export function main(argv: string[]): void {
           throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
         }
       };
-      if (opts.report) save(opts.report, 'report', () => smokeReport(params, machine, result, kernel.label));
+      if (opts.report) save(opts.report, 'report', () => smokeReport(params, machine, result, kernel.profile, kernel.patches));
       if (opts.junit) save(opts.junit, 'JUnit XML', () => junitXml('hmm-tests', result, { kernel: kernel.label }));
       process.exitCode = result.exitCode;
     });
@@ -146,8 +152,9 @@ export function main(argv: string[]): void {
     .option('--seed <n>', 'seed of the random numbers and thread interleavings, for every file (overrides config.seed)')
     .option('--report <file>', 'write every scenario and check as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file>, one test case per scenario')
+    .option('--patch <name>', 'apply a patch (hmm-test kernels lists them) on top of every scenario\'s kernel and its config\'s patches; repeat for more', collectPatch, [])
     .option('--emit-c', 'write, instead of running it, the scenario as a C program for a real kernel with test_hmm loaded (gcc -static -pthread)')
-    .action((files: string[], opts: { show?: string; trace?: boolean; seed?: string; report?: string; junit?: string; emitC?: boolean }) => {
+    .action((files: string[], opts: { show?: string; trace?: boolean; seed?: string; report?: string; junit?: string; emitC?: boolean; patch: string[] }) => {
       const save = (file: string, what: string, text: () => string) => {
         try {
           writeFileSync(file, text());

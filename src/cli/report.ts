@@ -12,12 +12,13 @@ import type { MachineConfig } from '../kernel-model/machine.js';
 import { hex } from '../kernel-model/machine.js';
 import type { ScenarioResult } from '../scenario/run.js';
 
-export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult, kernel = '6.12'): string {
+export function smokeReport(params: TestHmmParams, machine: MachineConfig, result: RunResult, kernel = '6.12', patches: readonly string[] = []): string {
   const mode = memoryMode(params);
   const memoryType = { private: ['DEVICE_PRIVATE'], generic: ['DEVICE_GENERIC'], coherent: ['DEVICE_PRIVATE', 'DEVICE_COHERENT'] }[mode];
   return yaml().stringify({
     configuration: {
       kernel,
+      ...(patches.length ? { patches: [...patches] } : {}),
       module: 'test_hmm',
       parameters: { spm_addr_dev0: hex(params.spm_addr_dev0), spm_addr_dev1: hex(params.spm_addr_dev1), spm_type: params.spm_type ?? 'generic' },
       mode,
@@ -46,6 +47,8 @@ export function scenarioReport(result: RunResult, scenarios: ScenarioResult[]): 
     scenarios: scenarios.map((s, i) => ({
       file: s.file,
       name: s.name,
+      kernel: s.kernel,
+      ...(s.patches.length ? { patches: s.patches } : {}),
       status: result.results[i].status,
       durationMs: +s.durationMs.toFixed(3),
       checks: s.checks.map((c) => ({ name: c.name, status: c.skip ? 'skip' : c.ok ? 'pass' : 'fail', ...(c.detail ? { detail: c.detail } : {}) })),

@@ -355,7 +355,7 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
 export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   const k = mod.k;
   const rpage: Page = zoneDeviceData(k, vmf.page);
-  const dmirror = k.kobj<Dmirror>(zoneDeviceData(k, rpage))!;
+  const dmirror = k.kobj<Dmirror>(zoneDeviceData(k, rpage), 'dmirror_devmem_fault')!;
   // The C keeps args and its two pfns on the stack; the module's scratch ones stand in (a fault never nests).
   const args = mod.faultArgs;
   args.vma = vmf.vma;
