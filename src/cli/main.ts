@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { loadConfig, type HmmTestConfig } from './config.js';
 import { smokeReport, scenarioReport } from './report.js';
 import { runCommand } from './run.js';
+import { catchCommand } from './catch.js';
 import { junitXml } from './junit.js';
 import { prettyCase, prettySummary } from './pretty.js';
 import { defaultMachine } from '../kernel-model/machine.js';
@@ -163,6 +164,17 @@ export function main(argv: string[]): void {
         }
       };
       process.exitCode = runCommand(files, opts, save, { report: scenarioReport, junit: (r) => junitXml('hmm-test scenarios', r) });
+    });
+
+  program
+    .command('catch')
+    .description('run the suite (private and coherent variants) and the scenarios on the plain kernel and once per patch, ' +
+      'and print which case or scenario catches which patch (its verdict differs)')
+    .argument('[file...]', 'scenario files (default: the examples in scenarios/)')
+    .option('--kernel <name>', `the kernel the patches go on (default ${DEFAULT_KERNEL})`)
+    .option('--patch <name>', 'only this patch (repeat for more; default: every patch hmm-test kernels lists)', collectPatch, [])
+    .action((files: string[], opts: { kernel?: string; patch: string[] }) => {
+      process.exitCode = catchCommand(files, { ...opts, say: (l) => process.stdout.write(`${l}\n`) });
     });
 
   // The harness's getopt options (-t name, -l, ...) are read in order before commander sees the rest.
