@@ -157,6 +157,12 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
   return ret;
 }
 
+/** Whether migrate_vma_setup() collected (and so locked) a page in this window. */
+function windowHasLockedPage(args: MigrateVma): boolean {
+  for (let i = 0; i < args.npages; i++) if (migratePfnToPage(args.src[i]) !== 0) return true;
+  return false;
+}
+
 /**
  * Model of dmirror_migrate_to_device() (6.12 MIGRATE_TO_DEV): VMA by VMA,
  * ARRAY_SIZE(src_pfns) pages at a time, system pages into device memory and the device's
@@ -189,6 +195,9 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
       mm.mmput();
       return ret;
     }
+    // dmirror_devmem_alloc_page() may sleep (alloc_page(GFP_HIGHUSER)): a preemption point under the
+    // scheduler's rule only when migrate_vma_setup() locked no source page (every entry none or zero).
+    if (!windowHasLockedPage(args)) k.sched.point('dmirror_migrate_to_device: after migrate_vma_setup');
     dmirrorMigrateAllocAndCopy(k, args, dmirror);
     migrateVmaPages(k, args);
     dmirrorMigrateFinalizeAndMap(k, args, dmirror);
