@@ -14,6 +14,7 @@ import { loadConfig, type HmmTestConfig } from './config.js';
 import { smokeReport, scenarioReport } from './report.js';
 import { runCommand } from './run.js';
 import { catchCommand } from './catch.js';
+import { diffLogs } from '../scenario/diff.js';
 import { junitXml } from './junit.js';
 import { prettyCase, prettySummary } from './pretty.js';
 import { defaultMachine } from '../kernel-model/machine.js';
@@ -175,6 +176,24 @@ export function main(argv: string[]): void {
     .option('--patch <name>', 'only this patch (repeat for more; default: every patch hmm-test kernels lists)', collectPatch, [])
     .action((files: string[], opts: { kernel?: string; patch: string[] }) => {
       process.exitCode = catchCommand(files, { ...opts, say: (l) => process.stdout.write(`${l}\n`) });
+    });
+
+  program
+    .command('diff')
+    .description("line up two observation logs (the model's hmm-test run, a real kernel's --emit-c program) and show the first difference of each scenario")
+    .argument('<a>', 'a log')
+    .argument('<b>', 'another log')
+    .action((a: string, b: string) => {
+      const read = (f: string) => {
+        try {
+          return readFileSync(f, 'utf8');
+        } catch (e) {
+          throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the path of an observation log`);
+        }
+      };
+      const r = diffLogs(read(a), read(b), a, b);
+      for (const l of r.lines) process.stdout.write(`${l}\n`);
+      process.exitCode = r.same ? 0 : 1;
     });
 
   // The harness's getopt options (-t name, -l, ...) are read in order before commander sees the rest.

@@ -279,6 +279,7 @@ class Emitter {
       '\tstatic pthread_t threads[64];', '\tint ret, status;', '\tuint64_t cpages, faults;', '\tuint32_t type;',
       '\t(void)ret; (void)status; (void)cpages; (void)faults; (void)type; (void)fds; (void)pids; (void)gates; (void)threads;',
       '\tsetvbuf(stdout, NULL, _IONBF, 0);',
+      `\tprintf("# scenario %s: %s\\n", ${cstr(this.sc.file)}, ${cstr(this.sc.name)});`,
       '\tsa.sa_sigaction = on_fatal;', '\tsa.sa_flags = SA_SIGINFO;', '\tsigaction(SIGSEGV, &sa, NULL);', '\tsigaction(SIGBUS, &sa, NULL);',
       body, '\treturn 0;', '}', ''].join('\n');
   }
