@@ -162,6 +162,12 @@ t.test('catchMatrix on real runs of the scenarios: two patches, and a registered
 
 t.test('CLI: --patch for smoke and run, patches: in --config, the reports record them, unknown names are one line', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hmm-patches-'));
+  for (const args of [['catch', '--patch', 'nope'], ['catch', '--kernel', '5.0']]) {
+    const c = cli(args);
+    t.equal(c.status, 2, args.join(' '));
+    t.equal(c.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line`);
+    t.match(c.stderr, /^hmm-test: --(patch|kernel): unknown (patch 'nope'; the patches are migrate_vma_pages-no-invalidate|kernel '5.0'; the kernels are 6.12, 7.2)/);
+  }
   const bad = cli(['smoke', '--patch', 'no-such-patch']);
   t.equal(bad.status, 2);
   t.match(bad.stderr, /^hmm-test: --patch: unknown patch 'no-such-patch'; the patches for kernel 6.12 are .*test_hmm-no-evict-on-close/);
