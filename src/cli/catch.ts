@@ -102,6 +102,8 @@ export interface CatchOptions {
   kernel?: string;
   patch?: string[];
   say: (line: string) => void;
+  /** A line as each run starts (stderr at the command line). */
+  progress?: (line: string) => void;
 }
 
 /** The subcommand: compute and print the matrix. Returns the exit status (0; 2 comes as a UsageError). */
@@ -121,7 +123,7 @@ export function catchCommand(files: string[], opts: CatchOptions): number {
   const rows = catchMatrix(patches, (ps) => {
     const v = composeKernel(profile, ps);
     if ('error' in v) return v;
-    opts.say(`# running kernel ${v.label}`);
+    opts.progress?.(`# running kernel ${v.label}`);
     const sv = scenarioVerdicts(scenarios, ps, hostMemory, plainScenarios);
     if (ps.length === 0) plainScenarios = sv;
     return new Map([...suiteVerdicts(v, hostMemory), ...sv]);

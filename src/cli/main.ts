@@ -175,7 +175,7 @@ export function main(argv: string[]): void {
     .option('--kernel <name>', `the kernel the patches go on (default ${DEFAULT_KERNEL})`)
     .option('--patch <name>', 'only this patch (repeat for more; default: every patch hmm-test kernels lists)', collectPatch, [])
     .action((files: string[], opts: { kernel?: string; patch: string[] }) => {
-      process.exitCode = catchCommand(files, { ...opts, say: (l) => process.stdout.write(`${l}\n`) });
+      process.exitCode = catchCommand(files, { ...opts, say: (l) => process.stdout.write(`${l}\n`), progress: (l) => process.stderr.write(`${l}\n`) });
     });
 
   program
