@@ -189,7 +189,9 @@ t.test('CLI: --patch for smoke and run, patches: in --config, the reports record
   t.equal(twice.status, 2, 'a patch its config has already: refused before anything runs');
   t.match(twice.stderr, /patch 'dmirror_do_fault-backing-page' is in kernel 6.12 already/);
   const srep = join(dir, 's.yaml');
-  const r = cli(['run', '--patch', 'dmirror_do_fault-backing-page', '--report', srep, join(ROOT, 'scenarios/migrate-read-back.yaml')]);
+  const junit = join(dir, 's.xml');
+  const r = cli(['run', '--patch', 'dmirror_do_fault-backing-page', '--report', srep, '--junit', junit, join(ROOT, 'scenarios/migrate-read-back.yaml')]);
+  t.match(readFileSync(junit, 'utf8'), /<property name="kernel" value="6\.12 \+ dmirror_do_fault-backing-page"\/>/, 'JUnit: the kernel property names the patch');
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /\(kernel 6\.12 \+ dmirror_do_fault-backing-page, /, 'the scenario line names the patch');
   const sr = parseYaml(readFileSync(srep, 'utf8'));

@@ -164,7 +164,8 @@ export function main(argv: string[]): void {
           throw new UsageError(`cannot write the ${what} to ${file}: ${(e as Error).message}; give a writable file path`);
         }
       };
-      process.exitCode = runCommand(files, opts, save, { report: scenarioReport, junit: (r) => junitXml('hmm-test scenarios', r) });
+      process.exitCode = runCommand(files, opts, save, { report: scenarioReport, junit: (r, sc) => junitXml('hmm-test scenarios', r,
+        { kernel: [...new Set(sc.map((s) => [s.kernel, ...s.patches].join(' + ')))].join(', ') }) });
     });
 
   program

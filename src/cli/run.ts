@@ -112,7 +112,7 @@ export function runScenarios(scenarios: Scenario[], opts: { say: (l: string) => 
 
 /** The subcommand's action: parse the options, run, write the report files; sets the exit status. */
 export function runCommand(files: string[], opts: RunCommandOptions, save: (file: string, what: string, text: () => string) => void,
-  reports: { report: (r: RunResult, sc: ScenarioResult[]) => string; junit: (r: RunResult) => string }): number {
+  reports: { report: (r: RunResult, sc: ScenarioResult[]) => string; junit: (r: RunResult, sc: ScenarioResult[]) => string }): number {
   if (opts.show !== undefined && opts.show !== 'pages') throw new UsageError(`--show ${opts.show}: the only picture is pages (--show pages)`);
   const seed = opts.seed === undefined ? undefined : parseSeed(opts.seed);
   const scenarios = loadScenarios(files, seed, opts.patch ?? []);
@@ -125,6 +125,6 @@ export function runCommand(files: string[], opts: RunCommandOptions, save: (file
   const { results, exitCode } = runScenarios(scenarios, { say: (l) => process.stdout.write(`${l}\n`), showPages: opts.show === 'pages', trace: opts.trace });
   const rr = scenariosRunResult(results);
   if (opts.report) save(opts.report, 'report', () => reports.report(rr, results));
-  if (opts.junit) save(opts.junit, 'JUnit XML', () => reports.junit(rr));
+  if (opts.junit) save(opts.junit, 'JUnit XML', () => reports.junit(rr, results));
   return exitCode;
 }
