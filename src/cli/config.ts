@@ -11,6 +11,7 @@
  *     transparent_hugepage: madvise  # always | madvise | never (the kernel command line's setting)
  *     hugepages: 16                # hugetlbfs pool of 2 MiB pages (vm.nr_hugepages)
  *   kernel: '6.12'                 # the kernel profile (hmm-test kernels lists them), as --kernel
+ *   patches: [test_hmm-no-evict-on-close]  # patches on top of it, in order, as --patch
  *   module:                        # test_hmm parameters, as modprobe would get them
  *     spm_addr_dev0: 0x100000000
  *     spm_addr_dev1: 0x140000000
@@ -35,6 +36,8 @@ export interface HmmTestConfig {
   params: TestHmmParams | null;
   /** The kernel profile's name (kernel-model/changes.ts), when the file gives one. */
   kernel?: string;
+  /** Patches on top of the kernel (`patches:`), in order. */
+  patches?: string[];
 }
 
 /** The largest --config file read: a configuration is a few hundred bytes. */
@@ -191,13 +194,18 @@ export function loadConfig(text: string, file: string): HmmTestConfig {
     throw new UsageError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0].replace(/:$/, '')}`);
   }
   if (doc === null || doc === undefined) return { machine: defaultMachine(), params: null };
-  const top = onlyKeys(file, doc, ['machine', 'module', 'kernel']);
+  const top = onlyKeys(file, doc, ['machine', 'module', 'kernel', 'patches']);
   const machine = top.machine === undefined ? defaultMachine() : parseMachine(`${file}: machine`, top.machine);
   const params = top.module === undefined ? null : parseModuleParams(`${file}: module`, top.module);
-  if (top.kernel === undefined) return { machine, params };
-  const kernel = String(top.kernel);
+  const kernel = top.kernel === undefined ? undefined : String(top.kernel);
   const v = composeKernel(kernel);
   if ('error' in v) throw new UsageError(`${file}: kernel: ${v.error}`);
-  return { machine, params, kernel };
+  if (top.patches === undefined) return { machine, params, kernel };
+  if (!Array.isArray(top.patches) || top.patches.some((x) => typeof x !== 'string')) {
+    throw new UsageError(`${file}: patches must be a list of patch names, like [test_hmm-no-evict-on-close] (hmm-test kernels lists them)`);
+  }
+  const p = composeKernel(kernel, top.patches as string[]);
+  if ('error' in p) throw new UsageError(`${file}: patches: ${p.error}`);
+  return { machine, params, kernel, patches: top.patches as string[] };
 }
 

@@ -21,6 +21,7 @@ import { loadConfig, readConfigFile, type HmmTestConfig } from './config.js';
 import { defaultMachine, hex } from '../kernel-model/machine.js';
 import { scenarioReport } from './report.js';
 import { runCommand } from './run.js';
+import { catchCommand } from './catch.js';
 import { diffLogs } from '../scenario/diff.js';
 import { junitDocument } from './junit.js';
 import { UsageError, parseAddress, parseSeed } from './args.js';
@@ -40,6 +41,11 @@ const EXIT_USAGE = KSFT_FAIL;
 /** kselftest's TEST_TIMEOUT_DEFAULT (seconds); hmm-tests.c sets no TEST_F_TIMEOUT. */
 const TEST_TIMEOUT_DEFAULT = 30;
 
+/** Commander's collector for a repeatable --patch. */
+function collectPatch(name: string, prev: string[]): string[] {
+  return [...prev, name];
+}
+
 /** What `smoke --help` and `smoke -h` show after the options. */
 const SMOKE_HELP_AFTER = `\nThe kselftest harness's options also work here:\n${HARNESS_USAGE.slice(1).join('\n')}\n\n` +
   'Exit status: 0 pass (skips count as passed), 1 a case failed or bad usage, 4 after -h or -l,\n' +
@@ -54,7 +60,7 @@ function errorLine(msg: string): void {
 
 interface SmokeOpts {
   coherent?: boolean; trace?: boolean; traceSched?: boolean; seed?: string; report?: string; junit?: string;
-  format?: string; config?: string; timeout?: string; bail?: boolean; color?: boolean; kernel?: string;
+  format?: string; config?: string; timeout?: string; bail?: boolean; color?: boolean; kernel?: string; patch: string[];
 }
 
 /** The --timeout value: seconds, 0 for none. */
@@ -126,6 +132,7 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
     .addOption(new Option('--format <format>', 'tap (kselftest TAP) or pretty (a line per case); default: pretty on a terminal, tap otherwise').choices(['tap', 'pretty']))
     .option('--no-color', 'no colour (so does a non-empty NO_COLOR; FORCE_COLOR=1..3 forces it); never changes the format')
     .option('--config <file>', 'a YAML file describing the simulated machine and the module parameters')
+    .option('--patch <name>', 'apply a patch (hmm-test kernels lists them) on top of the kernel; repeat for more, after the config file\'s patches', collectPatch, [])
     .option('--kernel <name>', `the kernel the cases boot: ${kernelProfiles().map((p) => p.name).join(' or ')} (default ${DEFAULT_KERNEL}; hmm-test kernels lists what each has)`)
     .addHelpText('after', SMOKE_HELP_AFTER)
     .action((spm0: string | undefined, spm1: string | undefined, opts: SmokeOpts) => {
@@ -145,8 +152,8 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
       if (opts.kernel !== undefined && config.kernel !== undefined && opts.kernel !== config.kernel) {
         throw new UsageError(`--kernel ${opts.kernel} and ${opts.config}'s kernel: ${config.kernel} disagree: give the kernel in one place`);
       }
-      const kernel = composeKernel(opts.kernel ?? config.kernel ?? DEFAULT_KERNEL);
-      if ('error' in kernel) throw new UsageError(`--kernel: ${kernel.error}`);
+      const kernel = composeKernel(opts.kernel ?? config.kernel ?? DEFAULT_KERNEL, [...config.patches ?? [], ...opts.patch]);
+      if ('error' in kernel) throw new UsageError(`${opts.patch.length ? '--patch' : config.patches?.length ? `${opts.config}: patches` : '--kernel'}: ${kernel.error}`);
       const limit = 2 ** machine.physBits;
       for (const [n, a] of [['spm_addr_dev0', params.spm_addr_dev0], ['spm_addr_dev1', params.spm_addr_dev1]] as const) {
         if (a >= limit) throw new UsageError(`${n}=${hex(a)} is beyond the machine's ${machine.physBits} physical address bits (below ${hex(limit)}); give an address inside it or raise machine.physBits in --config`);
@@ -209,8 +216,9 @@ export async function run(argv: string[]): Promise<number> {
     .option('--seed <n>', 'seed of the random numbers and thread interleavings, for every file (overrides config.seed)')
     .option('--report <file>', 'write every scenario and check as YAML to <file>')
     .option('--junit <file>', 'write the results as JUnit XML to <file>, one test case per scenario')
+    .option('--patch <name>', 'apply a patch (hmm-test kernels lists them) on top of every scenario\'s kernel and its config\'s patches; repeat for more', collectPatch, [])
     .option('--emit-c', 'write, instead of running it, the scenario as a C program for a real kernel with test_hmm loaded (gcc -static -pthread)')
-    .action((files: string[], opts: { show?: string; trace?: boolean; seed?: string; report?: string; junit?: string; emitC?: boolean }) => {
+    .action((files: string[], opts: { show?: string; trace?: boolean; seed?: string; report?: string; junit?: string; emitC?: boolean; patch: string[] }) => {
       const save = (file: string, what: string, text: () => string) => {
         try {
           writeFileSync(file, text());
@@ -221,8 +229,23 @@ export async function run(argv: string[]): Promise<number> {
       const started = new Date().toISOString();
       code = runCommand(files, opts, save, {
         report: scenarioReport,
-        junit: (r) => junitDocument('hmm-test scenarios', 'hmm-test', { 'hmm-test.version': toolVersion(), 'command.line': ['hmm-test', ...argv].join(' ') }, started, r),
+        junit: (r, sc) => junitDocument('hmm-test scenarios', 'hmm-test', {
+          'hmm-test.version': toolVersion(),
+          'kernel.profile': [...new Set(sc.map((x) => [x.kernel, ...x.patches].join(' + ')))].join(', '),
+          'command.line': ['hmm-test', ...argv].join(' '),
+        }, started, r),
       });
+    });
+
+  program
+    .command('catch')
+    .description('run the suite (private and coherent variants) and the scenarios on the plain kernel and once per patch, ' +
+      'and print which case or scenario catches which patch (its verdict differs)')
+    .argument('[file...]', 'scenario files (default: the examples in scenarios/)')
+    .option('--kernel <name>', `the kernel the patches go on (default ${DEFAULT_KERNEL})`)
+    .option('--patch <name>', 'only this patch (repeat for more; default: every patch hmm-test kernels lists)', collectPatch, [])
+    .action((files: string[], opts: { kernel?: string; patch: string[] }) => {
+      code = catchCommand(files, { ...opts, say: (l) => writeOut(`${l}\n`), progress: (l) => writeErr(`${l}\n`) });
     });
 
   program

@@ -55,6 +55,7 @@ export function smokeReport(info: RunInfo, result: RunResult, incomplete: string
       ...(incomplete ? { incomplete } : result.bailedOut ? { incomplete: 'stopped at the first failure (--bail)' } : {}),
     },
     configuration: {
+      ...(info.patches.length ? { patches: [...info.patches] } : {}),
       module: 'test_hmm',
       parameters: { spm_addr_dev0: hex(params.spm_addr_dev0), spm_addr_dev1: hex(params.spm_addr_dev1), spm_type: params.spm_type ?? 'generic' },
       mode: info.mode,
@@ -85,6 +86,8 @@ export function scenarioReport(result: RunResult, scenarios: ScenarioResult[]): 
     scenarios: scenarios.map((s, i) => ({
       file: s.file,
       name: s.name,
+      kernel: s.kernel,
+      ...(s.patches.length ? { patches: s.patches } : {}),
       status: result.results[i].status,
       durationMs: +s.durationMs.toFixed(3),
       checks: s.checks.map((c) => ({ name: c.name, status: c.skip ? 'skip' : c.ok ? 'pass' : 'fail', ...(c.detail ? { detail: c.detail } : {}) })),

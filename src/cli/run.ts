@@ -19,6 +19,7 @@ import { HostMemory } from '../kernel-model/page_data.js';
 import type { RunResult, CaseResult, FailureKind } from '../kselftest/harness.js';
 import { UsageError, parseSeed } from './args.js';
 import { writeOut } from './output.js';
+import { composeKernel } from '../kernel-model/changes.js';
 
 export interface RunCommandOptions {
   show?: string;
@@ -27,10 +28,12 @@ export interface RunCommandOptions {
   report?: string;
   junit?: string;
   emitC?: boolean;
+  /** --patch NAME..., added to every scenario's config.patches. */
+  patch?: string[];
 }
 
 /** Read and check every file; the first bad one is a UsageError with its position. */
-export function loadScenarios(files: string[], seed?: number): Scenario[] {
+export function loadScenarios(files: string[], seed?: number, patches: readonly string[] = []): Scenario[] {
   if (files.length === 0) throw new UsageError('run needs at least one scenario file: hmm-test run scenarios/*.yaml');
   return files.map((f) => {
     let text: string;
@@ -47,6 +50,11 @@ export function loadScenarios(files: string[], seed?: number): Scenario[] {
       throw e;
     }
     if (seed !== undefined) sc.config.seed = seed;
+    if (patches.length) {
+      const v = composeKernel(sc.config.kernel, [...sc.config.patches, ...patches]);
+      if ('error' in v) throw new UsageError(`--patch: ${f}: ${v.error}`);
+      sc.config.patches = [...sc.config.patches, ...patches];
+    }
     const problem = checkModuleParams(sc.config.params, sc.config.machine);
     if (problem !== null) throw new UsageError(`${fmtPos(sc.config.pos)}: config.module: ${problem}`);
     return sc;
@@ -91,7 +99,7 @@ export function runScenarios(scenarios: Scenario[], opts: { say: (l: string) => 
   for (const sc of scenarios) {
     const cfg = sc.config, p = cfg.params;
     const mode = p.spm_addr_dev0 ? `${p.spm_type ?? 'generic'} devices` : 'private devices';
-    say(`# scenario ${sc.file}: ${sc.name} (kernel ${cfg.kernel}, ${mode}, THP ${cfg.machine.transparentHugepage ?? 'madvise'}, seed ${cfg.seed ?? 1})`);
+    say(`# scenario ${sc.file}: ${sc.name} (kernel ${[cfg.kernel, ...cfg.patches].join(' + ')}, ${mode}, THP ${cfg.machine.transparentHugepage ?? 'madvise'}, seed ${cfg.seed ?? 1})`);
     results.push(runScenario(sc, {
       line: say,
       check: (c) => {
@@ -111,10 +119,10 @@ export function runScenarios(scenarios: Scenario[], opts: { say: (l: string) => 
 
 /** The subcommand's action: parse the options, run, write the report files; sets the exit status. */
 export function runCommand(files: string[], opts: RunCommandOptions, save: (file: string, what: string, text: () => string) => void,
-  reports: { report: (r: RunResult, sc: ScenarioResult[]) => string; junit: (r: RunResult) => string }): number {
+  reports: { report: (r: RunResult, sc: ScenarioResult[]) => string; junit: (r: RunResult, sc: ScenarioResult[]) => string }): number {
   if (opts.show !== undefined && opts.show !== 'pages') throw new UsageError(`--show ${opts.show}: the only picture is pages (--show pages)`);
   const seed = opts.seed === undefined ? undefined : parseSeed(opts.seed);
-  const scenarios = loadScenarios(files, seed);
+  const scenarios = loadScenarios(files, seed, opts.patch ?? []);
   if (opts.emitC) {
     if (scenarios.length !== 1) throw new UsageError(`--emit-c writes one program: give one scenario file, not ${scenarios.length}`);
     if (opts.show || opts.report || opts.junit) throw new UsageError('--emit-c only writes the C program: leave out --show, --report and --junit');
@@ -124,6 +132,6 @@ export function runCommand(files: string[], opts: RunCommandOptions, save: (file
   const { results, exitCode } = runScenarios(scenarios, { say: (l) => writeOut(`${l}\n`), showPages: opts.show === 'pages', trace: opts.trace });
   const rr = scenariosRunResult(results);
   if (opts.report) save(opts.report, 'report', () => reports.report(rr, results));
-  if (opts.junit) save(opts.junit, 'JUnit XML', () => reports.junit(rr));
+  if (opts.junit) save(opts.junit, 'JUnit XML', () => reports.junit(rr, results));
   return exitCode;
 }

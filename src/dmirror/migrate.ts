@@ -170,6 +170,12 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
   return ret;
 }
 
+/** Whether migrate_vma_setup() collected (and so locked) a page in this window. */
+function windowHasLockedPage(args: MigrateVma): boolean {
+  for (let i = 0; i < args.npages; i++) if (migratePfnToPage(args.src[i]) !== 0) return true;
+  return false;
+}
+
 /**
  * Model of dmirror_migrate_to_device() (6.12 MIGRATE_TO_DEV): VMA by VMA,
  * ARRAY_SIZE(src_pfns) pages at a time, system pages into device memory and the device's
@@ -202,6 +208,9 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
       mm.mmput();
       return ret;
     }
+    // dmirror_devmem_alloc_page() may sleep (alloc_page(GFP_HIGHUSER)): a preemption point under the
+    // scheduler's rule only when migrate_vma_setup() locked no source page (every entry none or zero).
+    if (!windowHasLockedPage(args)) k.sched.point('dmirror_migrate_to_device: after migrate_vma_setup');
     dmirrorMigrateAllocAndCopy(k, args, dmirror);
     migrateVmaPages(k, args);
     dmirrorMigrateFinalizeAndMap(k, args, dmirror);
@@ -368,7 +377,7 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
 export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   const k = mod.k;
   const rpage: Page = zoneDeviceData(k, vmf.page);
-  const dmirror = k.kobj<Dmirror>(zoneDeviceData(k, rpage))!;
+  const dmirror = k.kobj<Dmirror>(zoneDeviceData(k, rpage), 'dmirror_devmem_fault')!;
   // The C keeps args and its two pfns on the stack; the module's scratch ones stand in (a fault never nests).
   const args = mod.faultArgs;
   args.vma = vmf.vma;

@@ -21,7 +21,8 @@ import { type MmuIntervalNotifierOps, type MmuNotifierRange, MmuIntervalNotifier
   mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
 import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { mutexLock, mutexTrylock, mutexUnlock, mmapReadLock, mmapReadUnlock } from '../kernel-model/locking.js';
-import { type Dmirror, dmirrorMm, dmirrorPageToDevice, dmirrorPfnsArraySize } from './test_hmm.js';
+import { type Dmirror, dmirrorMm, dmirrorPageToDevice, dmirrorPfnsArraySize, dmirrorBackingPage } from './test_hmm.js';
+import { DMIRROR_DO_FAULT_BACKING_PAGE } from '../kernel-model/changes.js';
 import { DPT_XA_TAG_WRITE, xaPointerTag, xaUntagPointer } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE, HMM_DMIRROR_PROT_READ,
   HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, HMM_DMIRROR_PROT_PUD, HMM_DMIRROR_PROT_ZERO,
@@ -89,8 +90,10 @@ function dmirrorDoFault(dmirror: Dmirror, range: HmmRange): number {
     const v = range.hmmPfns[i], flags = hmmPfnFlags(v);
     k.warn((flags & HMM_PFN_ERROR) !== 0, 'dmirror_do_fault', 'HMM_PFN_ERROR after a successful fault');
     k.warn(!(flags & HMM_PFN_VALID), 'dmirror_do_fault', 'entry not valid after a successful fault');
-    const page = hmmPfnToPage(v);
+    let page = hmmPfnToPage(v);
     k.warn(page === 0, 'dmirror_do_fault', 'no page');
+    // 6.12 stores this device's private page itself, which dmirror_do_read() cannot copy; the proposed fix stores its data.
+    if (k.has(DMIRROR_DO_FAULT_BACKING_PAGE) && isDevicePrivatePage(k, page)) page = dmirrorBackingPage(k, page);
     if (flags & HMM_PFN_WRITE) dmirror.pt.store(pfn, page, DPT_XA_TAG_WRITE);
     else if (k.warn((range.defaultFlags & HMM_PFN_WRITE) !== 0, 'dmirror_do_fault', 'read-only entry for a write fault')) return -EFAULT;
     else dmirror.pt.store(pfn, page, 0);

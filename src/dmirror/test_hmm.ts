@@ -41,7 +41,7 @@ import { vmInsertPage } from '../kernel-model/memory.js';
 import { MigrateVma, migrateDeviceRange, migrateDevicePages, migrateDeviceFinalize, migratePfn, migratePfnToPage,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE } from '../kernel-model/migrate_device.js';
 import { DevicePageTable } from './xarray.js';
-import { TEST_HMM_EVICT_ON_CLOSE, TEST_HMM_REDUCE_STACK } from '../kernel-model/changes.js';
+import { TEST_HMM_EVICT_ON_CLOSE, TEST_HMM_REDUCE_STACK, DMIRROR_CHUNK_FORCE_PRIVATE } from '../kernel-model/changes.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV,
   HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE,
   HMM_DMIRROR_RELEASE, HMM_DMIRROR_V5_READ, HMM_DMIRROR_V5_WRITE, HMM_DMIRROR_V5_MIGRATE, HMM_DMIRROR_V5_SNAPSHOT,
@@ -209,6 +209,7 @@ function dmirrorFopsRelease(filp: File): number {
   mmuIntervalNotifierRemove(dmirror.notifier);
   if (mdevice.mod.k.has(TEST_HMM_EVICT_ON_CLOSE)) for (const devmem of mdevice.devmemChunks) dmirrorDeviceEvictChunk(devmem);
   dmirror.pt.destroy();
+  mdevice.mod.k.kfree(dmirror);
   return 0;
 }
 
@@ -271,6 +272,8 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
     default:
       return -EINVAL;
   }
+  // Seed 000 v4 set the type once more after the switch, whatever the device's memory.
+  if (k.has(DMIRROR_CHUNK_FORCE_PRIVATE)) type = MEMORY_DEVICE_PRIVATE;
   const pagemap: DevPagemap = { type, range, ops: mod.devmemOps, owner: mdevice };
   const devmem = new DmirrorChunk(pagemap, mdevice);
   const ptr = memremapPages(k, pagemap);

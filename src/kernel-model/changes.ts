@@ -166,6 +166,73 @@ export const TEST_HMM_ALLOC_OOM = defineChange({
     'fails with it and MIGRATE_TO_SYS returns -ENOMEM (6.12 skips the page and reports success)',
 });
 
+/* ---- Patches: historical and proposed changes no profile carries (--patch NAME) ---- */
+
+export const MIGRATE_VMA_PAGES_NO_INVALIDATE = defineChange({
+  name: 'migrate_vma_pages-no-invalidate',
+  subject: 'mm/migrate: remove range invalidation in migrate_vma_pages()',
+  author: 'Ralph Campbell',
+  release: 'none (dropped in review: Jason Gunthorpe, 2020-07-31)',
+  source: 'seed 001 (/work/shared/seeds/001_c0c463fae742e279.txt), [PATCH v4 6/6] and its review thread',
+  what: 'migrate_vma_pages() installs the new page over a pte_none()/zero-page entry without the second ' +
+    'MMU_NOTIFY_MIGRATE invalidation: a secondary MMU that re-faulted the zero page after migrate_vma_setup() ' +
+    'keeps mirroring it',
+});
+
+export const DMIRROR_CHUNK_FORCE_PRIVATE = defineChange({
+  name: 'dmirror_allocate_chunk-force-private',
+  subject: 'lib: test_hmm add support for device generic memory (v4)',
+  author: 'Alex Sierra',
+  release: 'none (the v4 bug fixed in v5)',
+  source: 'seed 000 (/work/shared/seeds/000_6885d5b06d71151c.txt), cover letter v5 changelog: ' +
+    '"remove devmem->pagemap.type = MEMORY_DEVICE_PRIVATE at dmirror_allocate_chunk"',
+  what: 'dmirror_allocate_chunk() sets pagemap.type = MEMORY_DEVICE_PRIVATE after choosing the type: ' +
+    'GENERIC and COHERENT devices get device-private chunks',
+});
+
+export const ZONE_DEVICE_ONE_BASED_REFCOUNT = defineChange({
+  name: 'zone_device-one-based-refcount',
+  subject: 'revert of "mm: remove extra ZONE_DEVICE struct page refcount" (the core half)',
+  author: 'Ralph Campbell / Alex Sierra',
+  release: 'none (the rule before seed 000 patch 02)',
+  source: 'seed 000 (/work/shared/seeds/000_6885d5b06d71151c.txt), [PATCH v5 02/13]',
+  what: 'put_page() hands a ZONE_DEVICE page to pgmap->ops->page_free() when its refcount drops to 1 ' +
+    '(put_devmap_managed_page()), while the drivers hand pages out at refcount 1 as patch 02 made them: ' +
+    'a device page is freed while its last mapping still holds it',
+});
+
+export const DEVICE_EXCLUSIVE_EBUSY = defineChange({
+  name: 'make_device_exclusive-ebusy',
+  subject: 'revert of "mm/rmap: avoid -EBUSY from make_device_exclusive()"',
+  author: 'David Hildenbrand (the reverted patch)',
+  release: 'none (before 6.15: make_device_exclusive_range() tried the folio lock)',
+  source: 'v2 17/17 20250210193801.781278-18-david@redhat.com [id 19088782098], reverted',
+  what: 'folio_trylock() instead of folio_lock_killable(), and -EBUSY when the folio is locked or the PTE changed after GUP',
+  reverts: DEVICE_EXCLUSIVE_NO_EBUSY,
+});
+
+export const TEST_HMM_NO_EVICT_ON_CLOSE = defineChange({
+  name: 'test_hmm-no-evict-on-close',
+  subject: 'revert of "lib: test_hmm: evict device pages on file close to avoid use-after-free"',
+  author: 'Alistair Popple (the reverted patch)',
+  release: 'none (6.12 before 6.12.117, mainline before 7.1)',
+  source: 'series "Minor hmm_test fixes and cleanups" 20260331063445.3551404-1-apopple@nvidia.com, reverted',
+  what: 'dmirror_fops_release() frees the mirror and leaves its device pages mapped: a later CPU fault on one ' +
+    'reads the freed dmirror through rpage->zone_device_data (a KASAN slab-use-after-free in dmirror_devmem_fault())',
+  reverts: TEST_HMM_EVICT_ON_CLOSE,
+});
+
+export const DMIRROR_DO_FAULT_BACKING_PAGE = defineChange({
+  name: 'dmirror_do_fault-backing-page',
+  subject: 'lib: test_hmm: store the backing page of a device-private page in the mirror (proposed)',
+  author: '(proposed here)',
+  release: 'none (6.12 and linux-mm lib/test_hmm.c blob 05ab5121 [id 58875650829] still store the device page)',
+  source: 'proposed: 6.12 lib/test_hmm.c dmirror_do_fault() stores hmm_pfn_to_page() as is; ' +
+    'dmirror_migrate_finalize_and_map() stores BACKING_PAGE(dpage), which dmirror_do_read() can copy',
+  what: 'dmirror_do_fault() stores BACKING_PAGE(page) for a device-private page of this device, as ' +
+    'dmirror_migrate_finalize_and_map() does: a READ after a re-fault copies the data instead of oopsing in memcpy_from_page()',
+});
+
 /* ---- Profiles ---- */
 
 export interface KernelProfile {

@@ -266,11 +266,12 @@ export class Kernel {
   }
 
   /** The object a negative KPtr names (NULL for 0). A page pointer here is a type confusion: a kernel bug. */
-  kobj<T extends object>(p: KPtr): T | null {
+  kobj<T extends object>(p: KPtr, where = 'kobj'): T | null {
     if (p === 0) return null;
-    if (p > 0) throw new KernelBug('BUG', 'kobj', `pointer holds page 0x${p.toString(16)} where an object was expected`);
+    if (p > 0) throw new KernelBug('BUG', where, `pointer holds page 0x${p.toString(16)} where an object was expected`);
     const obj = this.objects.get(-p) as T | undefined;
-    if (obj === undefined) throw new KernelBug('BUG', 'kobj', `use after free of object ${-p}`);
+    // What CONFIG_KASAN reports for a read through a pointer to kfree()d memory, in the function that reads it.
+    if (obj === undefined) throw new KernelBug('BUG', where, `KASAN: slab-use-after-free: read of object ${-p}, freed by kfree()`);
     return obj;
   }
 

@@ -30,6 +30,7 @@ import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes,
 import { folioMapping, filemapReplaceEntry } from './filemap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_MIGRATE,
   type MmuNotifierRange } from './mmu_notifier.js';
+import { MIGRATE_VMA_PAGES_NO_INVALIDATE } from './changes.js';
 import { isHugeZeroPmd, splitHugePmd, splitFolio } from './huge_memory.js';
 
 export const MIGRATE_PFN_VALID = 1 << 0;
@@ -375,7 +376,8 @@ function migrateDevicePagesCommon(k: Kernel, src: Float64Array, dst: Float64Arra
     if (page === 0) {
       if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
       const addr = m!.start + i * PAGE_SIZE;
-      if (range === null) {
+      // Seed 001 patch 6/6 (dropped) skipped this second invalidation of the secondary MMUs.
+      if (range === null && !k.has(MIGRATE_VMA_PAGES_NO_INVALIDATE)) {
         range = mmuNotifierRangeInit(MMU_NOTIFY_MIGRATE, 0, m!.vma!.vmMm, addr, m!.end, m!.pgmapOwner);
         mmuNotifierInvalidateRangeStart(range);
       }

@@ -16,6 +16,7 @@ import { Memmap, type Page, PAGE_SIZE, physToPfn, PG_buddy, PG_locked, PG_reserv
 import { freeZoneDevicePage } from './memremap.js';
 import { outOfMemory } from './oom_kill.js';
 import type { MmStruct } from './mm.js';
+import { ZONE_DEVICE_ONE_BASED_REFCOUNT } from './changes.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -292,11 +293,13 @@ export function putPage(k: Kernel, page: Page): void {
     return putPage(k, compoundHead(k, page)); // folio_put(page_folio(page))
   }
   BUG_ON(b.refcount[i] <= 0, 'put_page', () => `refcount underflow on pfn ${hex(page)}`);
-  if (--b.refcount[i] > 0) return;
+  const left = --b.refcount[i];
   if (b.pgmap !== null) {
-    freeZoneDevicePage(k, page);
+    // Before seed 000 patch 02, put_devmap_managed_page() freed a device page at refcount 1.
+    if (left === (k.has(ZONE_DEVICE_ONE_BASED_REFCOUNT) ? 1 : 0)) freeZoneDevicePage(k, page);
     return;
   }
+  if (left > 0) return;
   // __folio_put(): an anon folio's mapping is cleared when it is freed.
   b.mapping[i] = 0;
   b.flags[i] &= ~(PG_anon | PG_anon_exclusive | PG_dirty | PG_uptodate | PG_swapbacked | PG_lru);

@@ -15,7 +15,8 @@ import { HPAGE_PMD_NR } from '../kernel-model/page.js';
 import { ERRNOS, MADVICE, SIGNALS, REQUESTS, PROT_NAMES, protByte } from './names.js';
 import { parsePattern } from './pattern.js';
 import { type Pos, type Scenario, type ScenarioConfig, type Step, type Expect, type PageRange, type BufferType,
-  type ReportKind, type Pattern, ScenarioError, KERNELS, REPORT_KINDS } from './scenario.js';
+  type ReportKind, type Pattern, ScenarioError, REPORT_KINDS } from './scenario.js';
+import { composeKernel, kernelProfiles } from '../kernel-model/changes.js';
 
 const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
@@ -114,14 +115,23 @@ class Parser {
   }
 
   config(at: At | undefined, start: Pos): ScenarioConfig {
-    const cfg: ScenarioConfig = { pos: at?.pos ?? start, kernel: '6.12', machine: defaultMachine(), params: { spm_addr_dev0: 0, spm_addr_dev1: 0, spm_type: 'generic' }, seed: undefined };
+    const cfg: ScenarioConfig = { pos: at?.pos ?? start, kernel: '6.12', patches: [], machine: defaultMachine(), params: { spm_addr_dev0: 0, spm_addr_dev1: 0, spm_type: 'generic' }, seed: undefined };
     if (at === undefined || at.node === null) return cfg;
-    const m = this.map(at, ['kernel', 'machine', 'module', 'thp', 'seed'], 'the configuration');
+    const m = this.map(at, ['kernel', 'patches', 'machine', 'module', 'thp', 'seed'], 'the configuration');
     const kernel = m.get('kernel');
+    const names = kernelProfiles().map((p) => p.name);
     if (kernel) {
-      const v = this.str(kernel, `a kernel version: ${KERNELS.join(', ')}`);
-      if (!(KERNELS as readonly string[]).includes(v)) this.fail(kernel, JSON.stringify(v), `a kernel version the model has a profile for: ${KERNELS.join(', ')} (write it quoted, "6.12")`);
-      cfg.kernel = v as ScenarioConfig['kernel'];
+      const v = this.str(kernel, `a kernel version: ${names.join(', ')}`);
+      if (!names.includes(v)) this.fail(kernel, JSON.stringify(v), `a kernel version the model has a profile for: ${names.join(', ')} (write it quoted, "6.12")`);
+      cfg.kernel = v;
+    }
+    const patches = m.get('patches');
+    if (patches) {
+      const list = patches.node?.toJSON();
+      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) this.fail(patches, this.describe(patches), 'a list of patch names (hmm-test kernels lists them)');
+      const v = composeKernel(cfg.kernel, list as string[]);
+      if ('error' in v) throw new ScenarioError(patches.pos, v.error);
+      cfg.patches = list as string[];
     }
     const machine = m.get('machine');
     if (machine) cfg.machine = this.withConfigErrors(machine, () => parseMachine(machine.path, machine.node?.toJSON()));

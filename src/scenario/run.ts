@@ -14,6 +14,7 @@ import { hmmDmirrorCmd, newHmmBuffer, ALIGN, TWOMEG, type HmmDmirrorCmdResult } 
 import { hmm_create_file } from '../selftests/hmm-tests/file.js';
 import { pthreads, newPthread, type pthread_t } from '../selftests/hmm-tests/pthread.js';
 import { bootCase, shutdownCase, type BootedCase } from '../runner.js';
+import { composeKernel } from '../kernel-model/changes.js';
 import type { HostMemory } from '../kernel-model/page_data.js';
 import { FatalSignal, KernelBug } from '../kernel-model/bug.js';
 import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED } from '../kernel-model/mm.js';
@@ -59,6 +60,9 @@ export interface Check {
 export interface ScenarioResult {
   file: string;
   name: string;
+  /** The kernel profile and the patches it ran on. */
+  kernel: string;
+  patches: string[];
   checks: Check[];
   durationMs: number;
 }
@@ -96,7 +100,9 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
   const checks: Check[] = [];
   const check = (c: Check) => { checks.push(c); opts.check(c); };
   const say = opts.line;
-  const c = bootCase({ machine: sc.config.machine, params: sc.config.params, seed: sc.config.seed, hostMemory: opts.hostMemory,
+  const version = composeKernel(sc.config.kernel, sc.config.patches);
+  if ('error' in version) throw new Error(`${sc.file}: ${version.error}`); // parse.ts and the CLI checked it
+  const c = bootCase({ machine: sc.config.machine, params: sc.config.params, seed: sc.config.seed, hostMemory: opts.hostMemory, version,
     schedTrace: opts.trace ? say : null });
   opts.onKernel?.(c);
   const libc = new Libc();
@@ -412,7 +418,7 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
   } else {
     check({ ok: problems.length === 0, name: unload, detail: problems[0] ?? null });
   }
-  return { file: sc.file, name: sc.name, checks, durationMs: performance.now() - t0 };
+  return { file: sc.file, name: sc.name, kernel: sc.config.kernel, patches: sc.config.patches, checks, durationMs: performance.now() - t0 };
 
   /** The kernel report that ended the run, checked against the innermost action that expects one. */
   function reportLine(e: Reported): void {

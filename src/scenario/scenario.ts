@@ -25,14 +25,13 @@ export class ScenarioError extends Error {
   }
 }
 
-/** Kernel versions a scenario may ask for; profiles of other versions come with the kernel-profile work. */
-export const KERNELS = ['6.12'] as const;
-export type KernelVersion = (typeof KERNELS)[number];
 
 export interface ScenarioConfig {
   /** Where the config block is (the whole file when there is none). */
   pos: Pos;
-  kernel: KernelVersion;
+  /** A kernel profile (kernel-model/changes.ts) and the patches on top of it, in order. */
+  kernel: string;
+  patches: string[];
   machine: MachineConfig;
   params: TestHmmParams;
   seed: number | undefined;

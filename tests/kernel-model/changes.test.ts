@@ -113,7 +113,16 @@ t.test('hmm-test kernels lists each profile with its changes and their upstream 
     t.equal(lines[at + 1], `      ${c.subject}`);
     t.equal(lines[at + 3], `      source: ${c.source}`);
   }
-  t.equal(lines.at(-1), 'patches: none registered', 'every registered change is in a profile so far');
+  // The patches (changes no profile carries) follow the profiles, each with its source.
+  const head = lines.indexOf('patches (--patch NAME, on top of a kernel):');
+  t.ok(head > main, 'the patches come after the profiles');
+  const patches = kernelChanges().filter((c) => !kernelProfiles().some((p) => p.changes.includes(c)));
+  t.ok(patches.length >= 6);
+  for (const c of patches) {
+    const at = lines.indexOf(`  ${c.name}  (${c.release}, ${c.author})`, head);
+    t.ok(at > head, `${c.name} among the patches`);
+    t.equal(lines[at + 3], `      source: ${c.source}`);
+  }
   const r = cli(['kernels']);
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout, `${lines.join('\n')}\n`, 'the command prints the same');
