@@ -30,7 +30,7 @@ for (const [mode, params] of [['private', PRIVATE], ['coherent', COHERENT]] as c
     const run = smoke({ params, trace: true, kernel: mainline });
     t.equal(run.result.fail, 0, run.result.results.filter((r) => r.status === 'fail').map((r) => `${r.name}: ${r.messages[0]}`).join('; '));
     t.equal(run.result.pass, mode === 'private' ? 30 : 60, 'the 29 cases and migrate_ping_pong in every available variant');
-    const ours = tracesByCase(run.err);
+    const ours = tracesByCase(run.all);
     for (const [name, lines] of ref) {
       if (name.endsWith('.anon_teardown')) continue; // races on the real kernel too
       t.same(ours.get(name), lines, `${name}: same commands, cpages and faults`);

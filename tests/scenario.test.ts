@@ -59,7 +59,7 @@ t.test('a failing expectation fails the run, saying what was seen', (t) => {
   t.end();
 });
 
-t.test('a bad file: one line with file:line:column, what was found and what was expected; exit 2; nothing runs', (t) => {
+t.test('a bad file: one line with file:line:column, what was found and what was expected; exit 1 (bad usage); nothing runs', (t) => {
   const cases: Array<[string, RegExp]> = [
     ['steps: [ { mmap: { name: a, pages: x } } ]', /^bad\.yaml:1:36: scenario\.steps\[0\]\.mmap\.pages: found "x", expected a number of 4 KiB pages/],
     ['steps:\n  - mmap: { name: a, pages: 4 }\n  - load: { buf: b }', /^bad\.yaml:3:18: .*found 'b', expected a buffer made earlier: a$/],
@@ -97,7 +97,7 @@ t.test('a bad file: one line with file:line:column, what was found and what was 
   writeFileSync(join(tmp, 'bad.yaml'), cases[0][0]);
   for (const args of [['run', join(tmp, 'bad.yaml')], ['run'], ['run', join(tmp, 'missing.yaml')], ['run', '--show', 'vmas', examples[0]]]) {
     const r = hmmTest(args);
-    t.equal(r.status, 2, args.join(' '));
+    t.equal(r.status, 1, args.join(' '));
     t.equal(r.stdout, '', 'nothing ran');
     t.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
     t.notMatch(r.stderr, /\n {4}at /, 'no stack trace');

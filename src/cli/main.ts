@@ -175,6 +175,7 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
       const info = runInfo({
         params, machine, seed, filters: h.filters, configFile: opts.config ?? null, paramsFromConfig: config.params !== null,
         kernelName: kernel.profile, patches: [...kernel.patches], kernelFromConfig: opts.kernel === undefined && config.kernel !== undefined,
+        patchArgs: opts.patch,
         argv, timeoutS, bail: !!opts.bail,
       });
       const color = { color: opts.color };

@@ -41,6 +41,8 @@ export interface RunInfo {
   patches: string[];
   /** The kernel came from the --config file (a rerun with the same --config gets it). */
   kernelFromConfig: boolean;
+  /** The --patch options as given (the config file's patches come back with --config). */
+  patchArgs: string[];
   mode: MemoryMode;
   memoryType: string;
   seed: number;
@@ -61,8 +63,8 @@ export interface RunInfo {
   bail: boolean;
 }
 
-type RunInfoGiven = Omit<RunInfo, 'tool' | 'version' | 'kernel' | 'mode' | 'memoryType' | 'started' | 'seed' | 'filters' | 'kernelName' | 'patches' | 'kernelFromConfig'>
-  & { seed?: number; filters: HarnessFilter[]; kernelName?: string; patches?: string[]; kernelFromConfig?: boolean };
+type RunInfoGiven = Omit<RunInfo, 'tool' | 'version' | 'kernel' | 'mode' | 'memoryType' | 'started' | 'seed' | 'filters' | 'kernelName' | 'patches' | 'kernelFromConfig' | 'patchArgs'>
+  & { seed?: number; filters: HarnessFilter[]; kernelName?: string; patches?: string[]; kernelFromConfig?: boolean; patchArgs?: string[] };
 
 export function runInfo(o: RunInfoGiven): RunInfo {
   const mode = memoryMode(o.params) as MemoryMode;
@@ -72,6 +74,7 @@ export function runInfo(o: RunInfoGiven): RunInfo {
     kernelName,
     patches,
     kernelFromConfig: o.kernelFromConfig ?? false,
+    patchArgs: o.patchArgs ?? [],
     tool: 'hmm-test',
     version: toolVersion(),
     kernel: [kernelName, ...patches].join(' + '),
@@ -97,6 +100,7 @@ export function rerunCommand(info: RunInfo, name: string): string {
     words.push(`0x${info.params.spm_addr_dev0.toString(16)}`, `0x${info.params.spm_addr_dev1.toString(16)}`);
   }
   if (info.kernelName !== DEFAULT_KERNEL && !info.kernelFromConfig) words.push('--kernel', info.kernelName);
+  for (const p of info.patchArgs) words.push('--patch', p);
   if (info.seed !== DEFAULT_SEED) words.push('--seed', String(info.seed));
   words.push('-r', name, '--trace');
   return words.map(shellWord).join(' ');

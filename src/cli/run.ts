@@ -6,7 +6,7 @@
  * the expectations as TAP ok / not ok lines, numbered across the files,
  * the plan last. Every file is read and checked before anything runs: a
  * bad one is one line (file:line:column: what was found, what was
- * expected) and exit status 2.
+ * expected) and exit status 1, bad usage as for smoke (KSFT_FAIL).
  */
 import { readFileSync } from 'node:fs';
 import { parseScenario } from '../scenario/parse.js';
