@@ -179,6 +179,11 @@ export class Memmap {
     this.forgetCached();
   }
 
+  /** Every block of struct pages created so far (a whole-memmap check such as hmm-test fuzz's invariants). */
+  createdBlocks(): IterableIterator<MemBlock> {
+    return this.blocks.values();
+  }
+
   private dropBlock(key: number): void {
     const b = this.blocks.get(key);
     if (b === undefined) return;

@@ -78,6 +78,23 @@ export interface RunScenarioOptions {
   trace?: boolean;
   /** Called after boot, before the first action: tests break the model here. */
   onKernel?: (c: BootedCase) => void;
+  /**
+   * Called after every action that completed (hmm-test fuzz's invariants);
+   * a string it returns is a failed check of that action.
+   */
+  afterStep?: (ev: StepEvent) => string | null;
+}
+
+/** What an action did, for an afterStep hook. */
+export interface StepEvent {
+  step: Step;
+  /** '' for the scenario's process, 'NAME: ' for a child or thread. */
+  label: string;
+  c: BootedCase;
+  /** The action's return value (0 or -errno) when it has one. */
+  ret: number | null;
+  /** What a load or a device READ read. */
+  data: Int32Array | null;
 }
 
 /** What one process (the scenario's, or a forked child) holds by name. */
@@ -127,12 +144,16 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
   const addrOf = (r: PageRange) => bufs.get(r.buf)!.addr + r.first * PAGE_SIZE;
   const pagesText = (r: PageRange) => `${r.buf} pages=${r.first}${r.count > 1 ? `-${r.first + r.count - 1}` : ''}`;
 
+  let stepRet: number | null = null;
+  let stepData: Int32Array | null = null;
   function checkRet(s: Step, ret: number): void {
+    stepRet = ret;
     if (s.expect?.ret !== undefined) expectEq(s, 'ret', errnoName(ret), errnoName(s.expect.ret));
   }
 
   /** What the CPU or the device read, against the expected pattern (or its checksum when none is expected). */
   function dataLine(p: Proc, s: Step, what: string, r: PageRange, got: Int32Array): void {
+    stepData = got;
     const want = s.expect?.data;
     const head = `${p.label}DATA ${what} ${pagesText(r)}`;
     if (want === undefined) {
@@ -240,6 +261,8 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
   function step(p: Proc, s: Step): boolean {
     const warned = c.k.warnings.length;
     stack.push(s);
+    stepRet = null;
+    stepData = null;
     try {
       act(p, s);
     } catch (e) {
@@ -258,6 +281,8 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
       stack.pop();
       warnings(p, s, warned);
     }
+    const broken = opts.afterStep?.({ step: s, label: p.label, c, ret: stepRet, data: stepData }) ?? null;
+    if (broken !== null) check({ ok: false, name: `${where(s)} invariant`, detail: broken });
     const want = s.expect?.report;
     if (want !== undefined && want.kind !== 'warn') {
       check({ ok: false, name: `${where(s)} report ${want.kind}${want.where ? ` ${want.where}` : ''}`, detail: 'no report' });
