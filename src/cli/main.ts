@@ -21,6 +21,7 @@ import { loadConfig, readConfigFile, type HmmTestConfig } from './config.js';
 import { defaultMachine, hex } from '../kernel-model/machine.js';
 import { scenarioReport } from './report.js';
 import { runCommand } from './run.js';
+import { fuzzCommand } from './fuzz.js';
 import { catchCommand } from './catch.js';
 import { diffLogs } from '../scenario/diff.js';
 import { junitDocument } from './junit.js';
@@ -236,6 +237,27 @@ export async function run(argv: string[]): Promise<number> {
           'command.line': ['hmm-test', ...argv].join(' '),
         }, started, r),
       });
+    });
+
+  program
+    .command('fuzz')
+    .description('run random scenarios on the model with invariants checked after every action; each failure minimised to a scenario file in --out')
+    .argument('[spm_addr...]', 'spm_addr_dev0 spm_addr_dev1: two SPM addresses for generic devices (coherent with --coherent); none: private devices')
+    .option('--seed <n>', 'seed of the generator', String(DEFAULT_SEED))
+    .option('--count <k>', 'how many scenarios', '100')
+    .option('--coherent', '6.12\'s DEVICE_COHERENT devices on the two SPM addresses')
+    .option('--out <dir>', 'where the minimised failures go', 'fuzz-failures')
+    .option('--emit-c', 'write the batch as scenario files and C programs for a real kernel to --out instead of running it')
+    .action((addrs: string[], opts: { seed: string; count: string; coherent?: boolean; out: string; emitC?: boolean }) => {
+      if (addrs.length !== 0 && addrs.length !== 2) throw new UsageError(`fuzz takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1), not ${addrs.length}`);
+      if (opts.coherent && addrs.length === 0) throw new UsageError('--coherent needs the two SPM addresses: hmm-test fuzz --coherent 0x100000000 0x140000000');
+      if (!/^[1-9][0-9]{0,6}$/.test(opts.count)) throw new UsageError(`--count "${opts.count}" is not a count: give an integer from 1 to 9999999`);
+      const params = paramsFromArgs(addrs[0], addrs[1], opts.coherent === true);
+      const problem = checkModuleParams(params, defaultMachine());
+      if (problem !== null) throw new UsageError(problem);
+      const mode = addrs.length === 0 ? { kind: 'private' as const }
+        : { kind: opts.coherent ? 'coherent' as const : 'generic' as const, spm0: params.spm_addr_dev0, spm1: params.spm_addr_dev1 };
+      code = fuzzCommand({ seed: parseSeed(opts.seed), count: Number(opts.count), mode, out: opts.out, emitC: opts.emitC === true, say: (l) => writeOut(`${l}\n`) });
     });
 
   program

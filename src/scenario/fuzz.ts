@@ -20,8 +20,6 @@ export type FuzzMode = { kind: 'private' } | { kind: 'coherent' | 'generic'; spm
 /** One top-level action of a generated scenario; `yaml(expect)` is its list item (one or more lines). */
 interface Action {
   yaml: (expect?: string) => string;
-  /** A load or READ of a range: a data failure can be restated as an expectation on it. */
-  read?: { op: string; dev?: string; buf: string };
 }
 
 interface GenBuf {
@@ -96,13 +94,13 @@ export function generate(seed: number, index: number): Action[] {
       const rg = g.range(bufs, 2);
       if (!rg) continue;
       const { b } = rg;
-      acts.push({ yaml: (e) => `  - ${withExpect(`load: { buf: ${b.name}, pages: ${pagesOf(rg.first, rg.count)}`, e)} }`, read: { op: 'load', buf: b.name } });
+      acts.push({ yaml: (e) => `  - ${withExpect(`load: { buf: ${b.name}, pages: ${pagesOf(rg.first, rg.count)}`, e)} }` });
     } else if (what < 70) {
       const rg = g.range(bufs, 1);
       if (!rg) continue;
       const op = g.pick(CMDS), dev = `dmirror${g.below(2)}`, b = rg.b.name, pages = pagesOf(rg.first, rg.count);
       const data = op === 'WRITE' ? `, data: index+${++pat}` : '';
-      acts.push({ yaml: (e) => `  - ${withExpect(`${op}: { dev: ${dev}, buf: ${b}, pages: ${pages}${data}`, e)} }`, read: op === 'READ' ? { op, dev, buf: b } : undefined });
+      acts.push({ yaml: (e) => `  - ${withExpect(`${op}: { dev: ${dev}, buf: ${b}, pages: ${pages}${data}`, e)} }` });
     } else if (what < 74) {
       const dev = `dmirror${g.below(2)}`;
       acts.push({ yaml: () => `  - RELEASE: { dev: ${dev} }` });
@@ -298,7 +296,8 @@ export function runFuzzScenario(text: string, file: string, onKernel?: (c: Boote
   }
   const base = { actions: inv.actions, actionMs: t1 - t0, dataFault: inv.dataFault };
   if (report !== null) return { ...base, kind: report, known: known612(reportText), detail: reportText };
-  const f = failed[0];
+  // An invariant names the failure even when an expectation on the same action (a restated one) failed first.
+  const f = failed.find((x) => / invariant$/.test(x.name)) ?? failed[0];
   if (f === undefined) return { ...base, kind: null, known: false, detail: '' };
   const inv_ = / invariant$/.test(f.name) ? `invariant ${f.detail.split(':')[0]}` : / unload: /.test(f.name) ? 'leak at unload' : `check ${f.name.replace(/^\S+ /, '')}`;
   return { ...base, kind: inv_, known: false, detail: `${f.name}: ${f.detail}` };
@@ -342,7 +341,7 @@ export interface FuzzSummary {
 }
 
 /** A batch: `count` scenarios of `seed`, each failure minimised. */
-export function fuzz(seed: number, count: number, mode: FuzzMode, opts: { onKernel?: (c: BootedCase) => void; minimiseKnown?: boolean } = {}): FuzzSummary {
+export function fuzz(seed: number, count: number, mode: FuzzMode, opts: { onKernel?: (c: BootedCase) => void } = {}): FuzzSummary {
   const sum: FuzzSummary = { scenarios: count, actions: 0, actionMs: 0, passed: 0, known: 0, failures: [] };
   for (let i = 0; i < count; i++) {
     const acts = generate(seed, i);
@@ -351,38 +350,23 @@ export function fuzz(seed: number, count: number, mode: FuzzMode, opts: { onKern
     sum.actions += o.actions;
     sum.actionMs += o.actionMs;
     if (o.kind === null) { sum.passed++; continue; }
-    if (o.known) { sum.known++; if (!opts.minimiseKnown) continue; }
+    if (o.known) sum.known++;
     const m = minimise(acts, mode, o.kind, opts.onKernel);
     const df = m.outcome.dataFault;
-    let yaml = scenarioText(m.acts, mode, `${name} (minimised: ${o.kind})`);
-    if (df !== null && df.label === '') {
-      const at = lineToAction(m.acts, mode, df.line);
-      if (at >= 0 && m.acts[at].read) yaml = restate(m.acts, mode, `${name} (minimised: ${o.kind})`, at, df);
-    }
+    const text = scenarioText(m.acts, mode, `${name} (minimised: ${o.kind})`);
+    const yaml = df === null ? text : restate(text, df);
     sum.failures.push({ index: i, kind: o.kind, known: o.known, detail: m.outcome.detail, yaml, steps: m.acts.length });
   }
   return sum;
 }
 
-/** Which action a YAML line of scenarioText() belongs to. */
-function lineToAction(acts: Action[], mode: FuzzMode, line: number): number {
-  let l = 3 + (mode.kind === 'private' ? 0 : 1) + 1;
-  for (let i = 0; i < acts.length; i++) {
-    const n = acts[i].yaml().split('\n').length;
-    if (line >= l && line < l + n) return i;
-    l += n;
-  }
-  return -1;
-}
-
 /** The failing read as a one-page read expecting what the shadow says, so `hmm-test run` fails on it too. */
-function restate(acts: Action[], mode: FuzzMode, name: string, at: number, df: DataFault): string {
-  const r = acts[at].read!, want = df.k === 0 ? 'zero' : `index+${df.k}`;
-  const one: Action = {
-    yaml: () => r.op === 'load' ? `  - load: { buf: ${df.buf}, pages: ${df.page}, expect: { data: ${want} } }`
-      : `  - READ: { dev: ${r.dev}, buf: ${df.buf}, pages: ${df.page}, expect: { data: ${want} } }`,
-  };
-  return scenarioText([...acts.slice(0, at), one, ...acts.slice(at + 1)], mode, name);
+function restate(text: string, df: DataFault): string {
+  const lines = text.split('\n'), want = df.k === 0 ? 'zero' : `index+${df.k}`;
+  const m = /^(\s*- (?:load|READ): \{ (?:dev: \S+, )?buf: \S+, )pages: [^,}]+/.exec(lines[df.line - 1] ?? '');
+  if (m === null) return text;
+  lines[df.line - 1] = `${m[1]}pages: ${df.page}, expect: { data: ${want} } }`;
+  return lines.join('\n');
 }
 
 /** The one-line summary of a failure. */
