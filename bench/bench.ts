@@ -23,6 +23,7 @@ import { Libc } from '../src/selftests/hmm-tests/libc.js';
 import { userLoad, userStore } from '../src/kernel-model/memory.js';
 import { runSmoke } from '../src/runner.js';
 import { forkChain, vmaScale } from './scale.js';
+import { fuzz, type FuzzMode } from '../src/scenario/fuzz.js';
 
 const PAGE = 4096;
 const GiB = 1024 ** 3;
@@ -216,6 +217,25 @@ function suiteSteps(): Record<string, number> {
   return r;
 }
 
+/**
+ * hmm-test fuzz on one core: a fixed batch (seed 1), warm. End to end each
+ * scenario pays a fresh boot, module load, device chunk and unload check;
+ * "actions alone" is the time from boot to the last action's invariants.
+ */
+function fuzzSteps(count: number): Record<string, { scenarios: number; actions: number; ms: number; actionsPerSec: number; actionsAlonePerSec: number }> {
+  const r: ReturnType<typeof fuzzSteps> = {};
+  const modes: Array<[string, FuzzMode]> = [['private', { kind: 'private' }], ['coherent', { kind: 'coherent', spm0: 4 * GiB, spm1: 5 * GiB }]];
+  for (const [name, mode] of modes) {
+    fuzz(1, 10, mode);
+    let s: ReturnType<typeof fuzz> | null = null;
+    const ms = timeIt(() => { s = fuzz(1, count, mode); });
+    const x = s as unknown as ReturnType<typeof fuzz>;
+    if (x.failures.some((f) => !f.known)) throw new Error(`fuzz ${name}: model failures`);
+    r[name] = { scenarios: count, actions: x.actions, ms: +ms.toFixed(0), actionsPerSec: Math.round(x.actions / (ms / 1000)), actionsAlonePerSec: Math.round(x.actions / (x.actionMs / 1000)) };
+  }
+  return r;
+}
+
 // Memory figures first, before the large steps leave garbage behind that a later gc() would subtract.
 const sparse1TiB = sparseStep();
 const metadataBytesPerPage = global.gc ? metadataStep(quick ? 16384 : 262144) : 'run with --expose-gc';
@@ -235,6 +255,7 @@ const result = {
   forkChain: forks,
   aliveForkChain: aliveForks,
   suite: suiteSteps(),
+  fuzz: fuzzSteps(quick ? 50 : 300),
 };
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -247,4 +268,7 @@ console.log(`${vmas.vmas} mmaps (none merging): ${vmas.mmapMs} ms; one mprotect 
 console.log(`fork chain, depth ${forks.depth}, each parent exiting: ${forks.ms} ms, ${forks.MB} MB held at the end, anon_vma chain ${forks.anonVmaChain}`);
 console.log(`fork chain, depth ${aliveForks.depth}, every parent alive: ${aliveForks.ms} ms, ${aliveForks.MB} MB (${aliveForks.bytesPerFork} B a fork), anon_vma chain ${aliveForks.anonVmaChain} (6.12: depth + 1)`);
 for (const [k, v] of Object.entries(result.suite)) console.log(`hmm-test smoke ${k}: ${v}`);
+for (const [k, v] of Object.entries(result.fuzz)) {
+  console.log(`hmm-test fuzz ${k}, ${v.scenarios} scenarios, ${v.actions} actions: ${v.ms} ms, ${v.actionsPerSec} actions/s end to end, ${v.actionsAlonePerSec} actions/s without boot and unload`);
+}
 if (reportFile) writeFileSync(reportFile, stringify(result));

@@ -11,6 +11,7 @@
 import { Prng } from '../kernel-model/random.js';
 import type { BootedCase } from '../runner.js';
 import { MEMBLOCK_PAGES } from '../kernel-model/page.js';
+import { HostMemory } from '../kernel-model/page_data.js';
 import { parseScenario } from './parse.js';
 import { runScenario, type StepEvent } from './run.js';
 import type { Scenario, Step } from './scenario.js';
@@ -269,7 +270,7 @@ function known612(line: string): boolean {
 }
 
 /** One scenario text run with the invariants; what kind of failure it had. */
-export function runFuzzScenario(text: string, file: string, onKernel?: (c: BootedCase) => void): FuzzOutcome {
+export function runFuzzScenario(text: string, file: string, onKernel?: (c: BootedCase) => void, hostMemory = new HostMemory()): FuzzOutcome {
   let sc: Scenario;
   try {
     sc = parseScenario(text, file);
@@ -289,7 +290,7 @@ export function runFuzzScenario(text: string, file: string, onKernel?: (c: Boote
         if (m && report === null) { report = `report ${m[1]} ${m[2]}`; reportText = l; }
       },
       check: (c) => { if (!c.ok && !c.skip) failed.push({ name: c.name, detail: c.detail ?? '' }); },
-      afterStep: hook, onKernel: booted,
+      afterStep: hook, onKernel: booted, hostMemory,
     });
   } catch (e) {
     return { kind: `crash ${(e as Error).name}`, known: false, detail: (e as Error).message.split('\n')[0], actions: inv.actions, actionMs: t1 - t0, dataFault: null };
@@ -304,9 +305,9 @@ export function runFuzzScenario(text: string, file: string, onKernel?: (c: Boote
 }
 
 /** Delta debugging over the top-level actions: drop chunks while the same kind of failure recurs. */
-export function minimise(acts: Action[], mode: FuzzMode, kind: string, onKernel?: (c: BootedCase) => void): { acts: Action[]; outcome: FuzzOutcome } {
+export function minimise(acts: Action[], mode: FuzzMode, kind: string, onKernel?: (c: BootedCase) => void, host = new HostMemory()): { acts: Action[]; outcome: FuzzOutcome } {
   const fails = (xs: Action[]) => {
-    const o = runFuzzScenario(scenarioText(xs, mode, 'min'), 'min.yaml', onKernel);
+    const o = runFuzzScenario(scenarioText(xs, mode, 'min'), 'min.yaml', onKernel, host);
     return o.kind === kind ? o : null;
   };
   let cur = acts, last = fails(cur)!;
@@ -343,15 +344,17 @@ export interface FuzzSummary {
 /** A batch: `count` scenarios of `seed`, each failure minimised. */
 export function fuzz(seed: number, count: number, mode: FuzzMode, opts: { onKernel?: (c: BootedCase) => void } = {}): FuzzSummary {
   const sum: FuzzSummary = { scenarios: count, actions: 0, actionMs: 0, passed: 0, known: 0, failures: [] };
+  // One host's memory for the batch, as `hmm-test run` has: each kernel takes back the buffers the last one gave up.
+  const host = new HostMemory();
   for (let i = 0; i < count; i++) {
     const acts = generate(seed, i);
     const name = `fuzz seed ${seed} #${i}`;
-    const o = runFuzzScenario(scenarioText(acts, mode, name), `fuzz-${seed}-${i}.yaml`, opts.onKernel);
+    const o = runFuzzScenario(scenarioText(acts, mode, name), `fuzz-${seed}-${i}.yaml`, opts.onKernel, host);
     sum.actions += o.actions;
     sum.actionMs += o.actionMs;
     if (o.kind === null) { sum.passed++; continue; }
     if (o.known) sum.known++;
-    const m = minimise(acts, mode, o.kind, opts.onKernel);
+    const m = minimise(acts, mode, o.kind, opts.onKernel, host);
     const df = m.outcome.dataFault;
     const text = scenarioText(m.acts, mode, `${name} (minimised: ${o.kind})`);
     const yaml = df === null ? text : restate(text, df);
