@@ -7,7 +7,9 @@
  * minimised to short scenarios that still fail when replayed.
  */
 import t, { type Test } from 'tap';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers.js';
 import { fuzz, runFuzzScenario, type FuzzMode } from '../src/scenario/fuzz.js';
@@ -63,5 +65,47 @@ function caught(t: Test, what: string, brk: (c: BootedCase) => void, kind: RegEx
 t.test('break it: broken mechanisms are caught and minimised', (t) => {
   caught(t, 'copy_page copies nothing', (c) => { c.k.arch.copyPage = () => {}; }, /^invariant data$/);
   caught(t, 'MADV_DONTNEED zaps nothing', (c) => { c.k.inject.zapPageRangeSingle = () => {}; }, /^invariant data$/);
+  t.end();
+});
+
+t.test('break it: a migration that loses the new page\'s reference is caught by the page-count invariant', (t) => {
+  const brk = (c: BootedCase) => {
+    const copy = c.k.arch.copyPage;
+    c.k.arch.copyPage = (k, to, from) => { copy(k, to, from); const b = k.memmap.block(to); b.refcount[to - b.basePfn]--; };
+  };
+  const s = fuzz(3, 30, PRIVATE, { onKernel: brk });
+  t.ok(s.failures.length > 0 && s.failures.every((f) => !f.known), 'every failure is a model failure');
+  const f = s.failures.find((x) => x.kind === 'invariant page counts');
+  t.ok(f, 'refcount < mapcount is found before a put_page() underflows');
+  t.match(f!.detail, /invariant: page counts: pfn 0x[0-9a-f]+ refcount 0, mapcount 1$/);
+  t.ok(f!.steps <= 8, `minimised to ${f!.steps} actions`);
+  t.equal(runFuzzScenario(f!.yaml, 'min.yaml', brk).kind, 'invariant page counts', 'the minimised scenario fails the same way');
+  t.equal(runFuzzScenario(f!.yaml, 'min.yaml').kind, null, 'and passes on the unbroken model');
+  t.end();
+});
+
+t.test('hmm-test fuzz as a user runs it', (t) => {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.NODE_OPTIONS;
+  const out = mkdtempSync(join(tmpdir(), 'hmm-fuzz-'));
+  const hmm = (args: string[]) => spawnSync(join(ROOT, 'bin/hmm-test'), args, { encoding: 'utf8', env, cwd: ROOT });
+  const ok = hmm(['fuzz', '--seed', '7', '--count', '6', '--coherent', '0x100000000', '0x140000000', '--out', out]);
+  t.equal(ok.status, 0, ok.stderr);
+  t.match(ok.stdout, /^fuzz seed 7 coherent: 6 scenarios, \d+ actions: \d+ passed, \d+ known 6\.12 behaviour, 0 model failure\(s\) \(\d+ actions\/s\)\n$/m);
+  const c = hmm(['fuzz', '--count', '2', '--emit-c', '--out', out]);
+  t.equal(c.status, 0, c.stderr);
+  t.same(readdirSync(out).filter((f) => f.startsWith('fuzz-1-')).sort(), ['fuzz-1-0.c', 'fuzz-1-0.yaml', 'fuzz-1-1.c', 'fuzz-1-1.yaml']);
+  const replayed = hmm(['run', join(out, 'fuzz-1-0.yaml')]);
+  t.equal(replayed.status, 0, 'a generated scenario replays with hmm-test run');
+  for (const [args, msg] of [
+    [['fuzz', '--count', '0'], /^hmm-test: --count "0" is not a count: give an integer from 1 to 9999999\n$/],
+    [['fuzz', '--coherent'], /^hmm-test: --coherent needs the two SPM addresses/],
+    [['fuzz', '0x100000000'], /^hmm-test: fuzz takes no address \(private devices\) or two/],
+    [['fuzz', '--seed', 'x'], /^hmm-test: --seed "x" is not a seed/],
+  ] as const) {
+    const r = hmm([...args]);
+    t.equal(r.status, 1, args.join(' '));
+    t.match(r.stderr, msg);
+  }
   t.end();
 });

@@ -238,7 +238,7 @@ export function pageCounts(c: BootedCase): string | null {
     const rc = b.refcount, mc = b.mapcount;
     for (let i = 0; i < MEMBLOCK_PAGES; i++) {
       if (rc[i] < 0 || mc[i] < 0 || mc[i] > rc[i]) {
-        return `pfn 0x${(b.basePfn + i).toString(16)}: refcount ${rc[i]}, mapcount ${mc[i]}`;
+        return `page counts: pfn 0x${(b.basePfn + i).toString(16)} refcount ${rc[i]}, mapcount ${mc[i]}`;
       }
     }
   }
