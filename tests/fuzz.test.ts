@@ -95,6 +95,12 @@ t.test('hmm-test fuzz as a user runs it', (t) => {
   const c = hmm(['fuzz', '--count', '2', '--emit-c', '--out', out]);
   t.equal(c.status, 0, c.stderr);
   t.same(readdirSync(out).filter((f) => f.startsWith('fuzz-1-')).sort(), ['fuzz-1-0.c', 'fuzz-1-0.yaml', 'fuzz-1-1.c', 'fuzz-1-1.yaml']);
+  for (const f of ['fuzz-1-0', 'fuzz-1-1']) {
+    // As tests/emit_c.test.ts compiles the examples' programs.
+    const cc = spawnSync('gcc', ['-static', '-pthread', '-Wall', '-Wextra', '-Werror', '-Wno-unused-function', '-Wno-unused-parameter', '-O1',
+      '-o', join(out, f), join(out, `${f}.c`)], { encoding: 'utf8' });
+    t.equal(cc.status, 0, `${f}.c compiles: ${cc.stderr}`);
+  }
   const replayed = hmm(['run', join(out, 'fuzz-1-0.yaml')]);
   t.equal(replayed.status, 0, 'a generated scenario replays with hmm-test run');
   for (const [args, msg] of [
