@@ -311,12 +311,15 @@ export function minimise(acts: Action[], mode: FuzzMode, kind: string, onKernel?
     return o.kind === kind ? o : null;
   };
   let cur = acts, last = fails(cur)!;
-  for (let chunk = Math.max(1, cur.length >> 1); chunk >= 1; chunk = chunk === 1 ? 0 : chunk >> 1) {
+  // Halving chunks, then single actions until none can go: a buffer's mmap goes once the actions on it have.
+  for (let chunk = Math.max(1, cur.length >> 1), dropped = true; chunk > 1 || dropped; chunk = Math.max(1, chunk >> 1)) {
+    dropped = false;
     for (let i = 0; i < cur.length;) {
       const next = [...cur.slice(0, i), ...cur.slice(i + chunk)];
       const o = next.length ? fails(next) : null;
-      if (o) { cur = next; last = o; } else i += chunk;
+      if (o) { cur = next; last = o; dropped = true; } else i += chunk;
     }
+    if (chunk > 1) dropped = true;
   }
   return { acts: cur, outcome: last };
 }
