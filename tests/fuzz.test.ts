@@ -46,6 +46,12 @@ t.test('the 6.12 dmirror_do_read() oops is known 6.12 behaviour, not a model fai
   const o = runFuzzScenario(text, 'x.yaml');
   t.equal(o.kind, 'report oops dmirror_do_read');
   t.equal(o.known, true);
+  // Found by seed 2: hmm_range_fault() hands the device its own read-only device-private page for a write; 6.12 WARNs.
+  const warn = runFuzzScenario(['config:', '  kernel: "6.12"', 'steps:', '  - open: 0', '  - mmap: { name: b0, pages: 5 }',
+    '  - mprotect: { buf: b0, pages: "3-4", prot: r }', '  - MIGRATE_TO_DEV: { dev: dmirror0, buf: b0, pages: "1-3" }',
+    '  - WRITE: { dev: dmirror0, buf: b0, pages: "2-3", data: index+8 }', ''].join('\n'), 'w.yaml');
+  t.equal(warn.kind, 'report warn dmirror_do_fault');
+  t.equal(warn.known, true, 'dmirror_do_fault()\'s WARN_ON for a read-only entry is 6.12 behaviour with private devices');
   t.end();
 });
 

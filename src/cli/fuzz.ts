@@ -36,7 +36,7 @@ export function fuzzCommand(o: FuzzCommandOptions): number {
     outDir(o.out);
     for (let i = 0; i < o.count; i++) {
       const base = join(o.out, `fuzz-${o.seed}-${i}`);
-      const text = scenarioText(generate(o.seed, i), o.mode, `fuzz seed ${o.seed} #${i}`);
+      const text = scenarioText(generate(o.seed, i, o.mode), o.mode, `fuzz seed ${o.seed} #${i}`);
       writeFileSync(`${base}.yaml`, text);
       writeFileSync(`${base}.c`, emitC(parseScenario(text, `${base}.yaml`)));
     }
