@@ -25,6 +25,7 @@ import type { PteTable } from './pgtable.js';
 import type { HmmRange } from './hmm.js';
 import type { KernelEntry } from './hung_task.js';
 import type { Completion } from './completion.js';
+import type { MmuNotifierRange } from './mmu_notifier.js';
 import { type KernelChange, KernelVersion, composeKernel } from './changes.js';
 
 /** A pointer stored in page->zone_device_data: 0 NULL, >0 a struct page (pfn), <0 an object id. */
@@ -71,6 +72,10 @@ export interface KernelInject {
    * fail as if memory were exhausted.
    */
   shouldFailAllocPage?: (order: number) => boolean;
+  /** mremap.ts: copy_vma()'s anon_vma_clone() of the moved VMA (a test may leave it out: the moved pages lose their rmap). */
+  copyVmaAnonVmaClone?: (dst: VmAreaStruct, src: VmAreaStruct) => void;
+  /** mremap.ts: move_page_tables()'s notifier bracket around the move (a test may move without telling the notifiers). */
+  movePageTablesInvalidate?: (range: MmuNotifierRange, move: () => void) => void;
   /** completion.ts: wait_for_completion(); a test replaces it (e.g. one that returns at once) to show a missing wait is caught. */
   waitForCompletion?: (k: Kernel, x: Completion) => void;
 }

@@ -242,7 +242,7 @@ export function insertVma(mm: MmStruct, vma: VmAreaStruct): void {
 const DEV_FILE_VM_OPS: VmOperationsStruct = { name: 'device file' };
 
 /** Model of the file half of remove_vma(): unlink_file_vma() from i_mmap and fput(vm_file). */
-function unlinkFileVmas(vmas: VmAreaStruct[]): void {
+export function unlinkFileVmas(vmas: VmAreaStruct[]): void {
   for (const v of vmas) {
     if (v.vmFile === null) continue;
     v.vmFile.fMapping?.iMmap.delete(v);
@@ -257,7 +257,7 @@ function unlinkFileVmas(vmas: VmAreaStruct[]): void {
  * aligned down to `align` (hugetlb_get_unmapped_area_topdown() asks for the
  * huge page size).
  */
-function getUnmappedArea(mm: MmStruct, len: number, align = PAGE_SIZE): number {
+export function getUnmappedArea(mm: MmStruct, len: number, align = PAGE_SIZE): number {
   const a = mm.mmMt.emptyAreaRev(MMAP_MIN_ADDR, MMAP_BASE, len, align);
   return a >= 0 ? a : -ENOMEM;
 }
@@ -269,7 +269,7 @@ function getUnmappedArea(mm: MmStruct, len: number, align = PAGE_SIZE): number {
  * MiB, then take its top aligned part, or round up its start); other
  * lengths, or when the padded search fails, get the plain search.
  */
-function getUnmappedAreaAnon(mm: MmStruct, len: number): number {
+export function getUnmappedAreaAnon(mm: MmStruct, len: number): number {
   if (len % PMD_SIZE === 0) {
     const ret = getUnmappedArea(mm, len + PMD_SIZE);
     if (ret >= 0) {
@@ -380,7 +380,7 @@ function roundHintToMin(hint: number): number {
  * the huge page first): the hint itself when [addr, addr + len) is free
  * and inside user space, else -1 and the caller searches.
  */
-function unmappedAreaHint(mm: MmStruct, addr: number, len: number, align: number): number {
+export function unmappedAreaHint(mm: MmStruct, addr: number, len: number, align: number): number {
   if (addr === 0) return -1;
   addr = Math.ceil(addr / align) * align;
   if (addr > TASK_SIZE - len || addr < MMAP_MIN_ADDR) return -1;

@@ -145,6 +145,26 @@ export class PageTable {
     return false;
   }
 
+  /**
+   * The pmd entry at oldAddr moves to newAddr as it is (mremap's
+   * move_normal_pmd() and move_huge_pmd()): a pte page with every entry in
+   * it, or a huge entry with whatever it holds. The new pmd must be none.
+   */
+  movePmd(oldAddr: number, newAddr: number): void {
+    const from = pmdIndex(oldAddr), to = pmdIndex(newAddr);
+    const t = this.tables.get(from), h = this.huge.get(from);
+    if (t !== undefined) {
+      this.tables.delete(from);
+      this.tables.set(to, t);
+    }
+    if (h !== undefined) {
+      this.huge.delete(from);
+      this.huge.set(to, h);
+    }
+    this.lastKey = -1;
+    this.lastTable = undefined;
+  }
+
   /** free_pgtables() for one pmd: drop an empty table. */
   freeIfEmpty(addr: number): void {
     const key = pmdIndex(addr);

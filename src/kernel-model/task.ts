@@ -21,6 +21,7 @@ import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate 
 import { FMODE_PREAD, FMODE_PWRITE, O_DIRECTORY, O_RDWR, O_TMPFILE, SEEK_MAX } from './fcntl.js';
 import { dupMm } from './fork.js';
 import { doMadvise, madviseNeedMmapWrite } from './madvise.js';
+import { doMremap } from './mremap.js';
 import { mmapReadLock, mmapReadUnlock, mmapWriteLock, mmapWriteUnlock } from './locking.js';
 import type { Thread, ThreadBody } from './sched.js';
 import { syscallFrames } from './hung_task.js';
@@ -247,6 +248,10 @@ export class Task {
   /** munmap(2): __vm_munmap() under mmap_lock for write; entry and exit are preemption points. */
   munmap(addr: number, len: number): number {
     return this.underMmapWriteLock('munmap', () => doMunmap(this.mm, addr, len));
+  }
+  /** mremap(2) (mremap.ts): under mmap_lock for write. */
+  mremap(addr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+    return this.underMmapWriteLock('mremap', () => doMremap(this.mm, addr, oldLen, newLen, flags, newAddr));
   }
   /** mprotect(2): do_mprotect_pkey() under mmap_lock for write. */
   mprotect(addr: number, len: number, prot: number): number {
