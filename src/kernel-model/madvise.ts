@@ -9,9 +9,10 @@
  * (MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_DONTDUMP, MADV_DODUMP,
  * MADV_HUGEPAGE, MADV_NOHUGEPAGE; MADV_DONTFORK, MADV_DOFORK,
  * MADV_WIPEONFORK, MADV_KEEPONFORK, which dup_mmap() obeys), and MADV_WILLNEED on anonymous and
- * shmem mappings (a swap-in walk that finds nothing: the model has no swap).
+ * shmem mappings (a swap-in walk that finds nothing: the model has no swap);
+ * MADV_COLLAPSE of anonymous memory (khugepaged.ts).
  * Advice that 6.12 knows but the model does not serve (MADV_REMOVE,
- * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_*, MADV_COLLAPSE) is
+ * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_*) is
  * refused with -EINVAL and a log line; advice that 6.12 built this way does
  * not know is -EINVAL, as madvise_behavior_valid() says.
  */
@@ -22,6 +23,7 @@ import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETL
 import { zapPageRangeSingle } from './memory.js';
 import { folioMarkLazyfree, madviseFreeHugePmd, splitFolio } from './huge_memory.js';
 import { HPAGE_SIZE } from './hugetlb.js';
+import { madviseCollapse } from './khugepaged.js';
 import { ShmemFile } from './shmem.js';
 import { pmdAddrEnd, pteIndex, ptePresent, pteSpecial, _PAGE_DIRTY, type PteTable } from './pgtable.js';
 import { compoundHead, folioMapcount, largeFolio, testPageFlag, isZoneDevicePage, trylockPage,
@@ -70,7 +72,7 @@ export function madviseBehaviorValid(behavior: number): boolean {
 const NOT_MODELLED = new Map<number, string>([
   [MADV_REMOVE, 'MADV_REMOVE'], [MADV_COLD, 'MADV_COLD'],
   [MADV_PAGEOUT, 'MADV_PAGEOUT'], [MADV_POPULATE_READ, 'MADV_POPULATE_READ'],
-  [MADV_POPULATE_WRITE, 'MADV_POPULATE_WRITE'], [MADV_COLLAPSE, 'MADV_COLLAPSE'],
+  [MADV_POPULATE_WRITE, 'MADV_POPULATE_WRITE'],
 ]);
 
 /** Model of madvise_need_mmap_write(): the advice that only reads the VMAs takes mmap_lock for read. */
@@ -228,6 +230,7 @@ function madviseVmaBehavior(vma: VmAreaStruct, start: number, end: number, behav
   let newFlags = vma.vmFlags;
   switch (behavior) {
     case MADV_WILLNEED: return madviseWillneed(vma);
+    case MADV_COLLAPSE: return madviseCollapse(vma, start, end);
     case MADV_FREE:
     case MADV_DONTNEED:
     case MADV_DONTNEED_LOCKED:
