@@ -19,9 +19,10 @@ import { gupTestInit } from './kernel-model/gup_test.js';
 import { errname } from './kernel-model/errno.js';
 import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit, memoryMode } from './dmirror/test_hmm.js';
 import { Libc } from './selftests/hmm-tests/libc.js';
-import { registerHmmTests, PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec,
+import { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec,
   type HmmTestsBuild } from './selftests/hmm-tests/index.js';
-import { HMM_TESTS_C_LINES } from './selftests/hmm-tests/c_lines.js';
+import { type HmmTestsSuite, hmmTestsSuite } from './selftests/suites.js';
+import { kernelProfile } from './kernel-model/changes.js';
 
 export interface SmokeOptions {
   params: TestHmmParams;
@@ -41,8 +42,8 @@ export interface SmokeOptions {
   kernel?: KernelVersion;
   /** Called for each case after boot, module load and the test process's creation: tests use it to break or instrument the model. */
   onKernel?: (k: Kernel, mod: TestHmm, task: Task) => void;
-  /** Called before each case's RUN line with its name and 0-based place in the plan. */
-  onCaseStart?: (name: string, index: number) => void;
+  /** Called before each case's RUN line with its name, 0-based place in the plan and its own TEST_F_TIMEOUT (if any). */
+  onCaseStart?: (name: string, index: number, timeoutS?: number) => void;
   /** Also write the scheduler's SCHED lines to err (with `trace`). */
   traceSched?: boolean;
   /** Stop after the first failed case. */
@@ -56,12 +57,24 @@ export interface SmokeOptions {
 /** How many of a case's last device commands a failure shows. */
 const TRACE_TAIL = 8;
 
-/** ASSERT/EXPECT failures name their hmm-tests.c line (6.12) and errno values. */
-const PROVENANCE: Provenance = {
-  cFile: 'hmm-tests.c',
-  table: HMM_TESTS_C_LINES,
-  errnoName: (v) => { const n = errname(v); return n.startsWith('-E') ? n.slice(1) : undefined; },
-};
+/** ASSERT/EXPECT failures name their line in the suite's hmm-tests.c and errno values. */
+function provenance(suite: HmmTestsSuite): Provenance {
+  return {
+    cFile: 'hmm-tests.c',
+    table: suite.cLines,
+    errnoName: (v) => { const n = errname(v); return n.startsWith('-E') ? n.slice(1) : undefined; },
+  };
+}
+
+/**
+ * The hmm-tests a run executes: the one its kernel profile names; the
+ * seed's generic mode always runs the seed's program (the 6.12 suite's v5
+ * build).
+ */
+export function suiteFor(params: TestHmmParams, kernel?: KernelVersion): HmmTestsSuite {
+  if (memoryMode(params) === 'generic' || kernel === undefined) return hmmTestsSuite('6.12');
+  return hmmTestsSuite(kernelProfile(kernel).suite);
+}
 
 /*
  * The failure kind of what a case threw, from the error's class: kernel
@@ -126,18 +139,19 @@ function variantsFor(params: TestHmmParams): { variants: VariantSpec[]; build: H
 }
 
 /** The harness with every case registered for this configuration, and the libc the cases use. */
-function buildSuite(params: TestHmmParams, err: (line: string) => void): { h: Harness; libc: Libc } {
+function buildSuite(params: TestHmmParams, err: (line: string) => void, kernel?: KernelVersion): { h: Harness; libc: Libc; suite: HmmTestsSuite } {
   const h = new Harness();
   const libc = new Libc();
   libc.stderr = err;
   const { variants, build } = variantsFor(params);
-  registerHmmTests(h, libc, variants, build);
-  return { h, libc };
+  const suite = suiteFor(params, kernel);
+  suite.register(h, libc, variants, build);
+  return { h, libc, suite };
 }
 
 /** The -l listing for this configuration (the C harness prints it on stderr). */
-export function listSmoke(params: TestHmmParams): string[] {
-  return listTests(buildSuite(params, () => {}).h);
+export function listSmoke(params: TestHmmParams, kernel?: KernelVersion): string[] {
+  return listTests(buildSuite(params, () => {}, kernel).h);
 }
 
 /** A freshly booted kernel with test_hmm loaded and the test process created: what every case and scenario runs on. */
@@ -214,14 +228,14 @@ export function shutdownCase(c: BootedCase, libc: Libc): string[] {
 }
 
 /** The fixtures, variants and tests declared for this configuration (what the harness filters can name). */
-export function declaredSmoke(params: TestHmmParams): Array<{ fixture: string; variants: string[]; tests: string[] }> {
-  return buildSuite(params, () => {}).h.declared();
+export function declaredSmoke(params: TestHmmParams, kernel?: KernelVersion): Array<{ fixture: string; variants: string[]; tests: string[] }> {
+  return buildSuite(params, () => {}, kernel).h.declared();
 }
 
 /** Run the smoke suite (test_hmm.sh smoke [spm0 spm1]) and return the harness's result. */
 export function runSmoke(opts: SmokeOptions): RunResult {
   const machine = opts.machine ?? defaultMachine();
-  const { h, libc } = buildSuite(opts.params, opts.err);
+  const { h, libc, suite } = buildSuite(opts.params, opts.err, opts.kernel);
   // One machine, rebooted for each case: its host memory is reused (kernel-model/page_data.ts).
   const hostMemory = opts.hostMemory ?? new HostMemory();
   let planIndex = opts.resume?.next ?? 0;
@@ -229,12 +243,12 @@ export function runSmoke(opts: SmokeOptions): RunResult {
     out: opts.out,
     err: opts.err,
     filter: opts.filter,
-    provenance: PROVENANCE,
+    provenance: provenance(suite),
     classify: classifyFailure,
     bail: opts.bail,
     resume: opts.resume,
     hooks: {
-      beforeCase: (name) => opts.onCaseStart?.(name, planIndex++),
+      beforeCase: (name, timeoutS) => opts.onCaseStart?.(name, planIndex++, timeoutS),
       afterCase: (_name, result) => opts.onCase?.(result),
     },
     caseContext: (name) => {

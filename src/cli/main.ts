@@ -165,10 +165,10 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
       if (problem !== null) throw new UsageError(problem);
       const h = harness();
       if (h.list) {
-        for (const l of listSmoke(params)) writeErr(`${l}\n`);
+        for (const l of listSmoke(params, kernel)) writeErr(`${l}\n`);
         return done(KSFT_SKIP);
       }
-      const bad = checkFilters(h.filters, declaredSmoke(params));
+      const bad = checkFilters(h.filters, declaredSmoke(params, kernel));
       if (bad !== null) throw new UsageError(bad);
       if (opts.traceSched && !opts.trace) throw new UsageError('--trace-sched adds SCHED lines to --trace: give both');
       checkOutputPaths([['--report', opts.report], ['--junit', opts.junit]]);
@@ -177,7 +177,7 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
         params, machine, seed, filters: h.filters, configFile: opts.config ?? null, paramsFromConfig: config.params !== null,
         kernelName: kernel.profile, patches: [...kernel.patches], kernelFromConfig: opts.kernel === undefined && config.kernel !== undefined,
         patchArgs: opts.patch,
-        argv, timeoutS, bail: !!opts.bail,
+        argv, timeoutS, timeoutOverride: opts.timeout !== undefined, bail: !!opts.bail,
       });
       const color = { color: opts.color };
       done(runSmokeSession({

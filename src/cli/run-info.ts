@@ -60,6 +60,8 @@ export interface RunInfo {
   started: string;
   /** --timeout in seconds (0: none). */
   timeoutS: number;
+  /** --timeout was given: it replaces a case's own TEST_F_TIMEOUT too (as run_kselftest.sh --override-timeout). */
+  timeoutOverride?: boolean;
   bail: boolean;
 }
 

@@ -33,7 +33,7 @@ export interface WorkerJob {
 export type WorkerEvent =
   | { e: 'out'; l: string }
   | { e: 'err'; l: string }
-  | { e: 'start'; name: string; index: number }
+  | { e: 'start'; name: string; index: number; timeoutS?: number }
   | { e: 'case'; r: CaseResult }
   | { e: 'cmd'; l: string }
   | { e: 'done'; result: RunResult }
@@ -51,7 +51,7 @@ try {
     filter: (f, v, t) => testEnabled(job.filters, f, v, t),
     out: (l) => post({ e: 'out', l }),
     err: (l) => post({ e: 'err', l }),
-    onCaseStart: (name, index) => post({ e: 'start', name, index }),
+    onCaseStart: (name, index, timeoutS) => post({ e: 'start', name, index, timeoutS }),
     onCase: (r) => post({ e: 'case', r }),
     onCommand: (l) => post({ e: 'cmd', l }),
     trace: job.trace,

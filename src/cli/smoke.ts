@@ -48,7 +48,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
   return new Promise((resolve) => {
     const results: CaseResult[] = [];
     let planned = 0;
-    let current: { name: string; index: number; t0: number; messages: string[]; commands: string[] } | undefined;
+    let current: { name: string; index: number; t0: number; messages: string[]; commands: string[]; limitS: number } | undefined;
     let worker: Worker | null = null, port: MessagePort | null = null;
     let timer: NodeJS.Timeout | undefined;
     let liveShown = false;
@@ -98,8 +98,10 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
             if (!s.pretty || /^(TRACE|SCHED) /.test(ev.l)) err(ev.l);
             break;
           case 'start':
-            current = { name: ev.name, index: ev.index, t0: Date.now(), messages: [], commands: [] };
-            armTimer();
+            // A case's own TEST_F_TIMEOUT replaces the default, unless --timeout was given.
+            const limitS = ev.timeoutS !== undefined && !s.info.timeoutOverride ? ev.timeoutS : s.info.timeoutS;
+            current = { name: ev.name, index: ev.index, t0: Date.now(), messages: [], commands: [], limitS };
+            armTimer(limitS);
             if (s.live) {
               writeOut(`\r\x1b[2K${runningLine(ev.name, ev.index, planned, s.chalkOut)}`);
               liveShown = true;
@@ -139,9 +141,9 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       return r;
     };
 
-    const armTimer = () => {
+    const armTimer = (limitS: number) => {
       clearTimeout(timer);
-      if (s.info.timeoutS > 0) timer = setTimeout(onTimeout, s.info.timeoutS * 1000);
+      if (limitS > 0) timer = setTimeout(onTimeout, limitS * 1000);
     };
 
     const onTimeout = () => {
@@ -149,7 +151,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       drain();
       if (over || !stuck || current !== stuck) return;
       stopWorker();
-      const t = timedOutCase(stuck.name, stuck.index + 1, stuck.messages, Date.now() - stuck.t0, s.info.timeoutS, s.trace ? [] : stuck.commands);
+      const t = timedOutCase(stuck.name, stuck.index + 1, stuck.messages, Date.now() - stuck.t0, stuck.limitS, s.trace ? [] : stuck.commands);
       try {
         if (!s.pretty) {
           t.err.forEach(err);

@@ -238,6 +238,8 @@ export const DMIRROR_DO_FAULT_BACKING_PAGE = defineChange({
 export interface KernelProfile {
   readonly name: string;
   readonly description: string;
+  /** The hmm-tests.c its tools/testing/selftests carries: a suite of src/selftests/suites.ts. */
+  readonly suite: string;
   readonly changes: readonly KernelChange[];
 }
 
@@ -255,11 +257,13 @@ const PROFILES: KernelProfile[] = [
   {
     name: '6.12',
     description: 'Linux 6.12.117 as the reference ran it (../shared/reference): the default',
+    suite: '6.12',
     changes: [TEST_HMM_EVICT_ON_CLOSE],
   },
   {
     name: MAINLINE,
     description: 'mainline of the 7.2 merge window (June 2026), as far as the model has it (not yet: the device-private THP series)',
+    suite: 'mainline',
     changes: [TEST_HMM_EVICT_ON_CLOSE, MAKE_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_NO_EBUSY, RESTORE_EXCLUSIVE_PTE_WRITABLE,
       SINGLE_SWP_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
       REMOVE_DEVICE_EXCLUSIVE_CLEAR, TEST_HMM_REDUCE_STACK,
@@ -271,6 +275,11 @@ export const DEFAULT_KERNEL = '6.12';
 
 export function kernelProfiles(): readonly KernelProfile[] {
   return PROFILES;
+}
+
+/** The profile a kernel was composed from. */
+export function kernelProfile(version: KernelVersion): KernelProfile {
+  return PROFILES.find((p) => p.name === version.profile)!;
 }
 
 /**

@@ -148,6 +148,16 @@ export class Metadata {
     this.sink(line);
   }
 
+  /** The test's stdout (printf() of a ported test): the harness's TAP stream, as the C child shares it. */
+  stdout: (line: string) => void = () => {};
+
+  /** printf(): text to stdout, one line per newline (a trailing newline ends the last line). */
+  printf(text: string): void {
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    for (const l of lines) this.stdout(l);
+  }
+
   /** TH_LOG(fmt, ...): "# file:line:case:msg". */
   TH_LOG(msg: string): void {
     const site = locateCaller(Metadata.prototype.TH_LOG);

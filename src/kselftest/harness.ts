@@ -91,7 +91,8 @@ export interface RunOptions {
   filter?: (fixture: string, variant: string, test: string) => boolean;
   hooks?: {
     /** Before the "#  RUN" line. */
-    beforeCase?(name: string): void;
+    /** timeoutS: the case's own TEST_F_TIMEOUT, if it has one. */
+    beforeCase?(name: string, timeoutS?: number): void;
     /** After the "ok N" line. */
     afterCase?(name: string, result: CaseResult): void;
   };
@@ -115,20 +116,21 @@ interface FixtureRec {
   name: string;
   def: FixtureDef<any, any>;
   variants: { name: string; data: unknown }[];
-  tests: { name: string; fn: CaseFn<any, any> }[];
+  tests: { name: string; fn: CaseFn<any, any>; timeoutS?: number }[];
 }
 
 interface PlannedCase {
   fixture: FixtureRec;
   variant: { name: string; data: unknown };
-  test: { name: string; fn: CaseFn<any, any> };
+  test: { name: string; fn: CaseFn<any, any>; timeoutS?: number };
 }
 
 /** Typed handle returned by Harness.fixture(). */
 export interface Fixture<Self, Variant> {
   readonly name: string;
   variant(variantName: string, data: Variant): Fixture<Self, Variant>;
-  testF(caseName: string, fn: CaseFn<Self, Variant>): Fixture<Self, Variant>;
+  /** TEST_F(fixture, case), or TEST_F_TIMEOUT(fixture, case, timeoutS). */
+  testF(caseName: string, fn: CaseFn<Self, Variant>, timeoutS?: number): Fixture<Self, Variant>;
 }
 
 /* The variant a fixture without FIXTURE_VARIANT_ADD runs under (no_variant). */
@@ -144,7 +146,7 @@ export class Harness {
     const handle: Fixture<Self, Variant> = {
       name,
       variant: (v, data) => (this.variant(name, v, data), handle),
-      testF: (c, fn) => (this.testF(name, c, fn), handle),
+      testF: (c, fn, timeoutS) => (this.testF(name, c, fn, timeoutS), handle),
     };
     return handle;
   }
@@ -159,10 +161,10 @@ export class Harness {
   }
 
   /** TEST_F(fixture, case). Cases of a fixture run in declaration order. */
-  testF<Self, Variant>(fixtureName: string, caseName: string, fn: CaseFn<Self, Variant>): void {
+  testF<Self, Variant>(fixtureName: string, caseName: string, fn: CaseFn<Self, Variant>, timeoutS?: number): void {
     const f = this.lookup(fixtureName);
     if (f.tests.some((t) => t.name === caseName)) throw new Error(`test ${fixtureName}.${caseName} declared twice`);
-    f.tests.push({ name: caseName, fn });
+    f.tests.push({ name: caseName, fn, timeoutS });
   }
 
   /** test_harness_run() without the getopt part (see RunOptions.filter). */
@@ -268,8 +270,9 @@ const KERNEL_REPORTS: FailureKind[] = ['oops', 'bug', 'warn', 'hang', 'leak'];
 function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
   const t = new Metadata(c.fixture.name, c.variant.name, c.test.name, opts.err);
   t.provenance = opts.provenance;
+  t.stdout = opts.out;
   const name = t.fullName;
-  opts.hooks?.beforeCase?.(name);
+  opts.hooks?.beforeCase?.(name, c.test.timeoutS);
   opts.out(`#  RUN           ${name} ...`);
   const start = performance.now();
 

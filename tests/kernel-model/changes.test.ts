@@ -80,8 +80,8 @@ t.test('a patch that reverts a profile change takes it out (the shape of issue 1
   const fix = mk(0, 'fix'), user = mk(1, 'user-of-fix', { requires: [fix] }), unfix = mk(2, 'unfix', { reverts: fix });
   const proposed = mk(3, 'proposed');
   const all = [fix, user, unfix, proposed];
-  const profiles: KernelProfile[] = [{ name: 'old', description: 'd', changes: [] }, { name: 'new', description: 'd', changes: [fix] },
-    { name: 'newer', description: 'd', changes: [fix, user] }];
+  const profiles: KernelProfile[] = [{ name: 'old', description: 'd', suite: '6.12', changes: [] }, { name: 'new', description: 'd', suite: '6.12', changes: [fix] },
+    { name: 'newer', description: 'd', suite: '6.12', changes: [fix, user] }];
   const v = composeKernel('new', ['unfix', 'proposed'], profiles, all) as KernelVersion;
   t.ok(v instanceof KernelVersion);
   t.same(v.changes(all).map((c) => c.name), ['proposed'], 'fix reverted, proposed added');

@@ -18,12 +18,16 @@ import { isHarnessSignal, AssertionAbort } from '../../kselftest/assert.js';
 import { FatalSignal } from '../../kernel-model/bug.js';
 import { userLoad, userStore } from '../../kernel-model/memory.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../kernel-model/mm.js';
-import { PAGE_SIZE } from '../../kernel-model/page.js';
+import { PAGE_SIZE, PMD_SIZE } from '../../kernel-model/page.js';
 
 export const NULL = 0;
 /** MAP_FAILED is (void *)-1. */
 export const MAP_FAILED = -1;
 export const sizeof_int = 4;
+/* vm_util.h: the pagemap bits the cases test. */
+export const PM_SWAP = 1n << 62n;
+export const PM_PRESENT = 1n << 63n;
+export const PAGEMAP_PRESENT = (ent: bigint): boolean => (ent & PM_PRESENT) !== 0n;
 export const _SC_PAGE_SIZE = 30;
 export const O_RDWR = 2;
 export { O_RDONLY, O_TMPFILE, O_EXCL } from '../../kernel-model/fcntl.js';
@@ -122,6 +126,11 @@ export class Libc {
     return ret < 0 ? (this.errno = -ret, MAP_FAILED) : ret;
   };
   readonly munmap = (addr: number, len: number): number => this.sys(this.current.munmap(addr, len));
+  /** mremap(2): the new address, or MAP_FAILED and errno. */
+  readonly mremap = (addr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number => {
+    const ret = this.current.mremap(addr, oldLen, newLen, flags, newAddr);
+    return ret < 0 ? (this.errno = -ret, MAP_FAILED) : ret;
+  };
   readonly mprotect = (addr: number, len: number, prot: number): number => this.sys(this.current.mprotect(addr, len, prot));
 
   /** malloc(): NULL (0) when the address space is exhausted. */
@@ -153,6 +162,25 @@ export class Libc {
       userStore(this.current.mm, addr + base * 4, m === v.length ? bytes : bytes.subarray(0, m * 4));
     }
   };
+  /** memset(p, c, n): the process stores the byte c n times from p. */
+  readonly memset = (p: number, c: number, n: number): void => {
+    const chunk = new Uint8Array(Math.min(n, 1 << 16)).fill(c & 0xff);
+    for (let off = 0; off < n; off += chunk.length) userStore(this.current.mm, p + off, chunk.subarray(0, Math.min(chunk.length, n - off)));
+  };
+  /**
+   * pagemap_get_entry() of vm_util.c: the 64-bit entry of the page at addr,
+   * pread() from an open /proc/self/pagemap at (addr / page size) * 8; a
+   * failed read is the C's ksft_exit_fail_msg(): the case fails.
+   */
+  readonly pagemap_get_entry = (fd: number, addr: number): bigint => {
+    const buf = this.malloc(8);
+    const n = this.pread(fd, buf, 8, Math.floor(addr / PAGE_SIZE) * 8);
+    const bytes = this.loadBytes(buf, 8);
+    this.free(buf);
+    if (n !== 8) throw new Error(`pagemap_get_entry: read of /proc/self/pagemap failed (${n === -1 ? `errno ${this.errno}` : n})`);
+    return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  };
+
   /** `n` bytes the process loads from `addr`. */
   readonly loadBytes = (addr: number, n: number): Uint8Array => {
     const out = this.arena.bytes(n);
@@ -170,6 +198,16 @@ export class Libc {
     const line = procMeminfo(this.current.k).split('\n').find((l) => l.startsWith(tag));
     return line === undefined ? -1 : parseInt(line.slice(tag.length), 10);
   };
+
+  /**
+   * read_pmd_pagesize() of vm_util.c: /sys/kernel/mm/transparent_hugepage/hpage_pmd_size,
+   * which the kernel fills with HPAGE_PMD_SIZE (2 MiB on x86-64 with 4 KiB pages).
+   */
+  readonly read_pmd_pagesize = (): number => PMD_SIZE;
+  /** default_huge_page_size() of vm_util.c: Hugepagesize of /proc/meminfo in bytes, 0 when absent. */
+  readonly default_huge_page_size = (): number => Math.max(this.file_read_ulong('/proc/meminfo', 'Hugepagesize:'), 0) * 1024;
+  /** hugetlb_free_default_pages() of hugepage_settings.c: HugePages_Free of /proc/meminfo, 0 when absent. */
+  readonly hugetlb_free_default_pages = (): number => Math.max(this.file_read_ulong('/proc/meminfo', 'HugePages_Free:'), 0);
 
   /**
    * fork(): the child is a copy of the process (Task.fork()) that runs
