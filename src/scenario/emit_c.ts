@@ -244,6 +244,8 @@ static void exit_line(const char *name, int status)
 `;
 
 const cstr = (s: string): string => JSON.stringify(s);
+/** A page range as the trace writes it: first, or first-last. */
+const pagesC = (r: { first: number; count: number }): string => `${r.first}${r.count > 1 ? `-${r.first + r.count - 1}` : ''}`;
 
 /** A pattern as pat()'s (kind, k) and its text. */
 function patParts(p: Pattern): string {
@@ -329,6 +331,18 @@ class Emitter {
         return L(...lines);
       }
       case 'munmap': return L(`ret = munmap(${addr}, ${len});`, `sys_line("MUNMAP", ${cstr(r!.buf)}, ${r!.first}, ${r!.count}, "", ret);`);
+      case 'mremap': {
+        const to = s.to ? `buf(${cstr(s.to.buf)})->addr + ${s.to.first}UL * PAGE` : 'NULL';
+        return L(`{`,
+          `\tvoid *q = mremap(${addr}, ${r!.count}UL * PAGE, ${s.pages}UL * PAGE, ${s.flags} /* ${s.flagNames} */, ${to});`,
+          `\tint e = q == MAP_FAILED ? -errno : 0;`,
+          `\tstruct buffer *nb = NULL;`,
+          `\tfor (int i = 0; i < nbufs; i++) if (!strcmp(bufs[i].name, ${cstr(s.name)})) nb = &bufs[i];`,
+          `\tif (!nb) { nb = &bufs[nbufs++]; nb->name = ${cstr(s.name)}; }`,
+          `\tnb->addr = q == MAP_FAILED ? NULL : q; nb->pages = ${s.pages};`,
+          `\tprintf("%sMREMAP %s pages=${pagesC(r!)} %s%s as %s ret=%s\\n", label, ${cstr(r!.buf)}, ${cstr(s.flagNames)}, ${cstr(s.to ? ` to ${s.to.buf} pages=${pagesC(s.to)}` : '')}, ${cstr(s.name)}, errname(e));`,
+          `}`);
+      }
       case 'mprotect': return L(`ret = mprotect(${addr}, ${len}, ${s.prot});`, `sys_line("MPROTECT", ${cstr(r!.buf)}, ${r!.first}, ${r!.count}, "", ret);`);
       case 'madvise': return L(`ret = madvise(${addr}, ${len}, ${s.advice} /* ${s.adviceName} */);`,
         `sys_line("MADVISE", ${cstr(r!.buf)}, ${r!.first}, ${r!.count}, ${cstr(` ${s.adviceName}`)}, ret);`);

@@ -6,6 +6,8 @@
  * a bad scenario. The format is described in the README ("Scenarios").
  */
 import { createRequire } from 'node:module';
+import { MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP } from '../kernel-model/mremap.js';
+const MREMAP_FLAGS: Record<string, number> = { MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP };
 import type { Node as YamlNode, YAMLMap, Pair, LineCounter as LineCounterT } from 'yaml';
 import { UsageError } from '../cli/args.js';
 import { parseMachine, parseModuleParams } from '../cli/config.js';
@@ -265,7 +267,7 @@ class Parser {
   }
 
   step(at: At, scope: Scope): Step {
-    if (!this.Y.isMap(at.node) || at.node.items.length !== 1) this.fail(at, this.describe(at), 'one action: a mapping with one key (mmap, munmap, store, load, open, READ, fork, ...)');
+    if (!this.Y.isMap(at.node) || at.node.items.length !== 1) this.fail(at, this.describe(at), 'one action: a mapping with one key (mmap, munmap, mremap, store, load, open, READ, fork, ...)');
     const pair = at.node.items[0] as Pair<YamlNode, YamlNode>;
     const op = this.Y.isScalar(pair.key) ? String(pair.key.value) : '';
     const keyAt = new At(pair.key, this.posOf(pair.key, at.pos), at.path);
@@ -315,6 +317,30 @@ class Parser {
         const range = this.range(m.get('buf'), m.get('pages'), scope, arg);
         if (!m.has('prot')) this.fail(arg, 'no prot', 'prot: none, r, rw, ...');
         return { ...base(this.expect(m.get('expect'), ['ret', 'report'], null)), kind: 'mprotect', range, prot: this.prot(m.get('prot')!) };
+      }
+      case 'mremap': {
+        const m = get(['buf', 'pages', 'size', 'flags', 'to', 'as', 'expect'],
+          'the pages to move, where and under which name (buf, pages, size, flags, to: {buf, pages}, as)');
+        const range = this.range(m.get('buf'), m.get('pages'), scope, arg);
+        const size = m.get('size') ? this.int(m.get('size')!, 1, 1 << 28, 'the new length in pages, from 1') : range.count;
+        const names = m.get('flags') ? this.str(m.get('flags')!, 'MREMAP_* names joined by |').split('|').map((x) => x.trim()).filter((x) => x) : [];
+        let flags = 0;
+        for (const n of names) {
+          const f = MREMAP_FLAGS[n.startsWith('MREMAP_') ? n : `MREMAP_${n}`];
+          if (f === undefined) this.fail(m.get('flags')!, JSON.stringify(n), `MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP (or MAYMOVE, FIXED, DONTUNMAP), joined by |`);
+          flags |= f;
+        }
+        let to: PageRange | null = null;
+        const toAt = m.get('to');
+        if (toAt !== undefined) {
+          if (!this.Y.isMap(toAt.node)) this.fail(toAt, this.describe(toAt), 'to: {buf: <buffer>, pages: <its first page of the new place>}');
+          const tm = new Map((toAt.node.items as any[]).map((it) => [String(it.key.value), { node: it.value } as At]));
+          to = this.range(tm.get('buf'), tm.get('pages'), scope, toAt);
+        }
+        const name = m.get('as') ? this.name(m.get('as')!) : range.buf;
+        scope.bufs.set(name, size);
+        return { ...base(this.expect(m.get('expect'), ['ret', 'report'], null)), kind: 'mremap', range, pages: size, flags,
+          flagNames: names.map((n) => (n.startsWith('MREMAP_') ? n : `MREMAP_${n}`)).join('|') || '0', to, name };
       }
       case 'madvise': {
         const m = get(['buf', 'pages', 'advice', 'expect'], 'the pages and the advice (buf, pages, advice)');
@@ -400,7 +426,7 @@ class Parser {
         return { ...base(null), kind: 'sleep', ns: this.int(m.get('upto') ?? arg, 1, 1e12, 'nanoseconds (1 or more)'), random: true };
       }
       default:
-        this.fail(keyAt, `the action '${op}'`, `an action: mmap, munmap, mprotect, madvise, store, load, open, close, fork, wait, kill, exit, thread, join, sleep, or a device command (${[...REQUESTS.keys()].join(', ')})`);
+        this.fail(keyAt, `the action '${op}'`, `an action: mmap, munmap, mremap, mprotect, madvise, store, load, open, close, fork, wait, kill, exit, thread, join, sleep, or a device command (${[...REQUESTS.keys()].join(', ')})`);
     }
   }
 

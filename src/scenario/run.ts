@@ -348,6 +348,13 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
         say(`${p.label}${s.kind.toUpperCase()} ${pagesText(s.range)}${s.kind === 'madvise' ? ` ${s.adviceName}` : ''} ret=${errnoName(ret)}`);
         return checkRet(s, ret);
       }
+      case 'mremap': {
+        const r = libc.mremap(addrOf(s.range), s.range.count * PAGE_SIZE, s.pages * PAGE_SIZE, s.flags, s.to ? addrOf(s.to) : 0);
+        const ret = r === MAP_FAILED ? -libc.errno : 0;
+        bufs.set(s.name, { name: s.name, addr: r === MAP_FAILED ? 0 : r, pages: s.pages });
+        say(`${p.label}MREMAP ${pagesText(s.range)} ${s.flagNames}${s.to ? ` to ${pagesText(s.to)}` : ''} as ${s.name} ret=${errnoName(ret)}`);
+        return checkRet(s, ret);
+      }
       case 'store': {
         const base = s.range.first * (PAGE_SIZE / 4), pat = s.pattern;
         libc.storeInts(addrOf(s.range), s.range.count * (PAGE_SIZE / 4), (i) => pat.at(base + i));

@@ -94,6 +94,8 @@ export type Step = StepBase & (
   | { kind: 'mmap'; name: string; pages: number; type: BufferType; shared: boolean; prot: number; device: string | null }
   | { kind: 'munmap'; range: PageRange }
   | { kind: 'mprotect'; range: PageRange; prot: number }
+  /** mremap(range, new length, flags, page `to.first` of buffer `to.buf`); the result is buffer `name`, `pages` long. */
+  | { kind: 'mremap'; range: PageRange; pages: number; flags: number; flagNames: string; to: PageRange | null; name: string }
   | { kind: 'madvise'; range: PageRange; advice: number; adviceName: string }
   | { kind: 'store'; range: PageRange; pattern: Pattern }
   | { kind: 'load'; range: PageRange }
