@@ -23,6 +23,7 @@ import { Libc } from '../src/selftests/hmm-tests/libc.js';
 import { userLoad, userStore } from '../src/kernel-model/memory.js';
 import { runSmoke } from '../src/runner.js';
 import { forkChain, vmaScale } from './scale.js';
+import { thpMigrationTable, UPSTREAM_THP_GAIN_PERCENT } from './thp_migration.js';
 import { fuzz, type FuzzMode } from '../src/scenario/fuzz.js';
 
 const PAGE = 4096;
@@ -256,6 +257,7 @@ const result = {
   aliveForkChain: aliveForks,
   suite: suiteSteps(),
   fuzz: fuzzSteps(quick ? 50 : 300),
+  thpMigration: { upstreamThpGainPercent: UPSTREAM_THP_GAIN_PERCENT, rows: thpMigrationTable() },
 };
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -272,3 +274,9 @@ for (const [k, v] of Object.entries(result.fuzz)) {
   console.log(`hmm-test fuzz ${k}, ${v.scenarios} scenarios, ${v.actions} actions: ${v.ms} ms, ${v.actionsPerSec} actions/s end to end, ${v.actionsAlonePerSec} actions/s without boot and unload`);
 }
 if (reportFile) writeFileSync(reportFile, stringify(result));
+console.log(`benchmark_thp_migration (kernel 7.2, private): THP vs 4 KiB throughput; upstream: +${UPSTREAM_THP_GAIN_PERCENT} % (ratio ${(1 + UPSTREAM_THP_GAIN_PERCENT / 100).toFixed(1)}), Balbir Singh's v6 cover letter, lib/test_hmm in an x86 VM`);
+console.log(pad('size', 30) + pad('S->D THP', 11) + pad('S->D 4K', 11) + pad('D->S THP', 11) + pad('D->S 4K', 11) + 'THP/4K (GB/s ratio)');
+for (const r of result.thpMigration.rows) {
+  console.log(pad(`${r.name} (${r.MB} MB)`, 30) + pad(String(r.s2dThpGBps), 11) + pad(String(r.s2d4kGBps), 11) + pad(String(r.d2sThpGBps), 11) +
+    pad(String(r.d2s4kGBps), 11) + r.ratio);
+}
