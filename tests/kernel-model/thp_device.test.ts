@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Balbir Singh's "mm: support device-private THP" series as the 7.2 profile
+ * has it (changes.ts: zone_device-large-folios, huge_memory-device-private-pmd,
+ * migrate_device-thp, hmm-pmd-swap-entry, test_hmm-thp, test_hmm-fail-alloc),
+ * driven through the driver's ioctls the way the new hmm-tests cases do
+ * (migrate_anon_huge_{empty,zero,free,fault,err,zero_err},
+ * migrate_partial_unmap_fault), with data, counts, SNAPSHOT, pagemap and the
+ * unload check; then each mechanism broken on purpose and caught.
+ *
+ *   one PMD, 512 pages:   |0123...511|
+ *   on the device:        |DDDD...DDD|  one PMD device-private entry
+ *   partial munmap:       |DDDD....  |  512 PTE device-private entries, some zapped
+ */
+import t, { type Test } from 'tap';
+import { Kernel } from '../../src/kernel-model/kernel.js';
+import { Task } from '../../src/kernel-model/task.js';
+import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR } from '../../src/kernel-model/page.js';
+import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, type MmStruct } from '../../src/kernel-model/mm.js';
+import { MADV_HUGEPAGE, MADV_FREE, MADV_DONTNEED } from '../../src/kernel-model/madvise.js';
+import { userLoad, userStore } from '../../src/kernel-model/memory.js';
+import { EINVAL } from '../../src/kernel-model/errno.js';
+import { isDevicePrivateEntry, isWritableDevicePrivateEntry, ptePresent, pteIndex } from '../../src/kernel-model/pgtable.js';
+import { folioOrder, pageRefCount, folioMapcount } from '../../src/kernel-model/page_alloc.js';
+import { isDevicePrivatePage } from '../../src/kernel-model/memremap.js';
+import { pagemapRead, PM_PRESENT, PM_SWAP } from '../../src/kernel-model/task_mmu.js';
+import { type KernelVersion, composeKernel, MAINLINE } from '../../src/kernel-model/changes.js';
+import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../../src/dmirror/test_hmm.js';
+import * as U from '../../src/dmirror/test_hmm_uapi.js';
+import { PRIVATE, COHERENT } from '../helpers.js';
+
+const P = PAGE_SIZE, NR = HPAGE_PMD_NR;
+const LOCAL_PMD = U.HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | U.HMM_DMIRROR_PROT_WRITE | U.HMM_DMIRROR_PROT_PMD;
+
+function boot(profile = MAINLINE, params: typeof PRIVATE | typeof COHERENT = PRIVATE, patches: string[] = []) {
+  const k = new Kernel({ version: composeKernel(profile, patches) as KernelVersion });
+  const { ret, mod } = hmmDmirrorInit(k, params);
+  if (ret || !mod) throw new Error(`load failed ${ret}`);
+  const task = new Task(k);
+  return { k, mod: mod as TestHmm, task };
+}
+const cmd = (task: Task, fd: number, req: number, fields: Partial<U.HmmDmirrorCmd>) => {
+  const c = { ...U.newHmmDmirrorCmd(), ...fields };
+  return { ret: task.ioctl(fd, req, c), c };
+};
+/** The C's THP buffer: 2 PMDs mapped, the PMD-aligned one inside advised MADV_HUGEPAGE. */
+function thpBuffer(task: Task, prot = PROT_READ | PROT_WRITE): number {
+  const raw = task.mmap(0, 2 * PMD_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS);
+  const p = Math.ceil(raw / PMD_SIZE) * PMD_SIZE;
+  if (task.madvise(p, PMD_SIZE, MADV_HUGEPAGE) !== 0) throw new Error('madvise');
+  return p;
+}
+const plain = (task: Task, npages: number) => task.mmap(0, npages * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+/** ptr[i] = i over the PMD, int by int. */
+function fill(mm: MmStruct, p: number, pages = NR, base = 0): void {
+  const buf = new Uint8Array(P), dv = new DataView(buf.buffer);
+  for (let pg = 0; pg < pages; pg++) {
+    for (let j = 0; j < P / 4; j++) dv.setInt32(j * 4, base + pg * (P / 4) + j, true);
+    userStore(mm, p + pg * P, buf);
+  }
+}
+/** The pages whose ints are not i (or 0 when zero); empty when all match. */
+function bad(mm: MmStruct, p: number, pages = NR, zero = false, base = 0): number[] {
+  const out: number[] = [], buf = new Uint8Array(P), dv = new DataView(buf.buffer);
+  for (let pg = 0; pg < pages; pg++) {
+    userLoad(mm, p + pg * P, buf);
+    for (let j = 0; j < P / 4; j++) if (dv.getInt32(j * 4, true) !== (zero ? 0 : base + pg * (P / 4) + j)) { out.push(pg); break; }
+  }
+  return out;
+}
+const badMirror = (mm: MmStruct, out: number, pages = NR, zero = false) => bad(mm, out, pages, zero);
+const huge = (mm: MmStruct, p: number) => mm.pgtable.lookupHuge(p);
+function snapshot(task: Task, fd: number, p: number, out: number, npages = NR): number[] {
+  const s = cmd(task, fd, U.HMM_DMIRROR_SNAPSHOT, { addr: p, ptr: out, npages });
+  if (s.ret) throw new Error(`SNAPSHOT ${s.ret}`);
+  const b = new Uint8Array(npages);
+  userLoad(task.mm, out, b);
+  return [...b];
+}
+/** Process exit and module unload: what the runner checks after every case. */
+function teardown(t: Test, k: Kernel, mod: TestHmm, task: Task): void {
+  task.exit();
+  t.same(hmmDmirrorExit(mod), [], 'unload finds every device page back');
+  t.equal(k.pageAlloc.nrAllocated, 0, 'no page leaked');
+  t.same(k.warnings, [], 'no WARN');
+}
+
+t.test('migrate_anon_huge_fault: a THP moves to the device as one PMD device-private entry and comes back whole', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  const head = huge(mm, p)!.pfn;
+  t.equal(folioOrder(k, head), 9, 'the buffer is one PMD-mapped THP');
+  const m = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR });
+  t.same([m.ret, m.c.cpages], [0, NR]);
+  t.same(badMirror(mm, out), [], 'the device read back every int');
+  const h = huge(mm, p)!;
+  t.ok(h !== undefined && isDevicePrivateEntry(h.val) && isWritableDevicePrivateEntry(h.val), 'a writable PMD device-private entry');
+  t.ok(isDevicePrivatePage(k, h.pfn) && folioOrder(k, h.pfn) === 9, 'mapping an order-9 device-private folio');
+  t.equal(folioMapcount(k, h.pfn), 1, 'mapped once, by the PMD');
+  t.equal(mm.pgtable.lookup(p), undefined, 'no pte page');
+  t.equal(mm.rssAnon, 2 * NR, 'rss still counts the 512 pages (and the 512 of the read-back buffer)');
+  t.equal(mod.devices[0].freeFolios !== 0 || mod.devices[0].calloc >= NR, true, 'a device folio came off free_folios');
+  t.same(snapshot(task, fd, p, out), new Array(NR).fill(LOCAL_PMD), 'SNAPSHOT: DEV_PRIVATE_LOCAL|WRITE|PMD for every page');
+  const pm = pagemapRead(mm, p + 5 * P);
+  t.ok((pm & PM_SWAP) !== 0n && (pm & PM_PRESENT) === 0n, 'pagemap: swapped, not present');
+  // The CPU reads through the PMD: dmirror_devmem_fault() migrates the whole folio.
+  t.same(bad(mm, p, 1), [], 'the first page reads back');
+  const back = huge(mm, p)!;
+  t.ok(ptePresent(back.val) && folioOrder(k, back.pfn) === 9 && !isDevicePrivatePage(k, back.pfn), 'a present THP PMD again');
+  t.same(bad(mm, p), [], 'every int intact');
+  t.equal(mod.devices[0].cfree, NR, 'the device folio went back whole');
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('migrate_anon_huge_empty and _zero: an empty PMD and the huge zero page become a zeroed device THP', (t) => {
+  for (const zero of [false, true]) {
+    const { k, mod, task } = boot();
+    const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+    const p = thpBuffer(task, zero ? PROT_READ | PROT_WRITE : PROT_READ), out = plain(task, NR);
+    if (zero) {
+      userLoad(mm, p, new Uint8Array(4));
+      t.equal(huge(mm, p)!.pfn, k.hugeZeroPfn, 'the huge zero page');
+    }
+    const m = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR });
+    t.same([m.ret, m.c.cpages], [0, NR], `${zero ? 'zero' : 'empty'}: all on the device`);
+    t.same(badMirror(mm, out, NR, true), [], 'the device reads zeroes');
+    t.ok(isDevicePrivateEntry(huge(mm, p)!.val), 'one PMD device-private entry');
+    t.equal(isWritableDevicePrivateEntry(huge(mm, p)!.val), zero, 'writable only in a writable VMA');
+    t.same(bad(mm, p, NR, true), [], 'the CPU reads zeroes back');
+    teardown(t, k, mod, task);
+  }
+  t.end();
+});
+
+t.test('migrate_anon_huge_free: MADV_FREE and MADV_DONTNEED on the device-resident THP succeed; munmap frees it', (t) => {
+  for (const advice of [MADV_FREE, MADV_DONTNEED, -1]) {
+    const { k, mod, task } = boot();
+    const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+    const p = thpBuffer(task), out = plain(task, NR);
+    fill(mm, p);
+    t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+    if (advice === -1) {
+      t.equal(task.munmap(p, PMD_SIZE), 0, 'munmap');
+      t.equal(huge(mm, p), undefined);
+    } else {
+      t.equal(task.madvise(p, PMD_SIZE, advice), 0, `madvise ${advice}`);
+      if (advice === MADV_FREE) t.same(bad(mm, p), [], 'MADV_FREE leaves the device data (no reclaim)');
+      else t.same(bad(mm, p, NR, true), [], 'MADV_DONTNEED: zeroes');
+    }
+    t.equal(mod.devices[0].cfree >= NR, true, advice === MADV_FREE ? 'back after the CPU read' : 'the device folio was freed');
+    teardown(t, k, mod, task);
+  }
+  t.end();
+});
+
+t.test('migrate_partial_unmap_fault: unmapping half a device PMD splits it; the rest faults back page by page', (t) => {
+  for (const offset of [0, NR / 4, NR / 2]) {
+    const { k, mod, task } = boot();
+    const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+    const p = thpBuffer(task), out = plain(task, NR);
+    fill(mm, p);
+    t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+    const head = huge(mm, p)!.pfn;
+    t.equal(task.munmap(p + offset * P, PMD_SIZE / 2), 0, `munmap half at +${offset}`);
+    t.equal(huge(mm, p), undefined, 'the PMD entry is split');
+    const tb = mm.pgtable.lookup(p)!;
+    const kept = [...Array(NR).keys()].filter((i) => i < offset || i >= offset + NR / 2);
+    t.ok(kept.every((i) => isDevicePrivateEntry(tb.val[i]) && tb.pfn[i] === head + i), 'the rest: PTE device-private entries of the same folio');
+    t.equal(folioOrder(k, head), 9, 'the device folio is still large');
+    t.equal(pageRefCount(k, head), NR / 2, 'one reference per remaining pte');
+    t.same(kept.filter((i) => bad(mm, p + i * P, 1, false, i * (P / 4)).length > 0), [], 'every remaining page faults back intact');
+    t.equal(mm.pgtable.lookup(p)!.val.filter((v, i) => kept.includes(i) && !ptePresent(v)).length, 0, 'every remaining page back in system memory');
+    t.equal(mm.rssAnon, NR / 2 + NR, 'rss: the remaining half (and the read-back buffer)');
+    teardown(t, k, mod, task);
+  }
+  t.end();
+});
