@@ -22,10 +22,10 @@ import { userLoad, userStore } from '../../src/kernel-model/memory.js';
 import { EINVAL } from '../../src/kernel-model/errno.js';
 import { isDevicePrivateEntry, isWritableDevicePrivateEntry, ptePresent, pteIndex } from '../../src/kernel-model/pgtable.js';
 import { folioOrder, pageRefCount, folioMapcount } from '../../src/kernel-model/page_alloc.js';
-import { isDevicePrivatePage } from '../../src/kernel-model/memremap.js';
+import { isDevicePrivatePage, isDeviceCoherentPage } from '../../src/kernel-model/memremap.js';
 import { pagemapRead, PM_PRESENT, PM_SWAP } from '../../src/kernel-model/task_mmu.js';
 import { type KernelVersion, composeKernel, MAINLINE } from '../../src/kernel-model/changes.js';
-import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../../src/dmirror/test_hmm.js';
+import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm, type Dmirror } from '../../src/dmirror/test_hmm.js';
 import * as U from '../../src/dmirror/test_hmm_uapi.js';
 import { PRIVATE, COHERENT } from '../helpers.js';
 
@@ -70,6 +70,7 @@ function bad(mm: MmStruct, p: number, pages = NR, zero = false, base = 0): numbe
 }
 const badMirror = (mm: MmStruct, out: number, pages = NR, zero = false) => bad(mm, out, pages, zero);
 const huge = (mm: MmStruct, p: number) => mm.pgtable.lookupHuge(p);
+const pagePgmapType = (k: Kernel, pfn: number) => isDevicePrivatePage(k, pfn) ? 'private' : isDeviceCoherentPage(k, pfn) ? 'coherent' : 'system';
 function snapshot(task: Task, fd: number, p: number, out: number, npages = NR): number[] {
   const s = cmd(task, fd, U.HMM_DMIRROR_SNAPSHOT, { addr: p, ptr: out, npages });
   if (s.ret) throw new Error(`SNAPSHOT ${s.ret}`);
@@ -176,5 +177,152 @@ t.test('migrate_partial_unmap_fault: unmapping half a device PMD splits it; the 
     t.equal(mm.rssAnon, NR / 2 + NR, 'rss: the remaining half (and the read-back buffer)');
     teardown(t, k, mod, task);
   }
+  t.end();
+});
+
+const mirrorOf = (task: Task, fd: number): Dmirror => task.files.get(fd)!.privateData as Dmirror;
+const flags = (task: Task, fd: number, v: number) => cmd(task, fd, U.HMM_DMIRROR_FLAGS, { addr: 0, npages: v });
+
+t.test('migrate_anon_huge_err: FAIL_ALLOC once: to the device in 4K pages, back by the split fallback', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  const f = flags(task, fd, U.HMM_DMIRROR_FLAG_FAIL_ALLOC);
+  t.same([f.ret, f.c.cpages, f.c.faults, mirrorOf(task, fd).flags], [0, 0, 0, U.HMM_DMIRROR_FLAG_FAIL_ALLOC], 'FLAGS takes npages');
+  const m = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR });
+  t.same([m.ret, m.c.cpages], [0, NR], 'all 512 pages on the device');
+  t.equal(mirrorOf(task, fd).flags, 0, 'the flag is one-shot: cleared by the failed allocation');
+  t.same(badMirror(mm, out), [], 'data');
+  t.equal(huge(mm, p), undefined, 'no PMD entry: the THP was split');
+  t.same(snapshot(task, fd, p, out), new Array(NR).fill(U.HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | U.HMM_DMIRROR_PROT_WRITE),
+    'SNAPSHOT: 512 small device pages');
+  // Fault back a single page: only it comes back.
+  t.same(bad(mm, p + 7 * P, 1, false, 7 * (P / 4)), [], 'page 7 reads back');
+  const tb = mm.pgtable.lookup(p)!;
+  t.ok(ptePresent(tb.val[7]) && isDevicePrivateEntry(tb.val[8]), 'page 7 in system memory, page 8 still on the device');
+  // Second half: a THP on the device, FAIL_ALLOC, MIGRATE_TO_SYS: the device folio is split (migrate_vma_split_pages).
+  const q = thpBuffer(task);
+  fill(mm, q, NR, 1000);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: q, ptr: out, npages: NR }).ret, 0);
+  t.ok(isDevicePrivateEntry(huge(mm, q)!.val), 'the flag gone, the next migration is a THP again');
+  t.equal(flags(task, fd, U.HMM_DMIRROR_FLAG_FAIL_ALLOC).ret, 0);
+  const b = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_SYS, { addr: q, ptr: out, npages: NR });
+  t.same([b.ret, b.c.cpages], [0, NR], 'MIGRATE_TO_SYS moved every page');
+  t.equal(mirrorOf(task, fd).flags, 0, 'cleared again');
+  const qt = mm.pgtable.lookup(q);
+  t.ok(qt !== undefined && [...Array(NR).keys()].every((i) => ptePresent(qt.val[i]) && folioOrder(k, qt.pfn[i]) === 0),
+    '512 small system pages');
+  t.same(bad(mm, q, NR, false, 1000), [], 'data');
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('migrate_anon_huge_zero_err: the huge zero page with FAIL_ALLOC: 4K device pages, zeroes', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  const p = thpBuffer(task), out = plain(task, NR);
+  userLoad(mm, p, new Uint8Array(4));
+  t.equal(flags(task, fd, U.HMM_DMIRROR_FLAG_FAIL_ALLOC).ret, 0);
+  const m = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR });
+  t.same([m.ret, m.c.cpages], [0, NR]);
+  t.same(badMirror(mm, out, NR, true), [], 'zeroes');
+  t.equal(huge(mm, p), undefined, 'the huge zero PMD was split for the small pages (migrate_vma_insert_page())');
+  t.same(bad(mm, p + 3 * P, 1, true), [], 'a single page faults back as zeroes');
+  t.same(bad(mm, p, NR, true), [], 'then all');
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('6.12: no HMM_DMIRROR_FLAGS (-EINVAL), and a THP is split before it migrates, page by page', (t) => {
+  const { k, mod, task } = boot('6.12');
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  t.equal(flags(task, fd, 1).ret, -EINVAL, 'an unknown ioctl');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  const m = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR });
+  t.same([m.ret, m.c.cpages], [0, NR]);
+  t.equal(huge(mm, p), undefined, 'no PMD device-private entry in 6.12');
+  t.same(snapshot(task, fd, p, out), new Array(NR).fill(U.HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | U.HMM_DMIRROR_PROT_WRITE));
+  t.same(bad(mm, p), [], 'data');
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('fork with a PMD device-private entry: both readable; a child write brings the folio back for both', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+  const head = huge(mm, p)!.pfn;
+  const child = task.fork() as Task;
+  t.ok(!isWritableDevicePrivateEntry(huge(mm, p)!.val) && !isWritableDevicePrivateEntry(huge(child.mm, p)!.val), 'both entries readable');
+  t.equal(huge(child.mm, p)!.pfn, head, 'the same device folio');
+  t.same([folioMapcount(k, head), pageRefCount(k, head)], [2, 2], 'two PMD mappings, two references');
+  t.equal(child.mm.rssAnon, 2 * NR, 'the child\'s rss counts the PMD entry (and the copied read-back buffer)');
+  t.same(bad(child.mm, p, 1), [], 'the child reads the device data');
+  t.ok(ptePresent(huge(mm, p)!.val) && ptePresent(huge(child.mm, p)!.val), 'the fault migrated the folio back for both mms');
+  t.equal(huge(mm, p)!.pfn, huge(child.mm, p)!.pfn, 'one shared system THP');
+  userStore(child.mm, p, new Uint8Array([0xff]));
+  t.same(bad(mm, p), [], 'the parent keeps its data after the child\'s write (COW)');
+  child.exit();
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('mprotect of half a device PMD splits it; read-only PTE entries on that half; a device on the other side faults it back', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0'), fd1 = task.open('/dev/hmm_dmirror1');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+  t.equal(task.mprotect(p, PMD_SIZE / 2, PROT_READ), 0);
+  const tb = mm.pgtable.lookup(p)!;
+  t.ok(tb !== undefined && !isWritableDevicePrivateEntry(tb.val[0]) && isWritableDevicePrivateEntry(tb.val[NR - 1]),
+    'read-only device-private ptes on the first half, writable on the second');
+  // Device 1 reads the range: hmm_range_fault() faults device 0's pages back (not its owner's).
+  const r = cmd(task, fd1, U.HMM_DMIRROR_READ, { addr: p, ptr: out, npages: NR });
+  t.same([r.ret, r.c.cpages], [0, NR]);
+  t.same(badMirror(mm, out), [], 'device 1 read the data');
+  t.equal(mm.pgtable.lookup(p)!.val.filter((v) => !ptePresent(v)).length, 0, 'every page back in system memory');
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('a second device reading a device PMD (hmm_range_fault() through the PMD) faults the whole folio back', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0'), fd1 = task.open('/dev/hmm_dmirror1');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+  t.same(snapshot(task, fd1, p, out).slice(0, 2), [U.HMM_DMIRROR_PROT_ERROR, U.HMM_DMIRROR_PROT_ERROR],
+    'SNAPSHOT on the other device: another owner\'s PMD entry is HMM_PFN_ERROR');
+  const r = cmd(task, fd1, U.HMM_DMIRROR_READ, { addr: p, ptr: out, npages: NR });
+  t.same([r.ret, r.c.cpages, r.c.faults], [0, NR, 1], 'one fault');
+  t.ok(ptePresent(huge(mm, p)!.val), 'a present THP again, by one migration');
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('coherent: the mainline driver cannot add a large chunk at a COHERENT device\'s one address: 4K pages, as the C does', (t) => {
+  const { k, mod, task } = boot(MAINLINE, COHERENT);
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror2');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  const m = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR });
+  t.same([m.ret, m.c.cpages], [0, NR], 'every page on the device');
+  // dmirror_allocate_chunk(is_large) for COHERENT maps spm_addr again: memremap_pages() refuses with a WARN.
+  t.match(k.warnings, [/pagemap_range: Conflicting mapping/], 'the refused large chunk');
+  t.equal(huge(mm, p), undefined, 'the THP was split (migrate_vma_split_unmapped_folio())');
+  const tb = mm.pgtable.lookup(p)!;
+  t.ok([...Array(NR).keys()].every((i) => ptePresent(tb.val[i]) && pagePgmapType(k, tb.pfn[i]) === 'coherent'), '512 present coherent ptes');
+  t.same(snapshot(task, fd, p, out), new Array(NR).fill(U.HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | U.HMM_DMIRROR_PROT_WRITE));
+  t.same(bad(mm, p), [], 'the CPU reads them in place');
+  const b = cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_SYS, { addr: p, ptr: out, npages: NR });
+  t.same([b.ret, b.c.cpages], [0, NR], 'and MIGRATE_TO_SYS brings them back');
+  t.same(bad(mm, p), [], 'data');
+  k.warnings.length = 0;
+  teardown(t, k, mod, task);
   t.end();
 });
