@@ -25,7 +25,7 @@ import { folioOrder, pageRefCount, folioMapcount } from '../../src/kernel-model/
 import { isDevicePrivatePage, isDeviceCoherentPage } from '../../src/kernel-model/memremap.js';
 import { pagemapRead, PM_PRESENT, PM_SWAP } from '../../src/kernel-model/task_mmu.js';
 import { type KernelVersion, composeKernel, MAINLINE } from '../../src/kernel-model/changes.js';
-import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm, type Dmirror } from '../../src/dmirror/test_hmm.js';
+import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm, type Dmirror, setZoneDeviceData } from '../../src/dmirror/test_hmm.js';
 import * as U from '../../src/dmirror/test_hmm_uapi.js';
 import { PRIVATE, COHERENT } from '../helpers.js';
 
@@ -323,6 +323,66 @@ t.test('coherent: the mainline driver cannot add a large chunk at a COHERENT dev
   t.same([b.ret, b.c.cpages], [0, NR], 'and MIGRATE_TO_SYS brings them back');
   t.same(bad(mm, p), [], 'data');
   k.warnings.length = 0;
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+/* ---- Broken on purpose: each mechanism above, broken, is caught ---- */
+
+t.test('broken folio_split that forgets zone_device_data: the split device folio\'s pages lose their backing pages', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+  const split = mod.devmemOps.folioSplit!;
+  mod.devmemOps.folioSplit = (head, tail) => {
+    split(head, tail);
+    if (tail !== 0) setZoneDeviceData(k, tail, 0); // tail->page.zone_device_data = rpage_tail forgotten
+  };
+  t.equal(task.munmap(p + PMD_SIZE / 2, PMD_SIZE / 2), 0);
+  // The fault through a pte splits the folio during collection; the faulting page then has no backing page:
+  // the copy reads from pfn 0 (NULL) instead of the device data.
+  t.same(bad(mm, p + 3 * P, 1, false, 3 * (P / 4)), [0], 'migrate_partial_unmap_fault\'s data check fails');
+  task.exit();
+  t.ok(k.pageAlloc.nrAllocated > 0, 'and the backing pages of the freed tails are never given back: a leak at unload');
+  hmmDmirrorExit(mod);
+  t.end();
+});
+
+t.test('broken PMD fault that migrates one page (vmf->pte taken as set): the page never comes back', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  const p = thpBuffer(task), out = plain(task, NR);
+  fill(mm, p);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+  const toRam = mod.devmemOps.migrateToRam!;
+  mod.devmemOps.migrateToRam = (vmf) => toRam({ ...vmf, pte: true });
+  // A one-page window on a PMD entry cannot be collected whole; the fallback split_folio() fails under the fault's
+  // own reference (can_split_folio(), as in C), the page is skipped, and the CPU faults again, for ever.
+  t.throws(() => bad(mm, p, 1), /does not resolve \(livelock\)/, 'migrate_anon_huge_fault\'s first CPU read never completes');
+  t.ok(isDevicePrivateEntry(huge(mm, p)!.val), 'the folio is still on the device');
+  mod.devmemOps.migrateToRam = toRam;
+  t.same(bad(mm, p), [], 'with the real fault it comes back whole');
+  t.ok(ptePresent(huge(mm, p)!.val));
+  teardown(t, k, mod, task);
+  t.end();
+});
+
+t.test('broken one-shot HMM_DMIRROR_FLAG_FAIL_ALLOC (never cleared): every later THP migration falls back', (t) => {
+  const { k, mod, task } = boot();
+  const mm = task.mm, fd = task.open('/dev/hmm_dmirror0');
+  const out = plain(task, NR);
+  t.equal(flags(task, fd, U.HMM_DMIRROR_FLAG_FAIL_ALLOC).ret, 0);
+  Object.defineProperty(mirrorOf(task, fd), 'flags', { get: () => U.HMM_DMIRROR_FLAG_FAIL_ALLOC, set: () => {} });
+  const p = thpBuffer(task);
+  fill(mm, p);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: p, ptr: out, npages: NR }).ret, 0);
+  const q = thpBuffer(task);
+  fill(mm, q);
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_MIGRATE_TO_DEV, { addr: q, ptr: out, npages: NR }).ret, 0);
+  const h = huge(mm, q);
+  t.notOk(h !== undefined && isDevicePrivateEntry(h.val), 'migrate_anon_huge_err\'s check (the next migration is a THP again) fails');
   teardown(t, k, mod, task);
   t.end();
 });
