@@ -28,7 +28,8 @@ import { KernelBug } from '../kernel-model/bug.js';
 import { syscallFrames } from '../kernel-model/hung_task.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
-import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PTRS_PER_PTE } from '../kernel-model/page.js';
+import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PTRS_PER_PTE, PG_compound,
+  PG_ORDER_SHIFT } from '../kernel-model/page.js';
 import { type DevPagemap, type DevPagemapOps, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
   memunmapPages, rangeLen, zoneDevicePageInit, zoneDeviceFolioInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations, defaultLlseek } from '../kernel-model/chrdev.js';
@@ -408,7 +409,7 @@ function dmirrorDevmemFolioSplit(mod: TestHmm, head: Page, tail: Page): void {
   setZoneDeviceData(k, tail, rpageTail);
   setZoneDeviceData(k, rpageTail, zoneDeviceData(k, rpage));
   const rb = k.memmap.block(rpageTail), rs = Memmap.slot(rpageTail);
-  rb.flags[rs] &= ~0xfe00; // clear_compound_head(): PG_head, PG_tail and the order bits
+  rb.flags[rs] &= ~(PG_compound | (0x1f << PG_ORDER_SHIFT)); // clear_compound_head(), and its order bits
   rb.mapping[rs] = 0;
   const tb = k.memmap.block(tail), hb = k.memmap.block(head);
   tb.mapping[Memmap.slot(tail)] = hb.mapping[Memmap.slot(head)];
