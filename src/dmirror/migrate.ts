@@ -6,7 +6,7 @@
  * page (dev_pagemap_ops.migrate_to_ram).
  */
 import { EINVAL, EFAULT, EPERM, EBUSY, ENOMEM } from '../kernel-model/errno.js';
-import { TEST_HMM_ALLOC_OOM, MAKE_DEVICE_EXCLUSIVE } from '../kernel-model/changes.js';
+import { TEST_HMM_ALLOC_OOM, MAKE_DEVICE_EXCLUSIVE, TEST_HMM_THP } from '../kernel-model/changes.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import type { Task } from '../kernel-model/task.js';
 import { type Page, PAGE_SIZE } from '../kernel-model/page.js';
@@ -19,9 +19,11 @@ import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, VM_FAUL
 import { isZoneDevicePage } from '../kernel-model/page_alloc.js';
 import { MigrateVma, migrateVmaSetup, migrateVmaPages, migrateVmaFinalize, migratePfn, migratePfnToPage, mpfnClear,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_VALID, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
-  MIGRATE_VMA_SELECT_DEVICE_COHERENT } from '../kernel-model/migrate_device.js';
-import { type Dmirror, type TestHmm, dmirrorMm, dmirrorPfnsArraySize, dmirrorDevmemAllocPage, dmirrorBackingPage, zoneDeviceData,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND } from '../kernel-model/migrate_device.js';
+import { type Dmirror, type TestHmm, dmirrorMm, dmirrorMigrateWindow, dmirrorDevmemAllocPage, dmirrorBackingPage, zoneDeviceData,
   setZoneDeviceData } from './test_hmm.js';
+import { dmirrorMigrateAllocAndCopyThp, dmirrorMigrateFinalizeAndMapThp, dmirrorDevmemFaultAllocAndCopyThp,
+  dmirrorDevmemFaultThp } from './migrate_thp.js';
 import { newDmirrorBounce, dmirrorBounceInit, dmirrorBounceFini, dmirrorDoRead } from './mirror.js';
 import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, xaPointerTag } from './xarray.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './test_hmm_uapi.js';
@@ -115,7 +117,7 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
 }
 
 /** Model of dmirror_select_device(): which device pages a migration back to system memory selects. */
-function dmirrorSelectDevice(dmirror: Dmirror): number {
+export function dmirrorSelectDevice(dmirror: Dmirror): number {
   return dmirror.mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE
     ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT;
 }
@@ -137,7 +139,7 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
   const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
   if (end < start) return -EINVAL;
   if (!mm.mmgetNotZero()) return -EINVAL;
-  const args = new MigrateVma(), window = dmirrorPfnsArraySize(k);
+  const args = new MigrateVma(), window = dmirrorMigrateWindow(k), thp = k.has(TEST_HMM_THP);
   args.src = new Float64Array(window);
   args.dst = new Float64Array(window);
   cmd.cpages = 0;
@@ -153,11 +155,12 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
     args.start = addr;
     args.end = next;
     args.pgmapOwner = dmirror.mdevice;
-    args.flags = dmirrorSelectDevice(dmirror);
+    args.flags = dmirrorSelectDevice(dmirror) | (thp ? MIGRATE_VMA_SELECT_COMPOUND : 0);
     ret = migrateVmaSetup(k, args);
     if (ret) break;
     // 6.12 ignores what the copy returns; with TEST_HMM_ALLOC_OOM it can be VM_FAULT_OOM.
-    if (dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12') !== 0) {
+    const copied = thp ? dmirrorDevmemFaultAllocAndCopyThp(k, args, dmirror) : dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
+    if (copied !== 0) {
       migrateVmaFinalize(k, args);
       ret = -ENOMEM;
       break;
@@ -187,7 +190,7 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
   const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
   if (end < start) return -EINVAL;
   if (!mm.mmgetNotZero()) return -EINVAL;
-  const args = new MigrateVma(), window = dmirrorPfnsArraySize(k);
+  const args = new MigrateVma(), window = dmirrorMigrateWindow(k), thp = k.has(TEST_HMM_THP);
   args.src = new Float64Array(window);
   args.dst = new Float64Array(window);
   let ret = 0;
@@ -202,7 +205,7 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
     args.start = addr;
     args.end = next;
     args.pgmapOwner = dmirror.mdevice;
-    args.flags = MIGRATE_VMA_SELECT_SYSTEM;
+    args.flags = MIGRATE_VMA_SELECT_SYSTEM | (thp ? MIGRATE_VMA_SELECT_COMPOUND : 0);
     ret = migrateVmaSetup(k, args);
     if (ret) {
       mm.mmput();
@@ -211,9 +214,11 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
     // dmirror_devmem_alloc_page() may sleep (alloc_page(GFP_HIGHUSER)): a preemption point under the
     // scheduler's rule only when migrate_vma_setup() locked no source page (every entry none or zero).
     if (!windowHasLockedPage(args)) k.sched.point('dmirror_migrate_to_device: after migrate_vma_setup');
-    dmirrorMigrateAllocAndCopy(k, args, dmirror);
+    if (thp) dmirrorMigrateAllocAndCopyThp(k, args, dmirror);
+    else dmirrorMigrateAllocAndCopy(k, args, dmirror);
     migrateVmaPages(k, args);
-    dmirrorMigrateFinalizeAndMap(k, args, dmirror);
+    if (thp) dmirrorMigrateFinalizeAndMapThp(k, args, dmirror);
+    else dmirrorMigrateFinalizeAndMap(k, args, dmirror);
     migrateVmaFinalize(k, args);
   }
   mm.mmput();
@@ -376,6 +381,7 @@ export function dmirrorMigrate(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Ta
  */
 export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   const k = mod.k;
+  if (k.has(TEST_HMM_THP)) return dmirrorDevmemFaultThp(mod, vmf);
   const rpage: Page = zoneDeviceData(k, vmf.page);
   const dmirror = k.kobj<Dmirror>(zoneDeviceData(k, rpage), 'dmirror_devmem_fault')!;
   // The C keeps args and its two pfns on the stack; the module's scratch ones stand in (a fault never nests).

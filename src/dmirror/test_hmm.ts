@@ -28,23 +28,25 @@ import { KernelBug } from '../kernel-model/bug.js';
 import { syscallFrames } from '../kernel-model/hung_task.js';
 import { EINVAL, ENOMEM, IS_ERR, PTR_ERR, errname } from '../kernel-model/errno.js';
 import type { Kernel } from '../kernel-model/kernel.js';
-import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn } from '../kernel-model/page.js';
+import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PTRS_PER_PTE, PG_compound,
+  PG_ORDER_SHIFT } from '../kernel-model/page.js';
 import { type DevPagemap, type DevPagemapOps, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
-  memunmapPages, rangeLen, zoneDevicePageInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
+  memunmapPages, rangeLen, zoneDevicePageInit, zoneDeviceFolioInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations, defaultLlseek } from '../kernel-model/chrdev.js';
 import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
-import { putPage, lockPage } from '../kernel-model/page_alloc.js';
+import { putPage, lockPage, folioOrder, compoundHead, setPageCount } from '../kernel-model/page_alloc.js';
 import { copyHighpage } from '../kernel-model/highmem.js';
 import type { MmStruct, VmAreaStruct } from '../kernel-model/mm.js';
 import { vmInsertPage } from '../kernel-model/memory.js';
 import { MigrateVma, migrateDeviceRange, migrateDevicePages, migrateDeviceFinalize, migratePfn, migratePfnToPage,
-  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE } from '../kernel-model/migrate_device.js';
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND } from '../kernel-model/migrate_device.js';
 import { DevicePageTable } from './xarray.js';
-import { TEST_HMM_EVICT_ON_CLOSE, TEST_HMM_REDUCE_STACK, DMIRROR_CHUNK_FORCE_PRIVATE } from '../kernel-model/changes.js';
+import { TEST_HMM_EVICT_ON_CLOSE, TEST_HMM_REDUCE_STACK, DMIRROR_CHUNK_FORCE_PRIVATE, TEST_HMM_THP, TEST_HMM_FAIL_ALLOC,
+  ZONE_DEVICE_LARGE_FOLIOS } from '../kernel-model/changes.js';
 import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV,
   HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE,
-  HMM_DMIRROR_RELEASE, HMM_DMIRROR_V5_READ, HMM_DMIRROR_V5_WRITE, HMM_DMIRROR_V5_MIGRATE, HMM_DMIRROR_V5_SNAPSHOT,
+  HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_V5_READ, HMM_DMIRROR_V5_WRITE, HMM_DMIRROR_V5_MIGRATE, HMM_DMIRROR_V5_SNAPSHOT,
   HMM_DMIRROR_V5_GET_MEM_DEV_TYPE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT,
   HMM_DMIRROR_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_COHERENT } from './test_hmm_uapi.js';
 import { dmirrorRead, dmirrorWrite, dmirrorSnapshot, dmirrorMinOps } from './mirror.js';
@@ -79,6 +81,8 @@ export class Dmirror {
   /** dmirror->mutex: guards pt against the invalidate callback (taken in mirror.ts as the C takes it). */
   readonly mutex = new Mutex('dmirror->mutex');
   readonly notifier = new MmuIntervalNotifier();
+  /** dmirror->flags (TEST_HMM_FAIL_ALLOC): HMM_DMIRROR_FLAGS sets it; HMM_DMIRROR_FLAG_FAIL_ALLOC clears itself when used. */
+  flags = 0;
   constructor(readonly mdevice: DmirrorDevice) {}
 }
 
@@ -99,6 +103,8 @@ export class DmirrorDevice {
   cfree = 0;
   /** Head of the free list, linked through zone_device_data. */
   freePages: Page = 0;
+  /** mdevice->free_folios (TEST_HMM_THP): free PMD-order folios (their head pages), linked the same way. */
+  freeFolios: Page = 0;
   cdevice!: CharDev;
   constructor(readonly mod: TestHmm, readonly id: number) {}
   get k(): Kernel { return this.mod.k; }
@@ -113,9 +119,16 @@ export class TestHmm {
   /** dmirror_devmem_fault()'s migrate_vma and its one-page pfn arrays (on the C stack). */
   readonly faultArgs = new MigrateVma();
   constructor(readonly k: Kernel, readonly params: TestHmmParams) {
-    this.faultArgs.src = new Float64Array(1);
-    this.faultArgs.dst = new Float64Array(1);
-    this.devmemOps = {
+    // dmirror_devmem_fault() kcalloc()s one folio's worth of pfns (TEST_HMM_THP); 6.12 one page's.
+    const faultPfns = k.has(TEST_HMM_THP) ? HPAGE_PMD_NR : 1;
+    this.faultArgs.src = new Float64Array(faultPfns);
+    this.faultArgs.dst = new Float64Array(faultPfns);
+    // ZONE_DEVICE_LARGE_FOLIOS renamed page_free to folio_free; TEST_HMM_THP adds folio_split.
+    this.devmemOps = k.has(ZONE_DEVICE_LARGE_FOLIOS) ? {
+      folioFree: (folio: Page) => dmirrorDevmemFree(this, folio),
+      migrateToRam: (vmf) => dmirrorDevmemFault(this, vmf),
+      ...(k.has(TEST_HMM_THP) ? { folioSplit: (head: Page, tail: Page) => dmirrorDevmemFolioSplit(this, head, tail) } : {}),
+    } : {
       pageFree: (page: Page) => dmirrorDevmemFree(this, page),
       migrateToRam: (vmf) => dmirrorDevmemFault(this, vmf),
     };
@@ -187,12 +200,14 @@ function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): void {
     if (spage === 0 || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
     if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && !isDeviceGenericPage(k, spage),
       'dmirror_device_evict_chunk', `pfn 0x${spage.toString(16)} is not device memory`)) continue;
+    // TEST_HMM_THP: a compound entry gets a folio of its order (folio_alloc(), no __GFP_NOFAIL: the C does not check it).
+    const order = src[i] & MIGRATE_PFN_COMPOUND ? folioOrder(k, spage) : 0;
     spage = dmirrorBackingPage(k, spage);
-    const dpage = k.pageAlloc.allocPage(); // __GFP_NOFAIL
-    if (dpage === 0) throw new KernelBug('BUG', 'dmirror_device_evict_chunk', 'out of memory in a __GFP_NOFAIL allocation');
+    const dpage = order ? k.pageAlloc.allocFolio(order) : k.pageAlloc.allocPage(); // __GFP_NOFAIL for a page
+    if (dpage === 0) throw new KernelBug('BUG', 'dmirror_device_evict_chunk', `out of memory in an order-${order} allocation`);
     lockPage(k, dpage);
-    copyHighpage(k, dpage, spage);
-    dst[i] = migratePfn(dpage) + (src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0);
+    for (let j = 0; j < 1 << order; j++) copyHighpage(k, dpage + j, spage + j); // folio_copy()
+    dst[i] = migratePfn(dpage) + (src[i] & MIGRATE_PFN_WRITE ? MIGRATE_PFN_WRITE : 0) + (order ? MIGRATE_PFN_COMPOUND : 0);
   }
   migrateDevicePages(k, src, dst, npages);
   migrateDeviceFinalize(k, src, dst, npages);
@@ -223,6 +238,15 @@ export function dmirrorPfnsArraySize(k: Kernel): number {
   return k.has(TEST_HMM_REDUCE_STACK) ? 32 : 64;
 }
 
+/**
+ * The pages of one MIGRATE_TO_DEV/SYS window: PTRS_PER_PTE with TEST_HMM_THP
+ * (kvcalloc(PTRS_PER_PTE) src and dst arrays, so a PMD fits), else the
+ * on-stack arrays' size.
+ */
+export function dmirrorMigrateWindow(k: Kernel): number {
+  return k.has(TEST_HMM_THP) ? PTRS_PER_PTE : dmirrorPfnsArraySize(k);
+}
+
 /** The mm a mirror follows (dmirror->notifier.mm). */
 export function dmirrorMm(dmirror: Dmirror): MmStruct {
   return dmirror.notifier.mm!;
@@ -237,7 +261,7 @@ export function dmirrorMm(dmirror: Dmirror): MmStruct {
  * finds at the address, device 0 taking spm_addr_dev1 (`MINOR(dev) ? ...`);
  * a NULL resource is not caught by IS_ERR() but dereferenced: an oops.
  */
-export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page } | null): number {
+export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page } | null, isLarge = false): number {
   const mod = mdevice.mod, k = mod.k, { spm_addr_dev0, spm_addr_dev1 } = mod.params;
   let range: { start: number; end: number };
   let type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_GENERIC | typeof MEMORY_DEVICE_COHERENT;
@@ -288,6 +312,8 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   const mb = DEVMEM_CHUNK_SIZE / (1024 * 1024);
   k.printk(`added new ${mb} MB chunk (total ${mdevice.devmemChunks.length} chunks, ${mdevice.devmemChunks.length * mb} MB) PFNs [0x${pfnFirst.toString(16)} 0x${pfnLast.toString(16)})`);
   // Every page goes onto the free list through zone_device_data, in pfn order: the last pfn ends up at the head.
+  // A chunk made for a large allocation (TEST_HMM_THP) is carved into PMD-aligned folios instead.
+  if (isLarge) return dmirrorAllocateChunkLarge(mdevice, ppage, pfnFirst, pfnLast);
   for (let pfn = pfnFirst; pfn < pfnLast;) {
     const zdd = k.memmap.block(pfn).zdd; // one block (512 pages) at a time: the loop is hot
     for (let i = Memmap.slot(pfn); i < MEMBLOCK_PAGES && pfn < pfnLast; i++, pfn++) {
@@ -303,6 +329,93 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   return 0;
 }
 
+/** The is_large end of dmirror_allocate_chunk(): PMD-aligned folios onto free_folios (the rest, if any, onto free_pages). */
+function dmirrorAllocateChunkLarge(mdevice: DmirrorDevice, ppage: { page: Page } | null, pfnFirst: number, pfnLast: number): number {
+  const k = mdevice.k;
+  for (let pfn = pfnFirst; pfn < pfnLast;) {
+    if (pfn % HPAGE_PMD_NR === 0 && pfn + HPAGE_PMD_NR <= pfnLast) {
+      setZoneDeviceData(k, pfn, mdevice.freeFolios);
+      mdevice.freeFolios = pfn;
+      pfn += HPAGE_PMD_NR;
+      continue;
+    }
+    setZoneDeviceData(k, pfn, mdevice.freePages);
+    mdevice.freePages = pfn++;
+  }
+  if (ppage !== null) {
+    if (mdevice.freeFolios === 0) return -ENOMEM;
+    ppage.page = mdevice.freeFolios;
+    mdevice.freeFolios = zoneDeviceData(k, ppage.page);
+    mdevice.calloc += HPAGE_PMD_NR;
+  }
+  return 0;
+}
+
+/**
+ * Model of dmirror_devmem_alloc_page(is_large) with TEST_HMM_THP: a
+ * PMD-order device folio off free_folios (or a new chunk carved into
+ * them), its data in a PMD-order system folio for PRIVATE memory; small
+ * ones as 6.12. zone_device_folio_init() hands it out locked, refcount 1.
+ */
+export function dmirrorDevmemAllocFolio(mdevice: DmirrorDevice, isLarge: boolean): Page {
+  const k = mdevice.k, order = isLarge ? HPAGE_PMD_ORDER : 0;
+  let rpage = 0;
+  if (dmirrorIsPrivateZone(mdevice)) {
+    rpage = order ? k.pageAlloc.allocFolio(order) : k.pageAlloc.allocPage(); // folio_alloc(GFP_HIGHUSER, order)
+    if (rpage === 0) return 0;
+  }
+  let dpage: Page;
+  if (isLarge && mdevice.freeFolios !== 0) {
+    dpage = mdevice.freeFolios;
+    mdevice.freeFolios = zoneDeviceData(k, dpage);
+    mdevice.calloc += 1 << order;
+  } else if (!isLarge && mdevice.freePages !== 0) {
+    dpage = mdevice.freePages;
+    mdevice.freePages = zoneDeviceData(k, dpage);
+    mdevice.calloc++;
+  } else {
+    const pp = { page: 0 };
+    if (dmirrorAllocateChunk(mdevice, pp, isLarge)) {
+      if (rpage) putPage(k, rpage); // __free_pages(rpage, order)
+      return 0;
+    }
+    dpage = pp.page;
+  }
+  zoneDeviceFolioInit(k, dpage, pagePgmap(k, dpage)!, order);
+  setZoneDeviceData(k, dpage, rpage);
+  return dpage;
+}
+
+/**
+ * Model of dmirror_devmem_folio_split() (dev_pagemap_ops.folio_split,
+ * TEST_HMM_THP): the device folio at head was split; tail's backing page
+ * becomes a folio of its own, remembering the mirror, and tail takes the
+ * head's mapping. tail 0 (NULL): the backing folio itself becomes order 0.
+ */
+function dmirrorDevmemFolioSplit(mod: TestHmm, head: Page, tail: Page): void {
+  const k = mod.k, rpage = dmirrorBackingPage(k, head);
+  if (rpage === 0) {
+    if (tail !== 0) setZoneDeviceData(k, tail, 0);
+    return;
+  }
+  const rfolio = compoundHead(k, rpage);
+  if (tail === 0) {
+    k.pageAlloc.folioResetOrder(rfolio); // folio_reset_order(); rfolio->mapping = NULL; folio_init_count()
+    k.memmap.block(rfolio).mapping[Memmap.slot(rfolio)] = 0;
+    setPageCount(k, rfolio, 1);
+    return;
+  }
+  const rpageTail = rfolio + (tail - head);
+  setZoneDeviceData(k, tail, rpageTail);
+  setZoneDeviceData(k, rpageTail, zoneDeviceData(k, rpage));
+  const rb = k.memmap.block(rpageTail), rs = Memmap.slot(rpageTail);
+  rb.flags[rs] &= ~(PG_compound | (0x1f << PG_ORDER_SHIFT)); // clear_compound_head(), and its order bits
+  rb.mapping[rs] = 0;
+  const tb = k.memmap.block(tail), hb = k.memmap.block(head);
+  tb.mapping[Memmap.slot(tail)] = hb.mapping[Memmap.slot(head)];
+  setPageCount(k, rpageTail, 1); // folio_init_count(page_folio(rpage_tail))
+}
+
 /**
  * Model of dmirror_devmem_alloc_page(): a device page off the free list or a
  * new chunk, handed out with refcount 1. A PRIVATE page's data lives in a
@@ -311,6 +424,7 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
  */
 export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
   const k = mdevice.k;
+  if (k.has(TEST_HMM_THP)) return dmirrorDevmemAllocFolio(mdevice, false);
   let rpage = 0;
   if (dmirrorIsPrivateZone(mdevice)) {
     rpage = k.pageAlloc.allocPage();
@@ -357,13 +471,20 @@ function dmirrorFopsMmap(k: Kernel, vma: VmAreaStruct): number {
 function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
   const k = mod.k;
   const rpage = dmirrorBackingPage(k, page);
-  if (rpage !== page && rpage > 0) putPage(k, rpage); // __free_page(rpage)
+  // folio_order(page_folio(rpage)) (TEST_HMM_THP; a COHERENT page is its own rpage): read before rpage is freed.
+  const order = k.has(TEST_HMM_THP) && rpage > 0 ? folioOrder(k, rpage) : 0;
+  if (rpage !== page && rpage > 0) putPage(k, rpage); // __free_pages(rpage, order)
   const devmem = dmirrorPageToChunk(mod, page), mdevice = devmem.mdevice;
-  // Return the page to the device's allocator unless its chunk is being removed.
+  // Return the page (folio) to the device's allocator unless its chunk is being removed.
   if (!devmem.remove) {
-    mdevice.cfree++;
-    setZoneDeviceData(k, page, mdevice.freePages);
-    mdevice.freePages = page;
+    mdevice.cfree += 1 << order;
+    if (order) {
+      setZoneDeviceData(k, page, mdevice.freeFolios);
+      mdevice.freeFolios = page;
+    } else {
+      setZoneDeviceData(k, page, mdevice.freePages);
+      mdevice.freePages = page;
+    }
   } else {
     setZoneDeviceData(k, page, 0);
   }
@@ -394,6 +515,20 @@ function dmirrorRemoveFreePages(devmem: DmirrorChunk): number {
   const first = physToPfn(devmem.pagemap.range.start), last = first + physToPfn(rangeLen(devmem.pagemap.range));
   let prev = 0, found = 0, steps = 0;
   const limit = dmirrorDevicePages(mdevice);
+  // free_folios first, as the C (TEST_HMM_THP): each folio holds HPAGE_PMD_NR of the chunk's pages.
+  for (let folio = mdevice.freeFolios; folio !== 0;) {
+    if (++steps > limit) throw new KernelBug('BUG', 'dmirror_remove_free_pages', `hmm_dmirror${mdevice.id}: the free folio list loops`);
+    const next = zoneDeviceData(k, folio);
+    if (folio >= first && folio < last) {
+      found += HPAGE_PMD_NR;
+      if (prev === 0) mdevice.freeFolios = next;
+      else setZoneDeviceData(k, prev, next);
+    } else {
+      prev = folio;
+    }
+    folio = next;
+  }
+  prev = 0;
   for (let page = mdevice.freePages; page !== 0;) {
     if (++steps > limit) throw new KernelBug('BUG', 'dmirror_remove_free_pages', `hmm_dmirror${mdevice.id}: the free list has more entries than the device has pages (it loops)`);
     const next = zoneDeviceData(k, page);
@@ -436,6 +571,7 @@ function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice, callers: readonly str
   }
   mdevice.devmemChunks.length = 0;
   mdevice.freePages = 0;
+  mdevice.freeFolios = 0;
 }
 
 /**
@@ -466,6 +602,12 @@ function dmirrorFopsUnlockedIoctl(filp: File, command: number, arg: HmmDmirrorCm
       ret = 0;
       break;
     case HMM_DMIRROR_V5_GET_MEM_DEV_TYPE: ret = dmirrorGetDeviceType(dmirror, cmd); break;
+    case HMM_DMIRROR_FLAGS:
+      // TEST_HMM_FAIL_ALLOC: the flags travel in npages. Before it, an unknown command.
+      if (!dmirror.mdevice.k.has(TEST_HMM_FAIL_ALLOC)) return -EINVAL;
+      dmirror.flags = cmd.npages;
+      ret = 0;
+      break;
     default: return -EINVAL;
   }
   if (ret) return ret;

@@ -53,7 +53,7 @@ export const HMM_DMIRROR_SNAPSHOT = _IOWR(0x04, HMM_DMIRROR_CMD_SIZE);
 export const HMM_DMIRROR_EXCLUSIVE = _IOWR(0x05, HMM_DMIRROR_CMD_SIZE);
 export const HMM_DMIRROR_CHECK_EXCLUSIVE = _IOWR(0x06, HMM_DMIRROR_CMD_SIZE);
 export const HMM_DMIRROR_RELEASE = _IOWR(0x07, HMM_DMIRROR_CMD_SIZE);
-/** Mainline ("lib/test_hmm: add large page allocation failure testing"): dmirror->flags = cmd.npages. */
+/** Mainline (TEST_HMM_FAIL_ALLOC, "lib/test_hmm: add large page allocation failure testing"): dmirror->flags = cmd.npages. */
 export const HMM_DMIRROR_FLAGS = _IOWR(0x08, HMM_DMIRROR_CMD_SIZE);
 /** HMM_DMIRROR_FLAGS bit: the next device-side (large) allocation fails, once. */
 export const HMM_DMIRROR_FLAG_FAIL_ALLOC = 1;
@@ -105,6 +105,7 @@ export function hmmDmirrorRequestName(request: number, cmd: HmmDmirrorCmd): stri
     case HMM_DMIRROR_EXCLUSIVE: return 'EXCLUSIVE';
     case HMM_DMIRROR_CHECK_EXCLUSIVE: return 'CHECK_EXCLUSIVE';
     case HMM_DMIRROR_RELEASE: return 'RELEASE';
+    case HMM_DMIRROR_FLAGS: return 'FLAGS';
     case HMM_DMIRROR_V5_GET_MEM_DEV_TYPE: return 'GET_MEM_DEV_TYPE';
     default: return 'UNKNOWN';
   }

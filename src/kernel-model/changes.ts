@@ -166,6 +166,83 @@ export const TEST_HMM_ALLOC_OOM = defineChange({
     'fails with it and MIGRATE_TO_SYS returns -ENOMEM (6.12 skips the page and reports success)',
 });
 
+/* ---- 6.19: Balbir Singh's "mm: support device-private THP" (and the hmm patch it builds on) ---- */
+
+const THP_SERIES = 'series "mm: support device-private THP" v6 20250916122128.2098535-1-balbirs@nvidia.com [id 7340019822], v7 2025-10-01';
+
+export const ZONE_DEVICE_LARGE_FOLIOS = defineChange({
+  name: 'zone_device-large-folios',
+  subject: 'mm/zone_device: support large zone device private folios; mm/memremap: add driver callback support for folio splitting',
+  author: 'Balbir Singh',
+  release: '6.19 (inferred)',
+  source: THP_SERIES + '; resulting driver: linux-mm lib/test_hmm.c blob 05ab5121 [id 58875650829]',
+  what: 'zone_device_folio_init(folio, pgmap, order) hands out a compound device folio (pgmap->ref taken once per page); ' +
+    'its last put calls dev_pagemap_ops.folio_free() for the whole folio; split_folio() of a device-private folio calls ' +
+    'dev_pagemap_ops.folio_split(head, tail) for every new folio and folio_split(head, NULL) at the end',
+});
+
+export const HUGE_PMD_DEVICE_PRIVATE = defineChange({
+  name: 'huge_memory-device-private-pmd',
+  subject: 'mm/huge_memory: add device-private THP support to PMD operations; mm/rmap: extend rmap and migration support ' +
+    'device-private entries; mm/huge_memory: implement device-private THP splitting; ' +
+    'mm/memory/fault: add THP fault handling for zone device private pages',
+  author: 'Balbir Singh',
+  release: '6.19 (inferred)',
+  source: THP_SERIES,
+  what: 'a device-private folio may be mapped by one PMD-level device-private entry: zap, split (to PTE device-private ' +
+    'entries), fork (both made readable), try_to_migrate()/remove_migration_ptes() (PMD migration entries) and a CPU ' +
+    'fault through the PMD (do_huge_pmd_device_private() -> migrate_to_ram()) handle it',
+  requires: [ZONE_DEVICE_LARGE_FOLIOS],
+});
+
+export const MIGRATE_DEVICE_THP = defineChange({
+  name: 'migrate_device-thp',
+  subject: 'mm/migrate_device: implement THP migration of zone device pages; mm/migrate_device: handle partially mapped ' +
+    'folios during collection; mm/migrate_device: add THP splitting during migration',
+  author: 'Balbir Singh',
+  release: '6.19 (inferred; commit a30b48bf1b24 is a later Fixes: target)',
+  source: THP_SERIES,
+  what: 'with MIGRATE_VMA_SELECT_COMPOUND a PMD-aligned THP, device-private PMD, huge zero PMD or empty PMD is one ' +
+    'MIGRATE_PFN_COMPOUND entry moved as a whole (a PMD migration entry while it moves); a destination that is not ' +
+    'compound splits the source folio (migrate_vma_split_pages) or fills the hole page by page; a PTE-mapped large ' +
+    'folio met during collection is split first instead of skipped',
+  requires: [HUGE_PMD_DEVICE_PRIVATE],
+});
+
+export const HMM_PMD_SWAP_ENTRY = defineChange({
+  name: 'hmm-pmd-swap-entry',
+  subject: 'mm/hmm: populate PFNs from PMD swap entry',
+  author: 'Francois Dugast',
+  release: '6.19 (inferred: mm-unstable Sept 2025, cited by the THP series v6)',
+  source: '20250902130713.1644661-1-francois.dugast@intel.com; mm rev-lists [id 66022992363]',
+  what: 'hmm_range_fault() reports a device-private PMD entry of the range\'s owner page by page with PMD order (and ' +
+    'faults one of another owner when asked to) instead of HMM_PFN_ERROR',
+});
+
+export const TEST_HMM_THP = defineChange({
+  name: 'test_hmm-thp',
+  subject: 'lib/test_hmm: add zone device private THP test infrastructure',
+  author: 'Balbir Singh',
+  release: '6.19 (inferred)',
+  source: THP_SERIES + '; linux-mm lib/test_hmm.c blob 05ab5121 [id 58875650829]',
+  what: 'the driver keeps a free list of PMD-order device folios (free_folios, chunks made for a large allocation are ' +
+    'carved into them), migrates with MIGRATE_VMA_SELECT_COMPOUND in PTRS_PER_PTE-page windows, copies whole folios, ' +
+    'migrates the whole folio back on a CPU fault through a PMD (one page through a PTE), and splits the backing ' +
+    'folio in step (folio_split)',
+  requires: [MIGRATE_DEVICE_THP, ZONE_DEVICE_LARGE_FOLIOS],
+});
+
+export const TEST_HMM_FAIL_ALLOC = defineChange({
+  name: 'test_hmm-fail-alloc',
+  subject: 'lib/test_hmm: add large page allocation failure testing',
+  author: 'Balbir Singh',
+  release: '6.19 (inferred)',
+  source: THP_SERIES + '; lib/test_hmm_uapi.h blob 6d177139 [id 58440015634]',
+  what: 'HMM_DMIRROR_FLAGS (0x08) sets dmirror->flags from cmd.npages; HMM_DMIRROR_FLAG_FAIL_ALLOC makes the next ' +
+    'device-side allocation fail once (the flag clears): a large one falls back to PAGE_SIZE pages',
+  requires: [TEST_HMM_THP],
+});
+
 /* ---- Patches: historical and proposed changes no profile carries (--patch NAME) ---- */
 
 export const MIGRATE_VMA_PAGES_NO_INVALIDATE = defineChange({
@@ -262,12 +339,13 @@ const PROFILES: KernelProfile[] = [
   },
   {
     name: MAINLINE,
-    description: 'mainline of the 7.2 merge window (June 2026), as far as the model has it (not yet: the device-private THP series)',
+    description: 'mainline of the 7.2 merge window (June 2026), as far as the model has it',
     suite: 'mainline',
     changes: [TEST_HMM_EVICT_ON_CLOSE, MAKE_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_NO_EBUSY, RESTORE_EXCLUSIVE_PTE_WRITABLE,
       SINGLE_SWP_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
       REMOVE_DEVICE_EXCLUSIVE_CLEAR, TEST_HMM_REDUCE_STACK,
-      TEST_HMM_ALLOC_OOM],
+      TEST_HMM_ALLOC_OOM, ZONE_DEVICE_LARGE_FOLIOS, HUGE_PMD_DEVICE_PRIVATE, MIGRATE_DEVICE_THP, HMM_PMD_SWAP_ENTRY,
+      TEST_HMM_THP, TEST_HMM_FAIL_ALLOC],
   },
 ];
 

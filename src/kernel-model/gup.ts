@@ -219,6 +219,8 @@ export function followPageMask(vma: VmAreaStruct, addr: number, flags: number): 
   let t = mm.pgtable.lookup(addr);
   if (t === undefined) {
     const h = mm.pgtable.lookupHuge(addr);
+    // !pmd_present(): a PMD device-private entry (HUGE_PMD_DEVICE_PRIVATE) is no_page_table(): fault it back first.
+    if (h !== undefined && !ptePresent(h.val)) return (flags & FOLL_DUMP) ? -EFAULT : 0;
     if (h !== undefined) {
       // pmd_trans_huge() && FOLL_SPLIT_PMD: a hugetlb PMD is never split.
       if (!(flags & FOLL_SPLIT_PMD) || (vma.vmFlags & VM_HUGETLB)) return followHugePmd(vma, addr, h, flags);

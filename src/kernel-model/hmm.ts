@@ -16,6 +16,7 @@ import { type MmuIntervalNotifier, mmuIntervalCheckRetry } from './mmu_notifier.
 import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
 import { VM_FAULT_ERROR, pagePgmap } from './memremap.js';
 import { KernelBug } from './bug.js';
+import { HMM_PMD_SWAP_ENTRY } from './changes.js';
 
 export const HMM_PFN_VALID = 0x01;
 export const HMM_PFN_WRITE = 0x02;
@@ -169,6 +170,30 @@ function hmmVmaHandlePmd(w: Walk, vma: VmAreaStruct, addr: number, end: number, 
 }
 
 /**
+ * A non-present PMD in hmm_vma_walk_pmd(): with HMM_PMD_SWAP_ENTRY,
+ * hmm_vma_handle_absent_pmd(): a device-private entry of the range's owner
+ * is reported page by page with PMD order (every pfn filled, for drivers
+ * that do not infer the rest), one of another owner faulted when asked to.
+ * Before it (and for any other entry) the range is HMM_PFN_ERROR, or
+ * -EFAULT when a fault was asked for. Only PMD device-private entries
+ * (HUGE_PMD_DEVICE_PRIVATE) reach here: the model has no other PMD swap entry
+ * that outlives a migration.
+ */
+function hmmVmaHandleAbsentPmd(w: Walk, vma: VmAreaStruct, addr: number, end: number, h: HugePmd): number {
+  const range = w.range, k = vma.vmMm.k, i = (addr - range.start) / PAGE_SIZE, npages = (end - addr) / PAGE_SIZE;
+  const devicePrivate = isDevicePrivateEntry(h.val);
+  if (k.has(HMM_PMD_SWAP_ENTRY) && devicePrivate && pagePgmap(k, h.pfn)!.owner === range.devPrivateOwner) {
+    const flags = HMM_PFN_VALID | hmmPfnFlagsOrder(HPAGE_PMD_ORDER) | (isWritableDevicePrivateEntry(h.val) ? HMM_PFN_WRITE : 0);
+    const pfn = h.pfn + pteIndex(addr);
+    for (let j = 0; j < npages; j++) range.hmmPfns[i + j] = mkHmmPfn(pfn + j, flags);
+    return 0;
+  }
+  const required = hmmRangeNeedFault(range, i, npages, 0);
+  if (required) return k.has(HMM_PMD_SWAP_ENTRY) && devicePrivate ? hmmVmaFault(w, vma, addr, end, required) : -EFAULT;
+  return hmmPfnsFill(range, addr, end, HMM_PFN_ERROR);
+}
+
+/**
  * Model of walk_hugetlb_range() with hmm_vma_walk_hugetlb_entry(): each
  * huge page of [addr, end) is reported with its order, as in C from the
  * request flags of its first pfn only; a huge page with no entry is a hole
@@ -227,7 +252,8 @@ function hmmWalk(w: Walk, start: number, end: number): number {
       if (mm.pgtable.lookup(a) !== undefined) r = hmmVmaWalkPtes(w, vma, a, stop);
       else {
         const h = mm.pgtable.lookupHuge(a);
-        r = h === undefined ? hmmVmaWalkHole(w, vma, a, stop) : hmmVmaHandlePmd(w, vma, a, stop, h);
+        r = h === undefined ? hmmVmaWalkHole(w, vma, a, stop)
+          : ptePresent(h.val) ? hmmVmaHandlePmd(w, vma, a, stop, h) : hmmVmaHandleAbsentPmd(w, vma, a, stop, h);
       }
       if (r) return r;
     }

@@ -22,10 +22,15 @@ import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, 
   PG_swapbacked, PG_dirty, PG_uptodate, PG_lru, PG_locked, PG_compound, PG_ORDER_SHIFT } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_HUGETLB, VM_WRITE, VM_READ, VM_EXEC,
   vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
-import { HugePmd, pmdIndex, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite } from './pgtable.js';
+import { HugePmd, pmdIndex, isMigrationEntry, isWritableMigrationEntry, isReadableExclusiveMigrationEntry,
+  SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, _PAGE_PROTNONE, pteWrite, isDevicePrivateEntry,
+  isWritableDevicePrivateEntry, mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE } from './pgtable.js';
+import { pagePgmap, isDevicePrivatePage } from './memremap.js';
+import type { VmFault } from './memory.js';
 import { putPage, getPage, compoundHead, folioMapcount, pageRefCount, testPageFlag, trylockPage, unlockPage,
   clearPageFlag } from './page_alloc.js';
-import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma, folioMoveAnonRmap } from './rmap.js';
+import { folioAddNewAnonRmapPmd, folioRemoveRmapPmd, anonVmaPrepare, pageAnonVma, folioNeedsCowForDma, folioMoveAnonRmap,
+  folioTryShareAnonRmapPte } from './rmap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR } from './mmu_notifier.js';
 
 /** VM_FAULT_FALLBACK: the huge path could not serve the fault; handle it with ptes. */
@@ -43,6 +48,12 @@ export function thpVmaAllowable(vma: VmAreaStruct, addr: number): boolean {
   const mode = vma.vmMm.k.transparentHugepage;
   if (mode === 'never' || !vmaIsAnonymous(vma) || (vma.vmFlags & (VM_HUGETLB | VM_NOHUGEPAGE))) return false;
   if (mode === 'madvise' && !(vma.vmFlags & VM_HUGEPAGE)) return false;
+  const haddr = haddrOf(addr);
+  return haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd;
+}
+
+/** Model of thp_vma_suitable_order(vma, addr, PMD_ORDER): the aligned 2 MiB around addr lies inside the VMA. */
+export function thpVmaSuitable(vma: VmAreaStruct, addr: number): boolean {
   const haddr = haddrOf(addr);
   return haddr >= vma.vmStart && haddr + PMD_SIZE <= vma.vmEnd;
 }
@@ -113,14 +124,37 @@ function hugePmdReuse(h: HugePmd): number {
 export function handleHugePmdFault(vma: VmAreaStruct, addr: number, write: boolean): number {
   const h = vma.vmMm.pgtable.lookupHuge(addr);
   if (h === undefined) return thpVmaAllowable(vma, addr) ? doHugePmdAnonymousPage(vma, addr, write) : VM_FAULT_FALLBACK;
+  // Only HUGE_PMD_DEVICE_PRIVATE (migrate_device.ts, MIGRATE_DEVICE_THP) installs such an entry.
+  if (isDevicePrivateEntry(h.val)) return doHugePmdDevicePrivate(vma, addr, h, write);
   if (write && !pteWrite(h.val)) return doHugePmdWpPage(vma, addr, h);
   if (write) h.val |= _PAGE_DIRTY;
   return 0;
 }
 
 /**
+ * Model of do_huge_pmd_device_private() (HUGE_PMD_DEVICE_PRIVATE, "mm/memory/fault:
+ * add THP fault handling for zone device private pages"): a CPU access through a
+ * PMD-level device-private entry asks the folio's pgmap to bring it back
+ * (migrate_to_ram() with vmf->pte NULL, vmf->page the folio's head), holding a
+ * reference. The C also holds the folio lock around the call (folio_trylock(),
+ * 0 when it fails); the model's do_swap_page() does not lock the page either
+ * (6.12 before "mm/migrate: Trylock device page in do_swap_page"), so the
+ * collection locks it as for a PTE.
+ */
+function doHugePmdDevicePrivate(vma: VmAreaStruct, addr: number, h: HugePmd, write: boolean): number {
+  const k = vma.vmMm.k, head = h.pfn;
+  const vmf: VmFault = { vma, address: addr, flags: write ? 1 : 0, page: head, pte: false };
+  getPage(k, head);
+  const ret = pagePgmap(k, head)!.ops!.migrateToRam!(vmf);
+  putPage(k, head);
+  return ret;
+}
+
+/**
  * Model of zap_huge_pmd(): the whole huge PMD goes; an anon THP loses its
  * PMD mapping and the reference it held; the huge zero page is not counted.
+ * A PMD device-private entry (HUGE_PMD_DEVICE_PRIVATE) is zapped the same
+ * way: its folio loses the PMD mapping, the rss and the entry's reference.
  */
 export function zapHugePmd(vma: VmAreaStruct, addr: number): void {
   const mm = vma.vmMm, k = mm.k, h = mm.pgtable.lookupHuge(addr)!;
@@ -168,6 +202,12 @@ function splitHugePmdLocked(vma: VmAreaStruct, haddr: number, h: HugePmd): void 
   const mm = vma.vmMm, k = mm.k;
   mm.pgtable.huge.delete(pmdIndex(haddr));
   const t = mm.pgtable.alloc(haddr);
+  if (isMigrationEntry(h.val)) {
+    // A PMD migration entry (split_huge_pmd_address(..., freeze) in migrate_vma_split_unmapped_folio()):
+    // 512 PTE migration entries of the same kind; migration entries hold no reference or mapcount.
+    for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgtable.set(t, i, h.pfn + i, h.val);
+    return;
+  }
   if (isHugeZeroPmd(k, h)) {
     for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgtable.set(t, i, k.zeroPfn, _PAGE_PRESENT | _PAGE_SPECIAL);
     return;
@@ -175,8 +215,14 @@ function splitHugePmdLocked(vma: VmAreaStruct, haddr: number, h: HugePmd): void 
   const head = h.pfn, b = k.memmap.block(head), s = Memmap.slot(head);
   const f = k.pageAlloc.large.get(head)!;
   const exclusive = (b.flags[s] & PG_anon_exclusive) !== 0;
-  const val = h.val & (_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_PROTNONE);
-  if (h.val & _PAGE_DIRTY) b.flags[s] |= PG_dirty;
+  let val: number;
+  if (isDevicePrivateEntry(h.val)) {
+    // HUGE_PMD_DEVICE_PRIVATE ("implement device-private THP splitting"): 512 PTE device-private entries of the same kind.
+    val = mkSwpEntry(isWritableDevicePrivateEntry(h.val) ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
+  } else {
+    val = h.val & (_PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_PROTNONE);
+    if (h.val & _PAGE_DIRTY) b.flags[s] |= PG_dirty;
+  }
   b.refcount[s] += HPAGE_PMD_NR - 1;
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     if (b.mapcount[s + i]++ === 0) f.nrPagesMapped++;
@@ -241,7 +287,8 @@ export function folioMarkLazyfree(k: Kernel, folio: Page): void {
  */
 export function madviseFreeHugePmd(vma: VmAreaStruct, addr: number, next: number): boolean {
   const k = vma.vmMm.k, h = vma.vmMm.pgtable.lookupHuge(addr)!;
-  if (isHugeZeroPmd(k, h)) return false;
+  // !pmd_present(): a PMD device-private entry (HUGE_PMD_DEVICE_PRIVATE) is left alone, as device-private ptes are.
+  if (isHugeZeroPmd(k, h) || isDevicePrivateEntry(h.val)) return false;
   const folio = h.pfn, f = k.pageAlloc.large.get(folio)!;
   if (f.largeMapcount > 1 && (f.entireMapcount > 0 || k.memmap.block(folio).mapcount[Memmap.slot(folio)] > 1)) return false;
   if (!trylockPage(k, folio)) return false;
@@ -267,6 +314,11 @@ export function madviseFreeHugePmd(vma: VmAreaStruct, addr: number, next: number
  */
 export function changeHugePmd(vma: VmAreaStruct, h: HugePmd): void {
   const k = vma.vmMm.k, flags = vma.vmFlags;
+  if (isDevicePrivateEntry(h.val)) {
+    // is_swap_pmd() (HUGE_PMD_DEVICE_PRIVATE): a writable entry becomes readable when write goes; nothing else changes.
+    if (!(flags & VM_WRITE) && isWritableDevicePrivateEntry(h.val)) h.val = mkSwpEntry(SWP_DEVICE_READ);
+    return;
+  }
   let nv = h.val & ~(_PAGE_RW | _PAGE_PROTNONE);
   if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) nv |= _PAGE_PROTNONE;
   else if ((flags & VM_WRITE) && !isHugeZeroPmd(k, h) && testPageFlag(k, h.pfn, PG_anon_exclusive)) nv |= _PAGE_RW;
@@ -316,6 +368,8 @@ export function splitFolio(k: Kernel, page: Page): number {
   }
   b.flags[s] |= PG_locked;
   k.pageAlloc.large.delete(head);
+  // ZONE_DEVICE_LARGE_FOLIOS: the driver splits what it keeps per folio (zone_device_private_split_cb()).
+  if (isDevicePrivatePage(k, head)) folioSplitCallbacks(k, head, nr);
   // The tails no pte maps any more lose their last reference.
   for (let i = 1; i < nr; i++) {
     if (b.refcount[s + i] === 0) {
@@ -324,6 +378,14 @@ export function splitFolio(k: Kernel, page: Page): number {
     }
   }
   return 0;
+}
+
+/** dev_pagemap_ops.folio_split(head, tail) for every new folio of a split device-private folio, then (head, NULL). */
+function folioSplitCallbacks(k: Kernel, head: Page, nr: number): void {
+  const ops = pagePgmap(k, head)!.ops!;
+  if (ops.folioSplit === undefined) return;
+  for (let i = 1; i < nr; i++) ops.folioSplit(head, head + i);
+  ops.folioSplit(head, 0);
 }
 
 function notifyClear(mm: MmStruct, start: number, end: number): void {
@@ -355,6 +417,7 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
     return 0;
   }
   const head = h.pfn, f = k.pageAlloc.large.get(head)!, b = k.memmap.block(head), s = Memmap.slot(head);
+  if (isDevicePrivateEntry(h.val)) return copyHugePmdDevicePrivate(dst, h, idx, head, f, b, s);
   if ((b.flags[s] & PG_anon_exclusive) && folioNeedsCowForDma(srcVma, head)) {
     splitHugePmd(srcVma, addr);
     return -EAGAIN;
@@ -368,3 +431,82 @@ export function copyHugePmd(dstVma: VmAreaStruct, srcVma: VmAreaStruct, addr: nu
   dst.pgtable.huge.set(idx, new HugePmd(head, h.val));
   return 0;
 }
+
+/**
+ * copy_huge_pmd() for a PMD device-private entry (HUGE_PMD_DEVICE_PRIVATE):
+ * a writable entry becomes readable in the parent, the child gets the same
+ * readable entry, the folio a reference and a PMD mapping, and is no longer
+ * PageAnonExclusive (folio_try_dup_anon_rmap_pmd() cannot fail for a device
+ * folio: it cannot be pinned).
+ */
+function copyHugePmdDevicePrivate(dst: MmStruct, h: HugePmd, idx: number, head: Page,
+  f: { entireMapcount: number; largeMapcount: number }, b: { flags: Uint16Array }, s: number): number {
+  const k = dst.k;
+  if (isWritableDevicePrivateEntry(h.val)) h.val = mkSwpEntry(SWP_DEVICE_READ);
+  getPage(k, head);
+  b.flags[s] &= ~PG_anon_exclusive;
+  f.entireMapcount++;
+  f.largeMapcount++;
+  addMmCounter(dst, MM_ANONPAGES, HPAGE_PMD_NR);
+  dst.pgtable.huge.set(idx, new HugePmd(head, h.val));
+  return 0;
+}
+
+/* ---- PMD migration entries (HUGE_PMD_DEVICE_PRIVATE: "mm/rmap: extend rmap and migration support device-private entries") ---- */
+
+/**
+ * Model of set_pmd_migration_entry(): the huge PMD h at haddr (a present THP
+ * or a PMD device-private entry) becomes a PMD migration entry for the same
+ * folio; the PMD mapping and its reference go (the migration entry holds
+ * neither; rss still counts it). An exclusive anon folio is made shareable
+ * first (folio_try_share_anon_rmap_pmd(): -EBUSY, PMD left as it was, when
+ * the folio may be DMA-pinned). Only migrate_vma_collect_huge_pmd() and
+ * try_to_migrate() make them, with the folio locked, and
+ * remove_migration_pmd() turns them back before the lock is dropped: no other
+ * path ever meets one.
+ */
+export function setPmdMigrationEntry(k: Kernel, vma: VmAreaStruct, h: HugePmd): number {
+  const folio = h.pfn, b = k.memmap.block(folio), s = Memmap.slot(folio);
+  const present = (h.val & _PAGE_PRESENT) !== 0;
+  const anonExclusive = (b.flags[s] & PG_anon) !== 0 && (b.flags[s] & PG_anon_exclusive) !== 0;
+  if (anonExclusive && folioTryShareAnonRmapPte(k, folio)) return -EBUSY;
+  const dirty = present && (h.val & _PAGE_DIRTY) !== 0;
+  if (dirty) b.flags[s] |= PG_dirty;
+  const write = present ? pteWrite(h.val) : isWritableDevicePrivateEntry(h.val);
+  const type = write ? SWP_MIGRATION_WRITE : anonExclusive ? SWP_MIGRATION_READ_EXCLUSIVE : SWP_MIGRATION_READ;
+  h.val = mkSwpEntry(type) | (dirty ? SWP_MIG_DIRTY : 0);
+  folioRemoveRmapPmd(k, folio, vma);
+  putPage(k, folio);
+  return 0;
+}
+
+/**
+ * Model of remove_migration_pmd(): the PMD migration entry h becomes a
+ * mapping of the large folio dst (the source again when migration failed):
+ * a PMD device-private entry for a device-private folio, else a present PMD
+ * with the VMA's protection, writable when the entry was, dirty when it
+ * was. The folio gains a reference and a PMD mapping, exclusive unless the
+ * entry was a plain readable one.
+ */
+export function removeMigrationPmd(k: Kernel, vma: VmAreaStruct, h: HugePmd, dst: Page): void {
+  const v = h.val, write = isWritableMigrationEntry(v);
+  const exclusive = write || isReadableExclusiveMigrationEntry(v);
+  getPage(k, dst);
+  let nv: number;
+  if (isDevicePrivatePage(k, dst)) {
+    nv = mkSwpEntry(write ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
+  } else {
+    nv = _PAGE_PRESENT | (write ? _PAGE_RW : 0) | ((v & SWP_MIG_DIRTY) ? _PAGE_DIRTY : 0);
+    if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) nv |= _PAGE_PROTNONE;
+  }
+  const f = k.pageAlloc.large.get(dst)!, b = k.memmap.block(dst), s = Memmap.slot(dst);
+  f.entireMapcount++; // folio_add_anon_rmap_pmd()
+  f.largeMapcount++;
+  if (exclusive) b.flags[s] |= PG_anon_exclusive;
+  h.pfn = dst;
+  h.val = nv;
+}
+
+/** Whether h is a PMD migration entry for the folio at head (is_pmd_migration_entry() && the entry's pfn). */
+export const isPmdMigrationEntryOf = (h: HugePmd | undefined, head: Page): boolean =>
+  h !== undefined && isMigrationEntry(h.val) && h.pfn === head;

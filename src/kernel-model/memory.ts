@@ -42,6 +42,11 @@ export interface VmFault {
   flags: number;
   /** The device-private page behind the faulting entry; for ->fault(), the page it returns. */
   page: Page;
+  /**
+   * vmf->pte != NULL: the fault came through a PTE (do_swap_page()); false through a PMD-level device-private
+   * entry (do_huge_pmd_device_private(), HUGE_PMD_DEVICE_PRIVATE). Unset: a PTE.
+   */
+  pte?: boolean;
   /** The file offset of address (linear_page_index()), for ->fault(). */
   pgoff?: number;
   /** The new anon page a private write fault copies into (do_cow_fault()). */
@@ -288,7 +293,8 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
           putPage(k, pfn);
         }
       } else if (isDevicePrivateEntry(v)) {
-        if (!testPageFlag(k, pfn, PG_anon)) k.warn(true, 'zap_pte_range', `device-private pfn 0x${pfn.toString(16)} is not anon`);
+        // folio_test_anon(page_folio(page)): a page of a large device folio (a split PMD entry) is anon through its head.
+        if (!folioTestAnon(k, pfn)) k.warn(true, 'zap_pte_range', `device-private pfn 0x${pfn.toString(16)} is not anon`);
         addMmCounter(mm, mmCounter(k, pfn), -1);
         folioRemoveRmapPte(k, pfn, vma);
         putPage(k, pfn);

@@ -13,13 +13,14 @@
 import { EINVAL, ENOMEM, ENXIO, ERR_PTR, type ErrPtr } from './errno.js';
 import type { Kernel } from './kernel.js';
 import { BUG_ON } from './bug.js';
-import { MEMBLOCK_PAGES, Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked } from './page.js';
+import { MEMBLOCK_PAGES, Memmap, type Page, physToPfn, PG_anon, PG_anon_exclusive, PG_locked, PG_head } from './page.js';
 import { IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE, REGION_DISJOINT } from './resource.js';
 import type { VmFault } from './memory.js';
 import { Completion, complete, waitForCompletion } from './completion.js';
 import { rmapWalk } from './rmap.js';
 import { pteIndex, ptePresent, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry } from './pgtable.js';
 import { GUP_PIN_COUNTING_BIAS } from './page_alloc.js';
+import { ZONE_DEVICE_LARGE_FOLIOS } from './changes.js';
 
 /** enum memory_type. GENERIC is the seed's CPU-coherent type; COHERENT is what upstream merged. */
 export const MEMORY_DEVICE_PRIVATE = 1;
@@ -38,8 +39,15 @@ export const VM_FAULT_RETRY = 0x000400;
 export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
 
 export interface DevPagemapOps {
-  /** Called once the page refcount reaches 0 (seed 000 patch 02). */
-  pageFree(page: Page): void;
+  /** Called once the page refcount reaches 0 (seed 000 patch 02). 6.12's name; ZONE_DEVICE_LARGE_FOLIOS calls folioFree. */
+  pageFree?(page: Page): void;
+  /** dev_pagemap_ops.folio_free() (ZONE_DEVICE_LARGE_FOLIOS): the whole folio, head pfn, at refcount 0. */
+  folioFree?(folio: Page): void;
+  /**
+   * dev_pagemap_ops.folio_split() (ZONE_DEVICE_LARGE_FOLIOS): split_folio() of a device-private folio made `tail`
+   * a folio of its own (head is the old head); tail 0 (NULL) once every tail is done.
+   */
+  folioSplit?(head: Page, tail: Page): void;
   /** Called from do_swap_page() when the CPU touches a device-private entry. */
   migrateToRam?(vmf: VmFault): number;
 }
@@ -73,14 +81,17 @@ export const rangeLen = (r: { start: number; end: number }): number => r.end - r
  * range that is System RAM).
  */
 export function memremapPages(k: Kernel, pgmap: DevPagemap): ErrPtr<number> {
+  // ZONE_DEVICE_LARGE_FOLIOS renamed page_free to folio_free.
+  const large = k.has(ZONE_DEVICE_LARGE_FOLIOS);
+  const noFree = large ? !pgmap.ops?.folioFree : !pgmap.ops?.pageFree, freeName = large ? 'folio_free' : 'page_free';
   switch (pgmap.type) {
     case MEMORY_DEVICE_PRIVATE:
       if (k.warn(!pgmap.ops?.migrateToRam, 'memremap_pages', 'Missing migrate_to_ram method')) return ERR_PTR(-EINVAL);
-      if (k.warn(!pgmap.ops?.pageFree, 'memremap_pages', 'Missing page_free method')) return ERR_PTR(-EINVAL);
+      if (k.warn(noFree, 'memremap_pages', `Missing ${freeName} method`)) return ERR_PTR(-EINVAL);
       if (k.warn(!pgmap.owner, 'memremap_pages', 'Missing owner')) return ERR_PTR(-EINVAL);
       break;
     case MEMORY_DEVICE_COHERENT:
-      if (k.warn(!pgmap.ops?.pageFree, 'memremap_pages', 'Missing page_free method')) return ERR_PTR(-EINVAL);
+      if (k.warn(noFree, 'memremap_pages', `Missing ${freeName} method`)) return ERR_PTR(-EINVAL);
       if (k.warn(!pgmap.owner, 'memremap_pages', 'Missing owner')) return ERR_PTR(-EINVAL);
       break;
     default:
@@ -236,6 +247,45 @@ export function zoneDevicePageInit(k: Kernel, page: Page): void {
 }
 
 /**
+ * Model of zone_device_folio_init(folio, pgmap, order) (ZONE_DEVICE_LARGE_FOLIOS):
+ * zone_device_page_init() for a folio of 2^order free device pages, made
+ * compound (prep_compound_page()) when order > 0; pgmap->ref is taken once
+ * per page (percpu_ref_tryget_many()), and given back per page when it is freed.
+ */
+export function zoneDeviceFolioInit(k: Kernel, folio: Page, pgmap: DevPagemap, order: number): void {
+  const b = k.memmap.block(folio), i = Memmap.slot(folio), nr = 1 << order;
+  if (!pgmap.live) k.warn(true, 'zone_device_folio_init', `pfn 0x${folio.toString(16)}: pgmap is not live`);
+  if (b.refcount[i] !== 0) k.warn(true, 'zone_device_folio_init', `pfn 0x${folio.toString(16)} handed out with refcount ${b.refcount[i]}`);
+  if (order > 0) k.pageAlloc.prepCompoundFolio(folio, order);
+  b.refcount[i] = 1;
+  b.flags[i] |= PG_locked;
+  b.pgmapRef += nr;
+  pgmap.ref! += nr;
+}
+
+/**
+ * The large-folio half of free_zone_device_folio() (ZONE_DEVICE_LARGE_FOLIOS):
+ * every page of the folio loses its anon state, folio_free() gets the head,
+ * and pgmap->ref drops once per page (percpu_ref_put_many()). The model then
+ * dissolves the compound (zone_device_folio_init() prepares it again when
+ * the driver hands it out).
+ */
+function freeZoneDeviceLargeFolio(k: Kernel, folio: Page, pgmap: DevPagemap): void {
+  const b = k.memmap.block(folio), s = Memmap.slot(folio), f = k.pageAlloc.large.get(folio)!, nr = 1 << f.order;
+  if ((b.flags[s] & PG_locked) !== 0) k.warn(true, 'free_zone_device_folio', `folio 0x${folio.toString(16)} freed while locked`);
+  if (f.largeMapcount !== 0 || f.entireMapcount !== 0) k.warn(true, 'free_zone_device_folio', `folio 0x${folio.toString(16)} freed while mapped`);
+  for (let j = 0; j < nr; j++) {
+    b.flags[s + j] &= ~(PG_anon | PG_anon_exclusive);
+    b.mapping[s + j] = 0;
+  }
+  pgmap.ops!.folioFree!(folio);
+  k.pageAlloc.folioResetOrder(folio);
+  BUG_ON(b.pgmapRef < nr, 'put_dev_pagemap', () => `folio 0x${folio.toString(16)}: the pgmap reference count of its block underflows`);
+  b.pgmapRef -= nr;
+  for (let j = 0; j < nr; j++) putDevPagemap(pgmap);
+}
+
+/**
  * Model of free_zone_device_page() (seed 000 patches 02 and 08; 6.12's
  * free_zone_device_folio()): the refcount reached 0. PRIVATE, GENERIC and
  * COHERENT pages lose their stale anon mapping and go back to the driver.
@@ -243,18 +293,23 @@ export function zoneDevicePageInit(k: Kernel, page: Page): void {
 export function freeZoneDevicePage(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   const pgmap = b.pgmap!;
+  if (k.has(ZONE_DEVICE_LARGE_FOLIOS) && pgmap.type !== MEMORY_DEVICE_FS_DAX) {
+    if (k.warn(!pgmap.ops?.folioFree, 'free_zone_device_folio', 'no folio_free method')) return;
+    if (b.flags[i] & PG_head) return freeZoneDeviceLargeFolio(k, page, pgmap);
+  }
   switch (pgmap.type) {
     case MEMORY_DEVICE_FS_DAX:
       return;
     case MEMORY_DEVICE_PRIVATE:
     case MEMORY_DEVICE_GENERIC:
     case MEMORY_DEVICE_COHERENT:
-      if (k.warn(!pgmap.ops?.pageFree, 'free_zone_device_page', 'no page_free method')) return;
+      if (!k.has(ZONE_DEVICE_LARGE_FOLIOS) && k.warn(!pgmap.ops?.pageFree, 'free_zone_device_page', 'no page_free method')) return;
       if ((b.flags[i] & PG_locked) !== 0) k.warn(true, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while locked`);
       if (b.mapcount[i] !== 0) k.warn(true, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while mapped`);
       b.flags[i] &= ~(PG_anon | PG_anon_exclusive);
       b.mapping[i] = 0;
-      pgmap.ops!.pageFree(page);
+      if (k.has(ZONE_DEVICE_LARGE_FOLIOS)) pgmap.ops!.folioFree!(page);
+      else pgmap.ops!.pageFree!(page);
       BUG_ON(b.pgmapRef <= 0, 'put_dev_pagemap', () => `pfn 0x${page.toString(16)}: the pgmap reference count of its block underflows`);
       b.pgmapRef--;
       putDevPagemap(pgmap);

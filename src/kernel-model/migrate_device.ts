@@ -23,25 +23,30 @@ import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous, ad
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
 import { getPage, getPageUnlessZero, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
-  pageMapcount, isZoneDevicePage, lockPage } from './page_alloc.js';
+  pageMapcount, isZoneDevicePage, lockPage, folioTestLarge, folioMapcount } from './page_alloc.js';
 import { copyHighpage } from './highmem.js';
 import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, isDevicePrivatePage, pagePgmap } from './memremap.js';
 import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes, setMigrationEntry } from './rmap.js';
 import { folioMapping, filemapReplaceEntry } from './filemap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_MIGRATE,
   type MmuNotifierRange } from './mmu_notifier.js';
-import { MIGRATE_VMA_PAGES_NO_INVALIDATE } from './changes.js';
+import { MIGRATE_VMA_PAGES_NO_INVALIDATE, MIGRATE_DEVICE_THP } from './changes.js';
+import { migrateVmaCollectHugePmd, migrateVmaSplitFolio, migrateDevicePagesCompound } from './migrate_device_thp.js';
 import { isHugeZeroPmd, splitHugePmd, splitFolio } from './huge_memory.js';
 
 export const MIGRATE_PFN_VALID = 1 << 0;
 export const MIGRATE_PFN_MIGRATE = 1 << 1;
 export const MIGRATE_PFN_WRITE = 1 << 3;
+/** MIGRATE_DEVICE_THP: the entry stands for a whole PMD-sized folio (or empty PMD); the next 511 entries are 0. */
+export const MIGRATE_PFN_COMPOUND = 1 << 4;
 const MIGRATE_PFN_FACTOR = 1 << 6; // MIGRATE_PFN_SHIFT 6
 
 /** enum migrate_vma_direction (seed 001 patch 2; COHERENT from upstream). */
 export const MIGRATE_VMA_SELECT_SYSTEM = 1 << 0;
 export const MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1;
 export const MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1 << 2;
+/** MIGRATE_DEVICE_THP: collect a whole PMD as one MIGRATE_PFN_COMPOUND entry where it can. */
+export const MIGRATE_VMA_SELECT_COMPOUND = 1 << 3;
 
 /** Model of migrate_pfn(). */
 export const migratePfn = (pfn: number): number => pfn * MIGRATE_PFN_FACTOR + MIGRATE_PFN_VALID;
@@ -70,7 +75,7 @@ export class MigrateVma {
 }
 
 /** Model of migrate_vma_collect_skip(): [start, end) is not migrated. */
-function migrateVmaCollectSkip(m: MigrateVma, start: number, end: number): number {
+export function migrateVmaCollectSkip(m: MigrateVma, start: number, end: number): number {
   for (let addr = start; addr < end; addr += PAGE_SIZE) {
     m.dst[m.npages] = 0;
     m.src[m.npages++] = 0;
@@ -89,6 +94,11 @@ function migrateVmaCollectSkip(m: MigrateVma, start: number, end: number): numbe
 function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: number): number {
   const vma = m.vma!, mm = vma.vmMm;
   let t = mm.pgtable.lookup(start);
+  // Mainline's migrate_vma_collect_huge_pmd(): a huge or empty PMD is collected (or split) there.
+  if (t === undefined && k.has(MIGRATE_DEVICE_THP)) {
+    if (migrateVmaCollectHugePmd(k, m, start, end)) return 0;
+    t = mm.pgtable.lookup(start);
+  }
   const h = t === undefined ? mm.pgtable.lookupHuge(start) : undefined;
   if (h !== undefined) {
     if (isHugeZeroPmd(k, h)) {
@@ -147,8 +157,16 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
           (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || pagePgmap(k, page)!.owner !== m.pgmapOwner)) { m.src[n] = 0; continue; }
       mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE + (pteWrite(v) ? MIGRATE_PFN_WRITE : 0);
     }
-    // As upstream, which leaves THP for later: a page without a mapping, or in a large folio, is not migrated.
     const b = k.memmap.block(page), s = Memmap.slot(page);
+    if ((b.flags[s] & PG_compound) && k.has(MIGRATE_DEVICE_THP)) {
+      // migrate_vma_split_folio(): a PTE-mapped large folio is split, and the walk goes again from this pte.
+      m.npages--;
+      if (migrateVmaSplitFolio(k, page, m.faultPage)) return unmapped + migrateVmaCollectSkip(m, addr, end);
+      addr -= PAGE_SIZE;
+      p--;
+      continue;
+    }
+    // As 6.12, which leaves THP for later: a page without a mapping, or in a large folio, is not migrated.
     if (b.mapping[s] === 0 || (b.flags[s] & PG_compound)) { m.src[n] = 0; continue; }
     getPage(k, page);
     if (!trylockPage(k, page)) {
@@ -199,6 +217,27 @@ function folioIsolateLru(k: Kernel, page: Page): boolean {
   return true;
 }
 
+/**
+ * try_to_migrate() of a whole large folio (MIGRATE_DEVICE_THP): every page of
+ * it still mapped (a PMD maps the head) gets its migration entries.
+ */
+function tryToMigrateFolio(k: Kernel, head: Page): void {
+  const f = k.pageAlloc.large.get(head)!, nr = 1 << f.order;
+  if (f.entireMapcount > 0) tryToMigrate(k, head);
+  for (let j = 0; j < nr && f.largeMapcount > 0; j++) if (k.memmap.block(head + j).mapcount[Memmap.slot(head + j)] > 0) tryToMigrate(k, head + j);
+}
+
+/**
+ * remove_migration_ptes(src, dst) for folios: a large source (MIGRATE_DEVICE_THP)
+ * has its PMD migration entry and every page's PTE migration entries turned
+ * into mappings of the same page of dst; otherwise 6.12's one page.
+ */
+function removeMigrationPtesFolio(k: Kernel, src: Page, dst: Page): void {
+  if (!k.has(MIGRATE_DEVICE_THP) || !folioTestLarge(k, src)) return removeMigrationPtes(k, src, dst);
+  const nr = 1 << k.pageAlloc.large.get(src)!.order;
+  for (let j = 0; j < nr; j++) removeMigrationPtes(k, src + j, dst + j);
+}
+
 /** Model of migrate_device_unmap(): returns how many src entries still migrate. */
 export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number, faultPage: Page): number {
   let restore = 0, unmapped = 0;
@@ -209,6 +248,8 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
       continue;
     }
     const zoneDevice = isZoneDevicePage(k, page);
+    const large = k.has(MIGRATE_DEVICE_THP) && folioTestLarge(k, page);
+    if (large) src[i] = mpfnSet(src[i], MIGRATE_PFN_COMPOUND);
     if (!zoneDevice) {
       if (!folioIsolateLru(k, page)) {
         src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
@@ -217,8 +258,9 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
       }
       putPage(k, page); // the reference migrate_vma_collect() took
     }
-    if (pageMapcount(k, page) > 0) tryToMigrate(k, page);
-    if (pageMapcount(k, page) > 0 || !migrateVmaCheckPage(k, page, faultPage)) {
+    if (large) tryToMigrateFolio(k, page);
+    else if (pageMapcount(k, page) > 0) tryToMigrate(k, page);
+    if ((large ? folioMapcount(k, page) : pageMapcount(k, page)) > 0 || !migrateVmaCheckPage(k, page, faultPage)) {
       // folio_get() + folio_putback_lru() for a system page: back on the LRU, still holding the isolation reference.
       if (!zoneDevice) setPageFlag(k, page, PG_lru);
       src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
@@ -230,7 +272,7 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
   for (let i = 0; i < npages && restore; i++) {
     const page = migratePfnToPage(src[i]);
     if (page === 0 || (src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    removeMigrationPtes(k, page, page);
+    removeMigrationPtesFolio(k, page, page);
     src[i] = 0;
     unlockPage(k, page);
     putPage(k, page);
@@ -300,7 +342,7 @@ export function migrateVmaSetup(k: Kernel, args: MigrateVma): number {
  * a device-private entry, anything else (system, GENERIC, COHERENT) as a
  * present pte.
  */
-function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, page: Page, i: number): void {
+export function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, page: Page, i: number): void {
   const vma = m.vma!, mm = vma.vmMm;
   const abort = () => { m.src[i] = mpfnClear(m.src[i], MIGRATE_PFN_MIGRATE); };
   if (!vmaIsAnonymous(vma)) return abort();
@@ -317,6 +359,12 @@ function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, page: Page
   }
   anonVmaPrepare(vma);
   setPageFlag(k, page, PG_uptodate);
+  // Mainline collects a huge zero PMD as a hole (MIGRATE_DEVICE_THP): it is split here, any other huge PMD refuses.
+  const huge = mm.pgtable.lookup(addr) === undefined ? mm.pgtable.lookupHuge(addr) : undefined;
+  if (huge !== undefined) {
+    if (!isHugeZeroPmd(k, huge)) return abort();
+    splitHugePmd(vma, addr);
+  }
   const t = mm.pgtable.alloc(addr), p = pteIndex(addr), orig = t.val[p];
   if (ptePresent(orig)) {
     if (t.pfn[p] !== k.zeroPfn) return abort();
@@ -338,7 +386,7 @@ function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, page: Page
  * A page-cache page is also replaced in i_pages, the cache's reference and
  * the dirty bit moving with it (__folio_migrate_mapping()).
  */
-function folioMigrateMapping(k: Kernel, newpage: Page, page: Page, extraCount: number): number {
+export function folioMigrateMapping(k: Kernel, newpage: Page, page: Page, extraCount: number): number {
   const mapping = folioMapping(k, page);
   if (pageRefCount(k, page) !== 1 + extraCount + (mapping !== null ? 1 : 0)) return -EAGAIN;
   const ob = k.memmap.block(page), os = Memmap.slot(page);
@@ -359,7 +407,7 @@ function folioMigrateMapping(k: Kernel, newpage: Page, page: Page, extraCount: n
 }
 
 /** Model of folio_migrate_flags(), the flags the model keeps. */
-function folioMigrateFlags(k: Kernel, newpage: Page, page: Page): void {
+export function folioMigrateFlags(k: Kernel, newpage: Page, page: Page): void {
   const of = k.memmap.block(page).flags[Memmap.slot(page)];
   setPageFlag(k, newpage, of & (PG_dirty | PG_uptodate));
 }
@@ -367,7 +415,17 @@ function folioMigrateFlags(k: Kernel, newpage: Page, page: Page): void {
 /** Model of __migrate_device_pages(). */
 function migrateDevicePagesCommon(k: Kernel, src: Float64Array, dst: Float64Array, npages: number, m: MigrateVma | null): void {
   let range: MmuNotifierRange | null = null;
+  const thp = k.has(MIGRATE_DEVICE_THP);
+  const notify = (addr: number) => {
+    if (range !== null || k.has(MIGRATE_VMA_PAGES_NO_INVALIDATE)) return;
+    range = mmuNotifierRangeInit(MMU_NOTIFY_MIGRATE, 0, m!.vma!.vmMm, addr, m!.end, m!.pgmapOwner);
+    mmuNotifierInvalidateRangeStart(range);
+  };
   for (let i = 0; i < npages; i++) {
+    if (thp && (src[i] & MIGRATE_PFN_COMPOUND)) {
+      i += migrateDevicePagesCompound(k, src, dst, i, npages, m, notify) - 1;
+      continue;
+    }
     const newpage = migratePfnToPage(dst[i]), page = migratePfnToPage(src[i]);
     if (newpage === 0) {
       src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
@@ -397,7 +455,7 @@ function migrateDevicePagesCommon(k: Kernel, src: Float64Array, dst: Float64Arra
     if (folioMigrateMapping(k, newpage, page, extra) !== 0) src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
     else folioMigrateFlags(k, newpage, page);
   }
-  if (range !== null) mmuNotifierInvalidateRangeEnd(range);
+  if (range !== null) mmuNotifierInvalidateRangeEnd(range as MmuNotifierRange);
 }
 
 /** Model of migrate_vma_pages(): move struct page state to the driver's pages. */
@@ -434,7 +492,7 @@ export function migrateDeviceFinalize(k: Kernel, src: Float64Array, dst: Float64
       d = page;
     }
     if (!isZoneDevicePage(k, d)) setPageFlag(k, d, PG_lru); // folio_add_lru()
-    removeMigrationPtes(k, page, d);
+    removeMigrationPtesFolio(k, page, d);
     unlockPage(k, page);
     putPage(k, page);
     if (d !== page) {

@@ -168,6 +168,23 @@ export class PageAllocator {
     return 0;
   }
 
+  /** Model of prep_compound_page() for a block the caller owns (a device folio: zone_device_folio_init()). */
+  prepCompoundFolio(head: Page, order: number): void {
+    this.prepCompoundPage(head, order);
+  }
+
+  /**
+   * Model of folio_reset_order() with clear_compound_head() of every tail: the
+   * folio's pages become order-0 pages (their other flags kept), its record goes.
+   */
+  folioResetOrder(head: Page): void {
+    const f = this.large.get(head);
+    if (f === undefined) return;
+    const b = this.k.memmap.block(head), s = Memmap.slot(head), nr = 1 << f.order;
+    for (let i = 0; i < nr; i++) b.flags[s + i] &= ~(PG_compound | (0x1f << PG_ORDER_SHIFT));
+    this.large.delete(head);
+  }
+
   /** Model of prep_compound_page(): head and tail flags with the order, a fresh folio record. */
   private prepCompoundPage(head: Page, order: number): void {
     const b = this.k.memmap.block(head), s = Memmap.slot(head), nr = 1 << order;

@@ -32,7 +32,9 @@ import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInval
   MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
 import type { MmStruct } from './mm.js';
 import { isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE, SWP_DEVICE_EXCLUSIVE } from './pgtable.js';
-import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION } from './changes.js';
+import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
+  HUGE_PMD_DEVICE_PRIVATE } from './changes.js';
+import { setPmdMigrationEntry, removeMigrationPmd, isPmdMigrationEntryOf } from './huge_memory.js';
 import { getUserPagesRemote, FOLL_GET, FOLL_WRITE, FOLL_SPLIT_PMD } from './gup.js';
 
 /**
@@ -337,6 +339,24 @@ export function folioTryShareAnonRmapPte(k: Kernel, page: Page): number {
 }
 
 /**
+ * try_to_migrate_one() at a PMD (HUGE_PMD_DEVICE_PRIVATE): a huge PMD that
+ * maps page's folio, present or device-private, becomes a PMD migration
+ * entry (set_pmd_migration_entry()) under MMU_NOTIFY_CLEAR of its 2 MiB.
+ * True when that was refused (the walk stops, as try_to_migrate_one()
+ * returns false).
+ */
+function tryToMigratePmd(k: Kernel, vma: VmAreaStruct, addr: number, page: Page): boolean {
+  const mm = vma.vmMm, h = mm.pgtable.lookupHuge(addr), head = compoundHead(k, page);
+  if (h === undefined || h.pfn !== head || !(ptePresent(h.val) || isDevicePrivateEntry(h.val)) || (vma.vmFlags & VM_HUGETLB)) return false;
+  const haddr = addr - (addr % (PAGE_SIZE * 512));
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + PAGE_SIZE * 512);
+  mmuNotifierInvalidateRangeStart(range);
+  const ret = setPmdMigrationEntry(k, vma, h);
+  mmuNotifierInvalidateRangeEnd(range);
+  return ret !== 0;
+}
+
+/**
  * Replace the pte at t[i] that maps `page` (present, or a device-private
  * entry) with a migration entry, and drop that mapping's rmap and
  * reference: the step migrate_vma_collect_pmd() (mm/migrate_device.c) and
@@ -378,7 +398,10 @@ export function tryToMigrate(k: Kernel, page: Page): void {
     if (done) return;
     const mm = vma.vmMm;
     const t = mm.pgtable.lookup(addr);
-    if (t === undefined) return;
+    if (t === undefined) {
+      if (k.has(HUGE_PMD_DEVICE_PRIVATE)) done = tryToMigratePmd(k, vma, addr, page);
+      return;
+    }
     const i = pteIndex(addr), v = t.val[i];
     if (t.pfn[i] !== page || !(ptePresent(v) || isDevicePrivateEntry(v))) return;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
@@ -570,7 +593,12 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
   rmapWalk(k, dst, (vma, addr) => {
     const mm = vma.vmMm;
     const t = mm.pgtable.lookup(addr);
-    if (t === undefined) return;
+    if (t === undefined) {
+      // A PMD migration entry (only HUGE_PMD_DEVICE_PRIVATE makes one): remove_migration_pmd().
+      const h = mm.pgtable.lookupHuge(addr);
+      if (isPmdMigrationEntryOf(h, src)) removeMigrationPmd(k, vma, h!, dst);
+      return;
+    }
     const i = pteIndex(addr);
     const v = t.val[i];
     const excl = !k.has(PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION) && isDeviceExclusiveEntry(v);
