@@ -10,7 +10,7 @@ import { BUG_ON } from './bug.js';
 import { EINVAL, ENXIO, ESPIPE } from './errno.js';
 import { FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, openFmode } from './fcntl.js';
 import type { Task } from './task.js';
-import type { VmAreaStruct } from './mm.js';
+import type { MmStruct, VmAreaStruct } from './mm.js';
 import type { AddressSpace } from './filemap.js';
 
 /** struct file_operations, the members test_hmm uses. `current` is the calling task. */
@@ -23,6 +23,8 @@ export interface FileOperations {
   mmap?(filp: File, vma: VmAreaStruct): number;
   /** ->llseek(): the new position or -errno. Without it the file cannot be seeked (-ESPIPE). */
   llseek?(filp: File, offset: number, whence: number): number;
+  /** ->read(): bytes copied to user memory at buf from position pos, or -errno (a procfs file's; tmpfs reads through its read_iter). */
+  read?(filp: File, mm: MmStruct, buf: number, count: number, pos: number): number;
 }
 
 /** struct cdev plus its /dev node. */

@@ -347,10 +347,12 @@ export function rwVerifyArea(pos: number, count: number): number {
  */
 export function vfsRead(mm: MmStruct, file: File, buf: number, count: number, pos: number): number {
   if (!(file.fMode & FMODE_READ)) return -EBADF;
-  if (!(file instanceof ShmemFile)) return -EINVAL;
+  const read = file.cdev.fops.read;
+  if (!(file instanceof ShmemFile) && read === undefined) return -EINVAL;
   if (!accessOk(buf, count)) return -EFAULT;
   const ret = rwVerifyArea(pos, count);
   if (ret) return ret;
+  if (!(file instanceof ShmemFile)) return read!(file, mm, buf, Math.min(count, MAX_RW_COUNT), pos);
   return shmemFileReadIter(mm, file, pos, buf, Math.min(count, MAX_RW_COUNT));
 }
 

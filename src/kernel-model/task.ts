@@ -18,7 +18,8 @@ import { MmStruct, doMmap, doMunmap, doMprotect, vmaLookup, MAP_ANONYMOUS, MAP_N
 import { mmPopulate } from './gup.js';
 import { PAGE_SIZE } from './page.js';
 import { ShmemFile, TMPFS_DIRS, shmemTmpfile, vfsRead, vfsWrite, doSysFtruncate } from './shmem.js';
-import { FMODE_PREAD, FMODE_PWRITE, O_DIRECTORY, O_RDWR, O_TMPFILE, SEEK_MAX } from './fcntl.js';
+import { FMODE_PREAD, FMODE_PWRITE, O_DIRECTORY, O_RDWR, O_TMPFILE, SEEK_MAX, openFmode } from './fcntl.js';
+import { PagemapFile } from './task_mmu.js';
 import { dupMm } from './fork.js';
 import { doMadvise, madviseNeedMmapWrite } from './madvise.js';
 import { doMremap } from './mremap.js';
@@ -78,8 +79,9 @@ export class Task {
   }
 
   /**
-   * open(2) of a /dev node, or of a tmpfs directory with O_TMPFILE (an
-   * unlinked tmpfs file, shmem.ts; `mode` is accepted and not modelled).
+   * open(2) of a /dev node, of /proc/self/pagemap (task_mmu.ts), or of a
+   * tmpfs directory with O_TMPFILE (an unlinked tmpfs file, shmem.ts;
+   * `mode` is accepted and not modelled).
    */
   open(path: string, flags = O_RDWR, _mode = 0): number {
     this.k.current = this;
@@ -87,6 +89,7 @@ export class Task {
       const filp = shmemTmpfile(this.k, path, flags);
       return typeof filp === 'number' ? filp : this.installFd(filp);
     }
+    if (path === '/proc/self/pagemap') return this.installFd(new PagemapFile(this.mm, openFmode(flags)));
     const cdev = this.k.chrdevs.get(path);
     if (cdev === undefined) return -ENOENT;
     if (flags & O_DIRECTORY) return -ENOTDIR; // O_DIRECTORY (O_TMPFILE has it): the path must be a directory
