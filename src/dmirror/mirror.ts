@@ -112,7 +112,10 @@ function dmirrorRangeFault(dmirror: Dmirror, range: HmmRange): number {
   const mm = dmirrorMm(dmirror), k = mm.k;
   for (let tries = 0; ; tries++) {
     k.sched.point('dmirror_range_fault');
-    if (tries >= RANGE_FAULT_MAX_TRIES) return -EBUSY;
+    if (tries >= RANGE_FAULT_MAX_TRIES) {
+      k.sched.noProgress('dmirror_range_fault', `${tries} tries, each invalidated before it could update the mirror`);
+      return -EBUSY;
+    }
     range.notifierSeq = mmuIntervalReadBegin(range.notifier);
     mmapReadLock(mm);
     const ret = hmmRangeFault(range);
@@ -293,7 +296,11 @@ function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Arra
     { invalidate: (mni, r, seq) => dmirrorSnapshotInvalidate(dmirror, mni, r, seq) });
   if (ret) return ret;
   for (let tries = 0; ; tries++) {
-    if (tries >= RANGE_FAULT_MAX_TRIES) { ret = -EBUSY; break; }
+    if (tries >= RANGE_FAULT_MAX_TRIES) {
+      k.sched.noProgress('dmirror_range_snapshot', `${tries} tries, each invalidated before it could take the snapshot`);
+      ret = -EBUSY;
+      break;
+    }
     range.notifierSeq = mmuIntervalReadBegin(notifier);
     mmapReadLock(mm);
     ret = hmmRangeFault(range);
