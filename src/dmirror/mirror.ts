@@ -296,6 +296,9 @@ function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Arra
     { invalidate: (mni, r, seq) => dmirrorSnapshotInvalidate(dmirror, mni, r, seq) });
   if (ret) return ret;
   for (let tries = 0; ; tries++) {
+    // As in dmirror_range_fault(): neither mmap_lock nor dmirror->mutex is held before an attempt or between
+    // hmm_range_fault() and the retry check, the window the temporary notifier exists for.
+    k.sched.point('dmirror_range_snapshot');
     if (tries >= RANGE_FAULT_MAX_TRIES) {
       k.sched.noProgress('dmirror_range_snapshot', `${tries} tries, each invalidated before it could take the snapshot`);
       ret = -EBUSY;
@@ -309,6 +312,7 @@ function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Arra
       if (ret === -EBUSY) continue;
       break;
     }
+    k.sched.point('dmirror_range_snapshot: hmm_range_fault done');
     mutexLock(k, dmirror.mutex);
     if (mmuIntervalReadRetry(notifier, range.notifierSeq)) {
       mutexUnlock(k, dmirror.mutex);

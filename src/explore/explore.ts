@@ -90,10 +90,11 @@ class Run implements Controller {
   livelock: string | null = null;
   /** The first new decision whose default option was asleep (the run is redundant from there), or -1. */
   redundantAt = -1;
+  private stopped = false;
   note: ((line: string) => void) | null = null;
   private step: Set<string> = new Set();
   constructor(private readonly prefix: readonly number[], private readonly initialSleep: Map<number, Set<string>>,
-    private readonly maxSteps: number, private readonly replay: boolean) {}
+    private readonly maxSteps: number, private readonly replay: boolean, private readonly por = true) {}
 
   get cost(): number {
     const d = this.decisions.at(-1);
@@ -104,12 +105,18 @@ class Run implements Controller {
     const n = this.decisions.length;
     if (n >= this.maxSteps) {
       if (this.livelock === null) this.livelock = `no progress within ${this.maxSteps} scheduling decisions (last at ${d.where})`;
-      // Teardown still has to run: let the program end with the default choices, out of the bound's count.
-      if (n >= 2 * this.maxSteps) throw new ScheduleTooLong(this.livelock);
+      // Once: the program is stopped where it is; its teardown then runs the stack thread first, and is stopped too if it would not end.
+      if (!this.stopped || n >= 3 * this.maxSteps) {
+        this.stopped = true;
+        throw new ScheduleTooLong(this.livelock);
+      }
+      const main = d.options.indexOf(0);
+      this.decisions.push({ options: [...d.options], preemptive: d.preemptive, where: d.where, chosen: Math.max(main, 0), cost: this.cost, footprint: this.step = new Set(), sleep: new Map() });
+      return Math.max(main, 0);
     }
     const prev = this.decisions.at(-1);
     let sleep: Map<number, Set<string>>;
-    if (n < this.prefix.length - 1 || prev === undefined && this.prefix.length === 0) sleep = new Map();
+    if (!this.por || n < this.prefix.length - 1 || prev === undefined && this.prefix.length === 0) sleep = new Map();
     else if (n === this.prefix.length - 1) sleep = this.initialSleep;
     else {
       // Asleep threads stay asleep across a step independent of theirs (the step of the thread that ran).
@@ -184,6 +191,8 @@ export interface ExploreOptions {
   maxTimeMs: number;
   /** Decisions one schedule may take before it counts as a livelock. */
   maxSteps: number;
+  /** Partial-order reduction by sleep sets (default on). */
+  por?: boolean;
   /** Called after each schedule (progress). */
   onSchedule?: (n: number) => void;
 }
@@ -262,7 +271,7 @@ export function explore(target: Target, o: ExploreOptions): ExploreReport {
       while (stack.length > 0) {
         if ((hit = stop()) !== null) break;
         const item = stack.pop()!;
-        const run = new Run(item.prefix, item.sleep, o.maxSteps, false);
+        const run = new Run(item.prefix, item.sleep, o.maxSteps, false, o.por !== false);
         const result = runOnce(target, run, false);
         maxDecisions = Math.max(maxDecisions, run.decisions.length);
         if (run.redundantAt >= 0) pruned++;
@@ -302,6 +311,8 @@ function branch(run: Run, fixed: number, stack: Array<{ prefix: number[]; sleep:
   const ds = run.decisions;
   const choices = ds.map((d) => d.chosen);
   const last = run.redundantAt >= 0 ? run.redundantAt : ds.length - 1;
+  // The next bound runs its prefixes earliest decision first.
+  const preemptive: number[][] = [];
   for (let i = last; i >= fixed; i--) {
     const d = ds[i];
     // Only the default was run from here: its step's footprint is what option 0 touches.
@@ -310,7 +321,7 @@ function branch(run: Run, fixed: number, stack: Array<{ prefix: number[]; sleep:
     for (let opt = 1; opt < d.options.length; opt++) {
       const prefix = [...choices.slice(0, i), opt];
       if (d.preemptive) {
-        next.push(prefix);
+        preemptive.push(prefix);
         continue;
       }
       if (d.sleep.has(d.options[opt])) continue;
@@ -321,6 +332,7 @@ function branch(run: Run, fixed: number, stack: Array<{ prefix: number[]; sleep:
     }
     for (let j = free.length - 1; j >= 0; j--) stack.push(free[j]);
   }
+  for (let j = preemptive.length - 1; j >= 0; j--) next.push(preemptive[j]);
 }
 
 function record(outcomes: Map<string, Outcome>, r: TargetResult, id: string, preemptions: number): void {

@@ -19,7 +19,8 @@ import { HungTask, KernelBug } from '../kernel-model/bug.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { runScenario } from '../scenario/run.js';
 import type { Scenario } from '../scenario/scenario.js';
-import type { BadKind, Target, TargetResult } from './explore.js';
+import { ScheduleTooLong, type BadKind, type Target, type TargetResult } from './explore.js';
+import type { BootedCase } from '../runner.js';
 
 /** A program that started no thread has nothing to interleave. */
 export class NoThreads extends Error {}
@@ -83,7 +84,7 @@ function threadNamesOf(sc: Scenario): string[] {
 }
 
 /** A scenario file. */
-export function scenarioTarget(sc: Scenario): Target {
+export function scenarioTarget(sc: Scenario, onKernel?: (c: BootedCase) => void): Target {
   const hostMemory = new HostMemory();
   const names = threadNamesOf(sc);
   if (names.length === 0) throw new NoThreads(`${sc.file} starts no thread: nothing to interleave (add a thread: action, see the README's scenario reference)`);
@@ -107,9 +108,14 @@ export function scenarioTarget(sc: Scenario): Target {
             if (!/ report | unload: /.test(ch.name)) problems.push({ kind: 'assertion', message: `${ch.name}: ${ch.detail ?? 'failed'}` });
           },
           hostMemory, trace,
-          onKernel: (b) => { kernel = b.k; b.k.sched.explorer = c; },
+          onKernel: (b) => { kernel = b.k; b.k.sched.explorer = c; onKernel?.(b); },
         });
       } catch (e) {
+        if (e instanceof ScheduleTooLong) {
+          // The explorer stopped a schedule that would not end (its livelock problem says so); the kernel stays as it is.
+          (kernel as Kernel | null)?.poweroff();
+          return { outcome: perThread(lines, names), log, pass: false, problems };
+        }
         if (!(e instanceof HungTask || e instanceof KernelBug)) throw e;
         // A task blocked for good (or a BUG outside an action): the run ends there, as the process cannot exit.
         const first = e.message.split('\n')[0];

@@ -71,7 +71,8 @@ export const THREAD_PREEMPT: ThreadBlock = { nanosleep: 0, preempt: true };
 /**
  * A scheduling decision in explore mode: which thread runs next. `options`
  * are tids (STACK_THREAD for the stack thread); options[0] is the default,
- * the thread that ran last when it can go on. `preemptive`: switching away
+ * the thread that ran last when it can go on and did not go to sleep (a
+ * sleeping thread comes last: it lets the others go first). `preemptive`: switching away
  * from it (any option but 0) is a preemption, because it could go on and did
  * not stop by itself (a preemption point, not a sleep, a wait or its end).
  */
@@ -185,11 +186,15 @@ export class Sched {
       const options: number[] = [];
       const stackReady = ready();
       const lastAlive: boolean = last === null ? stackReady : !last.dead;
-      if (lastAlive) options.push(last === null ? STACK_THREAD : last.tid);
+      const lastTid = last === null ? STACK_THREAD : last.tid;
+      // The default goes on with the thread that ran, unless it went to sleep: then the others go first.
+      if (lastAlive && lastPreempted) options.push(lastTid);
       if (stackReady && last !== null) options.push(STACK_THREAD);
       for (const th of this.threads) if (th !== last) options.push(th.tid);
+      if (lastAlive && !lastPreempted) options.push(lastTid);
       if (options.length === 0) return false;
-      const i: number = options.length === 1 ? 0 : x.choose({ options, preemptive: lastAlive && lastPreempted, where });
+      // A decision with one option is still one: the explorer counts each step apart (its accesses, the step bound).
+      const i: number = x.choose({ options, preemptive: lastAlive && lastPreempted, where });
       const tid: number = options[i];
       if (tid === STACK_THREAD) return true;
       const th: Thread = this.threads.find((t) => t.tid === tid)!;
