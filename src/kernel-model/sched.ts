@@ -15,9 +15,10 @@
  * kernel, at that spot, holds no lock of the thread (no mmap_lock, no
  * driver mutex, no page lock): at system call entry and exit and where a
  * driver drops its locks between steps (dmirror_read() between
- * dmirror_do_read() and dmirror_fault(); dmirror_range_fault() before
- * mmap_read_lock() and between hmm_range_fault() and the
- * mmu_interval_read_retry() check). Whatever the other thread does there
+ * dmirror_do_read() and dmirror_fault(); dmirror_range_fault() and
+ * dmirror_range_snapshot() before mmap_read_lock() and between
+ * hmm_range_fault() and the mmu_interval_read_retry() check; README.md
+ * has the table). Whatever the other thread does there
  * (an munmap(), with its mmap_write_lock() and mmu notifier callbacks) a
  * second CPU could have done at that moment on the real kernel, so every
  * interleaving the scheduler produces is one the kernel can produce. It does
