@@ -197,7 +197,11 @@ export class Sched {
       // A decision with one option is still one: the explorer counts each step apart (its accesses, the step bound).
       const i: number = x.choose({ options, preemptive: lastAlive && lastPreempted, where });
       const tid: number = options[i];
-      if (tid === STACK_THREAD) return true;
+      if (tid === STACK_THREAD) {
+        // Its step goes on in the kernel (a point is inside a system call), where nothing tells the explorer what it touches.
+        x.access('mm');
+        return true;
+      }
       const th: Thread = this.threads.find((t) => t.tid === tid)!;
       this.where = where;
       this.run(th);
