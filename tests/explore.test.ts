@@ -92,6 +92,30 @@ function countByHand(m: number, k: number, bound: number): number {
   return n;
 }
 
+t.test('explore mode of the scheduler: the options at each decision, the default first, and which switches are preemptions', (t) => {
+  const k = new Kernel(), task = new Task(k);
+  const seen: string[] = [];
+  k.sched.explorer = {
+    choose: (d) => { seen.push(`${d.where}: ${d.options.join(',')}${d.preemptive ? ' P' : ''}`); return seen.length <= 2 ? 1 : 0; },
+    access: () => {}, noProgress: () => {},
+  };
+  function* body(): Generator<ThreadBlock, void, undefined> {
+    yield { nanosleep: 5 };
+    yield THREAD_PREEMPT;
+  }
+  const th = k.sched.createThread(task, body());
+  k.sched.point('p1');
+  k.sched.waitForExit(th);
+  t.same(seen, [
+    'p1: 0,101 P', // the stack thread at a point: going on is free, switching (chosen) is a preemption
+    'p1: 0,101', // the thread went to sleep: the stack thread first, no switch costs anything; the thread goes on
+    'p1: 101,0 P', // it stopped at a point of its own: going on (chosen) is free, the stack thread a preemption
+    'p1: 0', // it ended: a decision with one option is still one
+    'pthread_join: 0', // the join finds it dead
+  ]);
+  t.end();
+});
+
 t.test('schedule counts: 2 points x 2 steps by hand, and larger spaces against the count by hand', (t) => {
   // (1,1) 1, (1,2) 3, (1,join) 2, (2,2) 1, (2,join) 2, (join,join) 0 preemptions.
   for (const [b, n] of [[0, 1], [1, 3], [2, 5], [3, 6], [4, 6]]) {

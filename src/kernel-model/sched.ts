@@ -195,7 +195,7 @@ export class Sched {
       if (lastAlive && !lastPreempted) options.push(lastTid);
       if (options.length === 0) return false;
       // A decision with one option is still one: the explorer counts each step apart (its accesses, the step bound).
-      const i: number = x.choose({ options, preemptive: lastAlive && lastPreempted, where });
+      const i: number = x.choose({ options, preemptive: lastAlive && lastPreempted && options.length > 1, where });
       const tid: number = options[i];
       if (tid === STACK_THREAD) {
         // Its step goes on in the kernel (a point is inside a system call), where nothing tells the explorer what it touches.
