@@ -25,6 +25,10 @@ import { runSmoke } from '../src/runner.js';
 import { forkChain, vmaScale } from './scale.js';
 import { thpMigrationTable, UPSTREAM_THP_GAIN_PERCENT } from './thp_migration.js';
 import { fuzz, type FuzzMode } from '../src/scenario/fuzz.js';
+import { explore } from '../src/explore/explore.js';
+import { caseTarget, scenarioTarget } from '../src/explore/targets.js';
+import { loadScenarios } from '../src/cli/run.js';
+import { composeKernel } from '../src/kernel-model/changes.js';
 
 const PAGE = 4096;
 const GiB = 1024 ** 3;
@@ -237,6 +241,31 @@ function fuzzSteps(count: number): Record<string, { scenarios: number; actions: 
   return r;
 }
 
+/**
+ * hmm-test explore: schedules a second, warm, each schedule a fresh boot,
+ * run and unload. The stale zero-page scenario's whole space (bound 2) and
+ * the first schedules of anon_teardown's bound 1 (each one is the whole
+ * case: 10 READs of 1024 pages and the case's own checks of every int).
+ */
+function exploreSteps(teardownSchedules: number): Record<string, { schedules: number; runs: number; ms: number; schedulesPerSec: number }> {
+  const kernel = composeKernel('6.12', []);
+  if ('error' in kernel) throw new Error(kernel.error);
+  const opts = { maxPreemptions: 2, maxSchedules: 1e6, maxTimeMs: 3.6e6, maxSteps: 10000 };
+  const targets = {
+    'scenarios/stale-zero-page-second-device.yaml': () => scenarioTarget(loadScenarios(['scenarios/stale-zero-page-second-device.yaml'])[0]),
+    anon_teardown: () => caseTarget({ name: 'hmm.hmm_device_private.anon_teardown', params: { spm_addr_dev0: 0, spm_addr_dev1: 0 }, kernel }),
+  };
+  const r: ReturnType<typeof exploreSteps> = {};
+  for (const [name, make] of Object.entries(targets)) {
+    const o = name === 'anon_teardown' ? { ...opts, maxPreemptions: 1, maxSchedules: teardownSchedules } : opts;
+    explore(make(), { ...o, maxSchedules: 3 });
+    const x = explore(make(), o);
+    const runs = x.schedules + x.pruned;
+    r[name] = { schedules: x.schedules, runs, ms: Math.round(x.ms), schedulesPerSec: +(runs / (x.ms / 1000)).toFixed(1) };
+  }
+  return r;
+}
+
 // Memory figures first, before the large steps leave garbage behind that a later gc() would subtract.
 const sparse1TiB = sparseStep();
 const metadataBytesPerPage = global.gc ? metadataStep(quick ? 16384 : 262144) : 'run with --expose-gc';
@@ -258,6 +287,7 @@ const result = {
   suite: suiteSteps(),
   fuzz: fuzzSteps(quick ? 50 : 300),
   thpMigration: { upstreamThpGainPercent: UPSTREAM_THP_GAIN_PERCENT, rows: thpMigrationTable() },
+  explore: exploreSteps(quick ? 10 : 60),
 };
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -272,6 +302,9 @@ console.log(`fork chain, depth ${aliveForks.depth}, every parent alive: ${aliveF
 for (const [k, v] of Object.entries(result.suite)) console.log(`hmm-test smoke ${k}: ${v}`);
 for (const [k, v] of Object.entries(result.fuzz)) {
   console.log(`hmm-test fuzz ${k}, ${v.scenarios} scenarios, ${v.actions} actions: ${v.ms} ms, ${v.actionsPerSec} actions/s end to end, ${v.actionsAlonePerSec} actions/s without boot and unload`);
+}
+for (const [k, v] of Object.entries(result.explore)) {
+  console.log(`hmm-test explore ${k}: ${v.runs} schedules run (${v.schedules} counted, the rest cut by sleep sets) in ${v.ms} ms: ${v.schedulesPerSec} schedules a second`);
 }
 if (reportFile) writeFileSync(reportFile, stringify(result));
 console.log(`benchmark_thp_migration (kernel 7.2, private): THP vs 4 KiB throughput; upstream: +${UPSTREAM_THP_GAIN_PERCENT} % (ratio ${(1 + UPSTREAM_THP_GAIN_PERCENT / 100).toFixed(1)}), Balbir Singh's v6 cover letter, lib/test_hmm in an x86 VM`);

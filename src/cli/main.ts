@@ -23,6 +23,7 @@ import { scenarioReport } from './report.js';
 import { runCommand } from './run.js';
 import { fuzzCommand } from './fuzz.js';
 import { catchCommand } from './catch.js';
+import { exploreCommand } from './explore.js';
 import { diffLogs } from '../scenario/diff.js';
 import { junitDocument } from './junit.js';
 import { UsageError, parseAddress, parseSeed } from './args.js';
@@ -269,6 +270,24 @@ export async function run(argv: string[]): Promise<number> {
     .option('--patch <name>', 'only this patch (repeat for more; default: every patch hmm-test kernels lists)', collectPatch, [])
     .action((files: string[], opts: { kernel?: string; patch: string[] }) => {
       code = catchCommand(files, { ...opts, say: (l) => writeOut(`${l}\n`), progress: (l) => writeErr(`${l}\n`) });
+    });
+
+  program
+    .command('explore')
+    .description('run every interleaving of the threads of a case (e.g. anon_teardown) or a scenario file at the model\'s preemption points, ' +
+      'up to a bound on preemptions, each on a fresh kernel; report the distinct outcomes with a replayable schedule each')
+    .argument('<case|scenario>', 'a case of the suite (its private variant, or fixture.variant.test) or a scenario file with threads')
+    .option('--max-preemptions <n>', 'explore schedules with up to n preemptions (CHESS iterative context bounding)', '2')
+    .option('--max-schedules <n>', 'stop after n schedules', '100000')
+    .option('--max-time <s>', 'stop after s seconds', '600')
+    .option('--max-steps <n>', 'scheduling decisions one schedule may take before it is a livelock', '10000')
+    .option('--schedule <id>', 'replay this schedule (an ID the report printed) with its full trace')
+    .option('--patch <name>', 'apply a patch (hmm-test kernels lists them); repeat for more', collectPatch, [])
+    .option('--kernel <name>', `the kernel profile for a case (default ${DEFAULT_KERNEL})`)
+    .option('--seed <n>', 'seed of the random numbers (/dev/urandom)')
+    .action((what: string, opts: { maxPreemptions: string; maxSchedules: string; maxTime: string; maxSteps: string; schedule?: string;
+      patch: string[]; kernel?: string; seed?: string }) => {
+      code = exploreCommand(what, { ...opts, say: (l) => writeOut(`${l}\n`), progress: isatty(2) ? (l) => writeErr(`${l}\n`) : undefined });
     });
 
   program

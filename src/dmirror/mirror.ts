@@ -112,7 +112,10 @@ function dmirrorRangeFault(dmirror: Dmirror, range: HmmRange): number {
   const mm = dmirrorMm(dmirror), k = mm.k;
   for (let tries = 0; ; tries++) {
     k.sched.point('dmirror_range_fault');
-    if (tries >= RANGE_FAULT_MAX_TRIES) return -EBUSY;
+    if (tries >= RANGE_FAULT_MAX_TRIES) {
+      k.sched.noProgress('dmirror_range_fault', `${tries} tries, each invalidated before it could update the mirror`);
+      return -EBUSY;
+    }
     range.notifierSeq = mmuIntervalReadBegin(range.notifier);
     mmapReadLock(mm);
     const ret = hmmRangeFault(range);
@@ -293,7 +296,14 @@ function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Arra
     { invalidate: (mni, r, seq) => dmirrorSnapshotInvalidate(dmirror, mni, r, seq) });
   if (ret) return ret;
   for (let tries = 0; ; tries++) {
-    if (tries >= RANGE_FAULT_MAX_TRIES) { ret = -EBUSY; break; }
+    // As in dmirror_range_fault(): neither mmap_lock nor dmirror->mutex is held before an attempt or between
+    // hmm_range_fault() and the retry check, the window the temporary notifier exists for.
+    k.sched.point('dmirror_range_snapshot');
+    if (tries >= RANGE_FAULT_MAX_TRIES) {
+      k.sched.noProgress('dmirror_range_snapshot', `${tries} tries, each invalidated before it could take the snapshot`);
+      ret = -EBUSY;
+      break;
+    }
     range.notifierSeq = mmuIntervalReadBegin(notifier);
     mmapReadLock(mm);
     ret = hmmRangeFault(range);
@@ -302,6 +312,7 @@ function dmirrorRangeSnapshot(dmirror: Dmirror, range: HmmRange, perm: Uint8Arra
       if (ret === -EBUSY) continue;
       break;
     }
+    k.sched.point('dmirror_range_snapshot: hmm_range_fault done');
     mutexLock(k, dmirror.mutex);
     if (mmuIntervalReadRetry(notifier, range.notifierSeq)) {
       mutexUnlock(k, dmirror.mutex);

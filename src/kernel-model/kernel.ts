@@ -108,8 +108,19 @@ export class Kernel {
   readonly chrdevs = new Map<string, CharDev>();
   /** Tasks by pid, from creation until release_task() (a zombie stays until its parent reaps it). */
   readonly tasks = new Map<number, Task>();
-  /** current: the task whose system call runs (set by Task at each entry), for the PID of reports. */
-  current: Task | null = null;
+  private current_: Task | null = null;
+  /**
+   * current: the task whose system call runs (set by Task at each entry),
+   * for the PID of reports. Setting it is entering the kernel, which the
+   * explorer counts as touching shared state (sched.ts: SchedExplorer.access()).
+   */
+  get current(): Task | null {
+    return this.current_;
+  }
+  set current(t: Task | null) {
+    this.current_ = t;
+    this.sched?.access('mm');
+  }
   /** The last pid handed out (alloc_pid()); the first task gets 100. */
   lastPid = 99;
   /** The kernel log (dmesg), in order. */

@@ -419,9 +419,9 @@ export const copyToUser = (mm: MmStruct, to: number, from: Uint8Array | VmArea):
 /** Model of copy_from_user(): bytes not copied. */
 export const copyFromUser = (mm: MmStruct, to: Uint8Array | VmArea, from: number): number => userCopy(mm, from, to, false, false);
 /** The process loading len bytes at addr (may kill it with a signal). */
-export const userLoad = (mm: MmStruct, addr: number, into: Uint8Array): void => { userCopy(mm, addr, into, false, true); };
+export const userLoad = (mm: MmStruct, addr: number, into: Uint8Array): void => { mm.k.sched.access('mm'); userCopy(mm, addr, into, false, true); };
 /** The process storing bytes at addr (may kill it with a signal). */
-export const userStore = (mm: MmStruct, addr: number, from: Uint8Array): void => { userCopy(mm, addr, from, true, true); };
+export const userStore = (mm: MmStruct, addr: number, from: Uint8Array): void => { mm.k.sched.access('mm'); userCopy(mm, addr, from, true, true); };
 
 /* ---- faults on file and shmem mappings (do_fault() and what it calls) ---- */
 

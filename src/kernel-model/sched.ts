@@ -15,9 +15,10 @@
  * kernel, at that spot, holds no lock of the thread (no mmap_lock, no
  * driver mutex, no page lock): at system call entry and exit and where a
  * driver drops its locks between steps (dmirror_read() between
- * dmirror_do_read() and dmirror_fault(); dmirror_range_fault() before
- * mmap_read_lock() and between hmm_range_fault() and the
- * mmu_interval_read_retry() check). Whatever the other thread does there
+ * dmirror_do_read() and dmirror_fault(); dmirror_range_fault() and
+ * dmirror_range_snapshot() before mmap_read_lock() and between
+ * hmm_range_fault() and the mmu_interval_read_retry() check; README.md
+ * has the table). Whatever the other thread does there
  * (an munmap(), with its mmap_write_lock() and mmu notifier callbacks) a
  * second CPU could have done at that moment on the real kernel, so every
  * interleaving the scheduler produces is one the kernel can produce. It does
@@ -53,9 +54,49 @@ export const SCHED_SLICE_NS = 1000;
 /** Runs of other threads one preemption point may make before the model calls it a lockup (threads sleeping 0 ns in a loop). */
 const SCHED_MAX_RUNS = 100000;
 
-/** A thread's blocking call, what it yields: nanosleep(2) for this many nanoseconds. */
+/**
+ * What a thread's code yields: a blocking call, nanosleep(2) for this many
+ * nanoseconds; or, with `preempt`, a preemption point of the thread between
+ * two of its system calls (no sleep: the time scheduler goes on with it at
+ * once, the explorer may switch away from it there, which costs a
+ * preemption).
+ */
 export interface ThreadBlock {
   nanosleep: number;
+  preempt?: boolean;
+}
+
+/** A preemption point of a thread's own code between two system calls (see ThreadBlock). */
+export const THREAD_PREEMPT: ThreadBlock = { nanosleep: 0, preempt: true };
+
+/**
+ * A scheduling decision in explore mode: which thread runs next. `options`
+ * are tids (STACK_THREAD for the stack thread); options[0] is the default,
+ * the thread that ran last when it can go on and did not go to sleep (a
+ * sleeping thread comes last: it lets the others go first). `preemptive`: switching away
+ * from it (any option but 0) is a preemption, because it could go on and did
+ * not stop by itself (a preemption point, not a sleep, a wait or its end).
+ */
+export interface SchedDecision {
+  readonly options: readonly number[];
+  readonly preemptive: boolean;
+  readonly where: string;
+}
+
+/**
+ * The systematic explorer's side of the scheduler (src/explore/): it picks
+ * the thread at each decision, hears of each step's accesses to shared state
+ * (for partial-order reduction) and of retry loops that gave up. With an
+ * explorer, time no longer decides: every live thread may run at every
+ * decision (a sleep only says the thread lets others go first).
+ */
+export interface SchedExplorer {
+  /** The index in d.options of the thread to run. */
+  choose(d: SchedDecision): number;
+  /** The running step touched shared state `what` ('mm': anything of the kernel reached by a system call or a user access; 'urandom'). */
+  access(what: string): void;
+  /** A retry loop at `where` stopped at its bound without succeeding: no progress (livelock). */
+  noProgress(where: string, detail: string): void;
 }
 
 /** A thread's code: runs to its next blocking call on each next(); returns the thread's exit value. */
@@ -71,6 +112,8 @@ export class Thread {
   wakeAt: number;
   /** What its code returned (the pthread's exit value), once dead. */
   retval: unknown = undefined;
+  /** It stopped last at a preemption point (THREAD_PREEMPT), not at a sleep. */
+  preempted = false;
   constructor(readonly tid: number, readonly task: Task, readonly body: ThreadBody, now: number) {
     this.wakeAt = now;
   }
@@ -88,6 +131,10 @@ export class Sched {
   trace: ((line: string) => void) | null = null;
   /** Where the stack thread was when a thread last ran (the preemption point's name, or the blocking call's). */
   private where = '';
+  /** Threads ever created (the explorer refuses a program that makes none). */
+  threadsCreated = 0;
+  /** Explore mode (src/explore/): the explorer chooses every switch; null in normal runs. */
+  explorer: SchedExplorer | null = null;
 
   constructor(private readonly k: Kernel, seed: number) {
     this.slices = new Prng(deriveSeed(seed, 1));
@@ -105,9 +152,62 @@ export class Sched {
    */
   point(where: string): void {
     if (this.threads.length === 0 || this.current !== STACK_THREAD) return;
+    if (this.explorer !== null) {
+      this.now += SCHED_SLICE_NS / 2;
+      this.explore(where, () => true, false);
+      return;
+    }
     this.now += this.slices.u32() % SCHED_SLICE_NS;
     this.where = where;
     this.runWoken();
+  }
+
+  /** Shared state the running code touches, for the explorer's partial-order reduction (see SchedExplorer.access). */
+  access(what: string): void {
+    this.explorer?.access(what);
+  }
+
+  /** A retry loop gave up at its bound (the C's timeout): the explorer calls the schedule a livelock. */
+  noProgress(where: string, detail: string): void {
+    this.explorer?.noProgress(where, detail);
+  }
+
+  /**
+   * Explore mode: decisions until the explorer picks the stack thread,
+   * which it may only when `ready()` (false while it is blocked). `voluntary`:
+   * the stack thread stopped by itself (nanosleep), so switching from it is
+   * free. False when no thread can run and the stack thread is not ready:
+   * every thread is blocked for good (a deadlock).
+   */
+  private explore(where: string, ready: () => boolean, voluntary: boolean): boolean {
+    const x = this.explorer!;
+    let last: Thread | null = null;
+    let lastPreempted = !voluntary;
+    for (;;) {
+      const options: number[] = [];
+      const stackReady = ready();
+      const lastAlive: boolean = last === null ? stackReady : !last.dead;
+      const lastTid = last === null ? STACK_THREAD : last.tid;
+      // The default goes on with the thread that ran, unless it went to sleep: then the others go first.
+      if (lastAlive && lastPreempted) options.push(lastTid);
+      if (stackReady && last !== null) options.push(STACK_THREAD);
+      for (const th of this.threads) if (th !== last) options.push(th.tid);
+      if (lastAlive && !lastPreempted) options.push(lastTid);
+      if (options.length === 0) return false;
+      // A decision with one option is still one: the explorer counts each step apart (its accesses, the step bound).
+      const i: number = x.choose({ options, preemptive: lastAlive && lastPreempted && options.length > 1, where });
+      const tid: number = options[i];
+      if (tid === STACK_THREAD) {
+        // Its step goes on in the kernel (a point is inside a system call), where nothing tells the explorer what it touches.
+        x.access('mm');
+        return true;
+      }
+      const th: Thread = this.threads.find((t) => t.tid === tid)!;
+      this.where = where;
+      this.run(th);
+      last = th;
+      lastPreempted = th.preempted;
+    }
   }
 
   /**
@@ -118,6 +218,7 @@ export class Sched {
    */
   createThread(task: Task, body: ThreadBody): Thread {
     task.mm.mmUsers++;
+    this.threadsCreated++;
     const th = new Thread(++this.k.lastPid, task, body, this.now);
     this.threads.push(th);
     return th;
@@ -131,6 +232,10 @@ export class Sched {
    */
   waitForExit(th: Thread): void {
     this.where = 'pthread_join';
+    if (this.explorer !== null) {
+      if (!this.explore('pthread_join', () => th.dead, false)) throw new KernelBug('BUG', 'futex_wait', `thread ${th.tid} is not dead and not scheduled: it can never exit`);
+      return;
+    }
     while (!th.dead) {
       const next = this.earliest();
       if (next === null) throw new KernelBug('BUG', 'futex_wait', `thread ${th.tid} is not dead and not scheduled: it can never exit`);
@@ -154,6 +259,12 @@ export class Sched {
     const deadline = this.now + timeoutNs;
     if (this.current !== STACK_THREAD) return cond();
     this.where = where;
+    if (this.explorer !== null) {
+      // Nothing to wait for in time: the sleeper wakes when another thread made cond() true, or never.
+      if (this.explore(where, cond, false)) return true;
+      this.now = deadline;
+      return false;
+    }
     while (!cond()) {
       const next = this.earliest();
       if (next === null || next.wakeAt > deadline) {
@@ -170,6 +281,11 @@ export class Sched {
   nanosleep(ns: number): void {
     const until = this.now + Math.max(0, ns);
     this.where = 'nanosleep';
+    if (this.explorer !== null) {
+      if (this.threads.length > 0) this.explore('nanosleep', () => true, true);
+      this.now = until;
+      return;
+    }
     for (let next = this.earliest(); next !== null && next.wakeAt <= until; next = this.earliest()) {
       if (next.wakeAt > this.now) this.now = next.wakeAt;
       this.runWoken();
@@ -215,6 +331,8 @@ export class Sched {
     let r: IteratorResult<ThreadBlock, unknown>;
     try {
       r = th.body.next();
+      // A thread's own preemption point: the time scheduler goes on with it at once; only the explorer switches there.
+      if (this.explorer === null) while (!r.done && r.value.preempt) r = th.body.next();
     } catch (e) {
       this.reap(th, undefined);
       throw e;
@@ -222,7 +340,10 @@ export class Sched {
       this.current = STACK_THREAD;
     }
     if (r.done) this.reap(th, r.value);
-    else th.wakeAt = this.now + Math.max(0, r.value.nanosleep);
+    else {
+      th.wakeAt = this.now + Math.max(0, r.value.nanosleep);
+      th.preempted = r.value.preempt === true;
+    }
   }
 
   /** The thread is dead: out of the run queue, its mm reference dropped (exit_mm()). */

@@ -20,7 +20,7 @@ import { FatalSignal, KernelBug } from '../kernel-model/bug.js';
 import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED } from '../kernel-model/mm.js';
 import { MADV_HUGEPAGE } from '../kernel-model/madvise.js';
 import { PAGE_SIZE } from '../kernel-model/page.js';
-import type { ThreadBlock } from '../kernel-model/sched.js';
+import { THREAD_PREEMPT, type ThreadBlock } from '../kernel-model/sched.js';
 import { WIFSIGNALED, WTERMSIG, WEXITSTATUS } from '../kernel-model/task.js';
 import { memoryMode } from '../dmirror/test_hmm.js';
 import { REQUESTS, errnoName, signame, protName } from './names.js';
@@ -326,7 +326,9 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
   }
 
   function* threadBody(p: Proc, steps: Step[]): Generator<ThreadBlock, unknown, undefined> {
-    for (const s of steps) {
+    for (const [i, s] of steps.entries()) {
+      // Between two actions the real thread may be preempted: a point of its own (only the explorer switches there).
+      if (i > 0 && s.kind !== 'sleep' && steps[i - 1].kind !== 'sleep') yield THREAD_PREEMPT;
       if (s.kind === 'sleep') {
         const ns = s.random ? hmm_random() % s.ns : s.ns;
         say(`${p.label}SLEEP ${s.random ? `upto=${s.ns}` : `ns=${ns}`}`);

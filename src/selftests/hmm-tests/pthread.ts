@@ -72,6 +72,7 @@ export function pthreads(libc: Libc): Pthreads {
     },
 
     hmm_random() {
+      libc.current.k.sched.access('urandom');
       return libc.current.k.urandom.u32();
     },
 

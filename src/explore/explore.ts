@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The systematic explorer: every interleaving of a program's threads at the
+ * model's preemption points, up to a bound on preemptions (CHESS's iterative
+ * context bounding, Musuvathi and Qadeer, PLDI 2007), each schedule run to
+ * its end on a freshly booted kernel.
+ *
+ * A schedule is the list of choices the scheduler made at its decisions
+ * (kernel-model/sched.ts: SchedDecision), option 0 being the default (go on
+ * with the thread that ran last). Its ID writes the non-default choices as
+ * `DECISION.OPTION` joined by `-` (`0` when there is none): `4.1-9.2`. The
+ * program is deterministic, so replaying the choices replays the schedule.
+ *
+ * Enumeration: bound 0 first (only free switches: a thread sleeps, waits
+ * or ends), then 1, 2, ... A run whose first F decisions are fixed tries, at
+ * every later decision, each other option: a free one is explored within the
+ * same bound (depth first), a preemptive one is queued for the next bound. A
+ * choice sequence is thus made by exactly one run (the one whose fixed
+ * prefix ends at its last non-default choice), and each bound's schedules
+ * are all run before the next bound's first.
+ *
+ * Partial-order reduction: sleep sets (Godefroid 1996). Two steps (a
+ * thread's code from one decision to the next) are independent when what
+ * they touch is disjoint (SchedExplorer.access(): 'mm' is every system call
+ * and user memory access, 'urandom' a read of /dev/urandom): entering the
+ * kernel reaches page tables, mmap_lock, the mirrors' mutexes and page
+ * tables through the notifiers, folio locks and the page allocator, which
+ * the model does not tell apart, so all kernel steps of a process conflict,
+ * and only steps that stay in user space, sleep, or just read /dev/urandom
+ * commute with them. After the subtree of option t at a decision, t is
+ * asleep in the later siblings' subtrees for as long as the steps taken
+ * there are independent of t's; a decision where every option is asleep
+ * ends the run early as redundant (it is a reordering of a schedule already
+ * run). A thread is asleep only within one bound's depth-first search, so
+ * the equivalent schedule already run never needs more preemptions
+ * (the pitfall of Coons et al., 2010).
+ */
+
+/** What a run of the program ends as. */
+export type BadKind = 'oops' | 'bug' | 'warn' | 'deadlock' | 'livelock' | 'leak' | 'assertion' | 'signal' | 'exception' | 'timeout';
+
+/** One run's result, as the target reports it. */
+export interface TargetResult {
+  /** Observation lines with the schedule-dependent noise taken out (the outcome). */
+  outcome: string[];
+  /** Everything the run printed, for --schedule (TRACE, SCHED, observation and report lines). */
+  log: string[];
+  pass: boolean;
+  /** What went wrong, by kind, one line each. */
+  problems: Array<{ kind: BadKind; message: string }>;
+}
+
+/** The scheduler's side of a run: what the target hands to Kernel.sched.explorer. */
+export interface Controller {
+  choose(d: { options: readonly number[]; preemptive: boolean; where: string }): number;
+  access(what: string): void;
+  noProgress(where: string, detail: string): void;
+  /** Where a replay writes a DECISION line for each decision (the target points it at its log), or null. */
+  note: ((line: string) => void) | null;
+}
+
+/** A program to explore: runs once with the controller as its kernel's scheduler explorer. */
+export interface Target {
+  name: string;
+  run(c: Controller, trace: boolean): TargetResult;
+}
+
+/** A decision as a run met it. */
+interface Decision {
+  options: number[];
+  preemptive: boolean;
+  where: string;
+  chosen: number;
+  /** Preemptions before this decision. */
+  cost: number;
+  /** What the step that followed touched. */
+  footprint: Set<string>;
+  /** Tids asleep here (sleep set), with the footprint their step had. */
+  sleep: Map<number, Set<string>>;
+}
+
+/** Thrown at a decision past the step bound: the schedule makes no progress. */
+export class ScheduleTooLong extends Error {}
+
+/** Thrown by replay when the ID does not fit the program. */
+export class BadScheduleId extends Error {}
+
+class Run implements Controller {
+  readonly decisions: Decision[] = [];
+  livelock: string | null = null;
+  /** The first new decision whose default option was asleep (the run is redundant from there), or -1. */
+  redundantAt = -1;
+  private stopped = false;
+  note: ((line: string) => void) | null = null;
+  private step: Set<string> = new Set();
+  constructor(private readonly prefix: readonly number[], private readonly initialSleep: Map<number, Set<string>>,
+    private readonly maxSteps: number, private readonly replay: boolean, private readonly por = true) {}
+
+  get cost(): number {
+    const d = this.decisions.at(-1);
+    return d === undefined ? 0 : d.cost + (d.preemptive && d.chosen !== 0 ? 1 : 0);
+  }
+
+  choose(d: { options: readonly number[]; preemptive: boolean; where: string }): number {
+    const n = this.decisions.length;
+    if (n >= this.maxSteps) {
+      if (this.livelock === null) this.livelock = `no progress within ${this.maxSteps} scheduling decisions (last at ${d.where})`;
+      // Once: the program is stopped where it is; its teardown then runs the stack thread first, and is stopped too if it would not end.
+      if (!this.stopped || n >= 3 * this.maxSteps) {
+        this.stopped = true;
+        throw new ScheduleTooLong(this.livelock);
+      }
+      const main = d.options.indexOf(0);
+      this.decisions.push({ options: [...d.options], preemptive: d.preemptive, where: d.where, chosen: Math.max(main, 0), cost: this.cost, footprint: this.step = new Set(), sleep: new Map() });
+      return Math.max(main, 0);
+    }
+    const prev = this.decisions.at(-1);
+    let sleep: Map<number, Set<string>>;
+    if (!this.por || n < this.prefix.length - 1 || prev === undefined && this.prefix.length === 0) sleep = new Map();
+    else if (n === this.prefix.length - 1) sleep = this.initialSleep;
+    else {
+      // Asleep threads stay asleep across a step independent of theirs (the step of the thread that ran).
+      sleep = new Map();
+      for (const [tid, fp] of prev!.sleep) {
+        if (tid !== prev!.options[prev!.chosen] && disjoint(fp, prev!.footprint)) sleep.set(tid, fp);
+      }
+    }
+    const cost = this.cost;
+    let chosen: number;
+    if (n < this.prefix.length) {
+      chosen = this.prefix[n];
+      if (this.replay && chosen >= d.options.length) {
+        throw new BadScheduleId(`decision ${n} (at ${d.where}) has ${d.options.length} options (0-${d.options.length - 1}), the schedule chooses ${chosen}`);
+      }
+    } else {
+      chosen = 0;
+      // The default is asleep: every schedule going on from here by it is a reordering of one already run.
+      if (!this.replay && this.redundantAt < 0 && sleep.has(d.options[0])) this.redundantAt = n;
+    }
+    this.decisions.push({ options: [...d.options], preemptive: d.preemptive, where: d.where, chosen, cost, footprint: this.step = new Set(), sleep });
+    this.note?.(`DECISION ${n} at ${d.where}: threads ${d.options.map((t) => t === 0 ? 'main' : `tid=${t}`).join(' ')}; ` +
+      `option ${chosen} runs${chosen !== 0 && d.preemptive ? ' (a preemption)' : ''}`);
+    return chosen;
+  }
+
+  access(what: string): void {
+    this.step.add(what);
+  }
+
+  noProgress(where: string, detail: string): void {
+    if (this.livelock === null) this.livelock = `${where}(): ${detail}`;
+  }
+
+  /** The choices made, as an ID. */
+  id(): string {
+    return scheduleId(this.decisions.map((d) => d.chosen));
+  }
+}
+
+const disjoint = (a: Set<string>, b: Set<string>): boolean => {
+  for (const x of a) if (b.has(x)) return false;
+  return true;
+};
+
+/** The ID of a choice sequence: the non-default choices as DECISION.OPTION joined by '-', '0' when there is none. */
+export function scheduleId(choices: readonly number[]): string {
+  const parts: string[] = [];
+  choices.forEach((c, i) => { if (c !== 0) parts.push(`${i}.${c}`); });
+  return parts.length ? parts.join('-') : '0';
+}
+
+/** The choice sequence of an ID, or an error line. */
+export function parseScheduleId(id: string): number[] | { error: string } {
+  const bad = { error: `--schedule "${id}" is not a schedule ID: give one the explorer printed, DECISION.OPTION pairs joined by - in increasing order (e.g. 4.1-9.2), or 0` };
+  if (id === '0') return [];
+  if (!/^\d{1,7}\.[1-9]\d{0,3}(-\d{1,7}\.[1-9]\d{0,3})*$/.test(id)) return bad;
+  const out: number[] = [];
+  for (const p of id.split('-')) {
+    const [d, o] = p.split('.').map(Number);
+    if (d < out.length) return bad;
+    while (out.length < d) out.push(0);
+    out.push(o);
+  }
+  return out;
+}
+
+export interface ExploreOptions {
+  maxPreemptions: number;
+  maxSchedules: number;
+  /** Wall-clock bound in ms. */
+  maxTimeMs: number;
+  /** Decisions one schedule may take before it counts as a livelock. */
+  maxSteps: number;
+  /** Partial-order reduction by sleep sets (default on). */
+  por?: boolean;
+  /** Called after each schedule (progress). */
+  onSchedule?: (n: number) => void;
+}
+
+/** A distinct outcome: its lines, verdict and the schedules that reach it. */
+export interface Outcome {
+  key: string;
+  lines: string[];
+  pass: boolean;
+  problems: Array<{ kind: BadKind; message: string }>;
+  count: number;
+  /** The first schedule that reached it, and its preemptions. */
+  id: string;
+  preemptions: number;
+  /** Up to MAX_IDS schedule IDs that reach it. */
+  ids: string[];
+}
+
+const MAX_IDS = 10;
+
+export interface ExploreReport {
+  target: string;
+  schedules: number;
+  /** Runs cut short by the sleep sets (a reordering of a schedule already run), not counted in `schedules`. */
+  pruned: number;
+  /** Schedules by their number of preemptions. */
+  byPreemptions: number[];
+  outcomes: Outcome[];
+  /** Bound 0..this were explored completely. */
+  completeBound: number;
+  /** Why the run stopped before its preemption bound was covered, or null. */
+  hit: string | null;
+  /** Schedules with more preemptions waiting when the preemption bound stopped the run. */
+  beyondBound: number;
+  ms: number;
+  maxDecisions: number;
+  /** Each distinct outcome line (e.g. one device command's TRACE line): in how many schedules it appears, and the first of them. */
+  lines: Array<{ line: string; count: number; id: string }>;
+}
+
+/** Run one schedule (a choice sequence) with its full log. */
+export function replay(target: Target, choices: number[], maxSteps: number): { result: TargetResult; id: string; preemptions: number; decisions: number } {
+  const run = new Run(choices, new Map(), maxSteps, true);
+  const result = runOnce(target, run, true);
+  if (run.decisions.length < choices.length) {
+    throw new BadScheduleId(`the schedule has choices up to decision ${choices.length - 1}, but the program makes ${run.decisions.length} decisions`);
+  }
+  return { result, id: run.id(), preemptions: run.cost, decisions: run.decisions.length };
+}
+
+function runOnce(target: Target, run: Run, trace: boolean): TargetResult {
+  const r = target.run(run, trace);
+  if (run.livelock !== null) {
+    return { ...r, pass: false, problems: [{ kind: 'livelock', message: `livelock: ${run.livelock}` }, ...r.problems.filter((p) => p.kind !== 'exception')] };
+  }
+  return r;
+}
+
+/** Explore the target's schedules (see the file comment). */
+export function explore(target: Target, o: ExploreOptions): ExploreReport {
+  const t0 = performance.now();
+  const outcomes = new Map<string, Outcome>();
+  const lines = new Map<string, { line: string; count: number; id: string }>();
+  const byPreemptions: number[] = [];
+  let schedules = 0, pruned = 0, maxDecisions = 0, hit: string | null = null, completeBound = -1;
+  let queue: number[][] = [[]];
+  const stop = (): string | null => {
+    if (schedules >= o.maxSchedules) return `--max-schedules ${o.maxSchedules}`;
+    if (performance.now() - t0 >= o.maxTimeMs) return `--max-time ${o.maxTimeMs / 1000}`;
+    return null;
+  };
+  for (let b = 0; b <= o.maxPreemptions && hit === null; b++) {
+    const next: number[][] = [];
+    for (const prefix of queue) {
+      const stack: Array<{ prefix: number[]; sleep: Map<number, Set<string>> }> = [{ prefix, sleep: new Map() }];
+      while (stack.length > 0) {
+        if ((hit = stop()) !== null) break;
+        const item = stack.pop()!;
+        const run = new Run(item.prefix, item.sleep, o.maxSteps, false, o.por !== false);
+        const result = runOnce(target, run, false);
+        maxDecisions = Math.max(maxDecisions, run.decisions.length);
+        if (run.redundantAt >= 0) pruned++;
+        else {
+          schedules++;
+          byPreemptions[run.cost] = (byPreemptions[run.cost] ?? 0) + 1;
+          const id = run.id();
+          record(outcomes, result, id, run.cost);
+          for (const l of new Set(result.outcome)) {
+            const e = lines.get(l);
+            if (e === undefined) lines.set(l, { line: l, count: 1, id });
+            else e.count++;
+          }
+          o.onSchedule?.(schedules);
+        }
+        branch(run, item.prefix.length, stack, next);
+      }
+      if (hit !== null) break;
+    }
+    if (hit === null) completeBound = b;
+    queue = next;
+  }
+  return {
+    target: target.name, schedules, pruned, byPreemptions: Array.from(byPreemptions, (x) => x ?? 0), outcomes: [...outcomes.values()],
+    completeBound, hit, beyondBound: hit === null ? queue.length : 0, ms: performance.now() - t0, maxDecisions,
+    lines: [...lines.values()],
+  };
+}
+
+/**
+ * The alternatives of a run's new decisions (from `fixed` on): free ones on
+ * the stack with their sleep sets, preemptive ones in the next bound's queue.
+ * Siblings pushed in reverse run in option order; option i's subtree has the
+ * options before it asleep when their steps' footprints are known.
+ */
+function branch(run: Run, fixed: number, stack: Array<{ prefix: number[]; sleep: Map<number, Set<string>> }>, next: number[][]): void {
+  const ds = run.decisions;
+  const choices = ds.map((d) => d.chosen);
+  const last = run.redundantAt >= 0 ? run.redundantAt : ds.length - 1;
+  // The next bound runs its prefixes earliest decision first.
+  const preemptive: number[][] = [];
+  for (let i = last; i >= fixed; i--) {
+    const d = ds[i];
+    // Only the default was run from here: its step's footprint is what option 0 touches.
+    const explored = new Map<number, Set<string>>(i === run.redundantAt ? [] : [[d.options[0], d.footprint]]);
+    const free: Array<{ prefix: number[]; sleep: Map<number, Set<string>> }> = [];
+    for (let opt = 1; opt < d.options.length; opt++) {
+      const prefix = [...choices.slice(0, i), opt];
+      if (d.preemptive) {
+        preemptive.push(prefix);
+        continue;
+      }
+      if (d.sleep.has(d.options[opt])) continue;
+      // The options before this one are asleep in its subtree: their subtrees hold every reordering that starts with them.
+      const sleep = new Map(d.sleep);
+      for (const [tid, fp] of explored) sleep.set(tid, fp);
+      free.push({ prefix, sleep });
+    }
+    for (let j = free.length - 1; j >= 0; j--) stack.push(free[j]);
+  }
+  for (let j = preemptive.length - 1; j >= 0; j--) next.push(preemptive[j]);
+}
+
+function record(outcomes: Map<string, Outcome>, r: TargetResult, id: string, preemptions: number): void {
+  const verdict = r.pass ? 'pass' : `fail: ${[...new Set(r.problems.map((p) => p.kind))].join(', ')}`;
+  const key = `${verdict}\n${r.outcome.join('\n')}`;
+  const o = outcomes.get(key);
+  if (o !== undefined) {
+    o.count++;
+    if (o.ids.length < MAX_IDS) o.ids.push(id);
+    return;
+  }
+  outcomes.set(key, { key, lines: r.outcome, pass: r.pass, problems: r.problems, count: 1, id, preemptions, ids: [id] });
+}
