@@ -19,7 +19,7 @@ import { gupTestInit } from './kernel-model/gup_test.js';
 import { errname } from './kernel-model/errno.js';
 import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit, memoryMode } from './dmirror/test_hmm.js';
 import { Libc } from './selftests/hmm-tests/libc.js';
-import { registerHmmTests, PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec,
+import { registerHmmTests, PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, PUBLIC_VARIANT, type VariantSpec,
   type HmmTestsBuild } from './selftests/hmm-tests/index.js';
 import { HMM_TESTS_C_LINES } from './selftests/hmm-tests/c_lines.js';
 
@@ -101,7 +101,7 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
   const spm = spmRanges(machine).map((r) => `${hex(r.start)}-${hex(r.start + r.size - 1)}`).join(', ');
   const ranges = spm ? `this machine's special-purpose memory ranges are ${spm}` : 'this machine has no special-purpose memory';
   if (!!params.spm_addr_dev0 !== !!params.spm_addr_dev1) {
-    return `spm_addr_dev0 and spm_addr_dev1 go together: give both (generic or coherent mode) or neither (private mode); ${ranges}`;
+    return `spm_addr_dev0 and spm_addr_dev1 go together: give both (generic, coherent or public mode) or neither (private mode); ${ranges}`;
   }
   const k = new Kernel({ machine });
   const r = modprobeTestHmm(k, params);
@@ -110,7 +110,7 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
     return null;
   }
   return `cannot load test_hmm with spm_addr_dev0=${hex(params.spm_addr_dev0)} spm_addr_dev1=${hex(params.spm_addr_dev1)}: ` +
-    `${r.error}; ${memoryMode(params) === 'coherent' ? 'each address must start 256 MiB of the machine that is not System RAM, and the two ranges must not overlap' : 'each address must be the start of a special-purpose memory range, and the two must differ'}; ${ranges}`;
+    `${r.error}; ${memoryMode(params) === 'coherent' || memoryMode(params) === 'public' ? 'each address must start 256 MiB of the machine that is not System RAM, and the two ranges must not overlap' : 'each address must be the start of a special-purpose memory range, and the two must differ'}; ${ranges}`;
 }
 
 /**
@@ -120,9 +120,12 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
  * mode runs the seed's program on its two GENERIC devices.
  */
 function variantsFor(params: TestHmmParams): { variants: VariantSpec[]; build: HmmTestsBuild } {
-  return memoryMode(params) === 'generic'
-    ? { variants: [GENERIC_VARIANT], build: 'v5' }
-    : { variants: [PRIVATE_VARIANT, COHERENT_VARIANT], build: '6.12' };
+  switch (memoryMode(params)) {
+    case 'generic': return { variants: [GENERIC_VARIANT], build: 'v5' };
+    // Seed 004's PUBLIC devices 2 and 3 take the coherent variant's place (the program is 6.12's).
+    case 'public': return { variants: [PRIVATE_VARIANT, PUBLIC_VARIANT], build: '6.12' };
+    default: return { variants: [PRIVATE_VARIANT, COHERENT_VARIANT], build: '6.12' };
+  }
 }
 
 /** The harness with every case registered for this configuration, and the libc the cases use. */
