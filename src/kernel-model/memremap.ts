@@ -261,11 +261,12 @@ export function isDeviceGenericPage(k: Kernel, page: Page): boolean {
 }
 /**
  * Model of the seed's is_device_page() (000 patch 06): a ZONE_DEVICE page that
- * migrate_vma_* may move, PRIVATE or GENERIC (and upstream's COHERENT).
+ * migrate_vma_* may move, PRIVATE or GENERIC (and upstream's COHERENT, and
+ * seed 004's PUBLIC, gone before the seed's helper was written).
  */
 export function isDevicePage(k: Kernel, page: Page): boolean {
   const t = k.memmap.block(page).pgmap?.type;
-  return t === MEMORY_DEVICE_PRIVATE || t === MEMORY_DEVICE_GENERIC || t === MEMORY_DEVICE_COHERENT;
+  return t === MEMORY_DEVICE_PRIVATE || t === MEMORY_DEVICE_GENERIC || t === MEMORY_DEVICE_COHERENT || t === MEMORY_DEVICE_PUBLIC;
 }
 
 /**
