@@ -101,7 +101,7 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
   const spm = spmRanges(machine).map((r) => `${hex(r.start)}-${hex(r.start + r.size - 1)}`).join(', ');
   const ranges = spm ? `this machine's special-purpose memory ranges are ${spm}` : 'this machine has no special-purpose memory';
   if (!!params.spm_addr_dev0 !== !!params.spm_addr_dev1) {
-    return `spm_addr_dev0 and spm_addr_dev1 go together: give both (generic, coherent or public mode) or neither (private mode); ${ranges}`;
+    return `spm_addr_dev0 and spm_addr_dev1 go together: give both (generic or coherent mode) or neither (private mode); ${ranges}`;
   }
   const k = new Kernel({ machine });
   const r = modprobeTestHmm(k, params);

@@ -8,7 +8,9 @@
  * sets 1 when it hands the page out (init_page_count(), later
  * zone_device_page_init()), and the last put_page() calls
  * free_zone_device_page(), which for PRIVATE and GENERIC pages (seed 000
- * patch 08) calls pgmap->ops->page_free().
+ * patch 08) calls pgmap->ops->page_free(). Seed 004's PUBLIC pages (2017)
+ * keep the rule of their time: free at 1, page_free() at 1
+ * (zoneDeviceRestRefcount()).
  */
 import { EINVAL, ENOMEM, ENXIO, ERR_PTR, type ErrPtr } from './errno.js';
 import type { Kernel } from './kernel.js';
@@ -177,7 +179,7 @@ function pgmapBusyReport(k: Kernel, pgmap: DevPagemap): string[] {
     for (let i = Math.max(first - base, 0), n = Math.min(last - base, MEMBLOCK_PAGES); i < n; i++) {
       if (b.refcount[i] <= rest) continue;
       busy++;
-      refs += b.refcount[i];
+      refs += b.refcount[i] - rest;
       const held = pageReferenceHolders(k, base + i, b.refcount[i] - rest);
       for (const h of held) kinds.set(h.what, (kinds.get(h.what) ?? 0) + h.refs);
       if (pages.length < 8) pages.push(`  pfn 0x${(base + i).toString(16)} refcount ${b.refcount[i]}: ${held.map((h) => h.where).join(', ')}`);
