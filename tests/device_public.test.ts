@@ -8,6 +8,8 @@
 import t from 'tap';
 import { smoke, tracesByCase, COHERENT } from './helpers.js';
 import { HMM_TESTS_CASES } from '../src/selftests/hmm-tests/index.js';
+import { parseScenario } from '../src/scenario/parse.js';
+import { runScenario } from '../src/scenario/run.js';
 
 const PUBLIC = { ...COHERENT, spm_type: 'public' as const };
 /** The cases that failed, as variant.case, once each. */
@@ -56,5 +58,41 @@ t.test('BROKEN: a long-term pin left in PUBLIC memory fails hmm_gup_test', (t) =
   const r = smoke({ params: PUBLIC, filter: publicOnly, onKernel: (k) => { k.inject.checkAndMigrateMovablePages = () => 0; } });
   t.same(failed(r), ['hmm_device_public.hmm_gup_test']);
   t.ok(r.err.some((l) => /hmm_gup_test:Expected HMM_DMIRROR_PROT_WRITE \(2\) == m\[2\] \(66\)/.test(l)), 'page 2 is still COHERENT_LOCAL|WRITE');
+  t.end();
+});
+
+/**
+ * What the suite cannot see, a scenario can: after fork and the child's exit
+ * a CPU write to a write-protected page reuses a COHERENT page in place
+ * (refcount 1, wp_can_reuse_anon_folio()) but copies a PUBLIC page to system
+ * memory (its rest reference keeps the count at 2).
+ */
+const forkThenWrite = (type: string) => `
+config:
+  module: { spm_addr_dev0: 0x100000000, spm_addr_dev1: 0x110000000, spm_type: ${type} }
+steps:
+  - open: 2
+  - mmap: { name: buf, pages: 4 }
+  - store: { buf: buf, pattern: index }
+  - MIGRATE_TO_DEV: { dev: dmirror2, buf: buf, expect: { ret: 0, cpages: 4 } }
+  - fork: { name: child, steps: [ { load: { buf: buf, expect: { data: index } } } ] }
+  - store: { buf: buf, pages: 0, pattern: 0x55 }
+  - load: { buf: buf, pages: "1-3", expect: { data: index } }
+  - SNAPSHOT: { dev: dmirror2, buf: buf }
+  - MIGRATE_TO_SYS: { dev: dmirror2, buf: buf, expect: { ret: 0 } }
+  - load: { buf: buf, pages: "1-3", expect: { data: index } }
+`;
+
+t.test('fork, child exit, parent write: COHERENT keeps the page on the device, PUBLIC copies it to system memory', (t) => {
+  const snap: Record<string, string> = {};
+  for (const type of ['coherent', 'public']) {
+    const lines: string[] = [];
+    const r = runScenario(parseScenario(forkThenWrite(type), `${type}.yaml`), { line: (l) => lines.push(l), check: () => {} });
+    t.same(r.checks.filter((c) => !c.ok).map((c) => c.name), [], `${type}: every expectation holds, clean unload`);
+    snap[type] = lines.find((l) => l.startsWith('DATA SNAPSHOT')) ?? '';
+  }
+  t.equal(snap.coherent, 'DATA SNAPSHOT buf pages=0-3 DEV_COHERENT_LOCAL|WRITE DEV_COHERENT_LOCAL|READ*3',
+    'coherent: the write reused page 0 in device memory');
+  t.equal(snap.public, 'DATA SNAPSHOT buf pages=0-3 WRITE DEV_COHERENT_LOCAL|READ*3', 'public: page 0 is a writable system page now');
   t.end();
 });
