@@ -14,7 +14,7 @@ import { RESTORE_EXCLUSIVE_PTE_WRITABLE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, REMOVE_
 import { type Page, PAGE_SIZE, PMD_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, VM_HUGETLB, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
   findVma, vmaIsAnonymous, linearPageIndex, addMmCounter, mmCounter, mmCounterFile, MM_ANONPAGES } from './mm.js';
-import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDevmap, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDevmap, pteMkdevmap, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
   isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage, getPageUnlessZero,
@@ -194,6 +194,8 @@ export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number,
   } else {
     k.warn(true, 'restore_exclusive_pte', `device-exclusive entry at 0x${addr.toString(16)} maps a page that is not anon`);
   }
+  // Seed 004's PUBLIC pages are mapped by devmap ptes wherever they are mapped (the entry type is younger than they are).
+  if (isDevicePublicPage(k, page)) pte = pteMkdevmap(pte);
   mm.pgtable.set(t, i, page, pte);
 }
 

@@ -26,7 +26,9 @@ import { MIGRATE_PFN_MIGRATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, migrateVmaFina
   migratePfnToPage } from '../../src/kernel-model/migrate_device.js';
 import { FOLL_LONGTERM, FOLL_WRITE, folioMaybeDmaPinned, getUserPages, getUserPagesFast, pinUserPages, pinUserPagesFast,
   unpinUserPages } from '../../src/kernel-model/gup.js';
-import { putPage } from '../../src/kernel-model/page_alloc.js';
+import { putPage, unlockPage } from '../../src/kernel-model/page_alloc.js';
+import { makeDeviceExclusiveRange } from '../../src/kernel-model/rmap.js';
+import { isDeviceExclusiveEntry } from '../../src/kernel-model/pgtable.js';
 import { Task } from '../../src/kernel-model/task.js';
 import { ZONE_DEVICE_ONE_BASED_REFCOUNT, composeKernel, type KernelVersion } from '../../src/kernel-model/changes.js';
 import { type FakeDevice, MiB, SPM0, migrateToDevice, migrateToSystem, mmapAnon, newMigrateVma, pattern,
@@ -241,4 +243,21 @@ t.test('BROKEN: a long-term pin that leaves PUBLIC pages pinned in device memory
   const { task, addr, dev } = onDevice(k);
   const problems = longtermProblems(k, task, addr, dev);
   t.ok(problems.includes('page 2 pinned in device memory'), `reported: ${problems.join('; ')}`);
+});
+
+t.test('a device-exclusive PUBLIC page comes back under a devmap pte when the CPU touches it', async (t) => {
+  const k = new Kernel();
+  const { task, addr, dev, freedAt } = onDevice(k);
+  const pages = new Float64Array(1);
+  t.equal(makeDeviceExclusiveRange(task.mm, addr, addr + P, pages, dev.owner), 1);
+  t.ok(isDevicePublicPage(k, pages[0]), 'gup found the PUBLIC page through its devmap pte');
+  unlockPage(k, pages[0]);
+  putPage(k, pages[0]);
+  t.ok(isDeviceExclusiveEntry(pte(task.mm, addr).val), 'now a device-exclusive entry');
+  t.ok(same(load(task.mm, addr), pattern(0)), 'a CPU read restores it, data intact');
+  const { val, pfn } = pte(task.mm, addr);
+  t.ok(pfn === pages[0] && pteDevmap(val) && pteSpecial(val), 'mapped again by a devmap pte');
+  task.exit();
+  t.same(freedAt, [1, 1, 1, 1], 'every page back at refcount 1');
+  t.equal(k.warnings.length, 0, k.warnings.join('\n'));
 });
