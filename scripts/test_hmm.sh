@@ -31,6 +31,9 @@ usage()
 	echo "# Smoke testing with SPM as 6.12's DEVICE_COHERENT devices 2 and 3"
 	echo "./${TEST_NAME}.sh smoke <spm_addr_dev0> <spm_addr_dev1> spm_type=coherent"
 	echo
+	echo "# Smoke testing with SPM as seed 004's DEVICE_PUBLIC devices 2 and 3"
+	echo "./${TEST_NAME}.sh smoke <spm_addr_dev0> <spm_addr_dev1> spm_type=public"
+	echo
 }
 
 run_smoke()
@@ -42,6 +45,8 @@ run_smoke()
 		"$HMM_TEST" smoke "$1" "$2"
 	elif [ $# -eq 3 ] && [ "$3" = "spm_type=coherent" ]; then
 		"$HMM_TEST" smoke --coherent "$1" "$2"
+	elif [ $# -eq 3 ] && [ "$3" = "spm_type=public" ]; then
+		"$HMM_TEST" smoke --public "$1" "$2"
 	elif [ $# -eq 3 ] && [ "$3" = "spm_type=generic" ]; then
 		"$HMM_TEST" smoke "$1" "$2"
 	else

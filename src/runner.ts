@@ -19,7 +19,7 @@ import { gupTestInit } from './kernel-model/gup_test.js';
 import { errname } from './kernel-model/errno.js';
 import { type TestHmmParams, type TestHmm, hmmDmirrorInit, hmmDmirrorExit, memoryMode } from './dmirror/test_hmm.js';
 import { Libc } from './selftests/hmm-tests/libc.js';
-import { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec,
+import { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, PUBLIC_VARIANT, type VariantSpec,
   type HmmTestsBuild } from './selftests/hmm-tests/index.js';
 import { type HmmTestsSuite, hmmTestsSuite } from './selftests/suites.js';
 import { kernelProfile } from './kernel-model/changes.js';
@@ -123,7 +123,7 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
     return null;
   }
   return `cannot load test_hmm with spm_addr_dev0=${hex(params.spm_addr_dev0)} spm_addr_dev1=${hex(params.spm_addr_dev1)}: ` +
-    `${r.error}; ${memoryMode(params) === 'coherent' ? 'each address must start 256 MiB of the machine that is not System RAM, and the two ranges must not overlap' : 'each address must be the start of a special-purpose memory range, and the two must differ'}; ${ranges}`;
+    `${r.error}; ${memoryMode(params) === 'coherent' || memoryMode(params) === 'public' ? 'each address must start 256 MiB of the machine that is not System RAM, and the two ranges must not overlap' : 'each address must be the start of a special-purpose memory range, and the two must differ'}; ${ranges}`;
 }
 
 /**
@@ -133,9 +133,12 @@ export function checkModuleParams(params: TestHmmParams, machine: MachineConfig 
  * mode runs the seed's program on its two GENERIC devices.
  */
 function variantsFor(params: TestHmmParams): { variants: VariantSpec[]; build: HmmTestsBuild } {
-  return memoryMode(params) === 'generic'
-    ? { variants: [GENERIC_VARIANT], build: 'v5' }
-    : { variants: [PRIVATE_VARIANT, COHERENT_VARIANT], build: '6.12' };
+  switch (memoryMode(params)) {
+    case 'generic': return { variants: [GENERIC_VARIANT], build: 'v5' };
+    // Seed 004's PUBLIC devices 2 and 3 take the coherent variant's place (the program is 6.12's).
+    case 'public': return { variants: [PRIVATE_VARIANT, PUBLIC_VARIANT], build: '6.12' };
+    default: return { variants: [PRIVATE_VARIANT, COHERENT_VARIANT], build: '6.12' };
+  }
 }
 
 /** The harness with every case registered for this configuration, and the libc the cases use. */

@@ -66,6 +66,7 @@ t.test('scripts/test_hmm.sh mirrors the kernel script', (t) => {
   const usage = run('scripts/test_hmm.sh', []);
   t.equal(usage.status, 0);
   t.match(usage.stdout, /\.\/test_hmm\.sh smoke <spm_addr_dev0> <spm_addr_dev1>/);
+  t.match(usage.stdout, /\.\/test_hmm\.sh smoke <spm_addr_dev0> <spm_addr_dev1> spm_type=public/);
   const one = run('scripts/test_hmm.sh', ['smoke', '0x100000000']);
   t.equal(one.status, 1);
   t.match(one.stderr, /Missing module parameters/);

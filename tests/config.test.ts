@@ -63,7 +63,10 @@ t.test('a configured machine runs the generic smoke suite on its own SPM ranges'
   const coherent = loadConfig('machine:\n  spm: [{ start: 0x200000000, size: 256M }, { start: 0x210000000, size: 256M }]\nmodule:\n  spm_addr_dev0: 0x200000000\n  spm_addr_dev1: 0x210000000\n  spm_type: coherent\n', 'c.yaml');
   const rc = smoke({ params: coherent.params!, machine: coherent.machine, filter: (_f, _v, n) => n === 'migrate' });
   t.same(rc.result.results.map((x) => `${x.name} ${x.status}`), ['hmm.hmm_device_private.migrate pass', 'hmm.hmm_device_coherent.migrate pass']);
-  t.throws(() => loadConfig('module:\n  spm_addr_dev0: 0x200000000\n  spm_addr_dev1: 0x210000000\n  spm_type: public\n', 'c.yaml'),
-    { message: 'c.yaml: module.spm_type is "public"; say generic or coherent' });
+  const pub = loadConfig('machine:\n  spm: [{ start: 0x200000000, size: 256M }, { start: 0x210000000, size: 256M }]\nmodule:\n  spm_addr_dev0: 0x200000000\n  spm_addr_dev1: 0x210000000\n  spm_type: public\n', 'c.yaml');
+  const rp = smoke({ params: pub.params!, machine: pub.machine, filter: (_f, _v, n) => n === 'migrate' });
+  t.same(rp.result.results.map((x) => `${x.name} ${x.status}`), ['hmm.hmm_device_private.migrate pass', 'hmm.hmm_device_public.migrate pass']);
+  t.throws(() => loadConfig('module:\n  spm_addr_dev0: 0x200000000\n  spm_addr_dev1: 0x210000000\n  spm_type: cxl\n', 'c.yaml'),
+    { message: 'c.yaml: module.spm_type is "cxl"; say generic or coherent or public' });
   t.end();
 });

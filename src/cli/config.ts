@@ -15,7 +15,7 @@
  *   module:                        # test_hmm parameters, as modprobe would get them
  *     spm_addr_dev0: 0x100000000
  *     spm_addr_dev1: 0x140000000
- *     spm_type: generic            # or coherent (6.12's devices 2 and 3)
+ *     spm_type: generic            # or coherent (6.12's devices 2 and 3), or public (seed 004's, devices 2 and 3)
  *
  * Every key is optional; what is left out is the default machine of
  * `hmm-test smoke`. Unknown keys and bad values are errors that say what

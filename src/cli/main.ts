@@ -31,7 +31,7 @@ import { DEFAULT_SEED } from '../kernel-model/random.js';
 import { checkModuleParams, listSmoke, declaredSmoke } from '../runner.js';
 import { parseHarnessArgs, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
 import { KSFT_FAIL, KSFT_SKIP } from '../kselftest/assert.js';
-import type { TestHmmParams } from '../dmirror/test_hmm.js';
+import type { TestHmmParams, SpmType } from '../dmirror/test_hmm.js';
 import { composeKernel, describeKernels, kernelProfiles, DEFAULT_KERNEL } from '../kernel-model/changes.js';
 import { checkFilters } from './filters.js';
 import { runInfo, toolVersion } from './run-info.js';
@@ -61,7 +61,7 @@ function errorLine(msg: string): void {
 }
 
 interface SmokeOpts {
-  coherent?: boolean; trace?: boolean; traceSched?: boolean; seed?: string; report?: string; junit?: string;
+  coherent?: boolean; public?: boolean; trace?: boolean; traceSched?: boolean; seed?: string; report?: string; junit?: string;
   format?: string; config?: string; timeout?: string; bail?: boolean; color?: boolean; kernel?: string; patch: string[];
 }
 
@@ -106,13 +106,13 @@ function checkOutputPaths(paths: Array<[string, string | undefined]>): void {
 }
 
 /** The module parameters from the command line's addresses. */
-function paramsFromArgs(spm0: string | undefined, spm1: string | undefined, coherent: boolean): TestHmmParams {
+function paramsFromArgs(spm0: string | undefined, spm1: string | undefined, type: SpmType): TestHmmParams {
   if (spm0 === undefined) return { spm_addr_dev0: 0, spm_addr_dev1: 0, spm_type: 'generic' };
   const a0 = parseAddress('spm_addr_dev0', spm0), a1 = parseAddress('spm_addr_dev1', spm1!);
   if (a0 === 0 || a1 === 0) {
     throw new UsageError(`spm_addr_dev0=${spm0} spm_addr_dev1=${spm1}: 0 is no device memory address (test_hmm would make private devices); give two SPM start addresses, or none for private devices`);
   }
-  return { spm_addr_dev0: a0, spm_addr_dev1: a1, spm_type: coherent ? 'coherent' : 'generic' };
+  return { spm_addr_dev0: a0, spm_addr_dev1: a1, spm_type: type };
 }
 
 /** `hmm-test smoke`: the whole suite, or what the harness filters select. */
@@ -120,10 +120,11 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
   program
     .command('smoke')
     .description('run every case: private devices; generic (seed DEVICE_GENERIC) devices when two SPM addresses are given; ' +
-      'with --coherent, 6.12\'s private and coherent devices')
+      'with --coherent, 6.12\'s private and coherent devices; with --public, private and seed 004\'s DEVICE_PUBLIC devices')
     .argument('[spm_addr_dev0]', 'start of a special-purpose memory range for the device memory (hex, decimal or octal)')
     .argument('[spm_addr_dev1]', 'the other SPM range; both or neither')
     .option('--coherent', 'the SPM addresses make 6.12\'s DEVICE_COHERENT devices 2 and 3 (module parameter spm_type=coherent) instead of the seed\'s GENERIC devices 0 and 1')
+    .option('--public', 'the SPM addresses make seed 004\'s (2017) DEVICE_PUBLIC devices 2 and 3 (module parameter spm_type=public); devices 0 and 1 stay private')
     .option('--trace', 'write a TRACE line for every device command to stderr, as the reference\'s traced hmm-tests does')
     .option('--trace-sched', 'with --trace, also a SCHED line each time another simulated thread runs')
     .option('--seed <n>', `seed of the simulated kernel's random numbers and thread interleavings (0..4294967295, default ${DEFAULT_SEED}): the same seed gives the same run`)
@@ -143,13 +144,15 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
       }
       let config: HmmTestConfig = { machine: defaultMachine(), params: null };
       if (opts.config !== undefined) config = loadConfig(readConfigFile(opts.config), opts.config);
-      if (config.params !== null && (spm0 !== undefined || opts.coherent)) {
-        throw new UsageError(`${opts.config} sets the module parameters already: give the SPM addresses and --coherent there (spm_type: coherent) or on the command line, not both`);
+      if (opts.coherent && opts.public) throw new UsageError('--coherent and --public both choose what devices 2 and 3 are: give one');
+      const flag = opts.public ? '--public' : '--coherent';
+      if (config.params !== null && (spm0 !== undefined || opts.coherent || opts.public)) {
+        throw new UsageError(`${opts.config} sets the module parameters already: give the SPM addresses and ${flag} there (spm_type: ${flag.slice(2)}) or on the command line, not both`);
       }
-      if (opts.coherent && spm0 === undefined && config.params === null) {
-        throw new UsageError('--coherent needs the two SPM addresses the coherent devices use: hmm-test smoke --coherent <spm_addr_dev0> <spm_addr_dev1>');
+      if ((opts.coherent || opts.public) && spm0 === undefined && config.params === null) {
+        throw new UsageError(`${flag} needs the two SPM addresses the ${flag.slice(2)} devices use: hmm-test smoke ${flag} <spm_addr_dev0> <spm_addr_dev1>`);
       }
-      const params = config.params ?? paramsFromArgs(spm0, spm1, !!opts.coherent);
+      const params = config.params ?? paramsFromArgs(spm0, spm1, opts.public ? 'public' : opts.coherent ? 'coherent' : 'generic');
       const machine = config.machine;
       if (opts.kernel !== undefined && config.kernel !== undefined && opts.kernel !== config.kernel) {
         throw new UsageError(`--kernel ${opts.kernel} and ${opts.config}'s kernel: ${config.kernel} disagree: give the kernel in one place`);
@@ -253,7 +256,7 @@ export async function run(argv: string[]): Promise<number> {
       if (addrs.length !== 0 && addrs.length !== 2) throw new UsageError(`fuzz takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1), not ${addrs.length}`);
       if (opts.coherent && addrs.length === 0) throw new UsageError('--coherent needs the two SPM addresses: hmm-test fuzz --coherent 0x100000000 0x140000000');
       if (!/^[1-9][0-9]{0,6}$/.test(opts.count)) throw new UsageError(`--count "${opts.count}" is not a count: give an integer from 1 to 9999999`);
-      const params = paramsFromArgs(addrs[0], addrs[1], opts.coherent === true);
+      const params = paramsFromArgs(addrs[0], addrs[1], opts.coherent === true ? 'coherent' : 'generic');
       const problem = checkModuleParams(params, defaultMachine());
       if (problem !== null) throw new UsageError(problem);
       const mode = addrs.length === 0 ? { kind: 'private' as const }

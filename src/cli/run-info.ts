@@ -22,12 +22,13 @@ export function toolVersion(): string {
 }
 
 
-export type MemoryMode = 'private' | 'generic' | 'coherent';
+export type MemoryMode = 'private' | 'generic' | 'coherent' | 'public';
 
 export const MEMORY_TYPES: Record<MemoryMode, string> = {
   private: 'DEVICE_PRIVATE',
   generic: 'DEVICE_GENERIC',
   coherent: 'DEVICE_PRIVATE + DEVICE_COHERENT',
+  public: 'DEVICE_PRIVATE + DEVICE_PUBLIC',
 };
 
 export interface RunInfo {
@@ -99,6 +100,7 @@ export function rerunCommand(info: RunInfo, name: string): string {
   if (info.configFile !== null) words.push('--config', info.configFile);
   if (!info.paramsFromConfig && info.mode !== 'private') {
     if (info.mode === 'coherent') words.push('--coherent');
+    if (info.mode === 'public') words.push('--public');
     words.push(`0x${info.params.spm_addr_dev0.toString(16)}`, `0x${info.params.spm_addr_dev1.toString(16)}`);
   }
   if (info.kernelName !== DEFAULT_KERNEL && !info.kernelFromConfig) words.push('--kernel', info.kernelName);

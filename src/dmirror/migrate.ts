@@ -15,18 +15,18 @@ import { lockPage, unlockPage, putPage, compoundHead, allocPageVma } from '../ke
 import { makeDeviceExclusiveRange, makeDeviceExclusive } from '../kernel-model/rmap.js';
 import { copyHighpage, clearHighpage } from '../kernel-model/highmem.js';
 import { copyToUser, type VmFault } from '../kernel-model/memory.js';
-import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, VM_FAULT_SIGBUS, VM_FAULT_OOM } from '../kernel-model/memremap.js';
+import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, isDevicePublicPage, VM_FAULT_SIGBUS, VM_FAULT_OOM } from '../kernel-model/memremap.js';
 import { isZoneDevicePage } from '../kernel-model/page_alloc.js';
 import { MigrateVma, migrateVmaSetup, migrateVmaPages, migrateVmaFinalize, migratePfn, migratePfnToPage, mpfnClear,
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_VALID, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND } from '../kernel-model/migrate_device.js';
 import { type Dmirror, type TestHmm, dmirrorMm, dmirrorMigrateWindow, dmirrorDevmemAllocPage, dmirrorBackingPage, zoneDeviceData,
-  setZoneDeviceData } from './test_hmm.js';
+  setZoneDeviceData, dmirrorPageToDevice } from './test_hmm.js';
 import { dmirrorMigrateAllocAndCopyThp, dmirrorMigrateFinalizeAndMapThp, dmirrorDevmemFaultAllocAndCopyThp,
   dmirrorDevmemFaultThp } from './migrate_thp.js';
 import { newDmirrorBounce, dmirrorBounceInit, dmirrorBounceFini, dmirrorDoRead } from './mirror.js';
 import { DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, xaPointerTag } from './xarray.js';
-import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE } from './test_hmm_uapi.js';
+import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_PUBLIC } from './test_hmm_uapi.js';
 
 /**
  * Model of dmirror_migrate_alloc_and_copy(): a device page for every page
@@ -42,7 +42,8 @@ function dmirrorMigrateAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirro
     // spage may be NULL: an unpopulated pte or the zero page.
     const spage = migratePfnToPage(args.src[i]);
     if (spage !== 0 && isZoneDevicePage(k, spage)) {
-      if (isDeviceGenericPage(k, spage)) args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
+      // A PUBLIC page is offered like GENERIC (selected as system memory, seed 004) and stays where it is.
+      if (isDeviceGenericPage(k, spage) || isDevicePublicPage(k, spage)) args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
       else k.warn(true, 'dmirror_migrate_alloc_and_copy', `page already in device spage pfn: 0x${spage.toString(16)}`);
       continue;
     }
@@ -79,8 +80,12 @@ function dmirrorMigrateFinalizeAndMap(k: Kernel, args: MigrateVma, dmirror: Dmir
  *  - 'v5': only device-private pages move; every other page the seed's
  *    MIGRATE_VMA_SELECT_SYSTEM offers (a GENERIC page, a page still in
  *    system memory) is "already in system or SPM": logged, left in place.
+ *  - 'public' (a PUBLIC device's MIGRATE_TO_SYS): the device's own PUBLIC
+ *    pages move; every other page MIGRATE_VMA_SELECT_SYSTEM offers (system
+ *    memory, another device's page) stays. The 2017 migrate_vma() had no
+ *    pgmap_owner: the driver's alloc_and_copy() callback chose.
  */
-export type MigrateBackRule = '6.12' | 'v5';
+export type MigrateBackRule = '6.12' | 'v5' | 'public';
 
 /**
  * Model of dmirror_devmem_fault_alloc_and_copy(): a system page for each
@@ -91,12 +96,16 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
   for (let i = 0, addr = args.start; addr < args.end; addr += PAGE_SIZE, i++) {
     let spage = migratePfnToPage(args.src[i]);
     if (spage === 0 || !(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    if (rule === 'public' && (!isDevicePublicPage(k, spage) || dmirrorPageToDevice(dmirror.mdevice.mod, spage) !== dmirror.mdevice)) {
+      args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
+      continue;
+    }
     if (rule === 'v5' && !isDevicePrivatePage(k, spage)) {
       k.printk(`page already in system or SPM spage pfn: 0x${spage.toString(16)}`);
       args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
       continue;
     }
-    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage), 'dmirror_devmem_fault_alloc_and_copy',
+    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && rule !== 'public', 'dmirror_devmem_fault_alloc_and_copy',
       `pfn 0x${spage.toString(16)} is not device memory`)) continue;
     spage = dmirrorBackingPage(k, spage);
     // alloc_page_vma(GFP_HIGHUSER_MOVABLE): may run the OOM killer (page_alloc.ts). 6.12 then leaves the page
@@ -116,8 +125,13 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
   return 0;
 }
 
-/** Model of dmirror_select_device(): which device pages a migration back to system memory selects. */
+/**
+ * Model of dmirror_select_device(): which device pages a migration back to
+ * system memory selects. PUBLIC pages are system memory to the selection
+ * (migrate_device.ts), so a PUBLIC device selects with SELECT_SYSTEM.
+ */
 export function dmirrorSelectDevice(dmirror: Dmirror): number {
+  if (dmirror.mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PUBLIC) return MIGRATE_VMA_SELECT_SYSTEM;
   return dmirror.mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE
     ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT;
 }
@@ -159,7 +173,8 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
     ret = migrateVmaSetup(k, args);
     if (ret) break;
     // 6.12 ignores what the copy returns; with TEST_HMM_ALLOC_OOM it can be VM_FAULT_OOM.
-    const copied = thp ? dmirrorDevmemFaultAllocAndCopyThp(k, args, dmirror) : dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
+    const rule = dmirror.mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PUBLIC ? 'public' : '6.12';
+    const copied = thp ? dmirrorDevmemFaultAllocAndCopyThp(k, args, dmirror) : dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, rule);
     if (copied !== 0) {
       migrateVmaFinalize(k, args);
       ret = -ENOMEM;

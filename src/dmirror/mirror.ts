@@ -19,7 +19,7 @@ import { type HmmRange, hmmRangeFault, hmmPfnFlags, hmmPfnToPage, hmmPfnToMapOrd
 import { type MmuIntervalNotifierOps, type MmuNotifierRange, MmuIntervalNotifier, MMU_NOTIFY_MIGRATE,
   MMU_NOTIFIER_RANGE_BLOCKABLE, mmuIntervalReadBegin, mmuIntervalReadRetry, mmuIntervalSetSeq, mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
-import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
+import { isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage, isDevicePublicPage } from '../kernel-model/memremap.js';
 import { mutexLock, mutexTrylock, mutexUnlock, mmapReadLock, mmapReadUnlock } from '../kernel-model/locking.js';
 import { type Dmirror, dmirrorMm, dmirrorPageToDevice, dmirrorPfnsArraySize, dmirrorBackingPage } from './test_hmm.js';
 import { DMIRROR_DO_FAULT_BACKING_PAGE } from '../kernel-model/changes.js';
@@ -244,7 +244,7 @@ export function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: Task
 
 /**
  * Model of dmirror_mkentry(): what SNAPSHOT reports for one hmm_pfns[]
- * entry. PRIVATE and COHERENT pages (6.12) are LOCAL or REMOTE by owning
+ * entry. PRIVATE and COHERENT (and seed 004's PUBLIC) pages are LOCAL or REMOTE by owning
  * device; any GENERIC page (seed 000 patch 11) reads DEV_GENERIC.
  */
 function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
@@ -256,7 +256,8 @@ function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
   if (isDevicePrivatePage(k, page)) {
     perm = dmirror.mdevice === dmirrorPageToDevice(dmirror.mdevice.mod, page)
       ? HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL : HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
-  } else if (isDeviceCoherentPage(k, page)) {
+  } else if (isDeviceCoherentPage(k, page) || isDevicePublicPage(k, page)) {
+    // A PUBLIC page reads as the COHERENT values: the UAPI has none of its own (the type is older than test_hmm).
     perm = dmirror.mdevice === dmirrorPageToDevice(dmirror.mdevice.mod, page)
       ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL : HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
   } else if (isDeviceGenericPage(k, page)) {

@@ -13,7 +13,9 @@
  *  - both, with spm_type=coherent: 0 and 1 PRIVATE, 2 and 3 COHERENT on
  *    256 MiB at the two addresses (6.12);
  *  - both, with spm_type=generic (the default, as the seed): 0 and 1
- *    GENERIC, each on the whole SPM resource at the address (v5).
+ *    GENERIC, each on the whole SPM resource at the address (v5);
+ *  - both, with spm_type=public: as coherent, but 2 and 3 are seed 004's
+ *    MEMORY_DEVICE_PUBLIC (2017), on the 6.12 driver.
  * spm_type is the simulation's own parameter: the two kernels the seeds
  * describe give the same two addresses different meanings.
  *
@@ -31,7 +33,8 @@ import type { Kernel } from '../kernel-model/kernel.js';
 import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, physToPfn, HPAGE_PMD_NR, HPAGE_PMD_ORDER, PTRS_PER_PTE, PG_compound,
   PG_ORDER_SHIFT } from '../kernel-model/page.js';
 import { type DevPagemap, type DevPagemapOps, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, memremapPages,
-  memunmapPages, rangeLen, zoneDevicePageInit, zoneDeviceFolioInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage, isDeviceGenericPage } from '../kernel-model/memremap.js';
+  memunmapPages, rangeLen, zoneDevicePageInit, zoneDeviceFolioInit, pagePgmap, isDevicePrivatePage, isDeviceCoherentPage,
+  isDeviceGenericPage, MEMORY_DEVICE_PUBLIC, isDevicePublicPage } from '../kernel-model/memremap.js';
 import { type CharDev, type File, type FileOperations, defaultLlseek } from '../kernel-model/chrdev.js';
 import type { Task } from '../kernel-model/task.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove } from '../kernel-model/mmu_notifier.js';
@@ -48,7 +51,8 @@ import { type HmmDmirrorCmd, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MI
   HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE,
   HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_V5_READ, HMM_DMIRROR_V5_WRITE, HMM_DMIRROR_V5_MIGRATE, HMM_DMIRROR_V5_SNAPSHOT,
   HMM_DMIRROR_V5_GET_MEM_DEV_TYPE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT,
-  HMM_DMIRROR_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_COHERENT } from './test_hmm_uapi.js';
+  HMM_DMIRROR_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC, HMM_DMIRROR_V5_MEMORY_DEVICE_COHERENT,
+  HMM_DMIRROR_MEMORY_DEVICE_PUBLIC } from './test_hmm_uapi.js';
 import { dmirrorRead, dmirrorWrite, dmirrorSnapshot, dmirrorMinOps } from './mirror.js';
 import { dmirrorMigrate, dmirrorMigrateToDevice, dmirrorMigrateToSystem, dmirrorExclusive, dmirrorCheckAtomic,
   dmirrorDevmemFault } from './migrate.js';
@@ -57,9 +61,9 @@ export const DEVMEM_CHUNK_SIZE = 256 * 1024 * 1024;
 /** The character device major test_hmm gets (alloc_chrdev_region(); 254 in the reference run). */
 const HMM_DMIRROR_MAJOR = 254;
 
-/** What the SPM addresses become: the seed's GENERIC devices 0 and 1, or 6.12's COHERENT devices 2 and 3. */
-export type SpmType = 'generic' | 'coherent';
-export const SPM_TYPES: readonly SpmType[] = ['generic', 'coherent'];
+/** What the SPM addresses become: the seed's GENERIC devices 0 and 1, 6.12's COHERENT devices 2 and 3, or seed 004's PUBLIC ones. */
+export type SpmType = 'generic' | 'coherent' | 'public';
+export const SPM_TYPES: readonly SpmType[] = ['generic', 'coherent', 'public'];
 
 /** Module parameters (module_param(spm_addr_dev0/1, long, 0644), and the simulation's spm_type). 0 means unset. */
 export interface TestHmmParams {
@@ -198,7 +202,8 @@ function dmirrorDeviceEvictChunk(chunk: DmirrorChunk): void {
   for (let i = 0; i < npages; i++) {
     let spage = migratePfnToPage(src[i]);
     if (spage === 0 || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && !isDeviceGenericPage(k, spage),
+    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && !isDeviceGenericPage(k, spage) &&
+      !isDevicePublicPage(k, spage),
       'dmirror_device_evict_chunk', `pfn 0x${spage.toString(16)} is not device memory`)) continue;
     // TEST_HMM_THP: a compound entry gets a folio of its order (folio_alloc(), no __GFP_NOFAIL: the C does not check it).
     const order = src[i] & MIGRATE_PFN_COMPOUND ? folioOrder(k, spage) : 0;
@@ -264,7 +269,7 @@ export function dmirrorMm(dmirror: Dmirror): MmStruct {
 export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page } | null, isLarge = false): number {
   const mod = mdevice.mod, k = mod.k, { spm_addr_dev0, spm_addr_dev1 } = mod.params;
   let range: { start: number; end: number };
-  let type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_GENERIC | typeof MEMORY_DEVICE_COHERENT;
+  let type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_GENERIC | typeof MEMORY_DEVICE_COHERENT | typeof MEMORY_DEVICE_PUBLIC;
   let requested = false;
   switch (mdevice.zone_device_type) {
     case HMM_DMIRROR_MEMORY_DEVICE_PRIVATE: {
@@ -275,10 +280,12 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
       requested = true;
       break;
     }
-    case HMM_DMIRROR_MEMORY_DEVICE_COHERENT: {
+    case HMM_DMIRROR_MEMORY_DEVICE_COHERENT:
+    case HMM_DMIRROR_MEMORY_DEVICE_PUBLIC: {
+      // PUBLIC takes COHERENT's addresses: the same CPU-coherent memory under the 2017 type.
       const start = mdevice.id - 2 ? spm_addr_dev0 : spm_addr_dev1;
       range = { start, end: start + DEVMEM_CHUNK_SIZE - 1 };
-      type = MEMORY_DEVICE_COHERENT;
+      type = mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PUBLIC ? MEMORY_DEVICE_PUBLIC : MEMORY_DEVICE_COHERENT;
       break;
     }
     case HMM_DMIRROR_MEMORY_DEVICE_GENERIC: {
@@ -658,6 +665,7 @@ export function hmmDmirrorInit(k: Kernel, params: TestHmmParams): { ret: number;
   } else {
     types.push(HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE);
     if (mode === 'coherent') types.push(HMM_DMIRROR_MEMORY_DEVICE_COHERENT, HMM_DMIRROR_MEMORY_DEVICE_COHERENT);
+    if (mode === 'public') types.push(HMM_DMIRROR_MEMORY_DEVICE_PUBLIC, HMM_DMIRROR_MEMORY_DEVICE_PUBLIC);
   }
   if (!!params.spm_addr_dev0 !== !!params.spm_addr_dev1 && (params.spm_type ?? 'generic') === 'generic') {
     // The seed's dmirror_allocate_chunk() with one parameter: res stays NULL and is dereferenced.

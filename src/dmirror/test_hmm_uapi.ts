@@ -90,6 +90,12 @@ export const HMM_DMIRROR_MEMORY_DEVICE_COHERENT = 2;
  */
 export const HMM_DMIRROR_MEMORY_DEVICE_GENERIC = 3;
 export const HMM_DMIRROR_V5_MEMORY_DEVICE_GENERIC = 2;
+/**
+ * Not in any UAPI: seed 004's PUBLIC memory (2017) on devices 2 and 3
+ * (spm_type=public, the simulation's own parameter). test_hmm is younger
+ * than the type, so no kernel gave it a number.
+ */
+export const HMM_DMIRROR_MEMORY_DEVICE_PUBLIC = 4;
 /** Not in the seed: what V5_GET_MEM_DEV_TYPE answers on a 6.12 COHERENT device. */
 export const HMM_DMIRROR_V5_MEMORY_DEVICE_COHERENT = 3;
 

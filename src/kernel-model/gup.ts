@@ -4,7 +4,7 @@
  * (__get_user_pages(): follow the pte, fault it in if it is not usable) and
  * fast (lockless pte walk, falling back to the slow path) forms, FOLL_GET
  * and FOLL_PIN accounting, and FOLL_LONGTERM, which migrates pages that may
- * not stay pinned (MEMORY_DEVICE_COHERENT) to system memory and retries.
+ * not stay pinned (MEMORY_DEVICE_COHERENT, seed 004's PUBLIC) to system memory and retries.
  *
  * Arrays of struct page pointers are Float64Arrays of pfns (0 is NULL).
  * `mm` stands for current->mm where the kernel uses current.
@@ -33,12 +33,12 @@ import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, pageAlign, PG_anon_exclusive, PG_dirty, PG_reserved } from './page.js';
 import { type MmStruct, type VmAreaStruct, TASK_SIZE, VM_HUGETLB, VM_IO, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP,
   VM_READ, VM_SHARED, VM_WRITE, VM_EXEC, findVma, vmaIsAnonymous, vmaLookup } from './mm.js';
-import { type HugePmd, pteIndex, ptePresent, pteProtnone, pteSpecial, pteWrite, pteDirty, pteAccessible, _PAGE_DIRTY,
+import { type HugePmd, pteIndex, ptePresent, pteProtnone, pteSpecial, pteDevmap, pteWrite, pteDirty, pteAccessible, _PAGE_DIRTY,
   _PAGE_PROTNONE } from './pgtable.js';
 import { putPage, testPageFlag, setPageFlag, getPage, compoundHead, largeFolio, folioTestAnon, GUP_PIN_COUNTING_BIAS,
   folioMaybeDmaPinned } from './page_alloc.js';
 import { isHugeZeroPmd, splitHugePmd } from './huge_memory.js';
-import { isDeviceCoherentPage, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_RETRY } from './memremap.js';
+import { isDeviceCoherentPage, isDevicePublicPage, pagePgmap, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_RETRY } from './memremap.js';
 import { handleMmFault, isCowMapping, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
 import { migrateDeviceCoherentFolio } from './migrate_device.js';
 
@@ -136,11 +136,14 @@ export function unpinUserPages(k: Kernel, pages: Float64Array, npages: number): 
 /**
  * Model of folio_is_longterm_pinnable(): the zero page may be pinned,
  * device-coherent memory must stay evictable, and (no ZONE_MOVABLE, no CMA
- * in the model) everything else may.
+ * in the model) everything else may. Seed 004's PUBLIC memory is held to
+ * the rule its memremap.h comment states ("no one should be allow to pin
+ * such memory so that it can always be evicted"), here where 6.12
+ * enforces the same rule for COHERENT; the 2017 code itself had no check.
  */
 export function folioIsLongtermPinnable(k: Kernel, page: Page): boolean {
   if (isZeroFolio(k, page)) return true;
-  return !isDeviceCoherentPage(k, page);
+  return !isDeviceCoherentPage(k, page) && !isDevicePublicPage(k, page);
 }
 
 /** Model of check_vma_flags(): may gup touch this VMA this way? 0 or -EFAULT. */
@@ -234,7 +237,11 @@ export function followPageMask(vma: VmAreaStruct, addr: number, flags: number): 
   if (pteProtnone(v)) return 0; // no NUMA hinting in the model: a PROT_NONE pte is never followed
   let page: Page = pteSpecial(v) ? 0 : pfn; // vm_normal_page()
   if ((flags & FOLL_WRITE) && !canFollowWritePte(k, v, page, vma, flags)) return 0;
-  if (page === 0) {
+  if (page === 0 && pteDevmap(v) && (flags & (FOLL_GET | FOLL_PIN))) {
+    // get_dev_pagemap(): a devmap pte hands out its page while the pgmap is live (seed 004's PUBLIC pages too).
+    if (!pagePgmap(k, pfn)?.live) return 0;
+    page = pfn;
+  } else if (page === 0) {
     if (flags & FOLL_DUMP) return -EFAULT;
     if (pfn !== k.zeroPfn) return (flags & (FOLL_GET | FOLL_PIN)) ? -EFAULT : -EEXIST; // follow_pfn_pte()
     page = pfn;
@@ -351,7 +358,7 @@ export function checkAndMigrateMovablePages(k: Kernel, nrPages: number, pages: F
     const page = pages[i];
     if (page === 0) continue;
     pages[i] = 0;
-    if (isDeviceCoherentPage(k, page)) {
+    if (isDeviceCoherentPage(k, page) || isDevicePublicPage(k, page)) {
       // A pinned folio cannot migrate: turn the pin into a plain reference.
       getPage(k, page);
       gupPutFolio(k, page, 1, FOLL_PIN);
@@ -463,7 +470,8 @@ function gupFast(mm: MmStruct, start: number, end: number, flags: number, pages:
     const t = mm.pgtable.lookup(addr);
     if (t === undefined) break;
     const i = pteIndex(addr), v = t.val[i], page = t.pfn[i];
-    if (!pteAccessible(v, write) || pteSpecial(v)) break;
+    // gup_fast_pte_range(): a devmap pte goes through get_dev_pagemap(), but never for FOLL_LONGTERM.
+    if (!pteAccessible(v, write) || (pteSpecial(v) && (!pteDevmap(v) || (flags & FOLL_LONGTERM) || !pagePgmap(k, page)?.live))) break;
     const folio = tryGrabFolioFast(k, page, 1, flags);
     if (folio === 0) break;
     if (!pteWrite(v) && gupMustUnshare(k, null, flags, page)) {

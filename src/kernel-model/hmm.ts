@@ -10,7 +10,7 @@
 import { EBUSY, EFAULT, EPERM } from './errno.js';
 import { PAGE_SIZE, HPAGE_PMD_ORDER } from './page.js';
 import { type VmAreaStruct, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, VM_HUGETLB, findVma } from './mm.js';
-import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteProtnone, isDevicePrivateEntry,
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDevmap, pteProtnone, isDevicePrivateEntry,
   isWritableDevicePrivateEntry, isDeviceExclusiveEntry, isMigrationEntry, type HugePmd } from './pgtable.js';
 import { type MmuIntervalNotifier, mmuIntervalCheckRetry } from './mmu_notifier.js';
 import { handleMmFault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE } from './memory.js';
@@ -143,8 +143,8 @@ function hmmVmaWalkPtes(w: Walk, vma: VmAreaStruct, addr: number, end: number): 
     const cpuFlags = pteToHmmPfnFlags(v);
     required = hmmPteNeedFault(range, req, cpuFlags);
     if (required) return hmmVmaFault(w, vma, a, end, required);
-    // A special pte other than the zero page has no struct page to report.
-    if (pteSpecial(v) && pfn !== k.zeroPfn) {
+    // A special pte other than the zero page has no struct page to report; a devmap pte has one (6.12's !pte_devmap()).
+    if (pteSpecial(v) && !pteDevmap(v) && pfn !== k.zeroPfn) {
       if (hmmPteNeedFault(range, req, 0)) return -EFAULT;
       range.hmmPfns[i] = HMM_PFN_ERROR;
       continue;

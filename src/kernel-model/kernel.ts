@@ -76,6 +76,17 @@ export interface KernelInject {
   copyVmaAnonVmaClone?: (dst: VmAreaStruct, src: VmAreaStruct) => void;
   /** mremap.ts: move_page_tables()'s notifier bracket around the move (a test may move without telling the notifiers). */
   movePageTablesInvalidate?: (range: MmuNotifierRange, move: () => void) => void;
+  /**
+   * memremap.ts: the refcount at which put_page() frees a ZONE_DEVICE page
+   * (zoneDeviceFreeRefcount()); a test may free PUBLIC pages at the wrong one.
+   */
+  zoneDeviceFreeRefcount?: (k: Kernel, pgmap: DevPagemap) => number;
+  /**
+   * memory.ts: the pte_devmap() branch seed 004 adds to copy_one_pte(): the
+   * device page a fork shares for a pte vm_normal_page() gives no page for
+   * (0: the pte is copied as a raw pfn, as without the hunk).
+   */
+  copyPteDevmap?: (k: Kernel, pfn: Page) => Page;
   /** completion.ts: wait_for_completion(); a test replaces it (e.g. one that returns at once) to show a missing wait is caught. */
   waitForCompletion?: (k: Kernel, x: Completion) => void;
 }

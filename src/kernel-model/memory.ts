@@ -14,7 +14,7 @@ import { RESTORE_EXCLUSIVE_PTE_WRITABLE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, REMOVE_
 import { type Page, PAGE_SIZE, PMD_SIZE, pageAlign, Memmap, PG_anon, PG_anon_exclusive, PG_locked, PG_lru, PG_dirty, PG_uptodate } from './page.js';
 import { type MmStruct, type VmAreaStruct, VM_READ, VM_WRITE, VM_EXEC, VM_HUGETLB, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, VM_PFNMAP, VM_MIXEDMAP,
   findVma, vmaIsAnonymous, linearPageIndex, addMmCounter, mmCounter, mmCounterFile, MM_ANONPAGES } from './mm.js';
-import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
+import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, pteSpecial, pteDevmap, pteMkdevmap, pteDirty, pteAccessible, isDevicePrivateEntry, isMigrationEntry,
   _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_SPECIAL, PteTable, swpType, mkSwpEntry, isWritableDevicePrivateEntry,
   isDeviceExclusiveEntry, isWritableDeviceExclusiveEntry, _PAGE_PROTNONE, SWP_MIGRATION_READ, SWP_DEVICE_READ, SWP_MIG_DIRTY } from './pgtable.js';
 import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, unlockPage, getPageUnlessZero,
@@ -22,7 +22,7 @@ import { putPage, getPage, testPageFlag, setPageFlag, pageRefCount, lockPage, un
 import { folioAddNewAnonRmap, folioRemoveRmapPte, anonVmaPrepare, folioAddFileRmapPte, folioMoveAnonRmap, folioAddAnonRmapPte,
   folioTryDupAnonRmapPte } from './rmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
-  pagePgmap } from './memremap.js';
+  pagePgmap, isDevicePublicPage } from './memremap.js';
 import { copyHighpage, pageBytesRead, pageBytesWrite, vmCopy, vmCopyPage } from './highmem.js';
 import { VmArea } from './page_data.js';
 import { type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd,
@@ -99,6 +99,21 @@ function doAnonymousPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number
 }
 
 /**
+ * Model of vm_normal_page() for a present pte (pfn, v): the page to
+ * refcount and rmap, or 0 for a special pte (the zero page, a pfn map, a
+ * pte_devmap() pte: 6.12 returns NULL for those too). With
+ * `withPublicDevice` a seed 004 PUBLIC page under a devmap pte is a page:
+ * the merged version of the patch (v4.14, mm/memory.c) split the function
+ * into _vm_normal_page(vma, addr, pte, with_public_device) for the callers
+ * that must see it (zap, the write fault); every other caller keeps NULL
+ * and handles the devmap pte itself where the seed adds a hunk (fork).
+ */
+export function vmNormalPage(k: Kernel, v: number, pfn: Page, withPublicDevice: boolean): Page {
+  if (!pteSpecial(v)) return pfn;
+  return withPublicDevice && pteDevmap(v) && isDevicePublicPage(k, pfn) ? pfn : 0;
+}
+
+/**
  * Model of do_wp_page(): a write to a present read-only pte in a writable
  * VMA. An anon page that is exclusive, or that nobody else references
  * (wp_can_reuse_anon_folio(): refcount 1 and the lock free), becomes
@@ -110,13 +125,15 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
   const mm = vma.vmMm, k = mm.k;
   if (!(vma.vmFlags & VM_WRITE)) return VM_FAULT_SIGSEGV;
   const old = t.pfn[i], v = t.val[i];
+  // A PUBLIC page is a page here (with_public_device); it holds its own data, so the copy reads it.
+  const oldPage = vmNormalPage(k, v, old, true);
   // A shared mapping writes its page in place (wp_page_shared(): no page_mkwrite for shmem).
-  if ((vma.vmFlags & (VM_SHARED | VM_MAYSHARE)) && !pteSpecial(v)) {
+  if ((vma.vmFlags & (VM_SHARED | VM_MAYSHARE)) && oldPage !== 0) {
     t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
     setPageFlag(k, old, PG_dirty);
     return 0;
   }
-  if (!pteSpecial(v) && folioTestAnon(k, old) &&
+  if (oldPage !== 0 && folioTestAnon(k, old) &&
       (testPageFlag(k, old, PG_anon_exclusive) || wpCanReuseAnonFolio(k, old, vma))) {
     setPageFlag(k, old, PG_anon_exclusive);
     t.val[i] = v | _PAGE_RW | _PAGE_DIRTY;
@@ -124,12 +141,12 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
   }
   const page = allocPageVma(k, mm); // wp_page_copy(): vma_alloc_folio()
   if (page === 0) return VM_FAULT_OOM;
-  if (!pteSpecial(v)) copyHighpage(k, page, old);
+  if (oldPage !== 0) copyHighpage(k, page, old);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
   mmuNotifierInvalidateRangeStart(range);
   // wp_page_copy(): an anon page replaces an anon page (no change); it is one more anon page after the zero page, and
   // one file page fewer after a file page.
-  if (pteSpecial(v)) {
+  if (oldPage === 0) {
     addMmCounter(mm, MM_ANONPAGES, 1);
   } else if (!folioTestAnon(k, old)) {
     addMmCounter(mm, mmCounterFile(k, old), -1);
@@ -138,7 +155,7 @@ function doWpPage(vma: VmAreaStruct, t: PteTable, i: number, addr: number): numb
   folioAddNewAnonRmap(k, page, vma, addr);
   setPageFlag(k, page, PG_lru);
   mm.pgtable.set(t, i, page, _PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY);
-  if (!pteSpecial(v)) {
+  if (oldPage !== 0) {
     folioRemoveRmapPte(k, old, vma);
     putPage(k, old);
   }
@@ -182,6 +199,8 @@ export function restoreExclusivePte(vma: VmAreaStruct, page: Page, addr: number,
   } else {
     k.warn(true, 'restore_exclusive_pte', `device-exclusive entry at 0x${addr.toString(16)} maps a page that is not anon`);
   }
+  // Seed 004's PUBLIC pages are mapped by devmap ptes wherever they are mapped (the entry type is younger than they are).
+  if (isDevicePublicPage(k, page)) pte = pteMkdevmap(pte);
   mm.pgtable.set(t, i, page, pte);
 }
 
@@ -286,7 +305,7 @@ export function zapPageRange(vma: VmAreaStruct, start: number, end: number): voi
       if (v === 0) continue;
       const pfn = t.pfn[i];
       if (ptePresent(v)) {
-        if (!pteSpecial(v)) {
+        if (vmNormalPage(k, v, pfn, true) !== 0) { // 4.14's zap_pte_range(): _vm_normal_page(..., true)
           if (pteDirty(v) && !folioTestAnon(k, pfn)) setPageFlag(k, pfn, PG_dirty); // folio_mark_dirty()
           addMmCounter(mm, mmCounter(k, pfn), -1);
           folioRemoveRmapPte(k, pfn, vma);
@@ -620,7 +639,10 @@ function copyPteRange(dst: VmAreaStruct, src: VmAreaStruct, st: PteTable, addr: 
 function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: PteTable, i: number, addr: number): number {
   const k = src.vmMm.k, page = st.pfn[i];
   let v = st.val[i];
-  if (!pteSpecial(v)) {
+  let normal = vmNormalPage(k, v, page, false);
+  // Seed 004's copy_one_pte() hunk: a devmap pte of a PUBLIC page is shared like a regular page.
+  if (normal === 0 && pteDevmap(v)) normal = (k.inject.copyPteDevmap ?? copyPteDevmap)(k, page);
+  if (normal !== 0) {
     getPage(k, page);
     if (folioTestAnon(k, page)) { // a tail page's PageAnon is its head's
       if (folioTryDupAnonRmapPte(k, page, src) !== 0) {
@@ -641,6 +663,17 @@ function copyPresentPte(dst: VmAreaStruct, src: VmAreaStruct, dt: PteTable, st: 
   if (src.vmFlags & VM_SHARED) v &= ~_PAGE_DIRTY; // pte_mkclean() in the child
   dst.vmMm.pgtable.set(dt, i, page, v);
   return 1;
+}
+
+/**
+ * The pte_devmap() branch seed 004 adds to copy_one_pte(): "Cache coherent
+ * device memory behave like regular page and not like persistent memory
+ * page". A PUBLIC page gets what a normal page gets (in 6.12 terms a
+ * reference, folio_try_dup_anon_rmap_pte() for page_dup_rmap(), one more
+ * rss page); any other devmap page (FS_DAX) is copied as a raw pfn.
+ */
+function copyPteDevmap(k: Kernel, pfn: Page): Page {
+  return isDevicePublicPage(k, pfn) ? pfn : 0;
 }
 
 /** Model of folio_dup_file_rmap_pte(): one more pte maps a page-cache page. */

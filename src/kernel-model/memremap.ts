@@ -8,7 +8,9 @@
  * sets 1 when it hands the page out (init_page_count(), later
  * zone_device_page_init()), and the last put_page() calls
  * free_zone_device_page(), which for PRIVATE and GENERIC pages (seed 000
- * patch 08) calls pgmap->ops->page_free().
+ * patch 08) calls pgmap->ops->page_free(). Seed 004's PUBLIC pages (2017)
+ * keep the rule of their time: free at 1, page_free() at 1
+ * (zoneDeviceRestRefcount()).
  */
 import { EINVAL, ENOMEM, ENXIO, ERR_PTR, type ErrPtr } from './errno.js';
 import type { Kernel } from './kernel.js';
@@ -20,14 +22,21 @@ import { Completion, complete, waitForCompletion } from './completion.js';
 import { rmapWalk } from './rmap.js';
 import { pteIndex, ptePresent, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry } from './pgtable.js';
 import { GUP_PIN_COUNTING_BIAS } from './page_alloc.js';
-import { ZONE_DEVICE_LARGE_FOLIOS } from './changes.js';
+import { ZONE_DEVICE_LARGE_FOLIOS, ZONE_DEVICE_ONE_BASED_REFCOUNT } from './changes.js';
 
 /** enum memory_type. GENERIC is the seed's CPU-coherent type; COHERENT is what upstream merged. */
 export const MEMORY_DEVICE_PRIVATE = 1;
 export const MEMORY_DEVICE_COHERENT = 2;
 export const MEMORY_DEVICE_FS_DAX = 3;
 export const MEMORY_DEVICE_GENERIC = 4;
-export type MemoryType = 1 | 2 | 3 | 4;
+/**
+ * Seed 004's MEMORY_DEVICE_PUBLIC (2017): CPU-coherent device memory mapped
+ * by present pte_devmap() ptes, under the one-based ZONE_DEVICE refcount of
+ * its time. The 2017 enum gave it 2 (after HOST and PRIVATE); the model's
+ * numbers are its own.
+ */
+export const MEMORY_DEVICE_PUBLIC = 5;
+export type MemoryType = 1 | 2 | 3 | 4 | 5;
 
 /** vm_fault_t bits (include/linux/mm_types.h). */
 export const VM_FAULT_OOM = 0x000001;
@@ -94,6 +103,10 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap): ErrPtr<number> {
       if (k.warn(noFree, 'memremap_pages', `Missing ${freeName} method`)) return ERR_PTR(-EINVAL);
       if (k.warn(!pgmap.owner, 'memremap_pages', 'Missing owner')) return ERR_PTR(-EINVAL);
       break;
+    case MEMORY_DEVICE_PUBLIC:
+      // Seed 004, memremap.h: "For MEMORY_DEVICE_CACHE_COHERENT only the page_free() callback matter".
+      if (k.warn(!pgmap.ops?.pageFree, 'memremap_pages', 'Missing page_free method')) return ERR_PTR(-EINVAL);
+      break;
     default:
       break;
   }
@@ -112,8 +125,14 @@ export function memremapPages(k: Kernel, pgmap: DevPagemap): ErrPtr<number> {
     k.warn(true, 'memremap_pages', `range [mem 0x${start.toString(16)}-0x${end.toString(16)}] is not subsection aligned`);
     return ERR_PTR(-EINVAL);
   }
-  // memmap_init_zone_device(): the pages start with refcount 0 (typed arrays start zeroed).
+  // memmap_init_zone_device(): the pages start with refcount 0 (typed arrays start zeroed); 2017's
+  // ZONE_DEVICE pages started at 1, the reference a free page keeps (zoneDeviceRestRefcount()).
   k.memmap.addRange(physToPfn(start), physToPfn(end + 1), pgmap);
+  if (zoneDeviceRestRefcount(pgmap) !== 0) {
+    for (let pfn = physToPfn(start), last = physToPfn(end + 1); pfn < last; pfn += MEMBLOCK_PAGES) {
+      k.memmap.block(pfn).refcount.fill(zoneDeviceRestRefcount(pgmap), Memmap.slot(pfn), Math.min(MEMBLOCK_PAGES, Memmap.slot(pfn) + last - pfn));
+    }
+  }
   pgmap.ref = 1; // percpu_ref_init(): the initial reference, dropped by memunmap_pages()
   pgmap.done = new Completion();
   pgmap.live = true;
@@ -166,11 +185,12 @@ function pgmapBusyReport(k: Kernel, pgmap: DevPagemap): string[] {
   for (let base = first - Memmap.slot(first); base < last; base += MEMBLOCK_PAGES) {
     if (!k.memmap.devBlockInUse(base)) continue;
     const b = k.memmap.block(base);
+    const rest = zoneDeviceRestRefcount(pgmap);
     for (let i = Math.max(first - base, 0), n = Math.min(last - base, MEMBLOCK_PAGES); i < n; i++) {
-      if (b.refcount[i] === 0) continue;
+      if (b.refcount[i] <= rest) continue;
       busy++;
-      refs += b.refcount[i];
-      const held = pageReferenceHolders(k, base + i, b.refcount[i]);
+      refs += b.refcount[i] - rest;
+      const held = pageReferenceHolders(k, base + i, b.refcount[i] - rest);
       for (const h of held) kinds.set(h.what, (kinds.get(h.what) ?? 0) + h.refs);
       if (pages.length < 8) pages.push(`  pfn 0x${(base + i).toString(16)} refcount ${b.refcount[i]}: ${held.map((h) => h.where).join(', ')}`);
     }
@@ -218,29 +238,62 @@ export function isDevicePrivatePage(k: Kernel, page: Page): boolean {
 export function isDeviceCoherentPage(k: Kernel, page: Page): boolean {
   return k.memmap.block(page).pgmap?.type === MEMORY_DEVICE_COHERENT;
 }
+/** Model of seed 004's is_device_public_page(). */
+export function isDevicePublicPage(k: Kernel, page: Page): boolean {
+  return k.memmap.block(page).pgmap?.type === MEMORY_DEVICE_PUBLIC;
+}
+
+/**
+ * The references a free page of this pgmap keeps. 0 since seed 000 patch 02
+ * ("mm: remove extra ZONE_DEVICE struct page refcount"); 1 for seed 004's
+ * PUBLIC memory, under the rule of 2017 ("ZONE_DEVICE pages never reach 0
+ * refcount unless there is a refcount bug", memremap.h): the memmap starts
+ * each page at 1, the driver takes a reference to hand it out, and
+ * page_free() runs when put_page() brings it back to 1.
+ */
+export function zoneDeviceRestRefcount(pgmap: DevPagemap): number {
+  return pgmap.type === MEMORY_DEVICE_PUBLIC ? 1 : 0;
+}
+
+/**
+ * The refcount at which put_page() hands a page of this pgmap to
+ * free_zone_device_page(): its rest refcount, or 1 for every type under
+ * the one-based patch (ZONE_DEVICE_ONE_BASED_REFCOUNT, whose drivers still
+ * hand pages out at 1: the mismatch that patch shows). PUBLIC is one-based
+ * either way. `k.inject.zoneDeviceFreeRefcount` may replace it.
+ */
+export function zoneDeviceFreeRefcount(k: Kernel, pgmap: DevPagemap): number {
+  if (k.inject.zoneDeviceFreeRefcount !== undefined) return k.inject.zoneDeviceFreeRefcount(k, pgmap);
+  return k.has(ZONE_DEVICE_ONE_BASED_REFCOUNT) ? 1 : zoneDeviceRestRefcount(pgmap);
+}
+
 /** The seed's is_device_generic_page() (000 patch 06). */
 export function isDeviceGenericPage(k: Kernel, page: Page): boolean {
   return k.memmap.block(page).pgmap?.type === MEMORY_DEVICE_GENERIC;
 }
 /**
  * Model of the seed's is_device_page() (000 patch 06): a ZONE_DEVICE page that
- * migrate_vma_* may move, PRIVATE or GENERIC (and upstream's COHERENT).
+ * migrate_vma_* may move, PRIVATE or GENERIC (and upstream's COHERENT, and
+ * seed 004's PUBLIC, gone before the seed's helper was written).
  */
 export function isDevicePage(k: Kernel, page: Page): boolean {
   const t = k.memmap.block(page).pgmap?.type;
-  return t === MEMORY_DEVICE_PRIVATE || t === MEMORY_DEVICE_GENERIC || t === MEMORY_DEVICE_COHERENT;
+  return t === MEMORY_DEVICE_PRIVATE || t === MEMORY_DEVICE_GENERIC || t === MEMORY_DEVICE_COHERENT || t === MEMORY_DEVICE_PUBLIC;
 }
 
 /**
  * Model of zone_device_page_init() (the seed open-codes it in the driver as
  * init_page_count() + lock_page()): hand a free device page out with
- * refcount 1, locked. A page that is not free is a driver bug.
+ * refcount 1, locked. A page that is not free is a driver bug. A PUBLIC
+ * page rests at 1 and goes out at 2: the get_page() + lock_page() a 2017
+ * driver did on a free page.
  */
 export function zoneDevicePageInit(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
   if (!b.pgmap?.live) k.warn(true, 'zone_device_page_init', `pfn 0x${page.toString(16)}: pgmap is not live`);
-  if (b.refcount[i] !== 0) k.warn(true, 'zone_device_page_init', `pfn 0x${page.toString(16)} handed out with refcount ${b.refcount[i]}`);
-  b.refcount[i] = 1;
+  const rest = b.pgmap === null ? 0 : zoneDeviceRestRefcount(b.pgmap);
+  if (b.refcount[i] !== rest) k.warn(true, 'zone_device_page_init', `pfn 0x${page.toString(16)} handed out with refcount ${b.refcount[i]}`);
+  b.refcount[i] = rest + 1;
   b.flags[i] |= PG_locked;
   b.pgmapRef++; // percpu_ref_tryget_live(&pgmap->ref)
   b.pgmap!.ref!++;
@@ -288,7 +341,10 @@ function freeZoneDeviceLargeFolio(k: Kernel, folio: Page, pgmap: DevPagemap): vo
 /**
  * Model of free_zone_device_page() (seed 000 patches 02 and 08; 6.12's
  * free_zone_device_folio()): the refcount reached 0. PRIVATE, GENERIC and
- * COHERENT pages lose their stale anon mapping and go back to the driver.
+ * COHERENT pages lose their stale anon mapping and go back to the driver;
+ * so do PUBLIC pages, at refcount 1 (2017's
+ * put_zone_device_private_or_public_page(): page->mapping = NULL, then
+ * page_free()).
  */
 export function freeZoneDevicePage(k: Kernel, page: Page): void {
   const b = k.memmap.block(page), i = Memmap.slot(page);
@@ -303,6 +359,7 @@ export function freeZoneDevicePage(k: Kernel, page: Page): void {
     case MEMORY_DEVICE_PRIVATE:
     case MEMORY_DEVICE_GENERIC:
     case MEMORY_DEVICE_COHERENT:
+    case MEMORY_DEVICE_PUBLIC:
       if (!k.has(ZONE_DEVICE_LARGE_FOLIOS) && k.warn(!pgmap.ops?.pageFree, 'free_zone_device_page', 'no page_free method')) return;
       if ((b.flags[i] & PG_locked) !== 0) k.warn(true, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while locked`);
       if (b.mapcount[i] !== 0) k.warn(true, 'free_zone_device_page', `pfn 0x${page.toString(16)} freed while mapped`);

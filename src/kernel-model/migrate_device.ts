@@ -21,11 +21,12 @@ import type { Kernel } from './kernel.js';
 import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked, PG_compound } from './page.js';
 import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
-  mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY } from './pgtable.js';
+  mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, pteMkdevmap } from './pgtable.js';
 import { getPage, getPageUnlessZero, putPage, trylockPage, unlockPage, testPageFlag, setPageFlag, clearPageFlag, pageRefCount,
   pageMapcount, isZoneDevicePage, lockPage, folioTestLarge, folioMapcount } from './page_alloc.js';
 import { copyHighpage } from './highmem.js';
-import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, isDevicePrivatePage, pagePgmap } from './memremap.js';
+import { MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_GENERIC, MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC, isDevicePrivatePage, pagePgmap,
+  zoneDeviceRestRefcount } from './memremap.js';
 import { folioAddNewAnonRmap, anonVmaPrepare, tryToMigrate, removeMigrationPtes, setMigrationEntry } from './rmap.js';
 import { folioMapping, filemapReplaceEntry } from './filemap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_MIGRATE,
@@ -151,8 +152,10 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
       }
       page = pfn;
       const type = pagePgmap(k, page)?.type;
-      // System RAM and (seed) GENERIC pages are "system" for selection.
-      if ((type === undefined || type === MEMORY_DEVICE_GENERIC) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) { m.src[n] = 0; continue; }
+      // System RAM and (seed) GENERIC and PUBLIC pages are "system" for selection: the 2017 collector took every
+      // present page (seed 004's public pages through 4.14's _vm_normal_page(..., true)).
+      if ((type === undefined || type === MEMORY_DEVICE_GENERIC || type === MEMORY_DEVICE_PUBLIC) &&
+          !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) { m.src[n] = 0; continue; }
       if (type === MEMORY_DEVICE_COHERENT &&
           (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || pagePgmap(k, page)!.owner !== m.pgmapOwner)) { m.src[n] = 0; continue; }
       mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE + (pteWrite(v) ? MIGRATE_PFN_WRITE : 0);
@@ -296,7 +299,9 @@ export function migrateDeviceRange(k: Kernel, src: Float64Array, startPfn: numbe
       pfn += MEMBLOCK_PAGES - 1;
       continue;
     }
-    if (k.memmap.block(pfn).refcount[Memmap.slot(pfn)] === 0 || !getPageUnlessZero(k, pfn)) {
+    const b = k.memmap.block(pfn);
+    // A free page keeps its rest refcount (1 for seed 004's PUBLIC memory, 0 otherwise).
+    if (b.refcount[Memmap.slot(pfn)] <= zoneDeviceRestRefcount(b.pgmap!) || !getPageUnlessZero(k, pfn)) {
       src[i] = 0;
       continue;
     }
@@ -351,11 +356,12 @@ export function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, pag
   if (type === MEMORY_DEVICE_PRIVATE) {
     val = mkSwpEntry(vma.vmFlags & VM_WRITE ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
   } else {
-    if (type !== undefined && type !== MEMORY_DEVICE_COHERENT && type !== MEMORY_DEVICE_GENERIC) {
+    if (type !== undefined && type !== MEMORY_DEVICE_COHERENT && type !== MEMORY_DEVICE_GENERIC && type !== MEMORY_DEVICE_PUBLIC) {
       k.warn(true, 'migrate_vma_insert_page', 'Unsupported ZONE_DEVICE page type.');
       return abort();
     }
     val = _PAGE_PRESENT | (vma.vmFlags & VM_WRITE ? _PAGE_RW | _PAGE_DIRTY : 0);
+    if (type === MEMORY_DEVICE_PUBLIC) val = pteMkdevmap(val); // 4.14's migrate_vma_insert_page(): pte_mkdevmap()
   }
   anonVmaPrepare(vma);
   setPageFlag(k, page, PG_uptodate);
@@ -388,7 +394,10 @@ export function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, pag
  */
 export function folioMigrateMapping(k: Kernel, newpage: Page, page: Page, extraCount: number): number {
   const mapping = folioMapping(k, page);
-  if (pageRefCount(k, page) !== 1 + extraCount + (mapping !== null ? 1 : 0)) return -EAGAIN;
+  // A PUBLIC page also holds the reference every free ZONE_DEVICE page kept in 2017 (seed 004's
+  // migrate_vma_check_page() hunk counts the same one: "Page from ZONE_DEVICE have one extra reference").
+  const rest = isZoneDevicePage(k, page) ? zoneDeviceRestRefcount(pagePgmap(k, page)!) : 0;
+  if (pageRefCount(k, page) !== 1 + rest + extraCount + (mapping !== null ? 1 : 0)) return -EAGAIN;
   const ob = k.memmap.block(page), os = Memmap.slot(page);
   const nb = k.memmap.block(newpage), ns = Memmap.slot(newpage);
   nb.index[ns] = ob.index[os];
@@ -445,7 +454,9 @@ function migrateDevicePagesCommon(k: Kernel, src: Float64Array, dst: Float64Arra
     const ntype = pagePgmap(k, newpage)?.type;
     // Only anonymous memory moves to device memory (seed 000 patch 07 adds GENERIC): a page with an
     // address_space (a shmem or file page; no swap cache in the model) keeps its place.
-    if (ntype === MEMORY_DEVICE_PRIVATE || ntype === MEMORY_DEVICE_GENERIC || ntype === MEMORY_DEVICE_COHERENT) {
+    // Seed 004 accepts PUBLIC destinations for any page; the model keeps 6.12's anonymous-only rule for them (README).
+    if (ntype === MEMORY_DEVICE_PRIVATE || ntype === MEMORY_DEVICE_GENERIC || ntype === MEMORY_DEVICE_COHERENT ||
+        ntype === MEMORY_DEVICE_PUBLIC) {
       if (folioMapping(k, page) !== null && !testPageFlag(k, page, PG_anon)) { src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE); continue; }
     } else if (ntype !== undefined) {
       src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);

@@ -13,10 +13,9 @@ import { BUG_ON, KernelBug } from './bug.js';
 import type { Kernel } from './kernel.js';
 import { Memmap, type Page, PAGE_SIZE, physToPfn, PG_buddy, PG_locked, PG_reserved, PG_lru, PG_anon, PG_anon_exclusive,
   PG_dirty, PG_uptodate, PG_swapbacked, PG_head, PG_tail, PG_compound, PG_ORDER_SHIFT, MEMBLOCK_PAGES } from './page.js';
-import { freeZoneDevicePage } from './memremap.js';
+import { freeZoneDevicePage, zoneDeviceFreeRefcount } from './memremap.js';
 import { outOfMemory } from './oom_kill.js';
 import type { MmStruct } from './mm.js';
-import { ZONE_DEVICE_ONE_BASED_REFCOUNT } from './changes.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -312,8 +311,8 @@ export function putPage(k: Kernel, page: Page): void {
   BUG_ON(b.refcount[i] <= 0, 'put_page', () => `refcount underflow on pfn ${hex(page)}`);
   const left = --b.refcount[i];
   if (b.pgmap !== null) {
-    // Before seed 000 patch 02, put_devmap_managed_page() freed a device page at refcount 1.
-    if (left === (k.has(ZONE_DEVICE_ONE_BASED_REFCOUNT) ? 1 : 0)) freeZoneDevicePage(k, page);
+    // Before seed 000 patch 02, put_devmap_managed_page() freed a device page at refcount 1 (and seed 004's PUBLIC pages).
+    if (left === zoneDeviceFreeRefcount(k, b.pgmap)) freeZoneDevicePage(k, page);
     return;
   }
   if (left > 0) return;

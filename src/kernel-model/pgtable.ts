@@ -8,7 +8,7 @@
  * with three touched pages costs one or three PteTables, not 2^28 entries.
  *
  * An entry is a pfn (Uint32Array) and a byte of bits (Uint8Array):
- *   present:     _PAGE_PRESENT | _PAGE_RW? | _PAGE_DIRTY? | _PAGE_SPECIAL? | _PAGE_PROTNONE?
+ *   present:     _PAGE_PRESENT | _PAGE_RW? | _PAGE_DIRTY? | _PAGE_SPECIAL? | _PAGE_PROTNONE? | _PAGE_DEVMAP?
  *   swap entry:  type << 1 (bit 0 clear), plus SWP_MIG_DIRTY for migration
  *   none:        0
  */
@@ -21,6 +21,8 @@ export const _PAGE_DIRTY = 0x04;
 export const _PAGE_SPECIAL = 0x08;
 /** A PROT_NONE pte: still pte_present() for the kernel, but the CPU may not use it (x86 _PAGE_PROTNONE). */
 export const _PAGE_PROTNONE = 0x10;
+/** pte_devmap(): the pfn is ZONE_DEVICE memory (x86 _PAGE_DEVMAP); only set together with _PAGE_SPECIAL. */
+export const _PAGE_DEVMAP = 0x20;
 
 /* Swap entry types (include/linux/swap.h SWP_DEVICE_* / SWP_MIGRATION_*). */
 export const SWP_DEVICE_WRITE = 1;
@@ -45,6 +47,9 @@ export const pteWrite = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_RW))
 export const pteSpecial = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_SPECIAL)) === (_PAGE_PRESENT | _PAGE_SPECIAL);
 export const pteDirty = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_DIRTY)) === (_PAGE_PRESENT | _PAGE_DIRTY);
 export const pteProtnone = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_PROTNONE)) === (_PAGE_PRESENT | _PAGE_PROTNONE);
+export const pteDevmap = (v: number): boolean => (v & (_PAGE_PRESENT | _PAGE_DEVMAP)) === (_PAGE_PRESENT | _PAGE_DEVMAP);
+/** x86 pte_mkdevmap(): _PAGE_SPECIAL | _PAGE_DEVMAP, so vm_normal_page() gives no page for it. */
+export const pteMkdevmap = (v: number): number => v | _PAGE_SPECIAL | _PAGE_DEVMAP;
 /** Present and usable by the CPU for a load (and a store when write). */
 export const pteAccessible = (v: number, write: boolean): boolean =>
   (v & (_PAGE_PRESENT | _PAGE_PROTNONE | (write ? _PAGE_RW : 0))) === (_PAGE_PRESENT | (write ? _PAGE_RW : 0));

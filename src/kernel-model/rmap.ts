@@ -27,11 +27,11 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
 import { getPage, putPage, trylockPage, lockPage, unlockPage, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
-import { isDevicePrivatePage } from './memremap.js';
+import { isDevicePrivatePage, isDevicePublicPage } from './memremap.js';
 import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInvalidateRangeEnd, MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_EXCLUSIVE } from './mmu_notifier.js';
 import type { MmStruct } from './mm.js';
-import { isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE, SWP_DEVICE_EXCLUSIVE } from './pgtable.js';
+import { pteMkdevmap, isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE, SWP_DEVICE_EXCLUSIVE } from './pgtable.js';
 import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
   HUGE_PMD_DEVICE_PRIVATE } from './changes.js';
 import { setPmdMigrationEntry, removeMigrationPmd, isPmdMigrationEntryOf } from './huge_memory.js';
@@ -614,6 +614,8 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
       nv = _PAGE_PRESENT | (write ? _PAGE_RW : 0) | ((v & SWP_MIG_DIRTY) ? _PAGE_DIRTY : 0);
       // mk_pte(new, vma->vm_page_prot): a VMA made PROT_NONE while the page was unmapped maps it back PROT_NONE.
       if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) nv |= _PAGE_PROTNONE;
+      // Seed 004's remove_migration_pte() hunk: a PUBLIC page goes back as pte_mkdevmap().
+      if (isDevicePublicPage(k, dst)) nv = pteMkdevmap(nv);
     }
     if (testPageFlag(k, dst, PG_anon)) folioAddAnonRmapPte(k, dst, vma, exclusive);
     else folioAddFileRmapPte(k, dst, vma);

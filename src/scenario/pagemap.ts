@@ -10,7 +10,7 @@ import type { BootedCase } from '../runner.js';
 import type { Task } from '../kernel-model/task.js';
 import { vmaLookup } from '../kernel-model/mm.js';
 import { PAGE_SIZE } from '../kernel-model/page.js';
-import { pteIndex, ptePresent, pteNone, pteProtnone, pteWrite, pteSpecial, isDevicePrivateEntry, isDeviceExclusiveEntry,
+import { pteIndex, ptePresent, pteNone, pteProtnone, pteWrite, pteSpecial, pteDevmap, isDevicePrivateEntry, isDeviceExclusiveEntry,
   isWritableDeviceExclusiveEntry, isMigrationEntry } from '../kernel-model/pgtable.js';
 import { isDevicePage } from '../kernel-model/memremap.js';
 import { Dmirror, dmirrorPageToDevice } from '../dmirror/test_hmm.js';
@@ -49,7 +49,7 @@ function cpuChar(c: BootedCase, task: Task, addr: number): string {
   if (ptePresent(v)) {
     if (pfn === k.zeroPfn) return 'z';
     if (pteProtnone(v)) return 'p';
-    if (!pteSpecial(v) && isDevicePage(k, pfn)) return String(dmirrorPageToDevice(c.mod, pfn).id);
+    if ((!pteSpecial(v) || pteDevmap(v)) && isDevicePage(k, pfn)) return String(dmirrorPageToDevice(c.mod, pfn).id);
     return pteWrite(v) ? 'w' : 'r';
   }
   if (isDevicePrivateEntry(v)) return String(dmirrorPageToDevice(c.mod, pfn).id);

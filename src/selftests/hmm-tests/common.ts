@@ -62,6 +62,13 @@ export const PRIVATE_VARIANT: VariantSpec = { hmm: 'hmm_device_private', hmm2: '
   dev0: HMM_PRIVATE_DEVICE_ONE, dev1: HMM_PRIVATE_DEVICE_TWO };
 export const COHERENT_VARIANT: VariantSpec = { hmm: 'hmm_device_coherent', hmm2: 'hmm2_device_coherent',
   dev0: HMM_COHERENCE_DEVICE_ONE, dev1: HMM_COHERENCE_DEVICE_TWO };
+/**
+ * Not in hmm-tests.c: seed 004's PUBLIC memory on devices 2 and 3
+ * (spm_type=public). The device numbers are the coherent ones, so every
+ * hmm_is_coherent_type() branch of the C takes the CPU-coherent side.
+ */
+export const PUBLIC_VARIANT: VariantSpec = { hmm: 'hmm_device_public', hmm2: 'hmm2_device_public',
+  dev0: HMM_COHERENCE_DEVICE_ONE, dev1: HMM_COHERENCE_DEVICE_TWO };
 /** The seed's generic mode: devices 0 and 1, both GENERIC. */
 export const GENERIC_VARIANT: VariantSpec = { hmm: 'hmm_device_generic', hmm2: 'hmm2_device_generic',
   dev0: HMM_PRIVATE_DEVICE_ONE, dev1: HMM_PRIVATE_DEVICE_TWO };

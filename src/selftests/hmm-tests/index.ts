@@ -18,7 +18,7 @@ import { hugeCases } from './huge.js';
 import { exclusiveCases } from './exclusive.js';
 import { gupCases } from './gup.js';
 
-export { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, type VariantSpec, type HmmTestsBuild } from './common.js';
+export { PRIVATE_VARIANT, COHERENT_VARIANT, GENERIC_VARIANT, PUBLIC_VARIANT, type VariantSpec, type HmmTestsBuild } from './common.js';
 
 /** hmm-tests.c's TEST_F()s in source order (6.12), then the seed's. */
 export const HMM_TESTS_CASES = [
