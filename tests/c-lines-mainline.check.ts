@@ -13,7 +13,10 @@
  * characters), saved at HMM_TESTS_C_MAINLINE or
  * /tmp/ksrc/upstream/hmm-tests.c.
  *
- *   node dist/tests/c-lines-mainline.test.js --write    # rewrite the table after an intended edit
+ * Not part of `npm test` (CI has no copy of that C): run it by hand with
+ * `npm run check:c-lines-mainline` after editing the mainline suite.
+ *
+ *   node dist/tests/c-lines-mainline.check.js --write    # rewrite the table after an intended edit
  */
 import t from 'tap';
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
@@ -47,7 +50,7 @@ const SUITE: SuiteSources = {
   skipUnit: (path, key) => path.startsWith(OLD + '/') && (MAINLINE_OWN_CASES as readonly string[]).includes(key),
 };
 const RENDER = { cName: 'the newest tools/testing/selftests/mm/hmm-tests.c (torvalds/linux, stored copy)', version: 'mainline',
-  exportName: 'HMM_TESTS_MAINLINE_C_LINES', writer: 'c-lines-mainline.test.js' };
+  exportName: 'HMM_TESTS_MAINLINE_C_LINES', writer: 'c-lines-mainline.check.js' };
 
 function cSource(): string {
   if (!existsSync(C_PATH)) {
@@ -74,7 +77,7 @@ t.test('the newest hmm-tests.c is the stored copy (74 478 characters, 38 TEST_F/
 t.test('every assertion of the mainline suite has its line in the newest hmm-tests.c', (t) => {
   const { table, problems } = computeTable(cSource(), SUITE);
   t.same(problems, [], 'each ported ASSERT/EXPECT matches a C one of its unit');
-  t.same(HMM_TESTS_MAINLINE_C_LINES, table, 'the table is what the sources say (else: node dist/tests/c-lines-mainline.test.js --write)');
+  t.same(HMM_TESTS_MAINLINE_C_LINES, table, 'the table is what the sources say (else: node dist/tests/c-lines-mainline.check.js --write)');
   for (const c of MAINLINE_OWN_CASES) t.ok(table[c] !== undefined && table[c].length > 0, `${c} is paired`);
   t.match(table.migrate_remap_fault?.[0], { line: Number }, 'migrate_remap_fault has C lines');
   t.end();
