@@ -435,7 +435,8 @@ export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioRes
   }
   const problems = shutdownCase(c, libc);
   libc.attach(null);
-  for (const l of problems) say(`UNLOAD ${l}`);
+  // A problem may be a whole kernel report: every line of it is an UNLOAD line, so a log stays one observation a line.
+  for (const l of problems) for (const part of l.split('\n')) say(`UNLOAD ${part}`);
   const unload = `${file} unload: every page back, no report`;
   if (oops !== null) {
     // A real oops leaves what the dying task held (here the driver's bounce buffer) behind: the unload check cannot be clean.
