@@ -78,3 +78,26 @@ t.test('collect: programs across boots; a marker sharing a line with the kernel;
   t.match(p[3].log.join('\n'), /not run/);
   t.end();
 });
+
+t.test('scripts/kbox: a bad command line is one line on stderr and exit 2, before anything is built or booted', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./helpers.js');
+  const kbox = (...args: string[]) => spawnSync(join(ROOT, 'scripts/kbox'), args, { encoding: 'utf8', env: { ...process.env, KBOX_CACHE: '/nonexistent/kbox' } });
+  for (const [args, msg] of [
+    [['frob'], /unknown command 'frob'/],
+    [['run'], /run needs one or more PROG\.c files/],
+    [['run', 'README.md'], /'README\.md' is not a C file/],
+    [['run', '--thp', 'sometimes', 'x.c'], /--thp: 'sometimes' is not always, madvise or never/],
+    [['run', '--timeout', '0', 'x.c'], /--timeout needs a number of seconds/],
+    [['check', 'scenarios/migrate-read-back.yaml'], /check needs --out DIR/],
+    [['build', 'extra'], /build takes no arguments/],
+  ] as [string[], RegExp][]) {
+    const r = kbox(...args);
+    t.equal(r.status, 2, args.join(' '));
+    t.equal(r.stderr.trimEnd().split('\n').length, 1, `${args.join(' ')}: one line`);
+    t.match(r.stderr, msg);
+  }
+  t.equal(kbox('help').status, 0);
+  t.end();
+});
