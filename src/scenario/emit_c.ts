@@ -12,9 +12,15 @@
  * program (the header is not installed anywhere CI can find it). Builds
  * with `gcc -static -pthread`.
  *
- * Schedules: a child forked with `wait: later` blocks on a pipe until its
- * parent waits for it, the schedule the model runs; threads sleep with
+ * Schedules: a forked child blocks on a pipe until its parent has printed
+ * its FORK line, and with `wait: later` until the parent waits for it: the
+ * schedule the model runs; threads sleep with
  * nanosleep() and /dev/urandom, so racy scenarios may legitimately differ.
+ *
+ * stdout is line-buffered, so each line is one write(): in scripts/kbox the
+ * program's stdout is /dev/kmsg, where a write is one log record, in order
+ * with the kernel's reports. "# pid N NAME" comment lines say which process
+ * or thread is which scenario process, so a report's PID can be named.
  */
 import type { Scenario, Step, Pattern } from './scenario.js';
 import { ERRNOS, REQUESTS, SIGNALS } from './names.js';
@@ -280,8 +286,9 @@ class Emitter {
       'int main(void)', '{', '\tstruct sigaction sa = { 0 };', '\tstatic int fds[64];', '\tstatic pid_t pids[64];', '\tstatic int gates[64][2];',
       '\tstatic pthread_t threads[64];', '\tint ret, status;', '\tuint64_t cpages, faults;', '\tuint32_t type;',
       '\t(void)ret; (void)status; (void)cpages; (void)faults; (void)type; (void)fds; (void)pids; (void)gates; (void)threads;',
-      '\tsetvbuf(stdout, NULL, _IONBF, 0);',
+      '\tsetvbuf(stdout, NULL, _IOLBF, 0);',
       `\tprintf("# scenario %s: %s\\n", ${cstr(this.sc.file)}, ${cstr(this.sc.name)});`,
+      '\tprintf("# pid %d\\n", (int)getpid());',
       '\tsa.sa_sigaction = on_fatal;', '\tsa.sa_flags = SA_SIGINFO;', '\tsigaction(SIGSEGV, &sa, NULL);', '\tsigaction(SIGBUS, &sa, NULL);',
       body, '\treturn 0;', '}', ''].join('\n');
   }
@@ -356,16 +363,20 @@ class Emitter {
         const id = this.childIds.size;
         this.childIds.set(s.name, id);
         const child = this.steps(s.steps, `${ind}\t\t`);
+        // The child waits on a pipe until its parent has said FORK (and, with wait: later, until it waits), as the model runs it.
         const lines = [
-          ...(s.wait ? [] : [`if (pipe(gates[${id}])) { perror("pipe"); exit(1); }`]),
+          `if (pipe(gates[${id}])) { perror("pipe"); exit(1); }`,
           `pids[${id}] = fork();`,
           `if (pids[${id}] == 0) {`,
-          ...(s.wait ? [] : [`\t{ char c; close(gates[${id}][1]); if (read(gates[${id}][0], &c, 1) != 1) _exit(0); }`]),
-          `\tlabel = ${cstr(`${s.name}: `)};`];
+          `\t{ char c; close(gates[${id}][1]); if (read(gates[${id}][0], &c, 1) != 1) _exit(0); }`,
+          `\tlabel = ${cstr(`${s.name}: `)};`, `\tprintf("# pid %d %s\\n", (int)getpid(), ${cstr(s.name)});`];
         const tail = [`\tprintf("%sEND\\n", label);`, `\texit(0);`, `}`];
         const fork = [`if (pids[${id}] < 0) printf("%sFORK %s ret=%s\\n", label, ${cstr(s.name)}, errname(-errno));`,
           `else printf("%sFORK %s\\n", label, ${cstr(s.name)});`];
-        const wait = s.wait ? [`waitpid(pids[${id}], &status, 0);`, `exit_line(${cstr(s.name)}, status);`] : [`close(gates[${id}][0]);`];
+        const wait = s.wait
+          ? [`close(gates[${id}][0]);`, `if (write(gates[${id}][1], "g", 1) < 0) {}`, `close(gates[${id}][1]);`,
+            `waitpid(pids[${id}], &status, 0);`, `exit_line(${cstr(s.name)}, status);`]
+          : [`close(gates[${id}][0]);`];
         return [L(...lines), child, L(...(s.steps.at(-1)?.kind === 'exit' ? [`}`] : tail), ...fork, ...wait)].join('\n');
       }
       case 'wait': {
@@ -380,6 +391,7 @@ class Emitter {
         this.threadIds.set(s.name, id);
         this.fns.push([`static void *thread_${id}(void *arg)`, '{', '\tint ret; uint64_t cpages, faults; uint32_t type; int *fds = arg;',
           '\t(void)ret; (void)cpages; (void)faults; (void)type; (void)fds;', `\tlabel = ${cstr(`${s.name}: `)};`,
+          `\tprintf("# pid %d %s\\n", (int)gettid(), ${cstr(s.name)});`,
           this.steps(s.steps, '\t'), '\treturn NULL;', '}', ''].join('\n'));
         return L(`pthread_create(&threads[${id}], NULL, thread_${id}, fds);`, `printf("%sTHREAD %s\\n", label, ${cstr(s.name)});`);
       }
