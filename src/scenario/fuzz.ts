@@ -3,15 +3,17 @@
  * hmm-test fuzz: random scenarios from a seeded generator, written as
  * scenario YAML and parsed back (so generator and format cannot drift),
  * run by the interpreter with invariants checked after every action:
- * refcount >= mapcount >= 0 on every struct page, what the CPU and the
- * device read against a shadow of what was last written, and the unload
- * check (every page back). A failure is minimised by dropping actions
+ * checkInvariants() (src/dmirror/check.ts: struct pages against the page
+ * tables, mirrors against the CPU page table, device pages; the device
+ * free lists walked after the last action), what the CPU and the device
+ * read against a shadow of what was last written, and the unload check
+ * (every page back). A failure is minimised by dropping actions
  * while the same kind of failure recurs.
  */
 import { Prng } from '../kernel-model/random.js';
 import type { BootedCase } from '../runner.js';
-import { MEMBLOCK_PAGES } from '../kernel-model/page.js';
 import { HostMemory } from '../kernel-model/page_data.js';
+import { checkInvariants } from '../dmirror/check.js';
 import { parseScenario } from './parse.js';
 import { runScenario, type StepEvent } from './run.js';
 import type { Scenario, Step } from './scenario.js';
@@ -171,6 +173,10 @@ export class Invariants {
   dataFault: DataFault | null = null;
   /** How many actions the hook saw. */
   actions = 0;
+  /** Walk the device free lists after every action too (tests; fuzz walks them once, before the process exits). */
+  freeListsEvery = false;
+  /** The scenario's last top-level action. */
+  last: Step | null = null;
 
   private shadow(label: string): Map<string, ShadowBuf> {
     let s = this.shadows.get(label);
@@ -216,7 +222,9 @@ export class Invariants {
         return `data: ${detail}`;
       }
     }
-    return pageCounts(ev.c);
+    // The device free lists are walked (O(free pages)) after the scenario's last action, before the process exits.
+    const bad = checkInvariants(ev.c.k, { freeLists: this.freeListsEvery || (ev.label === '' && ev.step === this.last) });
+    return bad.length ? `${bad[0]}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}` : null;
   };
 
   private compare(b: ShadowBuf, first: number, got: Int32Array): { page: number; k: number; detail: string } | null {
@@ -233,19 +241,19 @@ export class Invariants {
   }
 }
 
-/** Every struct page: no negative count, refcount >= mapcount (each mapping holds a reference). */
-export function pageCounts(c: BootedCase): string | null {
-  for (const b of c.k.memmap.createdBlocks()) {
-    // A device block no page of which holds its pgmap has only free pages (MemBlock.pgmapRef).
-    if (b.pgmap !== null && b.pgmapRef === 0) continue;
-    const rc = b.refcount, mc = b.mapcount;
-    for (let i = 0; i < MEMBLOCK_PAGES; i++) {
-      if (rc[i] < 0 || mc[i] < 0 || mc[i] > rc[i]) {
-        return `page counts: pfn 0x${(b.basePfn + i).toString(16)} refcount ${rc[i]}, mapcount ${mc[i]}`;
-      }
-    }
-  }
-  return null;
+/**
+ * The kind of a broken invariant, the same whichever pfn, address or count
+ * it names (minimise() keeps a reduction while the kind recurs).
+ */
+export function invariantKind(detail: string): string {
+  const norm = (x: string) => x.replace(/0x[0-9a-f]+|\d+/g, 'N');
+  if (detail.startsWith('data:')) return 'data';
+  const vm = /^(VM_BUG_ON_PAGE\(.*?\)): page:/.exec(detail);
+  if (vm) return norm(vm[1]);
+  const one = detail.replace(/ \(and \d+ more\)$/, '');
+  if (/ is stale: /.test(one)) return `stale mirror entry: ${norm(one.replace(/^.* is stale: /, '').replace(/,? (there|whose backing page is \S+)\b/g, ''))}`;
+  const m = /^(?:BUG|WARNING): (?:hmm_dmirror\d+: )?([^:(]+)/.exec(detail);
+  return norm(m ? m[1].trim() : detail.slice(0, 40));
 }
 
 export interface FuzzOutcome {
@@ -284,6 +292,7 @@ export function runFuzzScenario(text: string, file: string, onKernel?: (c: Boote
     return { kind: `parse`, known: false, detail: (e as Error).message, actions: 0, actionMs: 0, dataFault: null };
   }
   const inv = new Invariants();
+  inv.last = sc.steps.at(-1) ?? null;
   let t0 = 0, t1 = 0;
   const hook = (ev: StepEvent) => { const r = inv.hook(ev); t1 = performance.now(); return r; };
   const booted = (c: BootedCase) => { onKernel?.(c); t0 = t1 = performance.now(); };
@@ -306,7 +315,7 @@ export function runFuzzScenario(text: string, file: string, onKernel?: (c: Boote
   // An invariant names the failure even when an expectation on the same action (a restated one) failed first.
   const f = failed.find((x) => / invariant$/.test(x.name)) ?? failed[0];
   if (f === undefined) return { ...base, kind: null, known: false, detail: '' };
-  const inv_ = / invariant$/.test(f.name) ? `invariant ${f.detail.split(':')[0]}` : / unload: /.test(f.name) ? 'leak at unload' : `check ${f.name.replace(/^\S+ /, '')}`;
+  const inv_ = / invariant$/.test(f.name) ? `invariant ${invariantKind(f.detail)}` : / unload: /.test(f.name) ? 'leak at unload' : `check ${f.name.replace(/^\S+ /, '')}`;
   return { ...base, kind: inv_, known: false, detail: `${f.name}: ${f.detail}` };
 }
 
