@@ -135,18 +135,31 @@ function checkDevice(k: Kernel, mdevice: DmirrorDevice, w: VmWalk, mirrored: Set
     }
   }
   if (!freeLists) return;
-  const seen = new Set<Page>();
+  // One bit per device page of the chunks (offset in the chunks' concatenation): the walk is O(free pages), no Map.
+  const starts = mdevice.devmemChunks.map((c) => physToPfn(c.pagemap.range.start));
+  const sizes = mdevice.devmemChunks.map((c) => physToPfn(rangeLen(c.pagemap.range)));
+  const seen = new Uint8Array(total);
+  const offset = (page: Page) => {
+    for (let c = 0, base = 0; c < starts.length; base += sizes[c], c++) if (page >= starts[c] && page < starts[c] + sizes[c]) return base + page - starts[c];
+    return -1;
+  };
   let free = 0;
-  for (let page = mdevice.freePages; page !== 0; page = zoneDeviceData(k, page)) {
-    const pgmap = pagePgmap(k, page);
-    if (pgmap === null || !mdevice.devmemChunks.some((c) => c.pagemap === pgmap)) { reports.push(`BUG: ${name}: free list links pfn ${hex(page)}, not a page of this device's chunks`); return; }
-    if (seen.has(page)) { reports.push(`BUG: ${name}: free list lists pfn ${hex(page)} twice (after ${free} entries)`); return; }
-    seen.add(page);
+  for (let page = mdevice.freePages; page !== 0;) {
+    const off = offset(page);
+    if (off < 0) { reports.push(`BUG: ${name}: free list links pfn ${hex(page)}, not a page of this device's chunks`); return; }
+    if (seen[off]) { reports.push(`BUG: ${name}: free list lists pfn ${hex(page)} twice (after ${free} entries)`); return; }
+    seen[off] = 1;
     free++;
     const b = k.memmap.block(page), i = Memmap.slot(page);
     if (b.refcount[i] !== freeRef) reports.push(`BUG: ${name}: free page in use: ${dumpPageLine(k, page)}`);
-    else if (w.uses.has(page)) reports.push(`BUG: ${name}: free page mapped: ${dumpPageLine(k, page)}`);
-    else if (mirrored.has(page)) reports.push(`BUG: ${name}: free page mirrored: ${dumpPageLine(k, page)}`);
+    page = b.zdd[i];
+  }
+  // What maps or mirrors a page (few) against the bitmap, not each free page against them.
+  for (const [what, pages] of [['mapped', w.uses.keys()], ['mirrored', mirrored.values()]] as const) {
+    for (const page of pages) {
+      const off = offset(page);
+      if (off >= 0 && seen[off]) reports.push(`BUG: ${name}: free page ${what}: ${dumpPageLine(k, page)}`);
+    }
   }
   if (free + used !== total) reports.push(`BUG: ${name}: ${free} free + ${used} in use != ${total} device pages`);
 }

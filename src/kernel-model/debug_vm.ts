@@ -41,15 +41,26 @@ export interface PageUse {
   exclusive: number;
   /** PMD (or hugetlb) mappings of the folio, counted on its head. */
   pmds: number;
-  /** The first entry found, for the report: "mm 3 0x7f0000001000 pte". */
-  first: string;
+  /** The first entry found, for a report ("mm 3 0x7f0000001000 pte"): its mm, address and kind. */
+  mm: number;
+  addr: number;
+  kind: string;
 }
 
-/** The walk's result: every page an entry names, and what is wrong. */
+/**
+ * The walk's result: every page an entry names, and what is wrong. One per
+ * kernel, reused by the next walk (its PageUse records too: a check after
+ * every action allocates nothing per page).
+ */
 export interface VmWalk {
   uses: Map<Page, PageUse>;
   reports: string[];
+  /** PageUse records to reuse, and how many of them are taken. */
+  pool: PageUse[];
+  taken: number;
 }
+
+const walks = new WeakMap<Kernel, VmWalk>();
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -67,10 +78,13 @@ export function dumpPageLine(k: Kernel, page: Page): string {
     `index:${hex(b.index[i])} pfn:${hex(page)}`;
 }
 
-function use(w: VmWalk, page: Page, where: string): PageUse {
+function use(w: VmWalk, page: Page, mm: number, addr: number, kind: string): PageUse {
   let u = w.uses.get(page);
   if (u === undefined) {
-    u = { ptes: 0, devicePrivate: 0, exclusive: 0, pmds: 0, first: where };
+    u = w.pool[w.taken];
+    if (u === undefined) w.pool.push(u = { ptes: 0, devicePrivate: 0, exclusive: 0, pmds: 0, mm, addr, kind });
+    else { u.ptes = u.devicePrivate = u.exclusive = u.pmds = 0; u.mm = mm; u.addr = addr; u.kind = kind; }
+    w.taken++;
     w.uses.set(page, u);
   }
   return u;
@@ -80,7 +94,9 @@ function use(w: VmWalk, page: Page, where: string): PageUse {
 function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: number } {
   const rss = { anon: 0, file: 0 };
   const count = (page: Page, nr: number) => {
-    if (k.memmap.block(compoundHead(k, page)).flags[Memmap.slot(compoundHead(k, page))] & PG_anon) rss.anon += nr;
+    const b = k.memmap.block(page), i = Memmap.slot(page);
+    const anon = b.flags[i] & PG_compound ? (k.memmap.block(compoundHead(k, page)).flags[Memmap.slot(compoundHead(k, page))] & PG_anon) : b.flags[i] & PG_anon;
+    if (anon) rss.anon += nr;
     else rss.file += nr;
   };
   for (const [key, t] of mm.pgtable.tables) {
@@ -88,16 +104,16 @@ function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: numbe
     for (let i = 0; i < PTRS_PER_PTE; i++) {
       const v = t.val[i];
       if (v === 0) continue;
-      const page = t.pfn[i], where = () => `mm ${mm.id} ${hex(key * PMD_SIZE + i * PAGE_SIZE)}`;
+      const page = t.pfn[i], addr = key * PMD_SIZE + i * PAGE_SIZE, where = () => `mm ${mm.id} ${hex(addr)}`;
       if (ptePresent(v)) {
         if (pteSpecial(v)) continue; // the zero page, a VM_PFNMAP pfn: no struct page counts
-        use(w, page, `${where()} pte`).ptes++;
+        use(w, page, mm.id, addr, 'pte').ptes++;
         count(page, 1);
       } else if (isDevicePrivateEntry(v)) {
-        use(w, page, `${where()} device-private entry`).devicePrivate++;
+        use(w, page, mm.id, addr, 'device-private entry').devicePrivate++;
         count(page, 1);
       } else if (isDeviceExclusiveEntry(v)) {
-        use(w, page, `${where()} device-exclusive entry`).exclusive++;
+        use(w, page, mm.id, addr, 'device-exclusive entry').exclusive++;
         count(page, 1);
       } else if (isMigrationEntry(v)) {
         w.reports.push(`BUG: migration entry left in place: ${where()} names pfn ${hex(page)} between two system calls (model: no migration is running)`);
@@ -113,7 +129,7 @@ function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: numbe
     }
     if (pteSpecial(h.val)) continue; // the huge zero page
     const head = compoundHead(k, h.pfn);
-    use(w, head, `mm ${mm.id} ${hex(key * PMD_SIZE)} pmd`).pmds++;
+    use(w, head, mm.id, key * PMD_SIZE, 'pmd').pmds++;
     // A hugetlb mapping is not in rss (hugetlb_usage); a THP PMD is HPAGE_PMD_NR pages of it.
     if (!k.pageAlloc.large.get(head)?.hugetlb) count(head, HPAGE_PMD_NR);
   }
@@ -122,7 +138,11 @@ function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: numbe
 
 /** Walk every live mm's page tables; the per-page and per-folio checks follow in checkVmInvariants(). */
 export function walkVm(k: Kernel): VmWalk {
-  const w: VmWalk = { uses: new Map(), reports: [] };
+  let w = walks.get(k);
+  if (w === undefined) walks.set(k, w = { uses: new Map(), reports: [], pool: [], taken: 0 });
+  w.uses.clear();
+  w.reports = [];
+  w.taken = 0;
   for (const mm of liveMms(k)) {
     const rss = walkMm(k, mm, w);
     if (rss.anon !== mm.rssAnon) w.reports.push(`BUG: Bad rss-counter state mm:${mm.id} type:MM_ANONPAGES val:${mm.rssAnon} (model: the page tables map ${rss.anon})`);
@@ -147,11 +167,11 @@ export function checkVmInvariants(k: Kernel): VmWalk {
   const folios = new Map<Page, { ptes: number; pagesMapped: number; refs: number; pmds: number }>();
   for (const [page, u] of w.uses) {
     const b = k.memmap.block(page), i = Memmap.slot(page);
-    const holds = `${u.ptes} pte(s), ${u.devicePrivate} device-private, ${u.exclusive} device-exclusive entr(y/ies)${u.pmds ? `, ${u.pmds} PMD(s)` : ''}; first ${u.first}`;
-    if (b.flags[i] & PG_buddy) { w.reports.push(bad(k, page, 'PageBuddy(page)', `a free page is mapped: ${holds}`)); continue; }
+    const holds = () => `${u.ptes} pte(s), ${u.devicePrivate} device-private, ${u.exclusive} device-exclusive entr(y/ies)${u.pmds ? `, ${u.pmds} PMD(s)` : ''}; first mm ${u.mm} ${hex(u.addr)} ${u.kind}`;
+    if (b.flags[i] & PG_buddy) { w.reports.push(bad(k, page, 'PageBuddy(page)', `a free page is mapped: ${holds()}`)); continue; }
     if (isDevicePrivatePage(k, page) !== (u.devicePrivate > 0) && (u.devicePrivate > 0 || u.ptes > 0 || u.pmds > 0)) {
       w.reports.push(bad(k, page, u.devicePrivate ? '!is_device_private_page(page)' : 'is_device_private_page(page)',
-        u.devicePrivate ? `a device-private entry names a page that is not device-private: ${holds}` : `the CPU maps a device-private page: ${holds}`));
+        u.devicePrivate ? `a device-private entry names a page that is not device-private: ${holds()}` : `the CPU maps a device-private page: ${holds()}`));
     }
     const pteMaps = u.ptes + u.devicePrivate + (keep ? u.exclusive : 0);
     const refs = u.ptes + u.devicePrivate + u.exclusive + u.pmds;
@@ -164,13 +184,13 @@ export function checkVmInvariants(k: Kernel): VmWalk {
       f.refs += refs;
       f.pmds += u.pmds;
       // A large folio's page keeps its pte mappings in its own mapcount, its PMD mappings in the folio's.
-      if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps + (page === head ? lfEntire(k, head) : 0)}`, holds));
+      if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps + (page === head ? lfEntire(k, head) : 0)}`, holds()));
       continue;
     }
-    if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps}`, holds));
+    if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps}`, holds()));
     const cache = !(b.flags[i] & PG_anon) && b.mapping[i] !== 0 ? 1 : 0;
     if (b.refcount[i] < refs + cache) {
-      w.reports.push(bad(k, page, `page_ref_count(page) < ${refs + cache}`, `${holds}${cache ? ', and the page cache' : ''}`));
+      w.reports.push(bad(k, page, `page_ref_count(page) < ${refs + cache}`, `${holds()}${cache ? ', and the page cache' : ''}`));
     }
   }
   for (const [head, f] of folios) checkFolio(k, head, f, w);
