@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hmm-test fuzz: a fixed-seed batch is deterministic and clean in private
- * and coherent mode; the known 6.12 dmirror_do_read() oops is classified
- * as such; broken mechanisms (a copy_page that copies nothing, an
- * MADV_DONTNEED that zaps nothing, a lost page reference) are caught and
- * minimised to short scenarios that still fail when replayed.
+ * in private, coherent and generic mode; built scenarios are what the
+ * parser makes of their text; the known 6.12 dmirror_do_read() oops is
+ * classified as such; the CLI. Broken models: fuzz_break.test.ts.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -14,33 +13,23 @@ import { join } from 'node:path';
 import { ROOT } from './helpers.js';
 import { fuzz, runFuzzScenario, generate, scenarioText, buildScenario, DEFAULT_GEN, type FuzzMode, type GenOptions } from '../src/scenario/fuzz.js';
 import { parseScenario } from '../src/scenario/parse.js';
-import { runScenario } from '../src/scenario/run.js';
-import type { BootedCase } from '../src/runner.js';
 
 const PRIVATE: FuzzMode = { kind: 'private' };
 const COHERENT: FuzzMode = { kind: 'coherent', spm0: 0x100000000, spm1: 0x140000000 };
-/** Short scenarios, for batches on a broken model (each failure is minimised: many replays). */
 const GENERIC: FuzzMode = { kind: 'generic', spm0: 0x100000000, spm1: 0x140000000 };
-const SHORT: GenOptions = { minActions: 10, maxActions: 40 };
 
-/** A saved scenario replayed as `hmm-test run` does (no invariant hook): its failed checks. */
-function replay(yaml: string, onKernel?: (c: BootedCase) => void): string[] {
-  const failed: string[] = [];
-  runScenario(parseScenario(yaml, 'min.yaml'), { line: () => {}, check: (c) => { if (!c.ok && !c.skip) failed.push(c.name); }, onKernel });
-  return failed;
-}
 
 for (const [name, mode] of [['private', PRIVATE], ['coherent', COHERENT], ['generic (both UAPIs)', GENERIC]] as const) {
   t.test(`a fixed-seed batch in ${name} mode completes, clean and deterministic`, (t) => {
-    const a = fuzz(7, 4, mode), b = fuzz(7, 4, mode);
+    const a = fuzz(7, 2, mode), b = fuzz(7, 2, mode);
     const summary = (s: typeof a) => ({ ...s, actionMs: 0 });
     t.same(summary(a), summary(b), 'the same seed gives the same summary');
-    t.equal(a.scenarios, 4);
-    t.equal(a.passed + a.known, 4, 'every scenario passed or hit known 6.12 behaviour');
+    t.equal(a.scenarios, 2);
+    t.equal(a.passed + a.known, 2, 'every scenario passed or hit known 6.12 behaviour');
     t.same(a.failures.filter((f) => !f.known), [], 'no model failure');
-    t.ok(a.actions >= 4 * DEFAULT_GEN.minActions / 2, `${a.actions} actions ran`);
-    t.not(JSON.stringify(fuzz(8, 2, mode)), JSON.stringify(a), 'another seed, other scenarios');
-    t.same(fuzz(7, 2, mode, { deep: true }).failures.filter((f) => !f.known), [], 'with the free lists walked too');
+    t.ok(a.actions >= 2 * DEFAULT_GEN.minActions / 2, `${a.actions} actions ran`);
+    t.not(JSON.stringify(fuzz(8, 1, mode)), JSON.stringify(a), 'another seed, other scenarios');
+    t.same(fuzz(7, 1, mode, { deep: true }).failures.filter((f) => !f.known), [], 'with the free lists walked too');
     t.end();
   });
 }
@@ -50,7 +39,7 @@ t.test('the built scenario is what parse.ts makes of its text, for every kind of
   const kinds = new Set<string>();
   let thp = 0;
   for (const mode of [PRIVATE, COHERENT, GENERIC]) {
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 4; i++) {
       const acts = generate(5, i, mode), text = scenarioText(acts, mode, `fuzz seed 5 #${i}`);
       const built = buildScenario(acts, mode, `fuzz seed 5 #${i}`, 'f.yaml'), parsed = parseScenario(text, 'f.yaml');
       const walk = (xs: typeof built.steps): void => { for (const x of xs) { kinds.add(x.op); if (x.kind === 'fork' || x.kind === 'thread') walk(x.steps); } };
@@ -79,69 +68,14 @@ t.test('the 6.12 dmirror_do_read() oops is known 6.12 behaviour, not a model fai
   t.end();
 });
 
-/** A batch on a broken model: its failures, each checked to be minimised and to replay. */
-function caught(t: Test, what: string, brk: (c: BootedCase) => void, kind: RegExp, count = 30): void {
-  const s = fuzz(3, count, PRIVATE, { onKernel: brk, gen: SHORT });
-  const model = s.failures.filter((f) => !f.known);
-  t.ok(model.length > 0, `${what}: the fuzzer reports model failures (${model.length} of ${count})`);
-  const f = model[0];
-  t.match(f.kind, kind, `${what}: ${f.kind}: ${f.detail}`);
-  t.ok(f.steps <= 8, `${what}: minimised to ${f.steps} actions`);
-  t.ok(replay(f.yaml, brk).length > 0, `${what}: the minimised scenario fails when replayed with hmm-test run`);
-  t.same(replay(f.yaml), [], `${what}: and passes on the unbroken model`);
-  t.equal(runFuzzScenario(f.yaml, 'min.yaml', { onKernel: brk }).kind, f.kind, `${what}: the same failure recurs`);
-}
-
-t.test('break it: broken mechanisms are caught and minimised', (t) => {
-  caught(t, 'copy_page copies nothing', (c) => { c.k.arch.copyPage = () => {}; }, /^invariant data$/);
-  caught(t, 'MADV_DONTNEED zaps nothing', (c) => { c.k.inject.zapPageRangeSingle = () => {}; }, /^invariant data$/);
-  t.end();
-});
-
-t.test('break it: a migration that loses the new page\'s reference is caught by the page-count invariant', (t) => {
-  const brk = (c: BootedCase) => {
-    const copy = c.k.arch.copyPage;
-    c.k.arch.copyPage = (k, to, from) => { copy(k, to, from); const b = k.memmap.block(to); b.refcount[to - b.basePfn]--; };
-  };
-  const s = fuzz(3, 30, PRIVATE, { onKernel: brk, gen: SHORT });
-  t.ok(s.failures.length > 0 && s.failures.every((f) => !f.known), 'every failure is a model failure');
-  const kind = 'invariant VM_BUG_ON_PAGE(page_ref_count(page) < N)';
-  const f = s.failures.find((x) => x.kind === kind);
-  t.ok(f, 'a mapped page without its reference is found before a put_page() underflows');
-  t.match(f!.detail, /invariant: VM_BUG_ON_PAGE\(page_ref_count\(page\) < 1\): page: refcount:0 mapcount:1 .* pfn:0x[0-9a-f]+: 1 pte\(s\)/);
-  t.ok(f!.steps <= 8, `minimised to ${f!.steps} actions`);
-  t.equal(runFuzzScenario(f!.yaml, 'min.yaml', { onKernel: brk }).kind, kind, 'the minimised scenario fails the same way');
-  t.equal(runFuzzScenario(f!.yaml, 'min.yaml').kind, null, 'and passes on the unbroken model');
-  t.end();
-});
-
-t.test('break it: a lost mirror invalidation and a leaked page are caught and minimised', (t) => {
-  // The mmu notifier never reaches the mirrors: entries go stale after munmap, mprotect, MADV_DONTNEED, fork.
-  const deaf = (c: BootedCase) => { for (const n of c.task.mm.intervalNotifiers) n.ops = { invalidate: () => true }; };
-  const brk = (c: BootedCase) => {
-    const insert = c.task.mm.intervalNotifiers.push.bind(c.task.mm.intervalNotifiers);
-    c.task.mm.intervalNotifiers.push = (...xs) => { const r = insert(...xs); deaf(c); return r; };
-  };
-  const s = fuzz(3, 30, PRIVATE, { onKernel: brk, gen: SHORT });
-  const f = s.failures.find((x) => x.kind.startsWith('invariant stale mirror entry'));
-  t.ok(f, `a stale mirror entry is found (${s.failures.map((x) => x.kind).join(', ')})`);
-  t.ok(f!.steps <= 8, `minimised to ${f!.steps} actions: ${f!.detail}`);
-  t.equal(runFuzzScenario(f!.yaml, 'min.yaml', { onKernel: brk }).kind, f!.kind, 'the minimised scenario fails the same way');
-  t.equal(runFuzzScenario(f!.yaml, 'min.yaml').kind, null, 'and passes on the unbroken model');
-  // A page taken from the allocator and never given back: the unload check.
-  const leak = fuzz(3, 2, PRIVATE, { onKernel: (c) => { c.k.pageAlloc.allocPage(); }, gen: SHORT });
-  t.ok(leak.failures.length === 2 && leak.failures.every((x) => x.kind === 'leak at unload'), leak.failures.map((x) => x.kind).join(', '));
-  t.end();
-});
-
 t.test('hmm-test fuzz as a user runs it', (t) => {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete env.NODE_OPTIONS;
   const out = mkdtempSync(join(tmpdir(), 'hmm-fuzz-'));
   const hmm = (args: string[]) => spawnSync(join(ROOT, 'bin/hmm-test'), args, { encoding: 'utf8', env, cwd: ROOT });
-  const ok = hmm(['fuzz', '--seed', '7', '--count', '3', '--deep', '--coherent', '0x100000000', '0x140000000', '--out', out]);
+  const ok = hmm(['fuzz', '--seed', '7', '--count', '2', '--deep', '--coherent', '0x100000000', '0x140000000', '--out', out]);
   t.equal(ok.status, 0, ok.stderr);
-  t.match(ok.stdout, /^fuzz seed 7 coherent: 3 scenarios, \d+ actions: \d+ passed, \d+ known 6\.12 behaviour, 0 model failure\(s\) \(\d+ actions\/s\)\n$/m);
+  t.match(ok.stdout, /^fuzz seed 7 coherent: 2 scenarios, \d+ actions: \d+ passed, \d+ known 6\.12 behaviour, 0 model failure\(s\) \(\d+ actions\/s\)\n$/m);
   const c = hmm(['fuzz', '--seed', '2', '--count', '2', '--emit-c', '--out', out]);
   t.equal(c.status, 0, c.stderr);
   t.same(readdirSync(out).filter((f) => f.startsWith('fuzz-2-')).sort(), ['fuzz-2-0.c', 'fuzz-2-0.yaml', 'fuzz-2-1.c', 'fuzz-2-1.yaml']);
