@@ -1,45 +1,58 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hmm-test fuzz: a fixed-seed batch is deterministic and clean in private
- * and coherent mode; the known 6.12 dmirror_do_read() oops is classified
- * as such; broken mechanisms (a copy_page that copies nothing, an
- * MADV_DONTNEED that zaps nothing, a lost page reference) are caught and
- * minimised to short scenarios that still fail when replayed.
+ * in private, coherent and generic mode; built scenarios are what the
+ * parser makes of their text; the known 6.12 dmirror_do_read() oops is
+ * classified as such; the CLI. Broken models: fuzz_break.test.ts.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers.js';
-import { fuzz, runFuzzScenario, type FuzzMode } from '../src/scenario/fuzz.js';
+import { fuzz, runFuzzScenario, generate, scenarioText, buildScenario, DEFAULT_GEN, type FuzzMode, type GenOptions } from '../src/scenario/fuzz.js';
 import { parseScenario } from '../src/scenario/parse.js';
-import { runScenario } from '../src/scenario/run.js';
-import type { BootedCase } from '../src/runner.js';
 
 const PRIVATE: FuzzMode = { kind: 'private' };
 const COHERENT: FuzzMode = { kind: 'coherent', spm0: 0x100000000, spm1: 0x140000000 };
+const GENERIC: FuzzMode = { kind: 'generic', spm0: 0x100000000, spm1: 0x140000000 };
 
-/** A saved scenario replayed as `hmm-test run` does (no invariant hook): its failed checks. */
-function replay(yaml: string, onKernel?: (c: BootedCase) => void): string[] {
-  const failed: string[] = [];
-  runScenario(parseScenario(yaml, 'min.yaml'), { line: () => {}, check: (c) => { if (!c.ok && !c.skip) failed.push(c.name); }, onKernel });
-  return failed;
-}
 
-for (const [name, mode] of [['private', PRIVATE], ['coherent', COHERENT]] as const) {
+for (const [name, mode] of [['private', PRIVATE], ['coherent', COHERENT], ['generic (both UAPIs)', GENERIC]] as const) {
   t.test(`a fixed-seed batch in ${name} mode completes, clean and deterministic`, (t) => {
-    const a = fuzz(7, 12, mode), b = fuzz(7, 12, mode);
+    const a = fuzz(7, 2, mode), b = fuzz(7, 2, mode);
     const summary = (s: typeof a) => ({ ...s, actionMs: 0 });
     t.same(summary(a), summary(b), 'the same seed gives the same summary');
-    t.equal(a.scenarios, 12);
-    t.equal(a.passed + a.known, 12, 'every scenario passed or hit known 6.12 behaviour');
+    t.equal(a.scenarios, 2);
+    t.equal(a.passed + a.known, 2, 'every scenario passed or hit known 6.12 behaviour');
     t.same(a.failures.filter((f) => !f.known), [], 'no model failure');
-    t.ok(a.actions >= 12 * 10 - 12 * 2, `${a.actions} actions ran`);
-    t.not(JSON.stringify(fuzz(8, 12, mode)), JSON.stringify(a), 'another seed, other scenarios');
+    t.ok(a.actions >= 2 * DEFAULT_GEN.minActions / 2, `${a.actions} actions ran`);
+    t.not(JSON.stringify(fuzz(8, 1, mode)), JSON.stringify(a), 'another seed, other scenarios');
+    t.same(fuzz(7, 1, mode, { deep: true }).failures.filter((f) => !f.known), [], 'with the free lists walked too');
     t.end();
   });
 }
+
+t.test('the built scenario is what parse.ts makes of its text, for every kind of action, in the three modes', (t) => {
+  const strip = (x: unknown) => JSON.parse(JSON.stringify(x));
+  const kinds = new Set<string>();
+  let thp = 0;
+  for (const mode of [PRIVATE, COHERENT, GENERIC]) {
+    for (let i = 0; i < 4; i++) {
+      const acts = generate(5, i, mode), text = scenarioText(acts, mode, `fuzz seed 5 #${i}`);
+      const built = buildScenario(acts, mode, `fuzz seed 5 #${i}`, 'f.yaml'), parsed = parseScenario(text, 'f.yaml');
+      const walk = (xs: typeof built.steps): void => { for (const x of xs) { kinds.add(x.op); if (x.kind === 'fork' || x.kind === 'thread') walk(x.steps); } };
+      walk(built.steps);
+      thp += acts.filter((a) => /type: thp/.test(a.lines[0])).length;
+      t.same(strip(built), strip(parsed), `seed 5 #${i} ${mode.kind}: ${acts.length} actions, the same steps, positions, names and config`);
+    }
+  }
+  t.same([...kinds].sort(), ['CHECK_EXCLUSIVE', 'EXCLUSIVE', 'MIGRATE_TO_DEV', 'MIGRATE_TO_SYS', 'READ', 'RELEASE', 'SNAPSHOT', 'WRITE',
+    'V5_MIGRATE', 'V5_READ', 'V5_SNAPSHOT', 'V5_WRITE', 'exit', 'fork', 'join', 'load', 'madvise', 'mmap', 'mprotect', 'munmap', 'open', 'store', 'thread'].filter((k) => kinds.has(k) || k !== 'exit').sort(), 'every kind of action is generated');
+  t.ok(thp > 0, `THP windows too (${thp})`);
+  t.end();
+});
 
 t.test('the 6.12 dmirror_do_read() oops is known 6.12 behaviour, not a model failure', (t) => {
   const text = readFileSync(join(ROOT, 'scenarios/dmirror-do-read-oops-mprotect.yaml'), 'utf8').replace(/, expect: \{ report: \{ oops: dmirror_do_read \} \} \}/, ' }');
@@ -55,59 +68,24 @@ t.test('the 6.12 dmirror_do_read() oops is known 6.12 behaviour, not a model fai
   t.end();
 });
 
-/** A batch on a broken model: its failures, each checked to be minimised and to replay. */
-function caught(t: Test, what: string, brk: (c: BootedCase) => void, kind: RegExp, count = 30): void {
-  const s = fuzz(3, count, PRIVATE, { onKernel: brk });
-  const model = s.failures.filter((f) => !f.known);
-  t.ok(model.length > 0, `${what}: the fuzzer reports model failures (${model.length} of ${count})`);
-  const f = model[0];
-  t.match(f.kind, kind, `${what}: ${f.kind}: ${f.detail}`);
-  t.ok(f.steps <= 8, `${what}: minimised to ${f.steps} actions`);
-  t.ok(replay(f.yaml, brk).length > 0, `${what}: the minimised scenario fails when replayed with hmm-test run`);
-  t.same(replay(f.yaml), [], `${what}: and passes on the unbroken model`);
-  t.equal(runFuzzScenario(f.yaml, 'min.yaml', brk).kind, f.kind, `${what}: the same failure recurs`);
-}
-
-t.test('break it: broken mechanisms are caught and minimised', (t) => {
-  caught(t, 'copy_page copies nothing', (c) => { c.k.arch.copyPage = () => {}; }, /^invariant data$/);
-  caught(t, 'MADV_DONTNEED zaps nothing', (c) => { c.k.inject.zapPageRangeSingle = () => {}; }, /^invariant data$/);
-  t.end();
-});
-
-t.test('break it: a migration that loses the new page\'s reference is caught by the page-count invariant', (t) => {
-  const brk = (c: BootedCase) => {
-    const copy = c.k.arch.copyPage;
-    c.k.arch.copyPage = (k, to, from) => { copy(k, to, from); const b = k.memmap.block(to); b.refcount[to - b.basePfn]--; };
-  };
-  const s = fuzz(3, 30, PRIVATE, { onKernel: brk });
-  t.ok(s.failures.length > 0 && s.failures.every((f) => !f.known), 'every failure is a model failure');
-  const f = s.failures.find((x) => x.kind === 'invariant page counts');
-  t.ok(f, 'refcount < mapcount is found before a put_page() underflows');
-  t.match(f!.detail, /invariant: page counts: pfn 0x[0-9a-f]+ refcount 0, mapcount 1$/);
-  t.ok(f!.steps <= 8, `minimised to ${f!.steps} actions`);
-  t.equal(runFuzzScenario(f!.yaml, 'min.yaml', brk).kind, 'invariant page counts', 'the minimised scenario fails the same way');
-  t.equal(runFuzzScenario(f!.yaml, 'min.yaml').kind, null, 'and passes on the unbroken model');
-  t.end();
-});
-
 t.test('hmm-test fuzz as a user runs it', (t) => {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete env.NODE_OPTIONS;
   const out = mkdtempSync(join(tmpdir(), 'hmm-fuzz-'));
   const hmm = (args: string[]) => spawnSync(join(ROOT, 'bin/hmm-test'), args, { encoding: 'utf8', env, cwd: ROOT });
-  const ok = hmm(['fuzz', '--seed', '7', '--count', '6', '--coherent', '0x100000000', '0x140000000', '--out', out]);
+  const ok = hmm(['fuzz', '--seed', '7', '--count', '2', '--deep', '--coherent', '0x100000000', '0x140000000', '--out', out]);
   t.equal(ok.status, 0, ok.stderr);
-  t.match(ok.stdout, /^fuzz seed 7 coherent: 6 scenarios, \d+ actions: \d+ passed, \d+ known 6\.12 behaviour, 0 model failure\(s\) \(\d+ actions\/s\)\n$/m);
-  const c = hmm(['fuzz', '--count', '2', '--emit-c', '--out', out]);
+  t.match(ok.stdout, /^fuzz seed 7 coherent: 2 scenarios, \d+ actions: \d+ passed, \d+ known 6\.12 behaviour, 0 model failure\(s\) \(\d+ actions\/s\)\n$/m);
+  const c = hmm(['fuzz', '--seed', '2', '--count', '2', '--emit-c', '--out', out]);
   t.equal(c.status, 0, c.stderr);
-  t.same(readdirSync(out).filter((f) => f.startsWith('fuzz-1-')).sort(), ['fuzz-1-0.c', 'fuzz-1-0.yaml', 'fuzz-1-1.c', 'fuzz-1-1.yaml']);
-  for (const f of ['fuzz-1-0', 'fuzz-1-1']) {
+  t.same(readdirSync(out).filter((f) => f.startsWith('fuzz-2-')).sort(), ['fuzz-2-0.c', 'fuzz-2-0.yaml', 'fuzz-2-1.c', 'fuzz-2-1.yaml']);
+  for (const f of ['fuzz-2-0', 'fuzz-2-1']) {
     // As tests/emit_c.test.ts compiles the examples' programs.
     const cc = spawnSync('gcc', ['-static', '-pthread', '-Wall', '-Wextra', '-Werror', '-Wno-unused-function', '-Wno-unused-parameter', '-O1',
       '-o', join(out, f), join(out, `${f}.c`)], { encoding: 'utf8' });
     t.equal(cc.status, 0, `${f}.c compiles: ${cc.stderr}`);
   }
-  const replayed = hmm(['run', join(out, 'fuzz-1-0.yaml')]);
+  const replayed = hmm(['run', join(out, 'fuzz-2-0.yaml')]);
   t.equal(replayed.status, 0, 'a generated scenario replays with hmm-test run');
   for (const [args, msg] of [
     [['fuzz', '--count', '0'], /^hmm-test: --count "0" is not a count: give an integer from 1 to 9999999\n$/],

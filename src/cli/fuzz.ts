@@ -18,6 +18,8 @@ export interface FuzzCommandOptions {
   mode: FuzzMode;
   out: string;
   emitC: boolean;
+  /** Walk the device free lists after each scenario's last action. */
+  deep?: boolean;
   say: (l: string) => void;
 }
 
@@ -44,7 +46,7 @@ export function fuzzCommand(o: FuzzCommandOptions): number {
     return 0;
   }
   const t0 = performance.now();
-  const s = fuzz(o.seed, o.count, o.mode);
+  const s = fuzz(o.seed, o.count, o.mode, { deep: o.deep });
   const ms = performance.now() - t0;
   let model = 0;
   if (s.failures.length) outDir(o.out);

@@ -252,7 +252,8 @@ export async function run(argv: string[]): Promise<number> {
     .option('--coherent', '6.12\'s DEVICE_COHERENT devices on the two SPM addresses')
     .option('--out <dir>', 'where the minimised failures go', 'fuzz-failures')
     .option('--emit-c', 'write the batch as scenario files and C programs for a real kernel to --out instead of running it')
-    .action((addrs: string[], opts: { seed: string; count: string; coherent?: boolean; out: string; emitC?: boolean }) => {
+    .option('--deep', 'also walk every device free list after each scenario\'s last action (O(free device pages))')
+    .action((addrs: string[], opts: { seed: string; count: string; coherent?: boolean; out: string; emitC?: boolean; deep?: boolean }) => {
       if (addrs.length !== 0 && addrs.length !== 2) throw new UsageError(`fuzz takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1), not ${addrs.length}`);
       if (opts.coherent && addrs.length === 0) throw new UsageError('--coherent needs the two SPM addresses: hmm-test fuzz --coherent 0x100000000 0x140000000');
       if (!/^[1-9][0-9]{0,6}$/.test(opts.count)) throw new UsageError(`--count "${opts.count}" is not a count: give an integer from 1 to 9999999`);
@@ -261,7 +262,7 @@ export async function run(argv: string[]): Promise<number> {
       if (problem !== null) throw new UsageError(problem);
       const mode = addrs.length === 0 ? { kind: 'private' as const }
         : { kind: opts.coherent ? 'coherent' as const : 'generic' as const, spm0: params.spm_addr_dev0, spm1: params.spm_addr_dev1 };
-      code = fuzzCommand({ seed: parseSeed(opts.seed), count: Number(opts.count), mode, out: opts.out, emitC: opts.emitC === true, say: (l) => writeOut(`${l}\n`) });
+      code = fuzzCommand({ seed: parseSeed(opts.seed), count: Number(opts.count), mode, out: opts.out, emitC: opts.emitC === true, deep: opts.deep === true, say: (l) => writeOut(`${l}\n`) });
     });
 
   program

@@ -66,6 +66,13 @@ export class DevicePageTable {
     }
   }
 
+  /** xa_for_each(): every entry, by index (the debug check's walk: O(chunks in use)). */
+  forEach(fn: (index: number, entry: number) => void): void {
+    for (const [key, c] of this.chunks) {
+      for (let i = 0; i < CHUNK; i++) if (c[i] !== 0) fn(key * CHUNK + i, c[i]);
+    }
+  }
+
   /** xa_destroy(). */
   destroy(): void {
     this.chunks.clear();

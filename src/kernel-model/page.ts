@@ -246,6 +246,11 @@ export class Memmap {
     return b !== undefined && b.pgmapRef !== 0;
   }
 
+  /** The block of pfn if it was created, without creating it (whole-state checks, debug_vm.ts). */
+  createdBlock(pfn: number): MemBlock | undefined {
+    return this.blocks.get(Math.floor(pfn / MEMBLOCK_PAGES));
+  }
+
   /** Whether any page of the device pfns [startPfn, startPfn + npages) is in use (MemBlock.pgmapRef). */
   devRangeInUse(startPfn: number, npages: number): boolean {
     for (let base = startPfn - Memmap.slot(startPfn); base < startPfn + npages; base += MEMBLOCK_PAGES) {

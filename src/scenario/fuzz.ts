@@ -3,147 +3,22 @@
  * hmm-test fuzz: random scenarios from a seeded generator, written as
  * scenario YAML and parsed back (so generator and format cannot drift),
  * run by the interpreter with invariants checked after every action:
- * refcount >= mapcount >= 0 on every struct page, what the CPU and the
- * device read against a shadow of what was last written, and the unload
- * check (every page back). A failure is minimised by dropping actions
+ * checkInvariants() (src/dmirror/check.ts: struct pages against the page
+ * tables, mirrors against the CPU page table, device pages; the device
+ * free lists walked after the last action), what the CPU and the device
+ * read against a shadow of what was last written, and the unload check
+ * (every page back). A failure is minimised by dropping actions
  * while the same kind of failure recurs.
  */
-import { Prng } from '../kernel-model/random.js';
 import type { BootedCase } from '../runner.js';
-import { MEMBLOCK_PAGES } from '../kernel-model/page.js';
 import { HostMemory } from '../kernel-model/page_data.js';
+import { checkInvariants } from '../dmirror/check.js';
 import { parseScenario } from './parse.js';
 import { runScenario, type StepEvent } from './run.js';
 import type { Scenario, Step } from './scenario.js';
+import { type Action, type FuzzMode, type GenOptions, DEFAULT_GEN, generate, scenarioText, buildScenario } from './fuzz_gen.js';
 
-export type FuzzMode = { kind: 'private' } | { kind: 'coherent' | 'generic'; spm0: number; spm1: number };
-
-/** One top-level action of a generated scenario; `yaml(expect)` is its list item (one or more lines). */
-interface Action {
-  yaml: (expect?: string) => string;
-}
-
-interface GenBuf {
-  name: string;
-  pages: number;
-  /** Per page: 0 unmapped, 1 PROT_NONE, 2 read-only, 3 read-write. */
-  prot: Uint8Array;
-}
-
-const PROTS = ['none', 'r', 'rw'] as const;
-const CMDS = ['READ', 'WRITE', 'MIGRATE_TO_DEV', 'MIGRATE_TO_SYS', 'SNAPSHOT', 'EXCLUSIVE', 'CHECK_EXCLUSIVE'];
-const KINDS: Array<{ type: string; share: string }> = [
-  { type: 'anon', share: 'private' }, { type: 'anon', share: 'private' }, { type: 'anon', share: 'shared' },
-  { type: 'file', share: 'shared' }, { type: 'file', share: 'private' },
-];
-
-class Gen {
-  constructor(readonly r: Prng) {}
-  below(n: number): number {
-    return this.r.u32() % n;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.below(xs.length)];
-  }
-  /** A run of up to 4 pages of one buffer whose every page has prot >= min; null when there is none. */
-  range(bufs: GenBuf[], min: number): { b: GenBuf; first: number; count: number } | null {
-    for (let tries = 0; tries < 8; tries++) {
-      const b = this.pick(bufs);
-      const first = this.below(b.pages);
-      if (b.prot[first] < min) continue;
-      let count = 1;
-      const want = 1 + this.below(4);
-      while (count < want && first + count < b.pages && b.prot[first + count] >= min) count++;
-      return { b, first, count };
-    }
-    return null;
-  }
-}
-
-const pagesOf = (first: number, count: number) => (count === 1 ? `${first}` : `"${first}-${first + count - 1}"`);
-const withExpect = (body: string, expect?: string) => (expect ? `${body}, expect: { ${expect} }` : body);
-
-/** The module block of a mode. */
-function moduleYaml(mode: FuzzMode): string {
-  if (mode.kind === 'private') return '';
-  return `  module: { spm_addr_dev0: 0x${mode.spm0.toString(16)}, spm_addr_dev1: 0x${mode.spm1.toString(16)}, spm_type: ${mode.kind} }\n`;
-}
-
-/** A random scenario: a few buffers and 10-40 actions. */
-export function generate(seed: number, index: number, mode: FuzzMode = { kind: 'private' }): Action[] {
-  const g = new Gen(new Prng((Math.imul(seed, 0x9e3779b1) ^ (index * 0x85ebca6b)) >>> 0));
-  // 6.12's coherent devices are /dev/hmm_dmirror2 and 3 (0 and 1 stay private); the seed's generic ones are 0 and 1.
-  const d0 = mode.kind === 'coherent' ? 2 : 0;
-  const devName = () => `dmirror${d0 + g.below(2)}`;
-  const acts: Action[] = [
-    { yaml: () => `  - open: ${d0}` }, { yaml: () => `  - open: ${d0 + 1}` },
-  ];
-  const bufs: GenBuf[] = [];
-  const nbufs = 1 + g.below(3);
-  for (let i = 0; i < nbufs; i++) {
-    const k = g.pick(KINDS), pages = 1 + g.below(8), name = `b${i}`;
-    bufs.push({ name, pages, prot: new Uint8Array(pages).fill(3) });
-    acts.push({ yaml: () => `  - mmap: { name: ${name}, pages: ${pages}, type: ${k.type}, share: ${k.share} }` });
-  }
-  const nsteps = 10 + g.below(31) - acts.length;
-  let pat = 0;
-  for (let i = 0; i < nsteps; i++) {
-    const what = g.below(100);
-    if (what < 22) {
-      const rg = g.range(bufs, 3);
-      if (!rg) continue;
-      const body = `store: { buf: ${rg.b.name}, pages: ${pagesOf(rg.first, rg.count)}, pattern: index+${++pat} }`;
-      acts.push({ yaml: () => `  - ${body}` });
-    } else if (what < 36) {
-      const rg = g.range(bufs, 2);
-      if (!rg) continue;
-      const { b } = rg;
-      acts.push({ yaml: (e) => `  - ${withExpect(`load: { buf: ${b.name}, pages: ${pagesOf(rg.first, rg.count)}`, e)} }` });
-    } else if (what < 70) {
-      const rg = g.range(bufs, 1);
-      if (!rg) continue;
-      const op = g.pick(CMDS), dev = devName(), b = rg.b.name, pages = pagesOf(rg.first, rg.count);
-      const data = op === 'WRITE' ? `, data: index+${++pat}` : '';
-      acts.push({ yaml: (e) => `  - ${withExpect(`${op}: { dev: ${dev}, buf: ${b}, pages: ${pages}${data}`, e)} }` });
-    } else if (what < 74) {
-      const dev = devName();
-      acts.push({ yaml: () => `  - RELEASE: { dev: ${dev} }` });
-    } else if (what < 82) {
-      const rg = g.range(bufs, 1);
-      if (!rg) continue;
-      const advice = g.pick(['MADV_DONTNEED', 'MADV_FREE']);
-      acts.push({ yaml: () => `  - madvise: { buf: ${rg.b.name}, pages: ${pagesOf(rg.first, rg.count)}, advice: ${advice} }` });
-    } else if (what < 90) {
-      const rg = g.range(bufs, 1);
-      if (!rg) continue;
-      const p = g.below(3);
-      rg.b.prot.fill(p + 1, rg.first, rg.first + rg.count);
-      acts.push({ yaml: () => `  - mprotect: { buf: ${rg.b.name}, pages: ${pagesOf(rg.first, rg.count)}, prot: ${PROTS[p]} }` });
-    } else if (what < 94) {
-      const rg = g.range(bufs, 1);
-      if (!rg) continue;
-      rg.b.prot.fill(0, rg.first, rg.first + rg.count);
-      acts.push({ yaml: () => `  - munmap: { buf: ${rg.b.name}, pages: ${pagesOf(rg.first, rg.count)} }` });
-    } else {
-      // A short child: CPU stores and loads of its copy (its dmirror fds are the parent's mm's mirrors).
-      const lines: string[] = [];
-      for (let j = 1 + g.below(3); j > 0; j--) {
-        const w = g.below(2) === 0, rg = g.range(bufs, w ? 3 : 2);
-        if (!rg) continue;
-        const pages = pagesOf(rg.first, rg.count);
-        lines.push(w ? `      - store: { buf: ${rg.b.name}, pages: ${pages}, pattern: index+${++pat} }` : `      - load: { buf: ${rg.b.name}, pages: ${pages} }`);
-      }
-      const name = `c${i}`;
-      acts.push({ yaml: () => [`  - fork:`, `      name: ${name}`, `      steps:`, ...(lines.length ? lines : ['      - exit: 0'])].join('\n') });
-    }
-  }
-  return acts;
-}
-
-export function scenarioText(acts: Action[], mode: FuzzMode, name: string, expectAt = -1, expect?: string): string {
-  const body = acts.map((a, i) => a.yaml(i === expectAt ? expect : undefined)).join('\n');
-  return `name: ${name}\nconfig:\n  kernel: "6.12"\n${moduleYaml(mode)}steps:\n${body}\n`;
-}
+export { type Action, type FuzzMode, type GenOptions, DEFAULT_GEN, generate, scenarioText, buildScenario };
 
 /** Per buffer, per page: the K of the `index+K` last written there, 0 for zeroes. */
 interface ShadowBuf {
@@ -171,8 +46,15 @@ export class Invariants {
   dataFault: DataFault | null = null;
   /** How many actions the hook saw. */
   actions = 0;
+  /** Walk the device free lists after every action too (tests; fuzz walks them once, before the process exits). */
+  freeListsEvery = false;
+  /** With `deep`, the scenario's last top-level action, after which the device free lists are walked. */
+  last: Step | null = null;
+  /** The labels of the scenario's threads ('t0: '): they share the process's memory, so its shadow. */
+  readonly threads = new Set<string>();
 
   private shadow(label: string): Map<string, ShadowBuf> {
+    if (this.threads.has(label)) label = '';
     let s = this.shadows.get(label);
     if (s === undefined) {
       // A child starts with a copy of its parent's private memory and shares its shared mappings.
@@ -201,7 +83,7 @@ export class Invariants {
         break;
       }
       case 'cmd':
-        if (s.op === 'WRITE' && ev.ret === 0 && s.range && s.data) sh.get(s.range.buf)!.k.fill(patternK(s.data.text), s.range.first, s.range.first + s.range.count);
+        if (s.op.endsWith('WRITE') && ev.ret === 0 && s.range && s.data) sh.get(s.range.buf)!.k.fill(patternK(s.data.text), s.range.first, s.range.first + s.range.count);
         break;
       case 'fork':
         this.shadows.delete(`${s.name}: `);
@@ -216,7 +98,9 @@ export class Invariants {
         return `data: ${detail}`;
       }
     }
-    return pageCounts(ev.c);
+    // With `deep`, the device free lists are walked (O(free pages)) after the scenario's last action, before the process exits.
+    const bad = checkInvariants(ev.c.k, { freeLists: this.freeListsEvery || (ev.label === '' && ev.step === this.last) });
+    return bad.length ? `${bad[0]}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}` : null;
   };
 
   private compare(b: ShadowBuf, first: number, got: Int32Array): { page: number; k: number; detail: string } | null {
@@ -233,19 +117,19 @@ export class Invariants {
   }
 }
 
-/** Every struct page: no negative count, refcount >= mapcount (each mapping holds a reference). */
-export function pageCounts(c: BootedCase): string | null {
-  for (const b of c.k.memmap.createdBlocks()) {
-    // A device block no page of which holds its pgmap has only free pages (MemBlock.pgmapRef).
-    if (b.pgmap !== null && b.pgmapRef === 0) continue;
-    const rc = b.refcount, mc = b.mapcount;
-    for (let i = 0; i < MEMBLOCK_PAGES; i++) {
-      if (rc[i] < 0 || mc[i] < 0 || mc[i] > rc[i]) {
-        return `page counts: pfn 0x${(b.basePfn + i).toString(16)} refcount ${rc[i]}, mapcount ${mc[i]}`;
-      }
-    }
-  }
-  return null;
+/**
+ * The kind of a broken invariant, the same whichever pfn, address or count
+ * it names (minimise() keeps a reduction while the kind recurs).
+ */
+export function invariantKind(detail: string): string {
+  const norm = (x: string) => x.replace(/0x[0-9a-f]+|\d+/g, 'N');
+  if (detail.startsWith('data:')) return 'data';
+  const vm = /^(VM_BUG_ON_PAGE\(.*?\)): page:/.exec(detail);
+  if (vm) return norm(vm[1]);
+  const one = detail.replace(/ \(and \d+ more\)$/, '');
+  if (/ is stale: /.test(one)) return `stale mirror entry: ${norm(one.replace(/^.* is stale: /, '').replace(/,? (there|whose backing page is \S+)\b/g, ''))}`;
+  const m = /^(?:BUG|WARNING): (?:hmm_dmirror\d+: )?([^:(]+)/.exec(detail);
+  return norm(m ? m[1].trim() : detail.slice(0, 40));
 }
 
 export interface FuzzOutcome {
@@ -275,15 +159,25 @@ function known612(line: string, privateDevices: boolean): boolean {
     /REPORT oops dmirror_do_read:/.test(line);
 }
 
-/** One scenario text run with the invariants; what kind of failure it had. */
-export function runFuzzScenario(text: string, file: string, onKernel?: (c: BootedCase) => void, hostMemory = new HostMemory()): FuzzOutcome {
+export interface FuzzRunOptions {
+  onKernel?: (c: BootedCase) => void;
+  hostMemory?: HostMemory;
+  /** Walk the device free lists after the last action too (O(free device pages): not on by default). */
+  deep?: boolean;
+}
+
+/** A scenario (or its text) run with the invariants; what kind of failure it had. */
+export function runFuzzScenario(scenario: Scenario | string, file: string, opts: FuzzRunOptions = {}): FuzzOutcome {
   let sc: Scenario;
   try {
-    sc = parseScenario(text, file);
+    sc = typeof scenario === 'string' ? parseScenario(scenario, file) : scenario;
   } catch (e) {
     return { kind: `parse`, known: false, detail: (e as Error).message, actions: 0, actionMs: 0, dataFault: null };
   }
+  const { onKernel, hostMemory = new HostMemory() } = opts;
   const inv = new Invariants();
+  if (opts.deep) inv.last = sc.steps.at(-1) ?? null;
+  for (const st of sc.steps) if (st.kind === 'thread') inv.threads.add(`${st.name}: `);
   let t0 = 0, t1 = 0;
   const hook = (ev: StepEvent) => { const r = inv.hook(ev); t1 = performance.now(); return r; };
   const booted = (c: BootedCase) => { onKernel?.(c); t0 = t1 = performance.now(); };
@@ -306,14 +200,15 @@ export function runFuzzScenario(text: string, file: string, onKernel?: (c: Boote
   // An invariant names the failure even when an expectation on the same action (a restated one) failed first.
   const f = failed.find((x) => / invariant$/.test(x.name)) ?? failed[0];
   if (f === undefined) return { ...base, kind: null, known: false, detail: '' };
-  const inv_ = / invariant$/.test(f.name) ? `invariant ${f.detail.split(':')[0]}` : / unload: /.test(f.name) ? 'leak at unload' : `check ${f.name.replace(/^\S+ /, '')}`;
+  const inv_ = / invariant$/.test(f.name) ? `invariant ${invariantKind(f.detail)}` : / unload: /.test(f.name) ? 'leak at unload' : `check ${f.name.replace(/^\S+ /, '')}`;
   return { ...base, kind: inv_, known: false, detail: `${f.name}: ${f.detail}` };
 }
 
 /** Delta debugging over the top-level actions: drop chunks while the same kind of failure recurs. */
-export function minimise(acts: Action[], mode: FuzzMode, kind: string, onKernel?: (c: BootedCase) => void, host = new HostMemory()): { acts: Action[]; outcome: FuzzOutcome } {
+export function minimise(acts: Action[], mode: FuzzMode, kind: string, opts: FuzzRunOptions = {}): { acts: Action[]; outcome: FuzzOutcome } {
   const fails = (xs: Action[]) => {
-    const o = runFuzzScenario(scenarioText(xs, mode, 'min'), 'min.yaml', onKernel, host);
+    // Parsed, not built: dropping an mmap, a thread or its join leaves a scenario parse.ts refuses (kind 'parse').
+    const o = runFuzzScenario(scenarioText(xs, mode, 'min'), 'min.yaml', opts);
     return o.kind === kind ? o : null;
   };
   let cur = acts, last = fails(cur)!;
@@ -346,24 +241,39 @@ export interface FuzzSummary {
   /** Wall time of the actions alone (FuzzOutcome.actionMs), summed. */
   actionMs: number;
   passed: number;
+  /** Scenarios that hit known 6.12 behaviour; the first of each kind is minimised into `failures`. */
   known: number;
   failures: FuzzFailure[];
 }
 
+export interface FuzzOptions {
+  onKernel?: (c: BootedCase) => void;
+  /** See FuzzRunOptions.deep. */
+  deep?: boolean;
+  /** Scenario lengths (default DEFAULT_GEN). */
+  gen?: GenOptions;
+}
+
 /** A batch: `count` scenarios of `seed`, each failure minimised. */
-export function fuzz(seed: number, count: number, mode: FuzzMode, opts: { onKernel?: (c: BootedCase) => void } = {}): FuzzSummary {
+export function fuzz(seed: number, count: number, mode: FuzzMode, opts: FuzzOptions = {}): FuzzSummary {
   const sum: FuzzSummary = { scenarios: count, actions: 0, actionMs: 0, passed: 0, known: 0, failures: [] };
   // One host's memory for the batch, as `hmm-test run` has: each kernel takes back the buffers the last one gave up.
-  const host = new HostMemory();
+  const run: FuzzRunOptions = { onKernel: opts.onKernel, deep: opts.deep, hostMemory: new HostMemory() };
+  const knownSeen = new Set<string>();
   for (let i = 0; i < count; i++) {
-    const acts = generate(seed, i, mode);
-    const name = `fuzz seed ${seed} #${i}`;
-    const o = runFuzzScenario(scenarioText(acts, mode, name), `fuzz-${seed}-${i}.yaml`, opts.onKernel, host);
+    const acts = generate(seed, i, mode, opts.gen);
+    const name = `fuzz seed ${seed} #${i}`, file = `fuzz-${seed}-${i}.yaml`;
+    const o = runFuzzScenario(buildScenario(acts, mode, name, file), file, run);
     sum.actions += o.actions;
     sum.actionMs += o.actionMs;
     if (o.kind === null) { sum.passed++; continue; }
-    if (o.known) sum.known++;
-    const m = minimise(acts, mode, o.kind, opts.onKernel, host);
+    if (o.known) {
+      sum.known++;
+      // Known 6.12 behaviour is minimised once per kind and batch: one reproducer says it all.
+      if (knownSeen.has(o.kind)) continue;
+      knownSeen.add(o.kind);
+    }
+    const m = minimise(acts, mode, o.kind, run);
     const df = m.outcome.dataFault;
     const text = scenarioText(m.acts, mode, `${name} (minimised: ${o.kind})`);
     const yaml = df === null ? text : restate(text, df);

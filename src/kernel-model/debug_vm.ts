@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The model's CONFIG_DEBUG_VM: a whole-state check of struct pages against
+ * the page tables that map them, for hmm-test fuzz and for tests (never on
+ * a system-call path). The kernel checks these piecemeal (VM_BUG_ON_PAGE()
+ * in the rmap helpers, bad_page() at free, check_mm()'s "Bad rss-counter
+ * state" at exit); here they are checked all at once, between two actions,
+ * when no page is in flight:
+ *  - every page a pte, a PMD, a device-private or a device-exclusive entry
+ *    names is live (refcount > 0, not on a free list), and its refcount
+ *    covers what holds it: each entry one reference, the page cache one;
+ *  - page_mapcount() equals the ptes and entries that map the page (a
+ *    device-exclusive entry counts only with DEVICE_EXCLUSIVE_KEEP_MAPCOUNT,
+ *    6.12 drops the rmap when it installs one); a large folio's
+ *    _entire_mapcount, _large_mapcount and _nr_pages_mapped equal its PMD
+ *    mappings, all its mappings and its pages mapped by a pte;
+ *  - only a device-private entry names a device-private page (the CPU
+ *    cannot map one);
+ *  - each mm's rss counters equal the entries counted (check_mm()).
+ * Cost: one pass over the pte tables and huge PMDs that exist, O(mapped
+ * memory), and a Map of the pages found; struct pages no entry names are
+ * not visited (the unload check and bad_page() cover those).
+ * Reports read as the kernel prints them: dump_page()'s line and the
+ * VM_BUG_ON_PAGE() condition that failed, or check_mm()'s line.
+ */
+import type { Kernel } from './kernel.js';
+import { Memmap, type Page, PAGE_SIZE, PMD_SIZE, PTRS_PER_PTE, HPAGE_PMD_NR, PG_anon, PG_buddy, PG_compound } from './page.js';
+import { ptePresent, pteSpecial, swpType, isDevicePrivateEntry, isDeviceExclusiveEntry, isMigrationEntry } from './pgtable.js';
+import { compoundHead, folioOrder } from './page_alloc.js';
+import { isDevicePrivatePage } from './memremap.js';
+import type { MmStruct } from './mm.js';
+import { DEVICE_EXCLUSIVE_KEEP_MAPCOUNT } from './changes.js';
+
+/** What the page tables hold of one page, counted by the walk. */
+export interface PageUse {
+  /** Present ptes (not special). */
+  ptes: number;
+  /** Device-private entries. */
+  devicePrivate: number;
+  /** Device-exclusive entries. */
+  exclusive: number;
+  /** PMD (or hugetlb) mappings of the folio, counted on its head. */
+  pmds: number;
+  /** The first entry found, for a report ("mm 3 0x7f0000001000 pte"): its mm, address and kind. */
+  mm: number;
+  addr: number;
+  kind: string;
+}
+
+/**
+ * The walk's result: every page an entry names, and what is wrong. One per
+ * kernel, reused by the next walk (its PageUse records too: a check after
+ * every action allocates nothing per page).
+ */
+export interface VmWalk {
+  uses: Map<Page, PageUse>;
+  reports: string[];
+  /** PageUse records to reuse, and how many of them are taken. */
+  pool: PageUse[];
+  taken: number;
+}
+
+const walks = new WeakMap<Kernel, VmWalk>();
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** The mms of the kernel's live tasks, each once (threads share theirs). */
+export function liveMms(k: Kernel): MmStruct[] {
+  const mms = new Set<MmStruct>();
+  for (const t of k.tasks.values()) if (t.mm !== null && t.mm.mmUsers > 0) mms.add(t.mm);
+  return [...mms];
+}
+
+/** dump_page()'s first line (mm/debug.c: __dump_page()). */
+export function dumpPageLine(k: Kernel, page: Page): string {
+  const b = k.memmap.block(page), i = Memmap.slot(page);
+  return `page: refcount:${b.refcount[i]} mapcount:${b.mapcount[i]} mapping:${b.mapping[i] ? hex(Math.abs(b.mapping[i])) : '0000000000000000'} ` +
+    `index:${hex(b.index[i])} pfn:${hex(page)}`;
+}
+
+function use(w: VmWalk, page: Page, mm: number, addr: number, kind: string): PageUse {
+  let u = w.uses.get(page);
+  if (u === undefined) {
+    u = w.pool[w.taken];
+    if (u === undefined) w.pool.push(u = { ptes: 0, devicePrivate: 0, exclusive: 0, pmds: 0, mm, addr, kind });
+    else { u.ptes = u.devicePrivate = u.exclusive = u.pmds = 0; u.mm = mm; u.addr = addr; u.kind = kind; }
+    w.taken++;
+    w.uses.set(page, u);
+  }
+  return u;
+}
+
+/** One mm's entries into the walk; returns the rss the entries stand for. */
+function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: number } {
+  const rss = { anon: 0, file: 0 };
+  const count = (page: Page, nr: number) => {
+    const b = k.memmap.block(page), i = Memmap.slot(page);
+    const anon = b.flags[i] & PG_compound ? (k.memmap.block(compoundHead(k, page)).flags[Memmap.slot(compoundHead(k, page))] & PG_anon) : b.flags[i] & PG_anon;
+    if (anon) rss.anon += nr;
+    else rss.file += nr;
+  };
+  for (const [key, t] of mm.pgtable.tables) {
+    if (t.used === 0) continue;
+    for (let i = 0; i < PTRS_PER_PTE; i++) {
+      const v = t.val[i];
+      if (v === 0) continue;
+      const page = t.pfn[i], addr = key * PMD_SIZE + i * PAGE_SIZE, where = () => `mm ${mm.id} ${hex(addr)}`;
+      if (ptePresent(v)) {
+        if (pteSpecial(v)) continue; // the zero page, a VM_PFNMAP pfn: no struct page counts
+        use(w, page, mm.id, addr, 'pte').ptes++;
+        count(page, 1);
+      } else if (isDevicePrivateEntry(v)) {
+        use(w, page, mm.id, addr, 'device-private entry').devicePrivate++;
+        count(page, 1);
+      } else if (isDeviceExclusiveEntry(v)) {
+        use(w, page, mm.id, addr, 'device-exclusive entry').exclusive++;
+        count(page, 1);
+      } else if (isMigrationEntry(v)) {
+        w.reports.push(`BUG: migration entry left in place: ${where()} names pfn ${hex(page)} between two system calls (model: no migration is running)`);
+      } else {
+        w.reports.push(`BUG: Bad swap entry type ${swpType(v)} at ${where()}`);
+      }
+    }
+  }
+  for (const [key, h] of mm.pgtable.huge) {
+    if (!ptePresent(h.val)) {
+      w.reports.push(`BUG: non-present huge PMD left in place at mm ${mm.id} ${hex(key * PMD_SIZE)} (model: no migration is running)`);
+      continue;
+    }
+    if (pteSpecial(h.val)) continue; // the huge zero page
+    const head = compoundHead(k, h.pfn);
+    use(w, head, mm.id, key * PMD_SIZE, 'pmd').pmds++;
+    // A hugetlb mapping is not in rss (hugetlb_usage); a THP PMD is HPAGE_PMD_NR pages of it.
+    if (!k.pageAlloc.large.get(head)?.hugetlb) count(head, HPAGE_PMD_NR);
+  }
+  return rss;
+}
+
+/** Walk every live mm's page tables; the per-page and per-folio checks follow in checkVmInvariants(). */
+export function walkVm(k: Kernel): VmWalk {
+  let w = walks.get(k);
+  if (w === undefined) walks.set(k, w = { uses: new Map(), reports: [], pool: [], taken: 0 });
+  w.uses.clear();
+  w.reports = [];
+  w.taken = 0;
+  for (const mm of liveMms(k)) {
+    const rss = walkMm(k, mm, w);
+    if (rss.anon !== mm.rssAnon) w.reports.push(`BUG: Bad rss-counter state mm:${mm.id} type:MM_ANONPAGES val:${mm.rssAnon} (model: the page tables map ${rss.anon})`);
+    if (rss.file !== mm.rssFile) w.reports.push(`BUG: Bad rss-counter state mm:${mm.id} type:MM_FILEPAGES+MM_SHMEMPAGES val:${mm.rssFile} (model: the page tables map ${rss.file})`);
+  }
+  return w;
+}
+
+/** The report of one page whose counts do not match what maps it. */
+function bad(k: Kernel, page: Page, cond: string, why: string): string {
+  return `VM_BUG_ON_PAGE(${cond}): ${dumpPageLine(k, page)}: ${why}`;
+}
+
+/**
+ * Check the struct pages every entry names against the entries (see the
+ * file comment). Returns the walk, whose `reports` are the broken
+ * invariants, one line each, empty when all hold.
+ */
+export function checkVmInvariants(k: Kernel): VmWalk {
+  const w = walkVm(k);
+  const keep = k.has(DEVICE_EXCLUSIVE_KEEP_MAPCOUNT);
+  const folios = new Map<Page, { ptes: number; pagesMapped: number; refs: number; pmds: number }>();
+  for (const [page, u] of w.uses) {
+    const b = k.memmap.block(page), i = Memmap.slot(page);
+    const holds = () => `${u.ptes} pte(s), ${u.devicePrivate} device-private, ${u.exclusive} device-exclusive entr(y/ies)${u.pmds ? `, ${u.pmds} PMD(s)` : ''}; first mm ${u.mm} ${hex(u.addr)} ${u.kind}`;
+    if (b.flags[i] & PG_buddy) { w.reports.push(bad(k, page, 'PageBuddy(page)', `a free page is mapped: ${holds()}`)); continue; }
+    if (isDevicePrivatePage(k, page) !== (u.devicePrivate > 0) && (u.devicePrivate > 0 || u.ptes > 0 || u.pmds > 0)) {
+      w.reports.push(bad(k, page, u.devicePrivate ? '!is_device_private_page(page)' : 'is_device_private_page(page)',
+        u.devicePrivate ? `a device-private entry names a page that is not device-private: ${holds()}` : `the CPU maps a device-private page: ${holds()}`));
+    }
+    const pteMaps = u.ptes + u.devicePrivate + (keep ? u.exclusive : 0);
+    const refs = u.ptes + u.devicePrivate + u.exclusive + u.pmds;
+    if (b.flags[i] & PG_compound) {
+      const head = compoundHead(k, page);
+      let f = folios.get(head);
+      if (f === undefined) folios.set(head, f = { ptes: 0, pagesMapped: 0, refs: 0, pmds: 0 });
+      f.ptes += pteMaps;
+      f.pagesMapped += pteMaps > 0 ? 1 : 0;
+      f.refs += refs;
+      f.pmds += u.pmds;
+      // A large folio's page keeps its pte mappings in its own mapcount, its PMD mappings in the folio's.
+      if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps + (page === head ? lfEntire(k, head) : 0)}`, holds()));
+      continue;
+    }
+    if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps}`, holds()));
+    const cache = !(b.flags[i] & PG_anon) && b.mapping[i] !== 0 ? 1 : 0;
+    if (b.refcount[i] < refs + cache) {
+      w.reports.push(bad(k, page, `page_ref_count(page) < ${refs + cache}`, `${holds()}${cache ? ', and the page cache' : ''}`));
+    }
+  }
+  for (const [head, f] of folios) checkFolio(k, head, f, w);
+  return w;
+}
+
+const lfEntire = (k: Kernel, head: Page) => k.pageAlloc.large.get(head)?.entireMapcount ?? 0;
+
+function checkFolio(k: Kernel, head: Page, f: { ptes: number; pagesMapped: number; refs: number; pmds: number }, w: VmWalk): void {
+  const lf = k.pageAlloc.large.get(head);
+  if (lf === undefined) { w.reports.push(bad(k, head, 'folio_test_large(folio)', 'a large folio\'s page has no folio')); return; }
+  const b = k.memmap.block(head), i = Memmap.slot(head);
+  const nr = 1 << folioOrder(k, head);
+  const cache = !(b.flags[i] & PG_anon) && b.mapping[i] !== 0 ? nr : 0;
+  const what = `folio of ${nr} pages: ${f.pmds} PMD mapping(s), ${f.ptes} pte mapping(s) of ${f.pagesMapped} page(s)`;
+  if (lf.entireMapcount !== f.pmds) w.reports.push(bad(k, head, `folio_entire_mapcount(folio) != ${f.pmds}`, `_entire_mapcount ${lf.entireMapcount}; ${what}`));
+  if (lf.largeMapcount !== f.pmds + f.ptes) w.reports.push(bad(k, head, `folio_mapcount(folio) != ${f.pmds + f.ptes}`, `_large_mapcount ${lf.largeMapcount}; ${what}`));
+  if (lf.nrPagesMapped !== f.pagesMapped) w.reports.push(bad(k, head, `folio_nr_pages_mapped(folio) != ${f.pagesMapped}`, `_nr_pages_mapped ${lf.nrPagesMapped}; ${what}`));
+  if (b.refcount[i] < f.refs + cache) w.reports.push(bad(k, head, `folio_ref_count(folio) < ${f.refs + cache}`, `${what}${cache ? ', and the page cache' : ''}`));
+}
