@@ -99,9 +99,70 @@ export class DmirrorDevice {
   cfree = 0;
   /** Head of the free list, linked through zone_device_data. */
   freePages: Page = 0;
+  /**
+   * The part of the free list dmirror_allocate_chunk() pushed and nobody has
+   * popped yet, not written out (see FreeRun): the C writes 65,536 links per
+   * chunk at once, most of which a case never reads. null when empty.
+   */
+  freeRun: FreeRun | null = null;
   cdevice!: CharDev;
   constructor(readonly mod: TestHmm, readonly id: number) {}
   get k(): Kernel { return this.mod.k; }
+}
+
+/**
+ * Pages [first, next) of one chunk, on the free list in descending pfn
+ * order as dmirror_allocate_chunk()'s loop leaves them: page p links to
+ * p - 1, and `first` to `tail` (the list as it was before the chunk). Their
+ * zone_device_data words are not written; dmirrorFreeNext() answers for
+ * them what the C's would hold. Pops take `next - 1` off the top (the only
+ * way into the run from the list head); anything else that would write a
+ * link inside the run writes the run out first (freeRunWriteOut()).
+ */
+export interface FreeRun { first: Page; next: Page; tail: Page }
+
+/** The zone_device_data link of a page on the device's free list. */
+export function dmirrorFreeNext(mdevice: DmirrorDevice, page: Page): Page {
+  const run = mdevice.freeRun;
+  if (run !== null && page >= run.first && page < run.next) return page === run.first ? run.tail : page - 1;
+  return zoneDeviceData(mdevice.k, page);
+}
+
+/** Set the link of a free-list page (the walk that unlinks a chunk's pages). */
+function setFreeNext(mdevice: DmirrorDevice, page: Page, next: Page): void {
+  const run = mdevice.freeRun;
+  if (run !== null && page >= run.first && page < run.next) {
+    if (page === run.first) {
+      run.tail = next;
+      return;
+    }
+    freeRunWriteOut(mdevice);
+  }
+  setZoneDeviceData(mdevice.k, page, next);
+}
+
+/** Write the run's links into zone_device_data, as the C's loop would have. */
+function freeRunWriteOut(mdevice: DmirrorDevice): void {
+  const run = mdevice.freeRun, k = mdevice.k;
+  if (run === null) return;
+  mdevice.freeRun = null;
+  for (let pfn = run.first; pfn < run.next;) {
+    const zdd = k.memmap.block(pfn).zdd;
+    for (let i = Memmap.slot(pfn); i < MEMBLOCK_PAGES && pfn < run.next; i++, pfn++) zdd[i] = pfn === run.first ? run.tail : pfn - 1;
+  }
+}
+
+/** Take the head off the device's free list (the list is not empty). */
+function freeListPop(mdevice: DmirrorDevice): Page {
+  const page = mdevice.freePages, run = mdevice.freeRun;
+  const next = dmirrorFreeNext(mdevice, page);
+  if (run !== null && page === run.next - 1) {
+    // The C's popped page still holds its link until the caller overwrites it.
+    setZoneDeviceData(mdevice.k, page, next);
+    if (--run.next === run.first) mdevice.freeRun = null;
+  }
+  mdevice.freePages = next;
+  return page;
 }
 
 /** The loaded module: what are static globals in the C file. */
@@ -288,16 +349,14 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   const mb = DEVMEM_CHUNK_SIZE / (1024 * 1024);
   k.printk(`added new ${mb} MB chunk (total ${mdevice.devmemChunks.length} chunks, ${mdevice.devmemChunks.length * mb} MB) PFNs [0x${pfnFirst.toString(16)} 0x${pfnLast.toString(16)})`);
   // Every page goes onto the free list through zone_device_data, in pfn order: the last pfn ends up at the head.
-  for (let pfn = pfnFirst; pfn < pfnLast;) {
-    const zdd = k.memmap.block(pfn).zdd; // one block (512 pages) at a time: the loop is hot
-    for (let i = Memmap.slot(pfn); i < MEMBLOCK_PAGES && pfn < pfnLast; i++, pfn++) {
-      zdd[i] = mdevice.freePages;
-      mdevice.freePages = pfn;
-    }
+  // The links are kept as a run and written only where read (FreeRun); one run at a time.
+  freeRunWriteOut(mdevice);
+  if (pfnLast > pfnFirst) {
+    mdevice.freeRun = { first: pfnFirst, next: pfnLast, tail: mdevice.freePages };
+    mdevice.freePages = pfnLast - 1;
   }
   if (ppage !== null) {
-    ppage.page = mdevice.freePages;
-    mdevice.freePages = zoneDeviceData(k, ppage.page);
+    ppage.page = freeListPop(mdevice);
     mdevice.calloc++;
   }
   return 0;
@@ -318,8 +377,7 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
   }
   let dpage: Page;
   if (mdevice.freePages !== 0) {
-    dpage = mdevice.freePages;
-    mdevice.freePages = zoneDeviceData(k, dpage);
+    dpage = freeListPop(mdevice);
     mdevice.calloc++;
   } else {
     const pp = { page: 0 };
@@ -362,7 +420,8 @@ function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
   // Return the page to the device's allocator unless its chunk is being removed.
   if (!devmem.remove) {
     mdevice.cfree++;
-    setZoneDeviceData(k, page, mdevice.freePages);
+    // A page freed twice can be inside the run: its link is overwritten in the C, so the run is written out first.
+    setFreeNext(mdevice, page, mdevice.freePages);
     mdevice.freePages = page;
   } else {
     setZoneDeviceData(k, page, 0);
@@ -389,18 +448,35 @@ function dmirrorGetDeviceType(dmirror: Dmirror, cmd: HmmDmirrorCmd): number {
  * pages loops, where the C would hang: a kernel bug.
  */
 function dmirrorRemoveFreePages(devmem: DmirrorChunk): number {
-  const mdevice = devmem.mdevice, k = mdevice.k;
+  const mdevice = devmem.mdevice;
   // dmirror_page_to_chunk(page) == devmem: the page lies in the chunk's range.
   const first = physToPfn(devmem.pagemap.range.start), last = first + physToPfn(rangeLen(devmem.pagemap.range));
   let prev = 0, found = 0, steps = 0;
   const limit = dmirrorDevicePages(mdevice);
   for (let page = mdevice.freePages; page !== 0;) {
+    const run = mdevice.freeRun;
+    if (run !== null && page === run.next - 1) {
+      // The run not yet written out is one chunk's pages, in order: stepped over whole.
+      const n = run.next - run.first, mine = run.first >= first && run.first < last;
+      if ((steps += n) > limit) throw new KernelBug('BUG', 'dmirror_remove_free_pages', `hmm_dmirror${mdevice.id}: the free list has more entries than the device has pages (it loops)`);
+      const next = run.tail;
+      if (mine) {
+        found += n;
+        mdevice.freeRun = null;
+        if (prev === 0) mdevice.freePages = next;
+        else setFreeNext(mdevice, prev, next);
+      } else {
+        prev = run.first;
+      }
+      page = next;
+      continue;
+    }
     if (++steps > limit) throw new KernelBug('BUG', 'dmirror_remove_free_pages', `hmm_dmirror${mdevice.id}: the free list has more entries than the device has pages (it loops)`);
-    const next = zoneDeviceData(k, page);
+    const next = dmirrorFreeNext(mdevice, page);
     if (page >= first && page < last) {
       found++;
       if (prev === 0) mdevice.freePages = next;
-      else setZoneDeviceData(k, prev, next);
+      else setFreeNext(mdevice, prev, next);
     } else {
       prev = page;
     }
@@ -436,6 +512,7 @@ function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice, callers: readonly str
   }
   mdevice.devmemChunks.length = 0;
   mdevice.freePages = 0;
+  mdevice.freeRun = null;
 }
 
 /**
