@@ -51,6 +51,8 @@ export interface SmokeOptions {
   onCommand?: (line: string) => void;
   /** Go on with a run begun elsewhere (see RunOptions.resume). */
   resume?: { next: number; prior: CaseResult[] };
+  /** Run one shard of the plan (RunOptions.shard): the CLI's threads. */
+  shard?: { count: number; index: number };
 }
 
 /** How many of a case's last device commands a failure shows. */
@@ -224,7 +226,6 @@ export function runSmoke(opts: SmokeOptions): RunResult {
   const { h, libc } = buildSuite(opts.params, opts.err);
   // One machine, rebooted for each case: its host memory is reused (kernel-model/page_data.ts).
   const hostMemory = opts.hostMemory ?? new HostMemory();
-  let planIndex = opts.resume?.next ?? 0;
   return h.run({
     out: opts.out,
     err: opts.err,
@@ -233,8 +234,9 @@ export function runSmoke(opts: SmokeOptions): RunResult {
     classify: classifyFailure,
     bail: opts.bail,
     resume: opts.resume,
+    shard: opts.shard,
     hooks: {
-      beforeCase: (name) => opts.onCaseStart?.(name, planIndex++),
+      beforeCase: (name, num) => opts.onCaseStart?.(name, num - 1),
       afterCase: (_name, result) => opts.onCase?.(result),
     },
     caseContext: (name) => {
