@@ -123,22 +123,19 @@ export interface FreeRun { first: Page; next: Page; tail: Page }
 
 /** The zone_device_data link of a page on the device's free list. */
 export function dmirrorFreeNext(mdevice: DmirrorDevice, page: Page): Page {
-  const run = mdevice.freeRun;
-  if (run !== null && page >= run.first && page < run.next) return page === run.first ? run.tail : page - 1;
   return zoneDeviceData(mdevice.k, page);
 }
 
 /** Set the link of a free-list page (the walk that unlinks a chunk's pages). */
 function setFreeNext(mdevice: DmirrorDevice, page: Page, next: Page): void {
-  const run = mdevice.freeRun;
-  if (run !== null && page >= run.first && page < run.next) {
-    if (page === run.first) {
-      run.tail = next;
-      return;
-    }
-    freeRunWriteOut(mdevice);
-  }
   setZoneDeviceData(mdevice.k, page, next);
+}
+
+/** The device's run, if the page is one of this driver's and lies in it. */
+function runOf(b: { pgmap: DevPagemap | null }, page: Page): DmirrorDevice | null {
+  const owner = b.pgmap?.owner;
+  const run = owner instanceof DmirrorDevice ? owner.freeRun : null;
+  return run !== null && page >= run.first && page < run.next ? owner as DmirrorDevice : null;
 }
 
 /** Write the run's links into zone_device_data, as the C's loop would have. */
@@ -157,9 +154,9 @@ function freeListPop(mdevice: DmirrorDevice): Page {
   const page = mdevice.freePages, run = mdevice.freeRun;
   const next = dmirrorFreeNext(mdevice, page);
   if (run !== null && page === run.next - 1) {
+    if (--run.next === run.first) mdevice.freeRun = null;
     // The C's popped page still holds its link until the caller overwrites it.
     setZoneDeviceData(mdevice.k, page, next);
-    if (--run.next === run.first) mdevice.freeRun = null;
   }
   mdevice.freePages = next;
   return page;
@@ -209,10 +206,22 @@ export function dmirrorPageToDevice(mod: TestHmm, page: Page): DmirrorDevice {
  * a backing page's mirror (a KPtr, for dmirror_devmem_fault()).
  */
 export function zoneDeviceData(k: Kernel, page: Page): number {
-  return k.memmap.block(page).zdd[Memmap.slot(page)];
+  const b = k.memmap.block(page);
+  // A page of a free run not written out: the link the C's loop wrote (FreeRun), whoever reads it.
+  const owner = runOf(b, page);
+  if (owner !== null) return page === owner.freeRun!.first ? owner.freeRun!.tail : page - 1;
+  return b.zdd[Memmap.slot(page)];
 }
 export function setZoneDeviceData(k: Kernel, page: Page, v: number): void {
-  k.memmap.block(page).zdd[Memmap.slot(page)] = v;
+  const b = k.memmap.block(page), owner = runOf(b, page);
+  if (owner !== null) {
+    if (page === owner.freeRun!.first) {
+      owner.freeRun!.tail = v;
+      return;
+    }
+    freeRunWriteOut(owner);
+  }
+  b.zdd[Memmap.slot(page)] = v;
 }
 
 /** BACKING_PAGE(): the system page that holds a PRIVATE page's data; a CPU-addressable device page holds its own. */
