@@ -52,6 +52,8 @@ export interface SmokeOptions {
   onCommand?: (line: string) => void;
   /** Go on with a run begun elsewhere (see RunOptions.resume). */
   resume?: { next: number; prior: CaseResult[] };
+  /** Run one shard of the plan (RunOptions.shard): the CLI's threads. */
+  shard?: { count: number; index: number };
 }
 
 /** How many of a case's last device commands a failure shows. */
@@ -241,7 +243,6 @@ export function runSmoke(opts: SmokeOptions): RunResult {
   const { h, libc, suite } = buildSuite(opts.params, opts.err, opts.kernel);
   // One machine, rebooted for each case: its host memory is reused (kernel-model/page_data.ts).
   const hostMemory = opts.hostMemory ?? new HostMemory();
-  let planIndex = opts.resume?.next ?? 0;
   return h.run({
     out: opts.out,
     err: opts.err,
@@ -250,8 +251,9 @@ export function runSmoke(opts: SmokeOptions): RunResult {
     classify: classifyFailure,
     bail: opts.bail,
     resume: opts.resume,
+    shard: opts.shard,
     hooks: {
-      beforeCase: (name, timeoutS) => opts.onCaseStart?.(name, planIndex++, timeoutS),
+      beforeCase: (name, num, timeoutS) => opts.onCaseStart?.(name, num - 1, timeoutS),
       afterCase: (_name, result) => opts.onCase?.(result),
     },
     caseContext: (name) => {

@@ -35,7 +35,7 @@ import type { TestHmmParams, SpmType } from '../dmirror/test_hmm.js';
 import { composeKernel, describeKernels, kernelProfiles, DEFAULT_KERNEL } from '../kernel-model/changes.js';
 import { checkFilters } from './filters.js';
 import { runInfo, toolVersion } from './run-info.js';
-import { runSmokeSession } from './smoke.js';
+import { runSmokeSession, smokeJobs } from './smoke.js';
 import { chalkFor, writeErr, writeOut, StdoutError } from './output.js';
 
 /** Bad usage: KSFT_FAIL, as the C harness after an unknown option. */
@@ -187,7 +187,7 @@ function smokeCommand(program: Command, harness: () => HarnessArgs, argv: string
       done(runSmokeSession({
         info, filters: h.filters, trace: !!opts.trace, traceSched: !!opts.traceSched, bail: !!opts.bail,
         pretty, live: pretty && isatty(1), chalkOut: chalkFor(1, color), chalkErr: chalkFor(2, color),
-        reportPath: opts.report, junitPath: opts.junit,
+        reportPath: opts.report, junitPath: opts.junit, jobs: smokeJobs(!!opts.bail),
       }));
     });
 }

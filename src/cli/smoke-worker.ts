@@ -27,20 +27,32 @@ export interface WorkerJob {
   kernelName: string;
   patches: string[];
   resume?: { next: number; prior: CaseResult[] };
+  /** The plan cases this thread runs (RunOptions.shard); absent: all, closing lines included. */
+  shard?: { count: number; index: number };
   port: MessagePort;
 }
 
-export type WorkerEvent =
+/**
+ * What the thread sends. `i` is the plan index (0-based) of the case the
+ * thread runs, or last ran (-1 before its first): with several threads the
+ * main thread puts the lines back in plan order by it. `t` is when the case
+ * started (Date.now(), one clock for all threads), for its time limit.
+ */
+export type WorkerEvent = { i: number } & (
   | { e: 'out'; l: string }
   | { e: 'err'; l: string }
-  | { e: 'start'; name: string; index: number; timeoutS?: number }
+  | { e: 'start'; name: string; index: number; t: number; timeoutS?: number }
   | { e: 'case'; r: CaseResult }
   | { e: 'cmd'; l: string }
   | { e: 'done'; result: RunResult }
-  | { e: 'crash'; message: string };
+  | { e: 'crash'; message: string });
+
+/** A WorkerEvent without its plan index, which post() adds. */
+type Untagged = WorkerEvent extends infer E ? E extends WorkerEvent ? Omit<E, 'i'> : never : never;
 
 const job = workerData as WorkerJob;
-const post = (ev: WorkerEvent) => job.port.postMessage(ev);
+let at = job.resume ? job.resume.next - 1 : -1;
+const post = (ev: Untagged) => job.port.postMessage({ ...ev, i: at });
 try {
   const kernel = composeKernel(job.kernelName, job.patches);
   if ('error' in kernel) throw new Error(kernel.error);
@@ -51,7 +63,7 @@ try {
     filter: (f, v, t) => testEnabled(job.filters, f, v, t),
     out: (l) => post({ e: 'out', l }),
     err: (l) => post({ e: 'err', l }),
-    onCaseStart: (name, index, timeoutS) => post({ e: 'start', name, index, timeoutS }),
+    onCaseStart: (name, index, timeoutS) => post({ e: 'start', name, index: (at = index), t: Date.now(), timeoutS }),
     onCase: (r) => post({ e: 'case', r }),
     onCommand: (l) => post({ e: 'cmd', l }),
     trace: job.trace,
@@ -59,6 +71,7 @@ try {
     seed: job.seed,
     bail: job.bail,
     resume: job.resume,
+    shard: job.shard,
   });
   post({ e: 'done', result });
 } catch (e) {

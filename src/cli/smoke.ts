@@ -12,12 +12,17 @@
  *    program killed by it;
  *  - a stdout that fails (EPIPE, ENOSPC): the run ends with one line and
  *    the reports say why.
+ * Without --bail the cases are shared out among threads, one per core (at
+ * most MAX_JOBS; case i to thread i mod n): every case boots its own kernel
+ * with the run's seed, so where it runs changes nothing, and this side
+ * prints each case's lines only when every case before it has printed, so
+ * the output is the one thread's, byte for byte.
  */
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { writeFileSync } from 'node:fs';
-import { constants } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import type { ChalkInstance } from 'chalk';
-import { finishRun, timedOutCase, type CaseResult, type RunResult } from '../kselftest/harness.js';
+import { finishRun, runLine, timedOutCase, type CaseResult, type RunResult } from '../kselftest/harness.js';
 import type { HarnessFilter } from '../kselftest/options.js';
 import type { WorkerEvent, WorkerJob } from './smoke-worker.js';
 import { type RunInfo, rerunCommand } from './run-info.js';
@@ -25,6 +30,7 @@ import { smokeReport } from './report.js';
 import { junitXml } from './junit.js';
 import { prettyCase, prettySummary, runningLine } from './pretty.js';
 import { StdoutError, writeErr, writeOut } from './output.js';
+import { UsageError } from './args.js';
 
 export interface SessionSettings {
   info: RunInfo;
@@ -39,6 +45,22 @@ export interface SessionSettings {
   chalkErr: ChalkInstance;
   reportPath?: string;
   junitPath?: string;
+  /** Threads that run the cases (smokeJobs()). */
+  jobs: number;
+}
+
+/** Threads for one run: more than the two a case's work can use help little (tests/smoke-threads.test.ts). */
+const MAX_JOBS = 4;
+
+/** How many threads run the cases: HMM_TEST_JOBS (1 for one thread), else one per core, at most MAX_JOBS. */
+export function smokeJobs(bail: boolean): number {
+  if (bail) return 1; // the first failure must stop the cases after it, which another thread may have begun
+  const text = process.env.HMM_TEST_JOBS;
+  if (text !== undefined && text !== '') {
+    if (!/^[1-9][0-9]?$/.test(text)) throw new UsageError(`HMM_TEST_JOBS="${text}" is not a thread count: give 1 to 99 (1: one thread), or leave it unset for one per core`);
+    return Number(text);
+  }
+  return Math.max(1, Math.min(availableParallelism(), MAX_JOBS));
 }
 
 /** What ends a run early, for the reports and the exit status. */
@@ -48,8 +70,14 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
   return new Promise((resolve) => {
     const results: CaseResult[] = [];
     let planned = 0;
-    let current: { name: string; index: number; t0: number; messages: string[]; commands: string[]; limitS: number } | undefined;
-    let worker: Worker | null = null, port: MessagePort | null = null;
+    let current: { name: string; index: number; t0: number; messages: string[]; commands: string[]; lane: Lane; ran: boolean; limitS: number } | undefined;
+    /** One thread running a shard of the plan (case i goes to lane i mod jobs). */
+    interface Lane { shard: number; worker: Worker | null; port: MessagePort | null; done: boolean }
+    const lanes: Lane[] = [];
+    const jobs = s.jobs;
+    /** The plan index whose lines print now; a later case's events wait in `later` until it is the one. */
+    let cursor = 0;
+    const later = new Map<number, WorkerEvent[]>();
     let timer: NodeJS.Timeout | undefined;
     let liveShown = false;
     let over = false;
@@ -63,33 +91,80 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       writeErr(`${l}\n`);
     };
 
-    const stopWorker = () => {
-      clearTimeout(timer);
-      if (port) port.removeAllListeners('message');
-      if (worker) {
-        worker.removeAllListeners();
-        void worker.terminate();
+    const stopLane = (lane: Lane) => {
+      if (lane.port) lane.port.removeAllListeners('message');
+      if (lane.worker) {
+        lane.worker.removeAllListeners();
+        void lane.worker.terminate();
       }
-      worker = null;
-      port = null;
+      lane.worker = null;
+      lane.port = null;
+    };
+    const stopWorkers = () => {
+      clearTimeout(timer);
+      lanes.forEach(stopLane);
     };
 
-    /** Handle every event the worker has sent so far, without waiting. */
+    /** Handle every event the threads have sent so far, without waiting. */
     const drain = () => {
-      for (let m = port && receiveMessageOnPort(port); m && !over; m = port && receiveMessageOnPort(port)) handle(m.message as WorkerEvent);
+      for (const lane of lanes) {
+        for (let m = lane.port && receiveMessageOnPort(lane.port); m && !over; m = lane.port && receiveMessageOnPort(lane.port)) route(m.message as WorkerEvent, lane);
+      }
+    };
+
+    /** An event in plan order: now if its case is the one printing (or it comes before any case), else when that case's turn comes. */
+    const route = (ev: WorkerEvent, lane: Lane) => {
+      if (over) return;
+      if (ev.e === 'done' && jobs > 1) {
+        lane.done = true;
+        return allDone();
+      }
+      if (jobs === 1 || ev.e === 'crash' || ev.i <= cursor) return handle(ev, lane);
+      const q = later.get(ev.i);
+      if (q) q.push(ev);
+      else later.set(ev.i, [ev]);
+    };
+    /** The case at `cursor` is over: the next one's waiting events print. */
+    const advance = () => {
+      cursor++;
+      const q = later.get(cursor);
+      later.delete(cursor);
+      const lane = lanes[cursor % jobs];
+      const verdict = q?.find((ev) => ev.e === 'case');
+      const start = q?.find((ev) => ev.e === 'start');
+      const ownS = start?.e === 'start' && start.timeoutS !== undefined && !s.info.timeoutOverride ? start.timeoutS : s.info.timeoutS;
+      const limit = ownS * 1000;
+      if (q && verdict?.e === 'case' && limit > 0 && verdict.r.durationMs > limit) {
+        // It ran past its limit while an earlier case was printing: stopped at the limit, as if it had been the one printing.
+        handle(q.find((ev) => ev.e === 'start')!, lane);
+        clearTimeout(timer);
+        if (current) return timedOut(current, limit, false);
+      }
+      if (q) for (const ev of q) if (!over) handle(ev, lane);
+      allDone();
+    };
+    const allDone = () => {
+      if (over || jobs === 1 || cursor < planned || !lanes.every((l) => l.done)) return;
+      try {
+        finish(finishRun(tally(), s.pretty ? () => {} : out), null);
+      } catch (e) {
+        if (!(e instanceof StdoutError)) throw e;
+        handle({ e: 'crash', message: e.message, i: cursor }, lanes[0]);
+      }
     };
 
     const showCase = (r: CaseResult) => {
       if (s.pretty) for (const l of prettyCase(r, s.chalkOut)) out(l);
     };
 
-    const handle = (ev: WorkerEvent) => {
+    const handle = (ev: WorkerEvent, lane: Lane) => {
       if (over) return;
       try {
         switch (ev.e) {
           case 'out': {
             const plan = /^1\.\.(\d+)$/.exec(ev.l);
             if (plan) planned = Number(plan[1]);
+            if (current && !current.ran && ev.l === runLine(current.name)) current.ran = true;
             if (!s.pretty) out(ev.l);
             break;
           }
@@ -100,8 +175,8 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
           case 'start':
             // A case's own TEST_F_TIMEOUT replaces the default, unless --timeout was given.
             const limitS = ev.timeoutS !== undefined && !s.info.timeoutOverride ? ev.timeoutS : s.info.timeoutS;
-            current = { name: ev.name, index: ev.index, t0: Date.now(), messages: [], commands: [], limitS };
-            armTimer(limitS);
+            current = { name: ev.name, index: ev.index, t0: ev.t, messages: [], commands: [], lane, ran: false, limitS };
+            armTimer(ev.t, limitS);
             if (s.live) {
               writeOut(`\r\x1b[2K${runningLine(ev.name, ev.index, planned, s.chalkOut)}`);
               liveShown = true;
@@ -115,6 +190,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
             current = undefined;
             results.push(ev.r);
             showCase(ev.r);
+            if (jobs > 1) advance();
             break;
           case 'done':
             finish(ev.result, null);
@@ -141,19 +217,28 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       return r;
     };
 
-    const armTimer = (limitS: number) => {
+    /** The time limit of the case that prints now, counted from when its thread began it. */
+    const armTimer = (t0: number, limitS: number) => {
       clearTimeout(timer);
-      if (limitS > 0) timer = setTimeout(onTimeout, limitS * 1000);
+      if (limitS > 0) timer = setTimeout(onTimeout, Math.max(0, limitS * 1000 - (Date.now() - t0)));
     };
 
     const onTimeout = () => {
       const stuck = current;
       drain();
       if (over || !stuck || current !== stuck) return;
-      stopWorker();
-      const t = timedOutCase(stuck.name, stuck.index + 1, stuck.messages, Date.now() - stuck.t0, stuck.limitS, s.trace ? [] : stuck.commands);
+      if (jobs === 1) stopWorkers();
+      else (clearTimeout(timer), stopLane(stuck.lane));
+      timedOut(stuck, Date.now() - stuck.t0, true);
+    };
+
+    /** The verdict of the printing case, stopped at its time limit; `restart`: its thread was stopped, a new one goes on. */
+    const timedOut = (stuck: NonNullable<typeof current>, ms: number, restart: boolean) => {
+      const t = timedOutCase(stuck.name, stuck.index + 1, stuck.messages, ms, stuck.limitS, s.trace ? [] : stuck.commands);
       try {
         if (!s.pretty) {
+          // Stopped before its thread printed the RUN line, which the C parent prints before it forks.
+          if (!stuck.ran) out(runLine(stuck.name));
           t.err.forEach(err);
           t.out.forEach(out);
         }
@@ -167,21 +252,25 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
           r.exitCode = 1;
           if (!s.pretty) out(`Bail out! ${stuck.name} failed (--bail): ${planned - next} of ${planned} tests not run`);
           finish(r, null);
+        } else if (jobs > 1) {
+          // The stuck thread's shard goes on in a new thread; the other threads never stopped.
+          if (restart) start(stuck.lane, { next, prior: [] });
+          advance();
         } else if (next < planned) {
-          start({ next, prior: [...results] });
+          start(lanes[0], { next, prior: [...results] });
         } else {
           finish(finishRun(tally(), s.pretty ? () => {} : out), null);
         }
       } catch (e) {
         if (!(e instanceof StdoutError)) throw e;
-        handle({ e: 'crash', message: e.message });
+        handle({ e: 'crash', message: e.message, i: cursor }, stuck.lane);
       }
     };
 
     const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
       drain();
       if (over) return;
-      stopWorker();
+      stopWorkers();
       const why = `interrupted by ${sig}${current ? ` during ${current.name}` : ''} after ${results.length} of ${planned} tests`;
       try {
         if (!s.pretty) out(`Bail out! ${why}`);
@@ -195,7 +284,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
     function finish(result: RunResult, stop: Stop | null, quiet = false) {
       if (over) return;
       over = true;
-      stopWorker();
+      stopWorkers();
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       let exit = stop?.exit ?? result.exitCode;
@@ -221,25 +310,33 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       resolve(exit);
     }
 
-    function start(resume?: WorkerJob['resume']) {
+    function start(lane: Lane, resume?: WorkerJob['resume']) {
       const channel = new MessageChannel();
-      port = channel.port2;
+      const port = channel.port2;
       const job: WorkerJob = {
         params: s.info.params, machine: s.info.machine, filters: s.filters, trace: s.trace, traceSched: s.traceSched,
         seed: s.info.seed, bail: s.bail, kernelName: s.info.kernelName, patches: s.info.patches, resume, port: channel.port1,
+        shard: jobs > 1 ? { count: jobs, index: lane.shard } : undefined,
       };
-      worker = new Worker(new URL('./smoke-worker.js', import.meta.url), { workerData: job, transferList: [channel.port1] });
-      port.on('message', (m: WorkerEvent) => handle(m));
+      const worker = new Worker(new URL('./smoke-worker.js', import.meta.url), { workerData: job, transferList: [channel.port1] });
+      lane.worker = worker;
+      lane.port = port;
+      lane.done = false;
+      port.on('message', (m: WorkerEvent) => route(m, lane));
       worker.on('error', (e) => {
         drain();
-        handle({ e: 'crash', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+        handle({ e: 'crash', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e), i: cursor }, lane);
       });
       worker.on('exit', (code) => {
         drain();
-        if (!over) handle({ e: 'crash', message: `the suite's thread exited (${code}) before the run ended` });
+        if (!over && !lane.done) handle({ e: 'crash', message: `the suite's thread exited (${code}) before the run ended`, i: cursor }, lane);
       });
     }
 
-    start();
+    for (let shard = 0; shard < jobs; shard++) {
+      const lane: Lane = { shard, worker: null, port: null, done: false };
+      lanes.push(lane);
+      start(lane);
+    }
   });
 }

@@ -109,9 +109,67 @@ export class DmirrorDevice {
   freePages: Page = 0;
   /** mdevice->free_folios (TEST_HMM_THP): free PMD-order folios (their head pages), linked the same way. */
   freeFolios: Page = 0;
+  /**
+   * The part of the free list dmirror_allocate_chunk() pushed and nobody has
+   * popped yet, not written out (see FreeRun): the C writes 65,536 links per
+   * chunk at once, most of which a case never reads. null when empty.
+   */
+  freeRun: FreeRun | null = null;
   cdevice!: CharDev;
   constructor(readonly mod: TestHmm, readonly id: number) {}
   get k(): Kernel { return this.mod.k; }
+}
+
+/**
+ * Pages [first, next) of one chunk, on the free list in descending pfn
+ * order as dmirror_allocate_chunk()'s loop leaves them: page p links to
+ * p - 1, and `first` to `tail` (the list as it was before the chunk). Their
+ * zone_device_data words are not written; dmirrorFreeNext() answers for
+ * them what the C's would hold. Pops take `next - 1` off the top (the only
+ * way into the run from the list head); anything else that would write a
+ * link inside the run writes the run out first (freeRunWriteOut()).
+ */
+export interface FreeRun { first: Page; next: Page; tail: Page }
+
+/** The zone_device_data link of a page on the device's free list. */
+export function dmirrorFreeNext(mdevice: DmirrorDevice, page: Page): Page {
+  return zoneDeviceData(mdevice.k, page);
+}
+
+/** Set the link of a free-list page (the walk that unlinks a chunk's pages). */
+function setFreeNext(mdevice: DmirrorDevice, page: Page, next: Page): void {
+  setZoneDeviceData(mdevice.k, page, next);
+}
+
+/** The device's run, if the page is one of this driver's and lies in it. */
+function runOf(b: { pgmap: DevPagemap | null }, page: Page): DmirrorDevice | null {
+  const owner = b.pgmap?.owner;
+  const run = owner instanceof DmirrorDevice ? owner.freeRun : null;
+  return run !== null && page >= run.first && page < run.next ? owner as DmirrorDevice : null;
+}
+
+/** Write the run's links into zone_device_data, as the C's loop would have. */
+function freeRunWriteOut(mdevice: DmirrorDevice): void {
+  const run = mdevice.freeRun, k = mdevice.k;
+  if (run === null) return;
+  mdevice.freeRun = null;
+  for (let pfn = run.first; pfn < run.next;) {
+    const zdd = k.memmap.block(pfn).zdd;
+    for (let i = Memmap.slot(pfn); i < MEMBLOCK_PAGES && pfn < run.next; i++, pfn++) zdd[i] = pfn === run.first ? run.tail : pfn - 1;
+  }
+}
+
+/** Take the head off the device's free list (the list is not empty). */
+function freeListPop(mdevice: DmirrorDevice): Page {
+  const page = mdevice.freePages, run = mdevice.freeRun;
+  const next = dmirrorFreeNext(mdevice, page);
+  if (run !== null && page === run.next - 1) {
+    if (--run.next === run.first) mdevice.freeRun = null;
+    // The C's popped page still holds its link until the caller overwrites it.
+    setZoneDeviceData(mdevice.k, page, next);
+  }
+  mdevice.freePages = next;
+  return page;
 }
 
 /** The loaded module: what are static globals in the C file. */
@@ -165,10 +223,22 @@ export function dmirrorPageToDevice(mod: TestHmm, page: Page): DmirrorDevice {
  * a backing page's mirror (a KPtr, for dmirror_devmem_fault()).
  */
 export function zoneDeviceData(k: Kernel, page: Page): number {
-  return k.memmap.block(page).zdd[Memmap.slot(page)];
+  const b = k.memmap.block(page);
+  // A page of a free run not written out: the link the C's loop wrote (FreeRun), whoever reads it.
+  const owner = runOf(b, page);
+  if (owner !== null) return page === owner.freeRun!.first ? owner.freeRun!.tail : page - 1;
+  return b.zdd[Memmap.slot(page)];
 }
 export function setZoneDeviceData(k: Kernel, page: Page, v: number): void {
-  k.memmap.block(page).zdd[Memmap.slot(page)] = v;
+  const b = k.memmap.block(page), owner = runOf(b, page);
+  if (owner !== null) {
+    if (page === owner.freeRun!.first) {
+      owner.freeRun!.tail = v;
+      return;
+    }
+    freeRunWriteOut(owner);
+  }
+  b.zdd[Memmap.slot(page)] = v;
 }
 
 /** BACKING_PAGE(): the system page that holds a PRIVATE page's data; a CPU-addressable device page holds its own. */
@@ -321,16 +391,14 @@ export function dmirrorAllocateChunk(mdevice: DmirrorDevice, ppage: { page: Page
   // Every page goes onto the free list through zone_device_data, in pfn order: the last pfn ends up at the head.
   // A chunk made for a large allocation (TEST_HMM_THP) is carved into PMD-aligned folios instead.
   if (isLarge) return dmirrorAllocateChunkLarge(mdevice, ppage, pfnFirst, pfnLast);
-  for (let pfn = pfnFirst; pfn < pfnLast;) {
-    const zdd = k.memmap.block(pfn).zdd; // one block (512 pages) at a time: the loop is hot
-    for (let i = Memmap.slot(pfn); i < MEMBLOCK_PAGES && pfn < pfnLast; i++, pfn++) {
-      zdd[i] = mdevice.freePages;
-      mdevice.freePages = pfn;
-    }
+  // The links are kept as a run and written only where read (FreeRun); one run at a time.
+  freeRunWriteOut(mdevice);
+  if (pfnLast > pfnFirst) {
+    mdevice.freeRun = { first: pfnFirst, next: pfnLast, tail: mdevice.freePages };
+    mdevice.freePages = pfnLast - 1;
   }
   if (ppage !== null) {
-    ppage.page = mdevice.freePages;
-    mdevice.freePages = zoneDeviceData(k, ppage.page);
+    ppage.page = freeListPop(mdevice);
     mdevice.calloc++;
   }
   return 0;
@@ -439,8 +507,7 @@ export function dmirrorDevmemAllocPage(mdevice: DmirrorDevice): Page {
   }
   let dpage: Page;
   if (mdevice.freePages !== 0) {
-    dpage = mdevice.freePages;
-    mdevice.freePages = zoneDeviceData(k, dpage);
+    dpage = freeListPop(mdevice);
     mdevice.calloc++;
   } else {
     const pp = { page: 0 };
@@ -489,7 +556,8 @@ function dmirrorDevmemFree(mod: TestHmm, page: Page): void {
       setZoneDeviceData(k, page, mdevice.freeFolios);
       mdevice.freeFolios = page;
     } else {
-      setZoneDeviceData(k, page, mdevice.freePages);
+      // A page freed twice can be inside the run: its link is overwritten in the C, so the run is written out first.
+      setFreeNext(mdevice, page, mdevice.freePages);
       mdevice.freePages = page;
     }
   } else {
@@ -537,12 +605,29 @@ function dmirrorRemoveFreePages(devmem: DmirrorChunk): number {
   }
   prev = 0;
   for (let page = mdevice.freePages; page !== 0;) {
+    const run = mdevice.freeRun;
+    if (run !== null && page === run.next - 1) {
+      // The run not yet written out is one chunk's pages, in order: stepped over whole.
+      const n = run.next - run.first, mine = run.first >= first && run.first < last;
+      if ((steps += n) > limit) throw new KernelBug('BUG', 'dmirror_remove_free_pages', `hmm_dmirror${mdevice.id}: the free list has more entries than the device has pages (it loops)`);
+      const next = run.tail;
+      if (mine) {
+        found += n;
+        mdevice.freeRun = null;
+        if (prev === 0) mdevice.freePages = next;
+        else setFreeNext(mdevice, prev, next);
+      } else {
+        prev = run.first;
+      }
+      page = next;
+      continue;
+    }
     if (++steps > limit) throw new KernelBug('BUG', 'dmirror_remove_free_pages', `hmm_dmirror${mdevice.id}: the free list has more entries than the device has pages (it loops)`);
-    const next = zoneDeviceData(k, page);
+    const next = dmirrorFreeNext(mdevice, page);
     if (page >= first && page < last) {
       found++;
       if (prev === 0) mdevice.freePages = next;
-      else setZoneDeviceData(k, prev, next);
+      else setFreeNext(mdevice, prev, next);
     } else {
       prev = page;
     }
@@ -579,6 +664,7 @@ function dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice, callers: readonly str
   mdevice.devmemChunks.length = 0;
   mdevice.freePages = 0;
   mdevice.freeFolios = 0;
+  mdevice.freeRun = null;
 }
 
 /**

@@ -90,9 +90,8 @@ export interface RunOptions {
   /** test_enabled(): false leaves the case out of the plan and the numbering. */
   filter?: (fixture: string, variant: string, test: string) => boolean;
   hooks?: {
-    /** Before the "#  RUN" line. */
-    /** timeoutS: the case's own TEST_F_TIMEOUT, if it has one. */
-    beforeCase?(name: string, timeoutS?: number): void;
+    /** Before the "#  RUN" line; `num` is the case's number in the plan (from 1), `timeoutS` its own TEST_F_TIMEOUT, if it has one. */
+    beforeCase?(name: string, num: number, timeoutS?: number): void;
     /** After the "ok N" line. */
     afterCase?(name: string, result: CaseResult): void;
   };
@@ -110,6 +109,14 @@ export interface RunOptions {
    * after a case was stopped by the per-test timeout).
    */
   resume?: { next: number; prior: CaseResult[] };
+  /**
+   * Run only the cases of the plan whose 0-based place is `index` modulo
+   * `count` (one of `count` threads running the suite; the numbering is the
+   * whole plan's). Shard 0 prints the header; no shard prints the closing
+   * lines or stops for `bail`: whoever puts the shards' lines back in plan
+   * order does (finishRun()).
+   */
+  shard?: { count: number; index: number };
 }
 
 interface FixtureRec {
@@ -171,19 +178,21 @@ export class Harness {
   run(opts: RunOptions): RunResult {
     const { plan, caseCount } = this.plan(opts.filter);
     const res: RunResult = { exitCode: 0, planned: plan.length, pass: 0, fail: 0, skip: 0, results: [] };
+    const shard = opts.shard ?? { count: 1, index: 0 };
     if (opts.resume) {
       for (const r of opts.resume.prior) (res.results.push(r), res[r.status]++);
-    } else {
+    } else if (shard.index === 0) {
       // ksft_print_header(), ksft_set_plan(), then the "Starting" message.
       opts.out('TAP version 13');
       opts.out(`1..${plan.length}`);
       opts.out(`# Starting ${plan.length} tests from ${caseCount} test cases.`);
     }
     for (let i = opts.resume?.next ?? 0; i < plan.length; i++) {
+      if (i % shard.count !== shard.index) continue;
       const r = runCase(plan[i], i + 1, opts);
       res.results.push(r);
       res[r.status]++;
-      if (r.status === 'fail' && opts.bail && i + 1 < plan.length) {
+      if (r.status === 'fail' && opts.bail && shard.count === 1 && i + 1 < plan.length) {
         // TAP's own way to end a run early; the real harness has no --bail.
         opts.out(`Bail out! ${r.name} failed (--bail): ${plan.length - i - 1} of ${plan.length} tests not run`);
         res.bailedOut = true;
@@ -191,7 +200,7 @@ export class Harness {
         return res;
       }
     }
-    return finishRun(res, opts.out);
+    return shard.count === 1 ? finishRun(res, opts.out) : res;
   }
 
   /** What is declared, in order: for test_harness_list_tests() (-l). */
@@ -240,6 +249,11 @@ export function finishRun(res: RunResult, out: (line: string) => void): RunResul
  * The verdict of a case the per-test timeout stopped (__wait_for_test()
  * with t->timed_out): its lines, and its result.
  */
+/** The "#  RUN" line __run_test() prints before it forks the case. */
+export function runLine(name: string): string {
+  return `#  RUN           ${name} ...`;
+}
+
 export function timedOutCase(name: string, num: number, messages: string[], durationMs: number, timeoutS: number, commands: string[] = []): { err: string[]; out: string[]; result: CaseResult } {
   const short = name.split('.').at(-1)!;
   const first = `${short}: Test terminated by timeout`;
@@ -272,8 +286,8 @@ function runCase(c: PlannedCase, num: number, opts: RunOptions): CaseResult {
   t.provenance = opts.provenance;
   t.stdout = opts.out;
   const name = t.fullName;
-  opts.hooks?.beforeCase?.(name, c.test.timeoutS);
-  opts.out(`#  RUN           ${name} ...`);
+  opts.hooks?.beforeCase?.(name, num, c.test.timeoutS);
+  opts.out(runLine(name));
   const start = performance.now();
 
   let crash: Crash | undefined;
