@@ -16,7 +16,7 @@ t.test('TEST_F_TIMEOUT reaches beforeCase; printf goes to stdout', (t) => {
   f.testF('slow', (_s: object, _v: undefined, m: Metadata) => { m.printf('\nHMM THP Migration Benchmark\nline two\n'); }, 120);
   const out: string[] = [];
   const seen: Array<[string, number | undefined]> = [];
-  h.run({ out: (l) => out.push(l), err: () => {}, hooks: { beforeCase: (name, timeoutS) => seen.push([name, timeoutS]) } });
+  h.run({ out: (l) => out.push(l), err: () => {}, hooks: { beforeCase: (name, _num, timeoutS) => seen.push([name, timeoutS]) } });
   t.same(seen, [['fx.plain', undefined], ['fx.slow', 120]]);
   const run = out.indexOf('#  RUN           fx.slow ...');
   t.same(out.slice(run + 1, run + 4), ['', 'HMM THP Migration Benchmark', 'line two'], 'printed lines, in order, before the verdict');

@@ -31,7 +31,7 @@
  * free + in use = the chunks' pages.
  */
 import type { Kernel } from '../kernel-model/kernel.js';
-import { Memmap, MEMBLOCK_PAGES, PAGE_SIZE, PTRS_PER_PTE, type Page, physToPfn } from '../kernel-model/page.js';
+import { Memmap, MEMBLOCK_PAGES, PAGE_SIZE, PTRS_PER_PTE, HPAGE_PMD_NR, type Page, physToPfn } from '../kernel-model/page.js';
 import { ptePresent, pteWrite, pteIndex, isDevicePrivateEntry, isWritableDevicePrivateEntry, isDeviceExclusiveEntry } from '../kernel-model/pgtable.js';
 import { pagePgmap, rangeLen, MEMORY_DEVICE_PRIVATE } from '../kernel-model/memremap.js';
 import { checkVmInvariants, dumpPageLine, type VmWalk } from '../kernel-model/debug_vm.js';
@@ -152,7 +152,16 @@ function checkDevice(k: Kernel, mdevice: DmirrorDevice, w: VmWalk, mirrored: Set
     free++;
     const b = k.memmap.block(page), i = Memmap.slot(page);
     if (b.refcount[i] !== freeRef) reports.push(`BUG: ${name}: free page in use: ${dumpPageLine(k, page)}`);
-    page = b.zdd[i];
+    page = zoneDeviceData(k, page); // the link as the C wrote it, also inside a free run not yet written out
+  }
+  // TEST_HMM_THP: free PMD-order folios, linked through their head pages.
+  for (let folio = mdevice.freeFolios; folio !== 0;) {
+    const off = offset(folio);
+    if (off < 0) { reports.push(`BUG: ${name}: free folio list links pfn ${hex(folio)}, not a page of this device's chunks`); return; }
+    if (seen[off]) { reports.push(`BUG: ${name}: free folio list lists pfn ${hex(folio)} twice`); return; }
+    for (let j = 0; j < HPAGE_PMD_NR; j++) seen[off + j] = 1;
+    free += HPAGE_PMD_NR;
+    folio = zoneDeviceData(k, folio);
   }
   // What maps or mirrors a page (few) against the bitmap, not each free page against them.
   for (const [what, pages] of [['mapped', w.uses.keys()], ['mirrored', mirrored.values()]] as const) {
