@@ -8,7 +8,7 @@
  * scenario catches a patch when its verdict (pass, fail, skip) differs.
  *
  * The matrix is computed by catchMatrix() from any runner, so its logic is
- * tested on stub runners too (tests/patches.test.ts).
+ * also tested with runners that return made-up verdicts (tests/patches.test.ts).
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

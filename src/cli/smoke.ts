@@ -124,6 +124,8 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       if (q) q.push(ev);
       else later.set(ev.i, [ev]);
     };
+    /** A case's time limit: its own TEST_F_TIMEOUT replaces the default, unless --timeout was given. */
+    const caseLimitS = (ownS: number | undefined) => (ownS !== undefined && !s.info.timeoutOverride ? ownS : s.info.timeoutS);
     /** The case at `cursor` is over: the next one's waiting events print. */
     const advance = () => {
       cursor++;
@@ -132,8 +134,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
       const lane = lanes[cursor % jobs];
       const verdict = q?.find((ev) => ev.e === 'case');
       const start = q?.find((ev) => ev.e === 'start');
-      const ownS = start?.e === 'start' && start.timeoutS !== undefined && !s.info.timeoutOverride ? start.timeoutS : s.info.timeoutS;
-      const limit = ownS * 1000;
+      const limit = (start?.e === 'start' ? caseLimitS(start.timeoutS) : s.info.timeoutS) * 1000;
       if (q && verdict?.e === 'case' && limit > 0 && verdict.r.durationMs > limit) {
         // It ran past its limit while an earlier case was printing: stopped at the limit, as if it had been the one printing.
         handle(q.find((ev) => ev.e === 'start')!, lane);
@@ -173,8 +174,7 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
             if (!s.pretty || /^(TRACE|SCHED) /.test(ev.l)) err(ev.l);
             break;
           case 'start':
-            // A case's own TEST_F_TIMEOUT replaces the default, unless --timeout was given.
-            const limitS = ev.timeoutS !== undefined && !s.info.timeoutOverride ? ev.timeoutS : s.info.timeoutS;
+            const limitS = caseLimitS(ev.timeoutS);
             current = { name: ev.name, index: ev.index, t0: ev.t, messages: [], commands: [], lane, ran: false, limitS };
             armTimer(ev.t, limitS);
             if (s.live) {

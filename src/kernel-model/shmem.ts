@@ -347,13 +347,14 @@ export function rwVerifyArea(pos: number, count: number): number {
  */
 export function vfsRead(mm: MmStruct, file: File, buf: number, count: number, pos: number): number {
   if (!(file.fMode & FMODE_READ)) return -EBADF;
-  const read = file.cdev.fops.read;
-  if (!(file instanceof ShmemFile) && read === undefined) return -EINVAL;
+  // tmpfs reads through its read_iter; other files (procfs) through ->read, and without one: -EINVAL.
+  const read = file instanceof ShmemFile ? null : file.cdev.fops.read;
+  if (read === undefined) return -EINVAL;
   if (!accessOk(buf, count)) return -EFAULT;
   const ret = rwVerifyArea(pos, count);
   if (ret) return ret;
-  if (!(file instanceof ShmemFile)) return read!(file, mm, buf, Math.min(count, MAX_RW_COUNT), pos);
-  return shmemFileReadIter(mm, file, pos, buf, Math.min(count, MAX_RW_COUNT));
+  if (read !== null) return read(file, mm, buf, Math.min(count, MAX_RW_COUNT), pos);
+  return shmemFileReadIter(mm, file as ShmemFile, pos, buf, Math.min(count, MAX_RW_COUNT));
 }
 
 /** Model of vfs_write(): the checks of vfs_read() with FMODE_WRITE. Returns the result and the new position. */
