@@ -3,6 +3,7 @@
  * Parsing what a user types, with one-line errors that say what would be
  * right. No kernel model here: this is the boundary.
  */
+import type { TestHmmParams, SpmType } from '../dmirror/test_hmm.js';
 
 /** A user input that is wrong: the CLI prints the message on one line and exits non-zero. */
 export class UsageError extends Error {
@@ -32,4 +33,14 @@ export function parseSeed(text: string): number {
     throw new UsageError(`--seed "${text}" is not a seed: give an integer from 0 to 4294967295 (decimal or 0x hex)`);
   }
   return v;
+}
+
+/** The module parameters from the command line's addresses. */
+export function paramsFromArgs(spm0: string | undefined, spm1: string | undefined, type: SpmType): TestHmmParams {
+  if (spm0 === undefined) return { spm_addr_dev0: 0, spm_addr_dev1: 0, spm_type: 'generic' };
+  const a0 = parseAddress('spm_addr_dev0', spm0), a1 = parseAddress('spm_addr_dev1', spm1!);
+  if (a0 === 0 || a1 === 0) {
+    throw new UsageError(`spm_addr_dev0=${spm0} spm_addr_dev1=${spm1}: 0 is no device memory address (test_hmm would make private devices); give two SPM start addresses, or none for private devices`);
+  }
+  return { spm_addr_dev0: a0, spm_addr_dev1: a1, spm_type: type };
 }

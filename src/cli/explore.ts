@@ -12,10 +12,11 @@
 import { existsSync } from 'node:fs';
 import { explore, replay, parseScheduleId, BadScheduleId, type ExploreReport, type Target, type Outcome } from '../explore/explore.js';
 import { caseTarget, scenarioTarget, NoThreads } from '../explore/targets.js';
-import { declaredSmoke } from '../runner.js';
-import { composeKernel, DEFAULT_KERNEL } from '../kernel-model/changes.js';
-import type { TestHmmParams } from '../dmirror/test_hmm.js';
-import { UsageError, parseSeed } from './args.js';
+import { declaredSmoke, checkModuleParams } from '../runner.js';
+import { composeKernel, DEFAULT_KERNEL, type KernelVersion } from '../kernel-model/changes.js';
+import { memoryMode, type TestHmmParams } from '../dmirror/test_hmm.js';
+import { defaultMachine, hex } from '../kernel-model/machine.js';
+import { UsageError, paramsFromArgs, parseSeed } from './args.js';
 import { loadScenarios } from './run.js';
 
 export interface ExploreCommandOptions {
@@ -27,11 +28,13 @@ export interface ExploreCommandOptions {
   patch: string[];
   kernel?: string;
   seed?: string;
+  /** spm_addr_dev0 spm_addr_dev1, as `smoke` takes them: none (private devices) or two */
+  spm?: string[];
+  coherent?: boolean;
+  public?: boolean;
   say: (line: string) => void;
   progress?: (line: string) => void;
 }
-
-const PRIVATE: TestHmmParams = { spm_addr_dev0: 0, spm_addr_dev1: 0 };
 
 function count(text: string | undefined, what: string, dflt: number, min: number, max: number): number {
   if (text === undefined) return dflt;
@@ -39,12 +42,49 @@ function count(text: string | undefined, what: string, dflt: number, min: number
   return Number(text);
 }
 
-/** The case a name means: a test name (the private variant) or fixture.variant.test. */
-function resolveCase(name: string): string {
-  const declared = declaredSmoke(PRIVATE);
+/** What the command line must say for a variant's devices (hmm_device_KIND). */
+function devicesArgs(kind: string): string {
+  if (kind === 'private') return 'no SPM address';
+  if (kind === 'generic') return 'two SPM addresses (hmm-test explore CASE <spm_addr_dev0> <spm_addr_dev1>)';
+  return `--${kind} and two SPM addresses (hmm-test explore CASE --${kind} <spm_addr_dev0> <spm_addr_dev1>)`;
+}
+
+/** The module parameters from the addresses and --coherent/--public, checked as `smoke` checks them. */
+function moduleParams(o: ExploreCommandOptions): TestHmmParams {
+  const spm = o.spm ?? [];
+  if (spm.length !== 0 && spm.length !== 2) throw new UsageError(`explore takes no address (private devices) or two (spm_addr_dev0 spm_addr_dev1), not ${spm.length}`);
+  if (o.coherent && o.public) throw new UsageError('--coherent and --public both choose what devices 2 and 3 are: give one');
+  const flag = o.public ? '--public' : '--coherent';
+  if ((o.coherent || o.public) && spm.length === 0) {
+    throw new UsageError(`${flag} needs the two SPM addresses the ${flag.slice(2)} devices use: hmm-test explore CASE ${flag} <spm_addr_dev0> <spm_addr_dev1>`);
+  }
+  const params = paramsFromArgs(spm[0], spm[1], o.public ? 'public' : o.coherent ? 'coherent' : 'generic');
+  const machine = defaultMachine(), limit = 2 ** machine.physBits;
+  for (const [n, a] of [['spm_addr_dev0', params.spm_addr_dev0], ['spm_addr_dev1', params.spm_addr_dev1]] as const) {
+    if (a >= limit) throw new UsageError(`${n}=${hex(a)} is beyond the machine's ${machine.physBits} physical address bits (below ${hex(limit)}); give an address inside it`);
+  }
+  const problem = checkModuleParams(params, machine);
+  if (problem !== null) throw new UsageError(problem);
+  return params;
+}
+
+/**
+ * The case a name means: fixture.variant.test, or a test name in the
+ * variant of the devices the command line gives (hmm_device_private
+ * without addresses, _coherent with --coherent, _public with --public,
+ * _generic with two addresses alone).
+ */
+function resolveCase(name: string, params: TestHmmParams, kernel: KernelVersion): string {
+  const declared = declaredSmoke(params, kernel);
   const full = declared.flatMap((f) => f.variants.flatMap((v) => f.tests.map((t) => `${f.fixture}.${v}.${t}`)));
-  if (full.includes(name)) return name;
-  const hit = full.find((n) => n.endsWith(`.hmm_device_private.${name}`));
+  const kind = memoryMode(params);
+  const m = /^[^.]+\.[^.]+_device_([a-z]+)\.([^.]+)$/.exec(name);
+  // 6.12's program declares its coherent variant with private devices too, where every case of it skips.
+  if (full.includes(name) && (m === null || m[1] === 'private' || m[1] === kind)) return name;
+  if (m !== null && declared.some((f) => f.tests.includes(m[2]))) {
+    throw new UsageError(`${name} is not a case of the ${kind} devices the command line gives: its ${m[1]} devices need ${devicesArgs(m[1])}`);
+  }
+  const hit = full.find((n) => n.endsWith(`_device_${kind}.${name}`));
   if (hit !== undefined) return hit;
   const tests = [...new Set(declared.flatMap((f) => f.tests))];
   throw new UsageError(`unknown case "${name}": give a scenario file (.yaml) or a case of the suite (${tests.slice(0, 6).join(', ')}, ...; hmm-test smoke -l lists them), e.g. anon_teardown`);
@@ -52,13 +92,29 @@ function resolveCase(name: string): string {
 
 function makeTarget(what: string, o: ExploreCommandOptions): Target {
   if (/\.ya?ml$/.test(what) || existsSync(what)) {
-    const [sc] = loadScenarios([what], o.seed === undefined ? undefined : parseSeed(o.seed), o.patch);
+    if ((o.spm ?? []).length || o.coherent || o.public) {
+      throw new UsageError(`${what} is a scenario: its devices are its config's module: { spm_addr_dev0, spm_addr_dev1, spm_type }; SPM addresses, --coherent and --public are for a case`);
+    }
     if (o.kernel !== undefined) throw new UsageError('--kernel is for a case; a scenario names its kernel in config.kernel');
+    const [sc] = loadScenarios([what], o.seed === undefined ? undefined : parseSeed(o.seed), o.patch);
     return scenarioTarget(sc);
   }
   const kernel = composeKernel(o.kernel ?? DEFAULT_KERNEL, o.patch);
   if ('error' in kernel) throw new UsageError(`${o.patch.length ? '--patch' : '--kernel'}: ${kernel.error}`);
-  return caseTarget({ name: resolveCase(what), params: PRIVATE, kernel, seed: o.seed === undefined ? undefined : parseSeed(o.seed) });
+  const params = moduleParams(o);
+  return caseTarget({ name: resolveCase(what, params, kernel), params, kernel, seed: o.seed === undefined ? undefined : parseSeed(o.seed) });
+}
+
+/** The command line that explores the same program again (for a schedule's replay command). */
+function sameProgram(what: string, o: ExploreCommandOptions): string {
+  const args = [what];
+  if (o.coherent) args.push('--coherent');
+  if (o.public) args.push('--public');
+  args.push(...o.spm ?? []);
+  if (o.kernel !== undefined) args.push('--kernel', o.kernel);
+  for (const p of o.patch) args.push('--patch', p);
+  if (o.seed !== undefined) args.push('--seed', o.seed);
+  return args.join(' ');
 }
 
 /** Equal neighbours as one line with a count. */
@@ -90,7 +146,7 @@ export function exploreCommand(what: string, o: ExploreCommandOptions): number {
     try {
       r = replay(target, choices, maxSteps);
     } catch (e) {
-      if (e instanceof BadScheduleId) throw new UsageError(`--schedule ${o.schedule} does not fit ${what}: ${e.message}; give an ID that hmm-test explore printed for it`);
+      if (e instanceof BadScheduleId) throw new UsageError(`--schedule ${o.schedule} does not fit ${sameProgram(what, o)}: ${e.message}; give an ID that hmm-test explore printed for it`);
       if (e instanceof NoThreads) throw new UsageError(e.message);
       throw e;
     }
@@ -115,12 +171,12 @@ export function exploreCommand(what: string, o: ExploreCommandOptions): number {
     if (e instanceof NoThreads) throw new UsageError(e.message);
     throw e;
   }
-  printReport(rep, what, opts.maxPreemptions, say);
+  printReport(rep, sameProgram(what, o), opts.maxPreemptions, say);
   return rep.outcomes.some((x) => !x.pass) ? 1 : 0;
 }
 
-function printReport(rep: ExploreReport, what: string, maxPreemptions: number, say: (l: string) => void): void {
-  const replayCmd = (id: string) => `hmm-test explore ${what} --schedule ${id}`;
+function printReport(rep: ExploreReport, program: string, maxPreemptions: number, say: (l: string) => void): void {
+  const replayCmd = (id: string) => `hmm-test explore ${program} --schedule ${id}`;
   say(`# explore ${rep.target}: every schedule with at most ${maxPreemptions} preemption(s)`);
   say(`# space: ${rep.byPreemptions.map((n, b) => `${n} with ${b} preemption(s)`).join(', ')}; ${rep.schedules} schedules, ` +
     `${rep.pruned} more cut as reorderings of ones run (sleep sets), up to ${rep.maxDecisions} decisions each`);

@@ -26,12 +26,11 @@ import { catchCommand } from './catch.js';
 import { exploreCommand } from './explore.js';
 import { diffLogs } from '../scenario/diff.js';
 import { junitDocument } from './junit.js';
-import { UsageError, parseAddress, parseSeed } from './args.js';
+import { UsageError, paramsFromArgs, parseSeed } from './args.js';
 import { DEFAULT_SEED } from '../kernel-model/random.js';
 import { checkModuleParams, listSmoke, declaredSmoke } from '../runner.js';
 import { parseHarnessArgs, HARNESS_USAGE, type HarnessArgs } from '../kselftest/options.js';
 import { KSFT_FAIL, KSFT_SKIP } from '../kselftest/assert.js';
-import type { TestHmmParams, SpmType } from '../dmirror/test_hmm.js';
 import { composeKernel, describeKernels, kernelProfiles, DEFAULT_KERNEL } from '../kernel-model/changes.js';
 import { checkFilters } from './filters.js';
 import { runInfo, toolVersion } from './run-info.js';
@@ -103,16 +102,6 @@ function checkOutputPaths(paths: Array<[string, string | undefined]>): void {
     if (other) throw new UsageError(`${other} and ${opt} both name ${p}: one would overwrite the other; give two files`);
     seen.set(key, opt);
   }
-}
-
-/** The module parameters from the command line's addresses. */
-function paramsFromArgs(spm0: string | undefined, spm1: string | undefined, type: SpmType): TestHmmParams {
-  if (spm0 === undefined) return { spm_addr_dev0: 0, spm_addr_dev1: 0, spm_type: 'generic' };
-  const a0 = parseAddress('spm_addr_dev0', spm0), a1 = parseAddress('spm_addr_dev1', spm1!);
-  if (a0 === 0 || a1 === 0) {
-    throw new UsageError(`spm_addr_dev0=${spm0} spm_addr_dev1=${spm1}: 0 is no device memory address (test_hmm would make private devices); give two SPM start addresses, or none for private devices`);
-  }
-  return { spm_addr_dev0: a0, spm_addr_dev1: a1, spm_type: type };
 }
 
 /** `hmm-test smoke`: the whole suite, or what the harness filters select. */
@@ -280,7 +269,10 @@ export async function run(argv: string[]): Promise<number> {
     .command('explore')
     .description('run every interleaving of the threads of a case (e.g. anon_teardown) or a scenario file at the model\'s preemption points, ' +
       'up to a bound on preemptions, each on a fresh kernel; report the distinct outcomes with a replayable schedule each')
-    .argument('<case|scenario>', 'a case of the suite (its private variant, or fixture.variant.test) or a scenario file with threads')
+    .argument('<case|scenario>', 'a case of the suite (in the variant of the devices given, or fixture.variant.test) or a scenario file with threads (its config names its devices)')
+    .argument('[spm_addr...]', 'spm_addr_dev0 spm_addr_dev1 for a case, as smoke takes them: none, private devices; two, generic devices (coherent with --coherent, public with --public)')
+    .option('--coherent', 'the SPM addresses make 6.12\'s DEVICE_COHERENT devices 2 and 3: explore the case\'s hmm_device_coherent variant')
+    .option('--public', 'the SPM addresses make seed 004\'s DEVICE_PUBLIC devices 2 and 3: explore the case\'s hmm_device_public variant')
     .option('--max-preemptions <n>', 'explore schedules with up to n preemptions (CHESS iterative context bounding)', '2')
     .option('--max-schedules <n>', 'stop after n schedules', '100000')
     .option('--max-time <s>', 'stop after s seconds', '600')
@@ -289,9 +281,9 @@ export async function run(argv: string[]): Promise<number> {
     .option('--patch <name>', 'apply a patch (hmm-test kernels lists them); repeat for more', collectPatch, [])
     .option('--kernel <name>', `the kernel profile for a case (default ${DEFAULT_KERNEL})`)
     .option('--seed <n>', 'seed of the random numbers (/dev/urandom)')
-    .action((what: string, opts: { maxPreemptions: string; maxSchedules: string; maxTime: string; maxSteps: string; schedule?: string;
-      patch: string[]; kernel?: string; seed?: string }) => {
-      code = exploreCommand(what, { ...opts, say: (l) => writeOut(`${l}\n`), progress: isatty(2) ? (l) => writeErr(`${l}\n`) : undefined });
+    .action((what: string, spm: string[], opts: { maxPreemptions: string; maxSchedules: string; maxTime: string; maxSteps: string; schedule?: string;
+      patch: string[]; kernel?: string; seed?: string; coherent?: boolean; public?: boolean }) => {
+      code = exploreCommand(what, { ...opts, spm, say: (l) => writeOut(`${l}\n`), progress: isatty(2) ? (l) => writeErr(`${l}\n`) : undefined });
     });
 
   program

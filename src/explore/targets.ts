@@ -12,7 +12,7 @@
  * the clock are never part of it.
  */
 import { runSmoke } from '../runner.js';
-import type { TestHmmParams } from '../dmirror/test_hmm.js';
+import type { TestHmm, TestHmmParams } from '../dmirror/test_hmm.js';
 import type { KernelVersion } from '../kernel-model/changes.js';
 import { HostMemory } from '../kernel-model/page_data.js';
 import { HungTask, KernelBug } from '../kernel-model/bug.js';
@@ -34,6 +34,8 @@ export interface CaseTargetOptions {
   params: TestHmmParams;
   kernel: KernelVersion;
   seed?: number;
+  /** Called with each schedule's kernel and module once booted (tests break or watch the model through it). */
+  onKernel?: (k: Kernel, mod: TestHmm) => void;
 }
 
 /** One case of the suite. */
@@ -51,7 +53,7 @@ export function caseTarget(o: CaseTargetOptions): Target {
         out: () => {}, err: (l) => { if (trace) log.push(l); },
         trace, traceSched: trace,
         filter: (f, v, t) => f === fixture && v === variant && t === test,
-        onKernel: (k) => { kernel = k; k.sched.explorer = c; },
+        onKernel: (k, mod) => { kernel = k; k.sched.explorer = c; o.onKernel?.(k, mod); },
         onCommand: (l) => outcome.push(l),
       });
       if ((kernel as Kernel | null)?.sched.threadsCreated === 0) throw new NoThreads(`${o.name} starts no thread: nothing to interleave (explore a case that runs threads, e.g. anon_teardown, or a scenario with a thread: action)`);
