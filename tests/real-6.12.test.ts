@@ -30,6 +30,11 @@ const DIFFERS: Record<string, { why: string; first: string[] }> = {
     first: ['generic-chunk-type: observation 4 differs', '  model: TRACE MIGRATE_TO_DEV npages=4 ret=0 cpages=4 faults=0',
       '  real: TRACE MIGRATE_TO_DEV npages=4 ret=-22 cpages=0 faults=0'],
   },
+  'device-public-fork-write': {
+    why: "seed 004's DEVICE_PUBLIC is in no kernel with test_hmm: the box runs the program on 6.12's COHERENT devices, whose write fault reuses page 0 in place (the test below: the model on COHERENT agrees with it throughout)",
+    first: ['device-public-fork-write: observation 16 differs', '  model: DATA SNAPSHOT buf pages=0-3 WRITE DEV_COHERENT_LOCAL|READ*3',
+      '  real: DATA SNAPSHOT buf pages=0-3 DEV_COHERENT_LOCAL|WRITE DEV_COHERENT_LOCAL|READ*3'],
+  },
   'stale-zero-page-second-device': {
     why: "a race by design: seed 1 runs thread t's READ inside MIGRATE_TO_DEV's window; in the box the thread ran after the migration",
     first: ['stale-zero-page-second-device: observation 4 differs', '  model: t: SLEEP ns=1500', '  real: THREAD t'],
@@ -70,6 +75,14 @@ for (const name of examples) {
     t.end();
   });
 }
+
+t.test('device-public-fork-write on the model\'s COHERENT devices: the same as the real 6.12 run of it', (t) => {
+  const sc = load('device-public-fork-write');
+  sc.config.params = { ...sc.config.params, spm_type: 'coherent' };
+  const d = diffLogs(modelLog(sc), readFileSync(join(REAL, 'device-public-fork-write.log'), 'utf8'), 'model', 'real');
+  t.ok(d.same, d.lines.join('\n'));
+  t.end();
+});
 
 t.test('break it: a model whose copy_page() copies nothing no longer agrees with the real kernel', (t) => {
   const sc = load('migrate-read-back');
