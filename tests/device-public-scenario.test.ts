@@ -33,15 +33,15 @@ t.test('as the seed defines the type: every expectation holds, every page back a
 
 t.test('on 6.12\'s DEVICE_COHERENT the same steps fail where the types differ: the write reuses page 0 in place', (t) => {
   const r = run(undefined, (sc) => { sc.config.params = { ...sc.config.params, spm_type: 'coherent' }; });
-  t.same(r.failed.map((c) => c.name), ['device-public-fork-write.yaml:42:5 SNAPSHOT snapshot WRITE DEV_COHERENT_LOCAL|READ*3',
-    'device-public-fork-write.yaml:43:5 MIGRATE_TO_SYS cpages 3']);
+  t.same(r.failed.map((c) => c.name), ['device-public-fork-write.yaml:44:5 SNAPSHOT snapshot WRITE DEV_COHERENT_LOCAL|READ*3',
+    'device-public-fork-write.yaml:45:5 MIGRATE_TO_SYS cpages 3']);
   t.match(r.failed[0].detail, /DEV_COHERENT_LOCAL\|WRITE/);
   t.end();
 });
 
 t.test('BROKEN: fork without seed 004\'s pte_devmap() branch of copy_one_pte() fails it', (t) => {
   const r = run((c) => { c.k.inject.copyPteDevmap = () => 0; });
-  t.equal(r.failed[0]?.name, 'device-public-fork-write.yaml:40:5 store no kernel report');
+  t.equal(r.failed[0]?.name, 'device-public-fork-write.yaml:42:5 store no kernel report');
   t.ok(r.lines.includes('REPORT bug folio_remove_rmap_pte: BUG: mapcount underflow on pfn 0x11ffff (model: folio_remove_rmap_pte(): mapcount underflow on pfn 0x11ffff)'),
     'the child\'s exit took the parent\'s mapcount: the parent\'s write underflows it');
   t.end();

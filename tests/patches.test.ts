@@ -53,6 +53,7 @@ const version = (profile: string, patches: string[] = []): KernelVersion => comp
 const SCENARIOS: Array<[string, string, 'fails with it' | 'passes with it']> = [
   ['migrate_vma_pages-no-invalidate', 'stale-zero-page-second-device.yaml', 'fails with it'],
   ['dmirror_allocate_chunk-force-private', 'generic-chunk-type.yaml', 'fails with it'],
+  ['dmirror_allocate_chunk-force-private', 'device-public-fork-write.yaml', 'fails with it'],
   ['zone_device-one-based-refcount', 'device-page-refcount.yaml', 'fails with it'],
   ['test_hmm-no-evict-on-close', 'close-then-cpu-write.yaml', 'fails with it'],
   ['test_hmm-no-evict-on-close', 'close-use-after-free.yaml', 'passes with it'],
