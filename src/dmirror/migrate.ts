@@ -36,7 +36,7 @@ import { type HmmDmirrorCmd, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMO
  * MIGRATE_VMA_SELECT_SYSTEM does offer.
  */
 function dmirrorMigrateAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirror): void {
-  const mdevice = dmirror.mdevice, vma = args.vma!;
+  const mdevice = dmirror.mdevice, vma = args.vma!, mirror = k.kptr(dmirror);
   for (let i = 0, addr = args.start; addr < args.end; addr += PAGE_SIZE, i++) {
     if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
     // spage may be NULL: an unpopulated pte or the zero page.
@@ -53,7 +53,7 @@ function dmirrorMigrateAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dmirro
     if (spage !== 0) copyHighpage(k, rpage, spage);
     else clearHighpage(k, rpage);
     // The page holding the data remembers the mirror (rpage->zone_device_data), for the CPU fault path.
-    setZoneDeviceData(k, rpage, k.kptr(dmirror));
+    setZoneDeviceData(k, rpage, mirror);
     args.dst[i] = migratePfn(dpage);
     if ((args.src[i] & MIGRATE_PFN_WRITE) || (spage === 0 && (vma.vmFlags & VM_WRITE))) args.dst[i] += MIGRATE_PFN_WRITE;
   }
@@ -105,8 +105,11 @@ function dmirrorDevmemFaultAllocAndCopy(k: Kernel, args: MigrateVma, dmirror: Dm
       args.src[i] = mpfnClear(args.src[i], MIGRATE_PFN_MIGRATE);
       continue;
     }
-    if (k.warn(!isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage) && rule !== 'public', 'dmirror_devmem_fault_alloc_and_copy',
-      `pfn 0x${spage.toString(16)} is not device memory`)) continue;
+    // The WARN's message is built only when it fires: this runs for every page of every CPU fault.
+    if (rule !== 'public' && !isDevicePrivatePage(k, spage) && !isDeviceCoherentPage(k, spage)) {
+      k.warn(true, 'dmirror_devmem_fault_alloc_and_copy', `pfn 0x${spage.toString(16)} is not device memory`);
+      continue;
+    }
     spage = dmirrorBackingPage(k, spage);
     // alloc_page_vma(GFP_HIGHUSER_MOVABLE): may run the OOM killer (page_alloc.ts). 6.12 then leaves the page
     // where it is and returns 0, so a CPU fault on it ends by the OOM victim's death or a retry;

@@ -18,7 +18,7 @@
  */
 import { EINVAL, EAGAIN, EBUSY } from './errno.js';
 import type { Kernel } from './kernel.js';
-import { MEMBLOCK_PAGES, Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked, PG_compound } from './page.js';
+import { MEMBLOCK_PAGES, type MemBlock, Memmap, type Page, PAGE_SIZE, PG_anon, PG_lru, PG_dirty, PG_uptodate, PG_swapbacked, PG_compound } from './page.js';
 import { type VmAreaStruct, VM_HUGETLB, VM_SPECIAL, VM_WRITE, vmaIsAnonymous, addMmCounter, MM_ANONPAGES } from './mm.js';
 import { pteIndex, pmdAddrEnd, pteNone, ptePresent, pteWrite, isDevicePrivateEntry, isWritableDevicePrivateEntry,
   mkSwpEntry, SWP_DEVICE_READ, SWP_DEVICE_WRITE, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, pteMkdevmap } from './pgtable.js';
@@ -133,12 +133,14 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
       m.src[n] = mpfn;
       continue;
     }
-    let page: Page;
+    let page: Page, b: MemBlock;
     if (!ptePresent(v)) {
       // Only device-private entries migrate; other swap entries are left alone.
       if (!isDevicePrivateEntry(v)) { m.src[n] = 0; continue; }
       page = pfn;
-      if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || pagePgmap(k, page)!.owner !== m.pgmapOwner) { m.src[n] = 0; continue; }
+      // The struct page, found once for all of this page's tests below (page->pgmap, flags, mapping).
+      b = k.memmap.block(page);
+      if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || b.pgmap!.owner !== m.pgmapOwner) { m.src[n] = 0; continue; }
       mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE;
       if (isWritableDevicePrivateEntry(v)) mpfn += MIGRATE_PFN_WRITE;
     } else {
@@ -151,16 +153,17 @@ function migrateVmaCollectPtes(k: Kernel, m: MigrateVma, start: number, end: num
         continue;
       }
       page = pfn;
-      const type = pagePgmap(k, page)?.type;
+      b = k.memmap.block(page);
+      const type = b.pgmap?.type;
       // System RAM and (seed) GENERIC and PUBLIC pages are "system" for selection: the 2017 collector took every
       // present page (seed 004's public pages through 4.14's _vm_normal_page(..., true)).
       if ((type === undefined || type === MEMORY_DEVICE_GENERIC || type === MEMORY_DEVICE_PUBLIC) &&
           !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) { m.src[n] = 0; continue; }
       if (type === MEMORY_DEVICE_COHERENT &&
-          (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || pagePgmap(k, page)!.owner !== m.pgmapOwner)) { m.src[n] = 0; continue; }
+          (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || b.pgmap!.owner !== m.pgmapOwner)) { m.src[n] = 0; continue; }
       mpfn = migratePfn(page) + MIGRATE_PFN_MIGRATE + (pteWrite(v) ? MIGRATE_PFN_WRITE : 0);
     }
-    const b = k.memmap.block(page), s = Memmap.slot(page);
+    const s = Memmap.slot(page);
     if ((b.flags[s] & PG_compound) && k.has(MIGRATE_DEVICE_THP)) {
       // migrate_vma_split_folio(): a PTE-mapped large folio is split, and the walk goes again from this pte.
       m.npages--;
@@ -204,12 +207,18 @@ function migrateVmaCollect(k: Kernel, m: MigrateVma): void {
   m.end = m.start + m.npages * PAGE_SIZE;
 }
 
-/** Model of migrate_vma_check_page(): is any reference left that is not the collector's, a mapping's, the page cache's, or the fault's? */
-function migrateVmaCheckPage(k: Kernel, page: Page, faultPage: Page): boolean {
+/**
+ * Model of migrate_vma_check_page(): is any reference left that is not the
+ * collector's, a mapping's, the page cache's, or the fault's? b/s: page's
+ * struct page, as the caller found it.
+ */
+function migrateVmaCheckPage(k: Kernel, b: MemBlock, s: number, page: Page, faultPage: Page): boolean {
   let extra = 1 + (page === faultPage ? 1 : 0);
-  if (isZoneDevicePage(k, page)) extra++;
-  if (folioMapping(k, page) !== null) extra++;
-  return pageRefCount(k, page) - extra <= pageMapcount(k, page);
+  if (b.pgmap !== null) extra++; // is_zone_device_page()
+  // folio_mapping() != NULL: a page-cache page (mapping set, not anon).
+  if (!(b.flags[s] & PG_anon) && b.mapping[s] !== 0) extra++;
+  const mapcount = (b.flags[s] & PG_compound) ? pageMapcount(k, page) : b.mapcount[s];
+  return b.refcount[s] - extra <= mapcount;
 }
 
 /** Model of folio_isolate_lru(): take the page off the LRU, with a reference. */
@@ -250,8 +259,9 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
       if (src[i] & MIGRATE_PFN_MIGRATE) unmapped++;
       continue;
     }
-    const zoneDevice = isZoneDevicePage(k, page);
-    const large = k.has(MIGRATE_DEVICE_THP) && folioTestLarge(k, page);
+    const b = k.memmap.block(page), s = Memmap.slot(page);
+    const zoneDevice = b.pgmap !== null;
+    const large = (b.flags[s] & PG_compound) !== 0 && k.has(MIGRATE_DEVICE_THP);
     if (large) src[i] = mpfnSet(src[i], MIGRATE_PFN_COMPOUND);
     if (!zoneDevice) {
       if (!folioIsolateLru(k, page)) {
@@ -263,7 +273,7 @@ export function migrateDeviceUnmap(k: Kernel, src: Float64Array, npages: number,
     }
     if (large) tryToMigrateFolio(k, page);
     else if (pageMapcount(k, page) > 0) tryToMigrate(k, page);
-    if ((large ? folioMapcount(k, page) : pageMapcount(k, page)) > 0 || !migrateVmaCheckPage(k, page, faultPage)) {
+    if ((large ? folioMapcount(k, page) : pageMapcount(k, page)) > 0 || !migrateVmaCheckPage(k, b, s, page, faultPage)) {
       // folio_get() + folio_putback_lru() for a system page: back on the LRU, still holding the isolation reference.
       if (!zoneDevice) setPageFlag(k, page, PG_lru);
       src[i] = mpfnClear(src[i], MIGRATE_PFN_MIGRATE);
@@ -393,12 +403,12 @@ export function migrateVmaInsertPage(k: Kernel, m: MigrateVma, addr: number, pag
  * the dirty bit moving with it (__folio_migrate_mapping()).
  */
 export function folioMigrateMapping(k: Kernel, newpage: Page, page: Page, extraCount: number): number {
-  const mapping = folioMapping(k, page);
+  const ob = k.memmap.block(page), os = Memmap.slot(page);
+  const mapping = (ob.flags[os] & PG_anon) || ob.mapping[os] === 0 ? null : folioMapping(k, page);
   // A PUBLIC page also holds the reference every free ZONE_DEVICE page kept in 2017 (seed 004's
   // migrate_vma_check_page() hunk counts the same one: "Page from ZONE_DEVICE have one extra reference").
-  const rest = isZoneDevicePage(k, page) ? zoneDeviceRestRefcount(pagePgmap(k, page)!) : 0;
-  if (pageRefCount(k, page) !== 1 + rest + extraCount + (mapping !== null ? 1 : 0)) return -EAGAIN;
-  const ob = k.memmap.block(page), os = Memmap.slot(page);
+  const rest = ob.pgmap !== null ? zoneDeviceRestRefcount(ob.pgmap) : 0;
+  if (ob.refcount[os] !== 1 + rest + extraCount + (mapping !== null ? 1 : 0)) return -EAGAIN;
   const nb = k.memmap.block(newpage), ns = Memmap.slot(newpage);
   nb.index[ns] = ob.index[os];
   nb.mapping[ns] = ob.mapping[os];

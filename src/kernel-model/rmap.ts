@@ -373,7 +373,8 @@ export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: 
   const b = k.memmap.block(page), s = Memmap.slot(page);
   const present = ptePresent(v);
   const writable = present ? pteWrite(v) : isWritableDevicePrivateEntry(v);
-  const anonExclusive = (b.flags[s] & PG_anon_exclusive) !== 0 && folioTestAnon(k, page);
+  // folio_test_anon(): a small folio's own flag, a tail page's through its head.
+  const anonExclusive = (b.flags[s] & PG_anon_exclusive) !== 0 && ((b.flags[s] & PG_tail) ? folioTestAnon(k, page) : (b.flags[s] & PG_anon) !== 0);
   if (anonExclusive && folioTryShareAnonRmapPte(k, page)) return -EBUSY;
   const dirty = present && pteDirty(v);
   if (dirty) b.flags[s] |= PG_dirty;
@@ -590,6 +591,9 @@ export function makeDeviceExclusive(mm: MmStruct, addr: number, owner: object | 
  * PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION (6.15) matches migration entries only.
  */
 export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
+  // What dst is decides every new entry alike: asked once, not for each mapping the walk finds.
+  const dstPrivate = isDevicePrivatePage(k, dst), dstPublic = !dstPrivate && isDevicePublicPage(k, dst);
+  const dstAnon = testPageFlag(k, dst, PG_anon), exclNotMigration = k.has(PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION);
   rmapWalk(k, dst, (vma, addr) => {
     const mm = vma.vmMm;
     const t = mm.pgtable.lookup(addr);
@@ -601,23 +605,23 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
     }
     const i = pteIndex(addr);
     const v = t.val[i];
-    const excl = !k.has(PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION) && isDeviceExclusiveEntry(v);
+    const excl = !exclNotMigration && isDeviceExclusiveEntry(v);
     if (!(isMigrationEntry(v) || excl) || t.pfn[i] !== src) return;
     const write = isWritableMigrationEntry(v);
     // RMAP_EXCLUSIVE unless the entry is a readable migration entry (!is_readable_migration_entry()).
     const exclusive = write || isReadableExclusiveMigrationEntry(v) || excl;
     getPage(k, dst);
     let nv: number;
-    if (isDevicePrivatePage(k, dst)) {
+    if (dstPrivate) {
       nv = mkSwpEntry(write ? SWP_DEVICE_WRITE : SWP_DEVICE_READ);
     } else {
       nv = _PAGE_PRESENT | (write ? _PAGE_RW : 0) | ((v & SWP_MIG_DIRTY) ? _PAGE_DIRTY : 0);
       // mk_pte(new, vma->vm_page_prot): a VMA made PROT_NONE while the page was unmapped maps it back PROT_NONE.
       if (!(vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) nv |= _PAGE_PROTNONE;
       // Seed 004's remove_migration_pte() hunk: a PUBLIC page goes back as pte_mkdevmap().
-      if (isDevicePublicPage(k, dst)) nv = pteMkdevmap(nv);
+      if (dstPublic) nv = pteMkdevmap(nv);
     }
-    if (testPageFlag(k, dst, PG_anon)) folioAddAnonRmapPte(k, dst, vma, exclusive);
+    if (dstAnon) folioAddAnonRmapPte(k, dst, vma, exclusive);
     else folioAddFileRmapPte(k, dst, vma);
     mm.pgtable.set(t, i, dst, nv);
   });
