@@ -5,9 +5,10 @@
  * goes on in a new one), and to write the reports when SIGINT or SIGTERM
  * comes in the middle of a case. Every line and event goes to the main
  * thread through one MessagePort, in order; the main thread can drain it
- * synchronously before it ends the worker.
+ * synchronously before it ends the worker. A thread may be started before
+ * its job is known (smoke-prestart.ts): it then loads and waits for it.
  */
-import { workerData, type MessagePort } from 'node:worker_threads';
+import { workerData, parentPort, type MessagePort } from 'node:worker_threads';
 import { runSmoke } from '../runner.js';
 import { composeKernel } from '../kernel-model/changes.js';
 import { testEnabled, type HarnessFilter } from '../kselftest/options.js';
@@ -50,30 +51,36 @@ export type WorkerEvent = { i: number } & (
 /** A WorkerEvent without its plan index, which post() adds. */
 type Untagged = WorkerEvent extends infer E ? E extends WorkerEvent ? Omit<E, 'i'> : never : never;
 
-const job = workerData as WorkerJob;
-let at = job.resume ? job.resume.next - 1 : -1;
-const post = (ev: Untagged) => job.port.postMessage({ ...ev, i: at });
-try {
-  const kernel = composeKernel(job.kernelName, job.patches);
-  if ('error' in kernel) throw new Error(kernel.error);
-  const result = runSmoke({
-    kernel,
-    params: job.params,
-    machine: job.machine,
-    filter: (f, v, t) => testEnabled(job.filters, f, v, t),
-    out: (l) => post({ e: 'out', l }),
-    err: (l) => post({ e: 'err', l }),
-    onCaseStart: (name, index, timeoutS) => post({ e: 'start', name, index: (at = index), t: Date.now(), timeoutS }),
-    onCase: (r) => post({ e: 'case', r }),
-    onCommand: (l) => post({ e: 'cmd', l }),
-    trace: job.trace,
-    traceSched: job.traceSched,
-    seed: job.seed,
-    bail: job.bail,
-    resume: job.resume,
-    shard: job.shard,
-  });
-  post({ e: 'done', result });
-} catch (e) {
-  post({ e: 'crash', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+/** Run one job, sending every event through its port. */
+function runJob(job: WorkerJob): void {
+  let at = job.resume ? job.resume.next - 1 : -1;
+  const post = (ev: Untagged) => job.port.postMessage({ ...ev, i: at });
+  try {
+    const kernel = composeKernel(job.kernelName, job.patches);
+    if ('error' in kernel) throw new Error(kernel.error);
+    const result = runSmoke({
+      kernel,
+      params: job.params,
+      machine: job.machine,
+      filter: (f, v, t) => testEnabled(job.filters, f, v, t),
+      out: (l) => post({ e: 'out', l }),
+      err: (l) => post({ e: 'err', l }),
+      onCaseStart: (name, index, timeoutS) => post({ e: 'start', name, index: (at = index), t: Date.now(), timeoutS }),
+      onCase: (r) => post({ e: 'case', r }),
+      onCommand: (l) => post({ e: 'cmd', l }),
+      trace: job.trace,
+      traceSched: job.traceSched,
+      seed: job.seed,
+      bail: job.bail,
+      resume: job.resume,
+      shard: job.shard,
+    });
+    post({ e: 'done', result });
+  } catch (e) {
+    post({ e: 'crash', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+  }
 }
+
+// Started with its job, or started early (smoke-prestart.ts) and given it as the first message.
+if (workerData != null) runJob(workerData as WorkerJob);
+else parentPort!.once('message', (job: WorkerJob) => runJob(job));

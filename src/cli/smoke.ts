@@ -31,6 +31,7 @@ import { junitXml } from './junit.js';
 import { prettyCase, prettySummary, runningLine } from './pretty.js';
 import { StdoutError, writeErr, writeOut } from './output.js';
 import { UsageError } from './args.js';
+import { MAX_JOBS, takePrestarted } from './smoke-prestart.js';
 
 export interface SessionSettings {
   info: RunInfo;
@@ -49,8 +50,6 @@ export interface SessionSettings {
   jobs: number;
 }
 
-/** Threads for one run: more than the two a case's work can use help little (tests/smoke-threads.test.ts). */
-const MAX_JOBS = 4;
 
 /** How many threads run the cases: HMM_TEST_JOBS (1 for one thread), else one per core, at most MAX_JOBS. */
 export function smokeJobs(bail: boolean): number {
@@ -318,7 +317,10 @@ export function runSmokeSession(s: SessionSettings): Promise<number> {
         seed: s.info.seed, bail: s.bail, kernelName: s.info.kernelName, patches: s.info.patches, resume, port: channel.port1,
         shard: jobs > 1 ? { count: jobs, index: lane.shard } : undefined,
       };
-      const worker = new Worker(new URL('./smoke-worker.js', import.meta.url), { workerData: job, transferList: [channel.port1] });
+      // A thread started with the process (smoke-prestart.ts) has loaded the model already: it gets the job as a message.
+      let worker = takePrestarted();
+      if (worker) worker.postMessage(job, [channel.port1]);
+      else worker = new Worker(new URL('./smoke-worker.js', import.meta.url), { workerData: job, transferList: [channel.port1] });
       lane.worker = worker;
       lane.port = port;
       lane.done = false;
