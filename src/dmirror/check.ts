@@ -119,12 +119,12 @@ function checkDevice(k: Kernel, mdevice: DmirrorDevice, w: VmWalk, mirrored: Set
   for (const chunk of mdevice.devmemChunks) {
     const first = physToPfn(chunk.pagemap.range.start), n = physToPfn(rangeLen(chunk.pagemap.range));
     total += n;
-    for (let base = first; base < first + n; base += MEMBLOCK_PAGES) {
-      const b = k.memmap.createdBlock(base);
-      if (b === undefined || b.pgmapRef === 0) continue;
+    for (const b of k.memmap.createdBlocksIn(first, first + n)) {
+      if (b.pgmapRef === 0) continue;
       used += b.pgmapRef;
+      const base = b.basePfn, refcount = b.refcount;
       for (let i = 0; i < MEMBLOCK_PAGES; i++) {
-        if (b.refcount[i] <= freeRef) continue;
+        if (refcount[i] <= freeRef) continue;
         const page = base + i;
         if (!w.uses.has(page)) reports.push(`BUG: ${name}: device page in use that no page table maps (lost): ${dumpPageLine(k, page)}`);
         else if (chunk.pagemap.type === MEMORY_DEVICE_PRIVATE) {

@@ -90,36 +90,40 @@ function use(w: VmWalk, page: Page, mm: number, addr: number, kind: string): Pag
   return u;
 }
 
+/** Whether the page (the head's flag for a folio's page) is anon: which rss counter it is in. */
+function anonPage(k: Kernel, page: Page): boolean {
+  const b = k.memmap.block(page), i = Memmap.slot(page);
+  if (!(b.flags[i] & PG_compound)) return (b.flags[i] & PG_anon) !== 0;
+  const head = compoundHead(k, page);
+  return (k.memmap.block(head).flags[Memmap.slot(head)] & PG_anon) !== 0;
+}
+
 /** One mm's entries into the walk; returns the rss the entries stand for. */
 function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: number } {
-  const rss = { anon: 0, file: 0 };
-  const count = (page: Page, nr: number) => {
-    const b = k.memmap.block(page), i = Memmap.slot(page);
-    const anon = b.flags[i] & PG_compound ? (k.memmap.block(compoundHead(k, page)).flags[Memmap.slot(compoundHead(k, page))] & PG_anon) : b.flags[i] & PG_anon;
-    if (anon) rss.anon += nr;
-    else rss.file += nr;
-  };
+  // Called after every fuzz action: no closure or string per entry, only in a report.
+  let anon = 0, file = 0;
   for (const [key, t] of mm.pgtable.tables) {
     if (t.used === 0) continue;
+    const val = t.val, pfn = t.pfn, base = key * PMD_SIZE;
     for (let i = 0; i < PTRS_PER_PTE; i++) {
-      const v = t.val[i];
+      const v = val[i];
       if (v === 0) continue;
-      const page = t.pfn[i], addr = key * PMD_SIZE + i * PAGE_SIZE, where = () => `mm ${mm.id} ${hex(addr)}`;
+      const page = pfn[i], addr = base + i * PAGE_SIZE;
       if (ptePresent(v)) {
         if (pteSpecial(v)) continue; // the zero page, a VM_PFNMAP pfn: no struct page counts
         use(w, page, mm.id, addr, 'pte').ptes++;
-        count(page, 1);
       } else if (isDevicePrivateEntry(v)) {
         use(w, page, mm.id, addr, 'device-private entry').devicePrivate++;
-        count(page, 1);
       } else if (isDeviceExclusiveEntry(v)) {
         use(w, page, mm.id, addr, 'device-exclusive entry').exclusive++;
-        count(page, 1);
-      } else if (isMigrationEntry(v)) {
-        w.reports.push(`BUG: migration entry left in place: ${where()} names pfn ${hex(page)} between two system calls (model: no migration is running)`);
       } else {
-        w.reports.push(`BUG: Bad swap entry type ${swpType(v)} at ${where()}`);
+        w.reports.push(isMigrationEntry(v)
+          ? `BUG: migration entry left in place: mm ${mm.id} ${hex(addr)} names pfn ${hex(page)} between two system calls (model: no migration is running)`
+          : `BUG: Bad swap entry type ${swpType(v)} at mm ${mm.id} ${hex(addr)}`);
+        continue;
       }
+      if (anonPage(k, page)) anon++;
+      else file++;
     }
   }
   for (const [key, h] of mm.pgtable.huge) {
@@ -131,9 +135,11 @@ function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: numbe
     const head = compoundHead(k, h.pfn);
     use(w, head, mm.id, key * PMD_SIZE, 'pmd').pmds++;
     // A hugetlb mapping is not in rss (hugetlb_usage); a THP PMD is HPAGE_PMD_NR pages of it.
-    if (!k.pageAlloc.large.get(head)?.hugetlb) count(head, HPAGE_PMD_NR);
+    if (k.pageAlloc.large.get(head)?.hugetlb) continue;
+    if (anonPage(k, head)) anon += HPAGE_PMD_NR;
+    else file += HPAGE_PMD_NR;
   }
-  return rss;
+  return { anon, file };
 }
 
 /** Walk every live mm's page tables; the per-page and per-folio checks follow in checkVmInvariants(). */
@@ -151,6 +157,10 @@ export function walkVm(k: Kernel): VmWalk {
   return w;
 }
 
+/** What holds a page, for its report. */
+const holds = (u: PageUse): string =>
+  `${u.ptes} pte(s), ${u.devicePrivate} device-private, ${u.exclusive} device-exclusive entr(y/ies)${u.pmds ? `, ${u.pmds} PMD(s)` : ''}; first mm ${u.mm} ${hex(u.addr)} ${u.kind}`;
+
 /** The report of one page whose counts do not match what maps it. */
 function bad(k: Kernel, page: Page, cond: string, why: string): string {
   return `VM_BUG_ON_PAGE(${cond}): ${dumpPageLine(k, page)}: ${why}`;
@@ -167,11 +177,10 @@ export function checkVmInvariants(k: Kernel): VmWalk {
   const folios = new Map<Page, { ptes: number; pagesMapped: number; refs: number; pmds: number }>();
   for (const [page, u] of w.uses) {
     const b = k.memmap.block(page), i = Memmap.slot(page);
-    const holds = () => `${u.ptes} pte(s), ${u.devicePrivate} device-private, ${u.exclusive} device-exclusive entr(y/ies)${u.pmds ? `, ${u.pmds} PMD(s)` : ''}; first mm ${u.mm} ${hex(u.addr)} ${u.kind}`;
-    if (b.flags[i] & PG_buddy) { w.reports.push(bad(k, page, 'PageBuddy(page)', `a free page is mapped: ${holds()}`)); continue; }
+    if (b.flags[i] & PG_buddy) { w.reports.push(bad(k, page, 'PageBuddy(page)', `a free page is mapped: ${holds(u)}`)); continue; }
     if (isDevicePrivatePage(k, page) !== (u.devicePrivate > 0) && (u.devicePrivate > 0 || u.ptes > 0 || u.pmds > 0)) {
       w.reports.push(bad(k, page, u.devicePrivate ? '!is_device_private_page(page)' : 'is_device_private_page(page)',
-        u.devicePrivate ? `a device-private entry names a page that is not device-private: ${holds()}` : `the CPU maps a device-private page: ${holds()}`));
+        u.devicePrivate ? `a device-private entry names a page that is not device-private: ${holds(u)}` : `the CPU maps a device-private page: ${holds(u)}`));
     }
     const pteMaps = u.ptes + u.devicePrivate + (keep ? u.exclusive : 0);
     const refs = u.ptes + u.devicePrivate + u.exclusive + u.pmds;
@@ -184,13 +193,13 @@ export function checkVmInvariants(k: Kernel): VmWalk {
       f.refs += refs;
       f.pmds += u.pmds;
       // A large folio's page keeps its pte mappings in its own mapcount, its PMD mappings in the folio's.
-      if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps + (page === head ? lfEntire(k, head) : 0)}`, holds()));
+      if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps + (page === head ? lfEntire(k, head) : 0)}`, holds(u)));
       continue;
     }
-    if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps}`, holds()));
+    if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps}`, holds(u)));
     const cache = !(b.flags[i] & PG_anon) && b.mapping[i] !== 0 ? 1 : 0;
     if (b.refcount[i] < refs + cache) {
-      w.reports.push(bad(k, page, `page_ref_count(page) < ${refs + cache}`, `${holds()}${cache ? ', and the page cache' : ''}`));
+      w.reports.push(bad(k, page, `page_ref_count(page) < ${refs + cache}`, `${holds(u)}${cache ? ', and the page cache' : ''}`));
     }
   }
   for (const [head, f] of folios) checkFolio(k, head, f, w);
