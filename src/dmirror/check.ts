@@ -164,7 +164,8 @@ function checkDevice(k: Kernel, mdevice: DmirrorDevice, w: VmWalk, mirrored: Set
     folio = zoneDeviceData(k, folio);
   }
   // What maps or mirrors a page (few) against the bitmap, not each free page against them.
-  for (const [what, pages] of [['mapped', w.uses.keys()], ['mirrored', mirrored.values()]] as const) {
+  const mapped = Array.from({ length: w.uses.size }, (_, r) => w.uses.at(r).page);
+  for (const [what, pages] of [['mapped', mapped], ['mirrored', mirrored.values()]] as const) {
     for (const page of pages) {
       const off = offset(page);
       if (off >= 0 && seen[off]) reports.push(`BUG: ${name}: free page ${what}: ${dumpPageLine(k, page)}`);
