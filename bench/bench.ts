@@ -6,10 +6,15 @@
  * machine noise cancels. Every step checks the data it moved.
  *
  *   node dist/bench/bench.js [--quick] [--report FILE.yaml]
+ *
+ * It ends with one summary table: every figure of issue 15 and of the issues
+ * it gathers (scenario and fuzz actions a second, explored schedules a
+ * second, THP against 4 KiB pages, a case's boot-to-power-off) beside its
+ * target.
  */
 import { writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -21,7 +26,10 @@ import { hmmDmirrorInit, hmmDmirrorExit, type TestHmmParams } from '../src/dmirr
 import * as U from '../src/dmirror/test_hmm_uapi.js';
 import { Libc } from '../src/selftests/hmm-tests/libc.js';
 import { userLoad, userStore } from '../src/kernel-model/memory.js';
-import { runSmoke } from '../src/runner.js';
+import { runSmoke, bootCase, shutdownCase } from '../src/runner.js';
+import { HostMemory } from '../src/kernel-model/page_data.js';
+import { runScenario } from '../src/scenario/run.js';
+import { readdirSync } from 'node:fs';
 import { forkChain, vmaScale } from './scale.js';
 import { thpMigrationTable, UPSTREAM_THP_GAIN_PERCENT } from './thp_migration.js';
 import { fuzz, type FuzzMode } from '../src/scenario/fuzz.js';
@@ -278,6 +286,74 @@ function exploreSteps(teardownSchedules: number): Record<string, { schedules: nu
   return r;
 }
 
+/** CPU milliseconds (user + system, process.cpuUsage()) and wall milliseconds of fn. */
+function cpuIt(fn: () => void): { cpuMs: number; ms: number } {
+  const c0 = process.cpuUsage(), t0 = now();
+  fn();
+  const c = process.cpuUsage(c0);
+  return { cpuMs: (c.user + c.system) / 1000, ms: now() - t0 };
+}
+
+const SUITE_PARAMS = {
+  private: { spm_addr_dev0: 0, spm_addr_dev1: 0 },
+  generic: { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 5 * GiB },
+  coherent: { spm_addr_dev0: 4 * GiB, spm_addr_dev1: 4 * GiB + 256 * 1024 * 1024, spm_type: 'coherent' as const },
+};
+
+/**
+ * What every suite case, scenario and explored schedule pays around its
+ * test: boot, CONFIG_GUP_TEST, modprobe test_hmm (memremap_pages() of each
+ * device's chunk), the process's exit, rmmod with its unload check, power
+ * off. Per lifecycle, best of three batches, warm, on one kernel's host memory.
+ */
+function lifecycleSteps(n: number): Record<string, { cpuMs: number; ms: number }> {
+  const r: ReturnType<typeof lifecycleSteps> = {};
+  for (const [mode, params] of Object.entries(SUITE_PARAMS)) {
+    const hostMemory = new HostMemory(), machine = defaultMachine(), libc = new Libc();
+    const one = () => {
+      const c = bootCase({ machine, params, hostMemory });
+      libc.attach(c.task);
+      const problems = shutdownCase(c, libc);
+      libc.attach(null);
+      if (problems.length) throw new Error(`lifecycle ${mode}: ${problems.join('; ')}`);
+    };
+    for (let i = 0; i < n; i++) one();
+    let best = { cpuMs: Infinity, ms: Infinity };
+    for (let round = 0; round < 3; round++) {
+      const x = cpuIt(() => { for (let i = 0; i < n; i++) one(); });
+      if (x.cpuMs < best.cpuMs) best = x;
+    }
+    r[mode] = { cpuMs: +(best.cpuMs / n).toFixed(3), ms: +(best.ms / n).toFixed(3) };
+  }
+  return r;
+}
+
+/**
+ * hmm-test run over the shipped scenarios (scenarios/*.yaml), warm, each
+ * scenario its own boot and unload: actions a second, wall and CPU. The
+ * scenarios' own expectations must hold (those of known 6.12 oopses too).
+ */
+function scenarioSteps(rounds: number): { scenarios: number; actions: number; ms: number; actionsPerSec: number; actionsPerCpuSec: number } {
+  const dir = 'scenarios';
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(dir, f));
+  const scs = loadScenarios(files);
+  const hostMemory = new HostMemory();
+  let actions = 0;
+  const runAll = () => {
+    for (const sc of scs) {
+      runScenario(sc, {
+        line: () => {}, hostMemory, afterStep: () => { actions++; return null; },
+        check: (c) => { if (!c.ok && !c.skip) throw new Error(`scenario ${sc.file}: ${c.name}: ${c.detail}`); },
+      });
+    }
+  };
+  runAll();
+  actions = 0;
+  const x = cpuIt(() => { for (let i = 0; i < rounds; i++) runAll(); });
+  return { scenarios: scs.length * rounds, actions, ms: Math.round(x.ms), actionsPerSec: Math.round(actions / (x.ms / 1000)),
+    actionsPerCpuSec: Math.round(actions / (x.cpuMs / 1000)) };
+}
+
 // Memory figures first, before the large steps leave garbage behind that a later gc() would subtract.
 const sparse1TiB = sparseStep();
 const metadataBytesPerPage = global.gc ? metadataStep(quick ? 16384 : 262144) : 'run with --expose-gc';
@@ -297,6 +373,8 @@ const result = {
   forkChain: forks,
   aliveForkChain: aliveForks,
   suite: suiteSteps(),
+  lifecycle: lifecycleSteps(quick ? 10 : 50),
+  scenarios: scenarioSteps(quick ? 1 : 5),
   fuzz: fuzzSteps(quick ? 10 : 60),
   thpMigration: { upstreamThpGainPercent: UPSTREAM_THP_GAIN_PERCENT, rows: thpMigrationTable() },
   explore: exploreSteps(quick ? 10 : 60),
@@ -312,6 +390,11 @@ console.log(`${vmas.vmas} mmaps (none merging): ${vmas.mmapMs} ms; one mprotect 
 console.log(`fork chain, depth ${forks.depth}, each parent exiting: ${forks.ms} ms, ${forks.MB} MB held at the end, anon_vma chain ${forks.anonVmaChain}`);
 console.log(`fork chain, depth ${aliveForks.depth}, every parent alive: ${aliveForks.ms} ms, ${aliveForks.MB} MB (${aliveForks.bytesPerFork} B a fork), anon_vma chain ${aliveForks.anonVmaChain} (6.12: depth + 1)`);
 for (const [k, v] of Object.entries(result.suite)) console.log(`hmm-test smoke ${k}: ${v}`);
+for (const [k, v] of Object.entries(result.lifecycle)) console.log(`case lifecycle ${k} (boot, modprobe test_hmm, exit, rmmod and its check, power-off): ${v.cpuMs} ms CPU, ${v.ms} ms wall`);
+{
+  const v = result.scenarios;
+  console.log(`hmm-test run scenarios/*.yaml, ${v.scenarios} runs, ${v.actions} actions: ${v.ms} ms, ${v.actionsPerSec} actions/s (${v.actionsPerCpuSec} per CPU second)`);
+}
 for (const [k, v] of Object.entries(result.fuzz)) {
   console.log(`hmm-test fuzz ${k}, ${v.scenarios} scenarios, ${v.actions} actions: ${v.ms} ms, ${v.actionsPerSec} actions/s end to end (${v.actionsPerCpuSec} per CPU second), ${v.actionsAlonePerSec} actions/s without boot and unload`);
 }
@@ -325,3 +408,39 @@ for (const r of result.thpMigration.rows) {
   console.log(pad(`${r.name} (${r.MB} MB)`, 30) + pad(String(r.s2dThpGBps), 11) + pad(String(r.s2d4kGBps), 11) + pad(String(r.d2sThpGBps), 11) +
     pad(String(r.d2s4kGBps), 11) + r.ratio);
 }
+
+/*
+ * One table of every figure issue 15 asks for and the other issues
+ * introduced, beside its target (issue 15's table; fuzz: issue 11's
+ * 10,000 actions a second).
+ */
+const big = sizes.at(-1)!;
+const x = (mode: string, step: string) => steps.find((s) => s.step === `${mode} ${big}: ${step}`)?.xMemcpy;
+const times = (v: number | undefined) => (v === undefined ? '' : `${v} ×`);
+const sec = (ms: number | undefined) => (ms === undefined ? '' : `${(ms / 1000).toFixed(2)} s`);
+const int = (n: number) => n.toLocaleString('en-US');
+const thpLast = result.thpMigration.rows.at(-1);
+const summary: Array<[string, string, string, string, string]> = [
+  ['hmm-test smoke, fresh process', sec(result.suite['private, fresh process ms']), sec(result.suite['generic, fresh process ms']),
+    sec(result.suite['coherent, fresh process ms']), '< 1.0 s each'],
+  ['hmm-test smoke, in process, warm', sec(result.suite['private, in-process (warm) ms']), sec(result.suite['generic, in-process (warm) ms']),
+    sec(result.suite['coherent, in-process (warm) ms']), ''],
+  ['a case\'s boot, modprobe, rmmod, power-off (CPU)', ...(['private', 'generic', 'coherent'] as const).map((m) => `${result.lifecycle[m].cpuMs} ms`) as [string, string, string], ''],
+  [`MIGRATE to device, ${big} pages`, times(x('private', 'MIGRATE to device')), times(x('generic', 'MIGRATE to device')), '', '≤ 2.0 × memcpy'],
+  ['back to system (private: CPU faults; generic: MIGRATE)', times(x('private', 'back by CPU faults, and CPU reads')),
+    times(x('generic', 'MIGRATE back (seed: GENERIC pages stay)')), '', '≤ 2.0 ×'],
+  ['CPU writes the buffer (faults in every page)', times(x('private', 'CPU writes the buffer')), times(x('generic', 'CPU writes the buffer')), '', '≤ 2.0 ×'],
+  ['READ / WRITE through the mirror', `${times(x('private', 'READ through the mirror'))} / ${times(x('private', 'WRITE through the mirror'))}`,
+    `${times(x('generic', 'READ through the mirror'))} / ${times(x('generic', 'WRITE through the mirror'))}`, '', '≤ 2.0 ×, keep'],
+  ['model metadata per page', `${result.metadataBytesPerPage} B (all modes)`, '', '', '≤ 64 B, keep'],
+  [`hmm-test run scenarios/*.yaml, actions per CPU s`, `${int(result.scenarios.actionsPerCpuSec)} (all modes)`, '', '', ''],
+  [`hmm-test fuzz, seed 1, actions per CPU s`, int(result.fuzz.private.actionsPerCpuSec), int(result.fuzz.generic.actionsPerCpuSec),
+    int(result.fuzz.coherent.actionsPerCpuSec), '10,000 (issue 11)'],
+  ...Object.entries(result.explore).map(([k, v]): [string, string, string, string, string] =>
+    [`explore ${k.replace(/^scenarios\/|\.yaml$/g, '')}, schedules a second`, `${v.schedulesPerSec}`, '', '', '']),
+  [`THP / 4 KiB migration throughput${thpLast ? ` at ${thpLast.MB} MB` : ''} (kernel 7.2)`, thpLast ? `${thpLast.ratio}` : '', '', '',
+    `upstream ${(1 + UPSTREAM_THP_GAIN_PERCENT / 100).toFixed(1)}`],
+];
+console.log(`\nsummary (issue 15; ${cpus().length} CPUs, load ${loadavg()[0].toFixed(1)} at the end)`);
+console.log(pad('figure', 60) + pad('private', 20) + pad('generic', 16) + pad('coherent', 12) + 'target');
+for (const [f, a, b, c, tgt] of summary) console.log(`${pad(f, 59)} ${pad(a, 19)} ${pad(b, 15)} ${pad(c, 11)} ${tgt}`);

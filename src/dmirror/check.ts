@@ -119,12 +119,12 @@ function checkDevice(k: Kernel, mdevice: DmirrorDevice, w: VmWalk, mirrored: Set
   for (const chunk of mdevice.devmemChunks) {
     const first = physToPfn(chunk.pagemap.range.start), n = physToPfn(rangeLen(chunk.pagemap.range));
     total += n;
-    for (let base = first; base < first + n; base += MEMBLOCK_PAGES) {
-      const b = k.memmap.createdBlock(base);
-      if (b === undefined || b.pgmapRef === 0) continue;
+    for (const b of k.memmap.createdBlocksIn(first, first + n)) {
+      if (b.pgmapRef === 0) continue;
       used += b.pgmapRef;
+      const base = b.basePfn, refcount = b.refcount;
       for (let i = 0; i < MEMBLOCK_PAGES; i++) {
-        if (b.refcount[i] <= freeRef) continue;
+        if (refcount[i] <= freeRef) continue;
         const page = base + i;
         if (!w.uses.has(page)) reports.push(`BUG: ${name}: device page in use that no page table maps (lost): ${dumpPageLine(k, page)}`);
         else if (chunk.pagemap.type === MEMORY_DEVICE_PRIVATE) {
@@ -164,7 +164,8 @@ function checkDevice(k: Kernel, mdevice: DmirrorDevice, w: VmWalk, mirrored: Set
     folio = zoneDeviceData(k, folio);
   }
   // What maps or mirrors a page (few) against the bitmap, not each free page against them.
-  for (const [what, pages] of [['mapped', w.uses.keys()], ['mirrored', mirrored.values()]] as const) {
+  const mapped = Array.from({ length: w.uses.size }, (_, r) => w.uses.at(r).page);
+  for (const [what, pages] of [['mapped', mapped], ['mirrored', mirrored.values()]] as const) {
     for (const page of pages) {
       const off = offset(page);
       if (off >= 0 && seen[off]) reports.push(`BUG: ${name}: free page ${what}: ${dumpPageLine(k, page)}`);

@@ -18,7 +18,7 @@
  *    cannot map one);
  *  - each mm's rss counters equal the entries counted (check_mm()).
  * Cost: one pass over the pte tables and huge PMDs that exist, O(mapped
- * memory), and a Map of the pages found; struct pages no entry names are
+ * memory), and a table of the pages found (PageUses); struct pages no entry names are
  * not visited (the unload check and bad_page() cover those).
  * Reports read as the kernel prints them: dump_page()'s line and the
  * VM_BUG_ON_PAGE() condition that failed, or check_mm()'s line.
@@ -33,6 +33,7 @@ import { DEVICE_EXCLUSIVE_KEEP_MAPCOUNT } from './changes.js';
 
 /** What the page tables hold of one page, counted by the walk. */
 export interface PageUse {
+  page: Page;
   /** Present ptes (not special). */
   ptes: number;
   /** Device-private entries. */
@@ -48,16 +49,67 @@ export interface PageUse {
 }
 
 /**
- * The walk's result: every page an entry names, and what is wrong. One per
- * kernel, reused by the next walk (its PageUse records too: a check after
- * every action allocates nothing per page).
+ * The pages the walk found, in the order it first found them, each with
+ * its PageUse: an open-addressing table on the pfn whose records and slots
+ * outlive the walk, so a check after every action allocates nothing per
+ * page (a Map cleared and refilled each time reallocates its table).
  */
+export class PageUses {
+  private readonly recs: PageUse[] = [];
+  private n = 0;
+  /** Per slot, the record's index + 1, valid where gens[] holds this walk's generation. */
+  private slots = new Int32Array(1024);
+  private gens = new Int32Array(1024);
+  private gen = 1;
+
+  get size(): number { return this.n; }
+  /** The i-th page found (i < size). */
+  at(i: number): PageUse { return this.recs[i]; }
+  clear(): void {
+    this.n = 0;
+    if (++this.gen === 0x7fffffff) { this.gens.fill(0); this.gen = 1; }
+  }
+  /** The slot of page, or of the free slot where it goes. */
+  private slot(page: Page): number {
+    const mask = this.slots.length - 1;
+    let h = Math.imul((page | 0) ^ ((page / 0x100000000) | 0), 0x9e3779b1);
+    h = (h ^ (h >>> 15)) & mask;
+    while (this.gens[h] === this.gen && this.recs[this.slots[h] - 1].page !== page) h = (h + 1) & mask;
+    return h;
+  }
+  get(page: Page): PageUse | undefined {
+    const h = this.slot(page);
+    return this.gens[h] === this.gen ? this.recs[this.slots[h] - 1] : undefined;
+  }
+  has(page: Page): boolean { return this.gens[this.slot(page)] === this.gen; }
+  /** The record of page, a fresh one (counts 0, first entry mm/addr/kind) if the walk had not found it. */
+  take(page: Page, mm: number, addr: number, kind: string): PageUse {
+    let h = this.slot(page);
+    if (this.gens[h] === this.gen) return this.recs[this.slots[h] - 1];
+    if (2 * (this.n + 1) > this.slots.length) { this.grow(); h = this.slot(page); }
+    let u = this.recs[this.n];
+    if (u === undefined) this.recs.push(u = { page, ptes: 0, devicePrivate: 0, exclusive: 0, pmds: 0, mm, addr, kind });
+    else { u.page = page; u.ptes = u.devicePrivate = u.exclusive = u.pmds = 0; u.mm = mm; u.addr = addr; u.kind = kind; }
+    this.slots[h] = ++this.n;
+    this.gens[h] = this.gen;
+    return u;
+  }
+  private grow(): void {
+    this.slots = new Int32Array(this.slots.length * 2);
+    this.gens = new Int32Array(this.slots.length);
+    this.gen = 1;
+    for (let i = 0; i < this.n; i++) {
+      const h = this.slot(this.recs[i].page);
+      this.slots[h] = i + 1;
+      this.gens[h] = 1;
+    }
+  }
+}
+
+/** The walk's result: every page an entry names, and what is wrong. One per kernel, reused by the next walk. */
 export interface VmWalk {
-  uses: Map<Page, PageUse>;
+  uses: PageUses;
   reports: string[];
-  /** PageUse records to reuse, and how many of them are taken. */
-  pool: PageUse[];
-  taken: number;
 }
 
 const walks = new WeakMap<Kernel, VmWalk>();
@@ -78,48 +130,42 @@ export function dumpPageLine(k: Kernel, page: Page): string {
     `index:${hex(b.index[i])} pfn:${hex(page)}`;
 }
 
-function use(w: VmWalk, page: Page, mm: number, addr: number, kind: string): PageUse {
-  let u = w.uses.get(page);
-  if (u === undefined) {
-    u = w.pool[w.taken];
-    if (u === undefined) w.pool.push(u = { ptes: 0, devicePrivate: 0, exclusive: 0, pmds: 0, mm, addr, kind });
-    else { u.ptes = u.devicePrivate = u.exclusive = u.pmds = 0; u.mm = mm; u.addr = addr; u.kind = kind; }
-    w.taken++;
-    w.uses.set(page, u);
-  }
-  return u;
+const use = (w: VmWalk, page: Page, mm: number, addr: number, kind: string): PageUse => w.uses.take(page, mm, addr, kind);
+
+/** Whether the page (the head's flag for a folio's page) is anon: which rss counter it is in. */
+function anonPage(k: Kernel, page: Page): boolean {
+  const b = k.memmap.block(page), i = Memmap.slot(page);
+  if (!(b.flags[i] & PG_compound)) return (b.flags[i] & PG_anon) !== 0;
+  const head = compoundHead(k, page);
+  return (k.memmap.block(head).flags[Memmap.slot(head)] & PG_anon) !== 0;
 }
 
 /** One mm's entries into the walk; returns the rss the entries stand for. */
 function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: number } {
-  const rss = { anon: 0, file: 0 };
-  const count = (page: Page, nr: number) => {
-    const b = k.memmap.block(page), i = Memmap.slot(page);
-    const anon = b.flags[i] & PG_compound ? (k.memmap.block(compoundHead(k, page)).flags[Memmap.slot(compoundHead(k, page))] & PG_anon) : b.flags[i] & PG_anon;
-    if (anon) rss.anon += nr;
-    else rss.file += nr;
-  };
+  // Called after every fuzz action: no closure or string per entry, only in a report.
+  let anon = 0, file = 0;
   for (const [key, t] of mm.pgtable.tables) {
     if (t.used === 0) continue;
+    const val = t.val, pfn = t.pfn, base = key * PMD_SIZE;
     for (let i = 0; i < PTRS_PER_PTE; i++) {
-      const v = t.val[i];
+      const v = val[i];
       if (v === 0) continue;
-      const page = t.pfn[i], addr = key * PMD_SIZE + i * PAGE_SIZE, where = () => `mm ${mm.id} ${hex(addr)}`;
+      const page = pfn[i], addr = base + i * PAGE_SIZE;
       if (ptePresent(v)) {
         if (pteSpecial(v)) continue; // the zero page, a VM_PFNMAP pfn: no struct page counts
         use(w, page, mm.id, addr, 'pte').ptes++;
-        count(page, 1);
       } else if (isDevicePrivateEntry(v)) {
         use(w, page, mm.id, addr, 'device-private entry').devicePrivate++;
-        count(page, 1);
       } else if (isDeviceExclusiveEntry(v)) {
         use(w, page, mm.id, addr, 'device-exclusive entry').exclusive++;
-        count(page, 1);
-      } else if (isMigrationEntry(v)) {
-        w.reports.push(`BUG: migration entry left in place: ${where()} names pfn ${hex(page)} between two system calls (model: no migration is running)`);
       } else {
-        w.reports.push(`BUG: Bad swap entry type ${swpType(v)} at ${where()}`);
+        w.reports.push(isMigrationEntry(v)
+          ? `BUG: migration entry left in place: mm ${mm.id} ${hex(addr)} names pfn ${hex(page)} between two system calls (model: no migration is running)`
+          : `BUG: Bad swap entry type ${swpType(v)} at mm ${mm.id} ${hex(addr)}`);
+        continue;
       }
+      if (anonPage(k, page)) anon++;
+      else file++;
     }
   }
   for (const [key, h] of mm.pgtable.huge) {
@@ -131,18 +177,19 @@ function walkMm(k: Kernel, mm: MmStruct, w: VmWalk): { anon: number; file: numbe
     const head = compoundHead(k, h.pfn);
     use(w, head, mm.id, key * PMD_SIZE, 'pmd').pmds++;
     // A hugetlb mapping is not in rss (hugetlb_usage); a THP PMD is HPAGE_PMD_NR pages of it.
-    if (!k.pageAlloc.large.get(head)?.hugetlb) count(head, HPAGE_PMD_NR);
+    if (k.pageAlloc.large.get(head)?.hugetlb) continue;
+    if (anonPage(k, head)) anon += HPAGE_PMD_NR;
+    else file += HPAGE_PMD_NR;
   }
-  return rss;
+  return { anon, file };
 }
 
 /** Walk every live mm's page tables; the per-page and per-folio checks follow in checkVmInvariants(). */
 export function walkVm(k: Kernel): VmWalk {
   let w = walks.get(k);
-  if (w === undefined) walks.set(k, w = { uses: new Map(), reports: [], pool: [], taken: 0 });
+  if (w === undefined) walks.set(k, w = { uses: new PageUses(), reports: [] });
   w.uses.clear();
   w.reports = [];
-  w.taken = 0;
   for (const mm of liveMms(k)) {
     const rss = walkMm(k, mm, w);
     if (rss.anon !== mm.rssAnon) w.reports.push(`BUG: Bad rss-counter state mm:${mm.id} type:MM_ANONPAGES val:${mm.rssAnon} (model: the page tables map ${rss.anon})`);
@@ -150,6 +197,10 @@ export function walkVm(k: Kernel): VmWalk {
   }
   return w;
 }
+
+/** What holds a page, for its report. */
+const holds = (u: PageUse): string =>
+  `${u.ptes} pte(s), ${u.devicePrivate} device-private, ${u.exclusive} device-exclusive entr(y/ies)${u.pmds ? `, ${u.pmds} PMD(s)` : ''}; first mm ${u.mm} ${hex(u.addr)} ${u.kind}`;
 
 /** The report of one page whose counts do not match what maps it. */
 function bad(k: Kernel, page: Page, cond: string, why: string): string {
@@ -165,13 +216,13 @@ export function checkVmInvariants(k: Kernel): VmWalk {
   const w = walkVm(k);
   const keep = k.has(DEVICE_EXCLUSIVE_KEEP_MAPCOUNT);
   const folios = new Map<Page, { ptes: number; pagesMapped: number; refs: number; pmds: number }>();
-  for (const [page, u] of w.uses) {
+  for (let r = 0; r < w.uses.size; r++) {
+    const u = w.uses.at(r), page = u.page;
     const b = k.memmap.block(page), i = Memmap.slot(page);
-    const holds = () => `${u.ptes} pte(s), ${u.devicePrivate} device-private, ${u.exclusive} device-exclusive entr(y/ies)${u.pmds ? `, ${u.pmds} PMD(s)` : ''}; first mm ${u.mm} ${hex(u.addr)} ${u.kind}`;
-    if (b.flags[i] & PG_buddy) { w.reports.push(bad(k, page, 'PageBuddy(page)', `a free page is mapped: ${holds()}`)); continue; }
+    if (b.flags[i] & PG_buddy) { w.reports.push(bad(k, page, 'PageBuddy(page)', `a free page is mapped: ${holds(u)}`)); continue; }
     if (isDevicePrivatePage(k, page) !== (u.devicePrivate > 0) && (u.devicePrivate > 0 || u.ptes > 0 || u.pmds > 0)) {
       w.reports.push(bad(k, page, u.devicePrivate ? '!is_device_private_page(page)' : 'is_device_private_page(page)',
-        u.devicePrivate ? `a device-private entry names a page that is not device-private: ${holds()}` : `the CPU maps a device-private page: ${holds()}`));
+        u.devicePrivate ? `a device-private entry names a page that is not device-private: ${holds(u)}` : `the CPU maps a device-private page: ${holds(u)}`));
     }
     const pteMaps = u.ptes + u.devicePrivate + (keep ? u.exclusive : 0);
     const refs = u.ptes + u.devicePrivate + u.exclusive + u.pmds;
@@ -184,13 +235,13 @@ export function checkVmInvariants(k: Kernel): VmWalk {
       f.refs += refs;
       f.pmds += u.pmds;
       // A large folio's page keeps its pte mappings in its own mapcount, its PMD mappings in the folio's.
-      if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps + (page === head ? lfEntire(k, head) : 0)}`, holds()));
+      if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps + (page === head ? lfEntire(k, head) : 0)}`, holds(u)));
       continue;
     }
-    if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps}`, holds()));
+    if (b.mapcount[i] !== pteMaps) w.reports.push(bad(k, page, `page_mapcount(page) != ${pteMaps}`, holds(u)));
     const cache = !(b.flags[i] & PG_anon) && b.mapping[i] !== 0 ? 1 : 0;
     if (b.refcount[i] < refs + cache) {
-      w.reports.push(bad(k, page, `page_ref_count(page) < ${refs + cache}`, `${holds()}${cache ? ', and the page cache' : ''}`));
+      w.reports.push(bad(k, page, `page_ref_count(page) < ${refs + cache}`, `${holds(u)}${cache ? ', and the page cache' : ''}`));
     }
   }
   for (const [head, f] of folios) checkFolio(k, head, f, w);

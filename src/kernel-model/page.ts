@@ -184,6 +184,25 @@ export class Memmap {
     return this.blocks.values();
   }
 
+  /**
+   * The blocks created so far among the pfns [startPfn, endPfn), by pfn: a
+   * check over a 1 GiB device chunk looks at the few blocks in use, not at
+   * 512 keys of blocks never created.
+   */
+  createdBlocksIn(startPfn: number, endPfn: number): MemBlock[] {
+    const out: MemBlock[] = [];
+    const first = Math.floor(startPfn / MEMBLOCK_PAGES), end = Math.ceil(endPfn / MEMBLOCK_PAGES);
+    if (end - first <= this.blocks.size) {
+      for (let key = first; key < end; key++) {
+        const b = this.blocks.get(key);
+        if (b !== undefined) out.push(b);
+      }
+      return out;
+    }
+    for (const [key, b] of this.blocks) if (key >= first && key < end) out.push(b);
+    return out.sort((a, b) => a.basePfn - b.basePfn);
+  }
+
   private dropBlock(key: number): void {
     const b = this.blocks.get(key);
     if (b === undefined) return;

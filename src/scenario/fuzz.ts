@@ -190,7 +190,7 @@ export function runFuzzScenario(scenario: Scenario | string, file: string, opts:
         if (m && report === null) { report = `report ${m[1]} ${m[2]}`; reportText = l; }
       },
       check: (c) => { if (!c.ok && !c.skip) failed.push({ name: c.name, detail: c.detail ?? '' }); },
-      afterStep: hook, onKernel: booted, hostMemory,
+      afterStep: hook, onKernel: booted, hostMemory, digests: false,
     });
   } catch (e) {
     return { kind: `crash ${(e as Error).name}`, known: false, detail: (e as Error).message.split('\n')[0], actions: inv.actions, actionMs: t1 - t0, dataFault: null };
@@ -206,10 +206,18 @@ export function runFuzzScenario(scenario: Scenario | string, file: string, opts:
 
 /** Delta debugging over the top-level actions: drop chunks while the same kind of failure recurs. */
 export function minimise(acts: Action[], mode: FuzzMode, kind: string, opts: FuzzRunOptions = {}): { acts: Action[]; outcome: FuzzOutcome } {
+  // A run is a function of its text: a candidate met again (the last single-action pass repeats the one before
+  // it from the last drop on) is not run again.
+  const seen = new Map<string, FuzzOutcome | null>();
   const fails = (xs: Action[]) => {
     // Parsed, not built: dropping an mmap, a thread or its join leaves a scenario parse.ts refuses (kind 'parse').
-    const o = runFuzzScenario(scenarioText(xs, mode, 'min'), 'min.yaml', opts);
-    return o.kind === kind ? o : null;
+    const text = scenarioText(xs, mode, 'min');
+    let o = seen.get(text);
+    if (o === undefined) {
+      const r = runFuzzScenario(text, 'min.yaml', opts);
+      seen.set(text, o = r.kind === kind ? r : null);
+    }
+    return o;
   };
   let cur = acts, last = fails(cur)!;
   // Halving chunks, then single actions until none can go: a buffer's mmap goes once the actions on it have.
