@@ -184,6 +184,8 @@ class Run implements Controller {
       if (this.replay && chosen >= d.options.length) {
         throw new BadScheduleId(`decision ${n} (at ${d.where}) has ${d.options.length} options (0-${d.options.length - 1}), the schedule chooses ${chosen}`);
       }
+      // Only a pinned schedule meets this (PinnedSchedule): the thread it chooses waits for the lock.
+      if (disabled.has(d.options[chosen])) chosen = d.options.findIndex((t) => !disabled.has(t));
     } else {
       chosen = d.options.findIndex((t) => !disabled.has(t));
       if (chosen < 0) return -1;
@@ -323,6 +325,42 @@ export function replay(target: Target, choices: number[], maxSteps: number): { r
     throw new BadScheduleId(`the schedule has choices up to decision ${choices.length - 1}, but the program makes ${run.decisions.length} decisions`);
   }
   return { result, id: run.id(), preemptions: run.cost, decisions: run.decisions.length };
+}
+
+/**
+ * A schedule a scenario pins (config.schedule), replayed by `hmm-test run`:
+ * its choices as --schedule replays them, and then the defaults, except
+ * that a thread the schedule chooses while it is blocked on a lock the main
+ * thread holds waits for it (the run goes again with the thread disabled
+ * there, as the explorer does), so a schedule found with a patch also runs
+ * without it. The caller runs the program with controller() until again()
+ * is false.
+ */
+export class PinnedSchedule {
+  private blocks: Block[] = [];
+  private run: Run | null = null;
+  constructor(private readonly choices: readonly number[], private readonly maxSteps: number) {}
+
+  /** The scheduler explorer for the next run. */
+  controller(): Controller {
+    return this.run = new Run(this.choices, new Map(), this.maxSteps, true, false, this.blocks);
+  }
+
+  /** The run was abandoned for a blocked thread: run it again (with that thread waiting). */
+  again(): boolean {
+    const b = this.run?.blockedAt ?? null;
+    if (b === null) return false;
+    this.blocks = [...this.blocks, { tid: b.tid, lock: b.lock, from: b.at }];
+    return true;
+  }
+
+  /** Why the schedule does not fit the run that ended (fewer decisions than it chooses at, a livelock), or null. */
+  misfit(): string | null {
+    const r = this.run!;
+    if (r.livelock !== null) return `livelock: ${r.livelock}`;
+    if (r.decisions.length < this.choices.length) return `it chooses up to decision ${this.choices.length - 1}, but the program makes ${r.decisions.length} decisions`;
+    return null;
+  }
 }
 
 function runOnce(target: Target, run: Run, trace: boolean): TargetResult {

@@ -108,7 +108,7 @@ export function scenarioTarget(sc: Scenario, onKernel?: (c: BootedCase) => void)
             lines.push(`not ok ${ch.name}${ch.detail ? `: ${ch.detail}` : ''}`);
             if (!/ report | unload: /.test(ch.name)) problems.push({ kind: 'assertion', message: `${ch.name}: ${ch.detail ?? 'failed'}` });
           },
-          hostMemory, trace,
+          hostMemory, trace, unpinned: true,
           onKernel: (b) => { kernel = b.k; b.k.sched.explorer = c; onKernel?.(b); },
         });
       } catch (e) {

@@ -108,5 +108,11 @@ export const mmapWriteLock = (mm: MmStruct): void => downWrite(mm.k, mm.mmapLock
 /** Model of mmap_write_unlock(). */
 export const mmapWriteUnlock = (mm: MmStruct): void => upWrite(mm.k, mm.mmapLock);
 
-/** The key of the mm's mmap_lock in a preemption point's holds (Sched.point()). */
-export const mmapLockKey = (mm: MmStruct): string => mm.k.sched.lockKey(mm.mmapLock);
+/**
+ * The mm's mmap_lock as a preemption point's holds list it (Sched.point()):
+ * its key when the stack thread holds it (for read or write), else nothing.
+ */
+export function mmapLockHeld(mm: MmStruct): string[] {
+  const sem = mm.mmapLock;
+  return sem.writer === STACK_THREAD || sem.readers.includes(STACK_THREAD) ? [mm.k.sched.lockKey(sem)] : [];
+}
