@@ -446,6 +446,10 @@ function runBlocking(target: Target, item: Item, o: ExploreOptions): { run: Run 
     const b = run.blockedAt;
     if (b === null) return { run, result, blocks, reruns };
     if (b.at < item.prefix.length) return { run: null, result, blocks, reruns };
+    // The block found at this decision came back: the disabled thread ran there (an explorer bug), and would forever.
+    if (blocks.some((x) => x.tid === b.tid && x.lock === b.lock && x.from === b.at)) {
+      throw new Error(`explorer: tid=${b.tid} blocked again on ${b.lock} at decision ${b.at}, though disabled there`);
+    }
     blocks = [...blocks, { tid: b.tid, lock: b.lock, from: b.at }];
   }
 }
