@@ -97,7 +97,7 @@ t.test('explore mode of the scheduler: the options at each decision, the default
   const seen: string[] = [];
   k.sched.explorer = {
     choose: (d) => { seen.push(`${d.where}: ${d.options.join(',')}${d.preemptive ? ' P' : ''}`); return seen.length <= 2 ? 1 : 0; },
-    access: () => {}, noProgress: () => {},
+    access: () => {}, noProgress: () => {}, blocked: () => {},
   };
   function* body(): Generator<ThreadBlock, void, undefined> {
     yield { nanosleep: 5 };

@@ -59,6 +59,8 @@ const SCENARIOS: Array<[string, string, 'fails with it' | 'passes with it']> = [
   ['test_hmm-no-evict-on-close', 'close-use-after-free.yaml', 'passes with it'],
   ['dmirror_do_fault-backing-page', 'dmirror-do-read-oops-cpu-write.yaml', 'fails with it'],
   ['dmirror_do_fault-backing-page', 'dmirror-do-read-fixed.yaml', 'passes with it'],
+  // Its config pins the schedule (schedule: "4.1") where the thread's EXCLUSIVE meets the folio main locked.
+  ['make_device_exclusive-ebusy', 'make-device-exclusive-ebusy.yaml', 'fails with it'],
 ];
 
 t.test('every patch is registered with what, source and release, and no profile carries it', async (t) => {
@@ -110,6 +112,7 @@ t.test('force-private: a GENERIC device\'s chunk is mapped as MEMORY_DEVICE_PRIV
   }
 });
 
+// The unit view of the scenario's race: the folio locked from the test, no thread (the scenario's thread waits instead).
 t.test('make_device_exclusive-ebusy on 7.2: a locked folio is -EBUSY again instead of waited for', async (t) => {
   for (const patches of [['make_device_exclusive-ebusy'], []]) {
     const k = new Kernel({ version: version(MAINLINE, patches) });

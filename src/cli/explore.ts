@@ -180,6 +180,10 @@ function printReport(rep: ExploreReport, program: string, maxPreemptions: number
   say(`# explore ${rep.target}: every schedule with at most ${maxPreemptions} preemption(s)`);
   say(`# space: ${rep.byPreemptions.map((n, b) => `${n} with ${b} preemption(s)`).join(', ')}; ${rep.schedules} schedules, ` +
     `${rep.pruned} more cut as reorderings of ones run (sleep sets), up to ${rep.maxDecisions} decisions each`);
+  if (rep.blockedReruns || rep.blockedCut) {
+    say(`# blocked threads: ${rep.blockedReruns} run(s) done again with a thread waiting for a lock main held at its point, ` +
+      `${rep.blockedCut} branch(es) cut that chose a thread blocked there`);
+  }
   const s = rep.ms / 1000;
   say(`# ${rep.schedules + rep.pruned} runs in ${s.toFixed(1)} s: ${((rep.schedules + rep.pruned) / Math.max(s, 1e-3)).toFixed(1)} schedules/s`);
   if (rep.hit !== null) say(`# bound hit: ${rep.hit} stopped the run; complete up to ${rep.completeBound < 0 ? 'no bound' : `${rep.completeBound} preemption(s)`}`);

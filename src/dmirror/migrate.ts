@@ -11,7 +11,8 @@ import type { Kernel } from '../kernel-model/kernel.js';
 import type { Task } from '../kernel-model/task.js';
 import { type Page, PAGE_SIZE } from '../kernel-model/page.js';
 import { type MmStruct, VM_READ, VM_WRITE, findVma, vmaLookup } from '../kernel-model/mm.js';
-import { lockPage, unlockPage, putPage, compoundHead, allocPageVma } from '../kernel-model/page_alloc.js';
+import { lockPage, unlockPage, putPage, compoundHead, allocPageVma, folioLockKey } from '../kernel-model/page_alloc.js';
+import { mmapLockHeld } from '../kernel-model/locking.js';
 import { makeDeviceExclusiveRange, makeDeviceExclusive } from '../kernel-model/rmap.js';
 import { copyHighpage, clearHighpage } from '../kernel-model/highmem.js';
 import { copyToUser, type VmFault } from '../kernel-model/memory.js';
@@ -197,6 +198,16 @@ function windowHasLockedPage(args: MigrateVma): boolean {
   return false;
 }
 
+/** The lock keys of the folios migrate_vma_setup() collected and locked (a preemption point's holds). */
+function windowLockedFolios(k: Kernel, args: MigrateVma): string[] {
+  const keys = new Set<string>();
+  for (let i = 0; i < args.npages; i++) {
+    const page = migratePfnToPage(args.src[i]);
+    if (page !== 0) keys.add(folioLockKey(compoundHead(k, page)));
+  }
+  return [...keys];
+}
+
 /**
  * Model of dmirror_migrate_to_device() (6.12 MIGRATE_TO_DEV): VMA by VMA,
  * ARRAY_SIZE(src_pfns) pages at a time, system pages into device memory and the device's
@@ -230,8 +241,11 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
       return ret;
     }
     // dmirror_devmem_alloc_page() may sleep (alloc_page(GFP_HIGHUSER)): a preemption point under the
-    // scheduler's rule only when migrate_vma_setup() locked no source page (every entry none or zero).
-    if (!windowHasLockedPage(args)) k.sched.point('dmirror_migrate_to_device: after migrate_vma_setup');
+    // scheduler's rule when migrate_vma_setup() locked no source page (every entry none or zero); with
+    // source folios locked, one for the explorer only.
+    const where = 'dmirror_migrate_to_device: after migrate_vma_setup';
+    if (!windowHasLockedPage(args)) k.sched.point(where);
+    else k.sched.point(where, () => windowLockedFolios(k, args));
     if (thp) dmirrorMigrateAllocAndCopyThp(k, args, dmirror);
     else dmirrorMigrateAllocAndCopy(k, args, dmirror);
     migrateVmaPages(k, args);
@@ -316,6 +330,8 @@ export function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd, current: 
   const start = cmd.addr, end = start + cmd.npages * PAGE_SIZE;
   if (end < start) return -EINVAL;
   if (!mm.mmgetNotZero()) return -EINVAL;
+  // The C holds mmap_read_lock() around the loop; the model does not take it, as dmirror_migrate_to_device() (its
+  // libc mmap()s every malloc(), so a thread's EXCLUSIVE would wait on it before its ioctl; src/kernel-model/README.md).
   let ret = k.has(MAKE_DEVICE_EXCLUSIVE) ? dmirrorExclusivePages(mm, start, end, dmirror) : dmirrorExclusiveRange(mm, start, end, dmirror);
   mm.mmput();
   if (ret) return ret;
@@ -413,6 +429,9 @@ export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   args.flags = dmirrorSelectDevice(dmirror);
   args.faultPage = vmf.page;
   if (migrateVmaSetup(k, args)) return VM_FAULT_SIGBUS;
+  // Explore only: alloc_page_vma() may sleep in reclaim, with the device folio locked by migrate_vma_setup()
+  // The C's fault also holds mmap_lock for read; the model's user fault takes none, so only a caller's is listed.
+  if (windowHasLockedPage(args)) k.sched.point('dmirror_devmem_fault: after migrate_vma_setup', () => [...mmapLockHeld(args.vma!.vmMm), ...windowLockedFolios(k, args)]);
   const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
   if (ret) {
     // Only TEST_HMM_ALLOC_OOM fails here; mainline then finalizes ("lib/test_hmm: fix error path in dmirror_devmem_fault()").

@@ -34,6 +34,26 @@
  * run). A thread is asleep only within one bound's depth-first search, so
  * the equivalent schedule already run never needs more preemptions
  * (the pitfall of Coons et al., 2010).
+ *
+ * Blocked threads. At a point where the stack thread holds sleeping locks
+ * (SchedDecision.holds), a thread whose step would sleep on one of them
+ * cannot run: its code runs a system call in one piece and cannot stop in
+ * the middle to wait. Its step throws (sched.ts: ThreadBlocked) and the run
+ * is abandoned; the explorer runs the same prefix again on a fresh kernel
+ * with that thread disabled from that decision on, until a decision where
+ * the stack thread no longer holds that lock (a Block). The step then runs
+ * later from its start, GUP and all, which is what the C's waiter does in
+ * effect: it sleeps before it changed anything the holder sees, and after
+ * the lock it re-checks what it found (7.2's make_device_exclusive() looks
+ * at the pte again and retries GUP when it changed; folio_lock_or_retry()
+ * drops the fault and retries it). A disabled option stays in the options
+ * (its index does not move) and is never chosen, so a schedule's ID is its
+ * choices as before, and replaying it never reaches the block. Where the
+ * default is disabled the first enabled option runs, which is no
+ * preemption (the thread left cannot go on). A branch that chooses a
+ * blocked thread at its own decision is cut: that interleaving does not
+ * exist. One thing is not enumerated: a waiter that takes the lock between
+ * the stack thread's release and its re-acquisition before its next point.
  */
 
 /** What a run of the program ends as. */
@@ -52,9 +72,10 @@ export interface TargetResult {
 
 /** The scheduler's side of a run: what the target hands to Kernel.sched.explorer. */
 export interface Controller {
-  choose(d: { options: readonly number[]; preemptive: boolean; where: string }): number;
+  choose(d: { options: readonly number[]; preemptive: boolean; where: string; holds: readonly string[] }): number;
   access(what: string): void;
   noProgress(where: string, detail: string): void;
+  blocked(tid: number, lock: string): void;
   /** Where a replay writes a DECISION line for each decision (the target points it at its log), or null. */
   note: ((line: string) => void) | null;
 }
@@ -65,10 +86,27 @@ export interface Target {
   run(c: Controller, trace: boolean): TargetResult;
 }
 
+/** A thread disabled from decision `from` on, while the stack thread holds `lock` (see the file comment). */
+export interface Block {
+  tid: number;
+  lock: string;
+  from: number;
+}
+
+/** A run to make: a fixed choice prefix, the sleep set at its last decision, the blocks known for the prefix. */
+interface Item {
+  prefix: number[];
+  sleep: Map<number, Set<string>>;
+  blocks: Block[];
+}
+
 /** A decision as a run met it. */
 interface Decision {
   options: number[];
+  /** Leaving option 0 costs a preemption: the thread could go on and is not blocked. */
   preemptive: boolean;
+  /** Tids blocked here (never chosen). */
+  disabled: Set<number>;
   where: string;
   chosen: number;
   /** Preemptions before this decision. */
@@ -93,16 +131,28 @@ class Run implements Controller {
   private stopped = false;
   note: ((line: string) => void) | null = null;
   private step: Set<string> = new Set();
+  /** The thread that found a lock of the stack thread held, at which decision: the run is abandoned from there. */
+  blockedAt: { tid: number; lock: string; at: number } | null = null;
+  /** Decisions since the run was abandoned (its teardown). */
+  private afterBlock = 0;
+  /** Blocks that ended (the stack thread released the lock). */
+  private readonly ended = new Set<Block>();
   constructor(private readonly prefix: readonly number[], private readonly initialSleep: Map<number, Set<string>>,
-    private readonly maxSteps: number, private readonly replay: boolean, private readonly por = true) {}
+    private readonly maxSteps: number, private readonly replay: boolean, private readonly por = true,
+    private readonly blocks: readonly Block[] = []) {}
 
   get cost(): number {
     const d = this.decisions.at(-1);
     return d === undefined ? 0 : d.cost + (d.preemptive && d.chosen !== 0 ? 1 : 0);
   }
 
-  choose(d: { options: readonly number[]; preemptive: boolean; where: string }): number {
+  choose(d: { options: readonly number[]; preemptive: boolean; where: string; holds: readonly string[] }): number {
     const n = this.decisions.length;
+    if (this.blockedAt !== null) {
+      // Abandoned: its teardown runs the stack thread first, and is stopped if it would not end.
+      if (++this.afterBlock > this.maxSteps) throw new ScheduleTooLong(`teardown after a blocked thread at decision ${this.blockedAt.at}`);
+      return Math.max(d.options.indexOf(0), 0);
+    }
     if (n >= this.maxSteps) {
       if (this.livelock === null) this.livelock = `no progress within ${this.maxSteps} scheduling decisions (last at ${d.where})`;
       // Once: the program is stopped where it is; its teardown then runs the stack thread first, and is stopped too if it would not end.
@@ -111,7 +161,7 @@ class Run implements Controller {
         throw new ScheduleTooLong(this.livelock);
       }
       const main = d.options.indexOf(0);
-      this.decisions.push({ options: [...d.options], preemptive: d.preemptive, where: d.where, chosen: Math.max(main, 0), cost: this.cost, footprint: this.step = new Set(), sleep: new Map() });
+      this.decisions.push({ options: [...d.options], preemptive: d.preemptive, disabled: new Set(), where: d.where, chosen: Math.max(main, 0), cost: this.cost, footprint: this.step = new Set(), sleep: new Map() });
       return Math.max(main, 0);
     }
     const prev = this.decisions.at(-1);
@@ -126,21 +176,41 @@ class Run implements Controller {
       }
     }
     const cost = this.cost;
+    const disabled = this.disabledAt(n, d.holds);
+    const preemptive = d.preemptive && !disabled.has(d.options[0]);
     let chosen: number;
     if (n < this.prefix.length) {
       chosen = this.prefix[n];
       if (this.replay && chosen >= d.options.length) {
         throw new BadScheduleId(`decision ${n} (at ${d.where}) has ${d.options.length} options (0-${d.options.length - 1}), the schedule chooses ${chosen}`);
       }
+      // Only a pinned schedule meets this (PinnedSchedule): the thread it chooses waits for the lock.
+      if (disabled.has(d.options[chosen])) chosen = d.options.findIndex((t) => !disabled.has(t));
     } else {
-      chosen = 0;
+      chosen = d.options.findIndex((t) => !disabled.has(t));
+      if (chosen < 0) return -1;
       // The default is asleep: every schedule going on from here by it is a reordering of one already run.
-      if (!this.replay && this.redundantAt < 0 && sleep.has(d.options[0])) this.redundantAt = n;
+      if (!this.replay && this.redundantAt < 0 && sleep.has(d.options[chosen])) this.redundantAt = n;
     }
-    this.decisions.push({ options: [...d.options], preemptive: d.preemptive, where: d.where, chosen, cost, footprint: this.step = new Set(), sleep });
-    this.note?.(`DECISION ${n} at ${d.where}: threads ${d.options.map((t) => t === 0 ? 'main' : `tid=${t}`).join(' ')}; ` +
-      `option ${chosen} runs${chosen !== 0 && d.preemptive ? ' (a preemption)' : ''}`);
+    this.decisions.push({ options: [...d.options], preemptive, disabled, where: d.where, chosen, cost, footprint: this.step = new Set(), sleep });
+    this.note?.(`DECISION ${n} at ${d.where}: threads ${d.options.map((t) => (t === 0 ? 'main' : `tid=${t}`) + (disabled.has(t) ? ' (blocked)' : '')).join(' ')}; ` +
+      `option ${chosen} runs${chosen !== 0 && preemptive ? ' (a preemption)' : ''}${d.holds.length ? `; main holds ${d.holds.join(', ')}` : ''}`);
     return chosen;
+  }
+
+  /** The threads blocked at decision n: each block from n or before whose lock the stack thread still holds. */
+  private disabledAt(n: number, holds: readonly string[]): Set<number> {
+    const out = new Set<number>();
+    for (const b of this.blocks) {
+      if (b.from > n || this.ended.has(b)) continue;
+      if (holds.includes(b.lock)) out.add(b.tid);
+      else this.ended.add(b);
+    }
+    return out;
+  }
+
+  blocked(tid: number, lock: string): void {
+    if (this.blockedAt === null) this.blockedAt = { tid, lock, at: this.decisions.length - 1 };
   }
 
   access(what: string): void {
@@ -218,6 +288,10 @@ export interface ExploreReport {
   schedules: number;
   /** Runs cut short by the sleep sets (a reordering of a schedule already run), not counted in `schedules`. */
   pruned: number;
+  /** Runs abandoned because a thread would sleep on a lock of the stack thread, then run again with it disabled. */
+  blockedReruns: number;
+  /** Branches that chose a thread blocked there: no such interleaving, not counted in `schedules`. */
+  blockedCut: number;
   /** Schedules by their number of preemptions. */
   byPreemptions: number[];
   outcomes: Outcome[];
@@ -236,11 +310,57 @@ export interface ExploreReport {
 /** Run one schedule (a choice sequence) with its full log. */
 export function replay(target: Target, choices: number[], maxSteps: number): { result: TargetResult; id: string; preemptions: number; decisions: number } {
   const run = new Run(choices, new Map(), maxSteps, true);
-  const result = runOnce(target, run, true);
+  let result: TargetResult;
+  try {
+    result = runOnce(target, run, true);
+  } catch (e) {
+    if (run.blockedAt === null) throw e;
+    result = { outcome: [], log: [], pass: false, problems: [] };
+  }
+  if (run.blockedAt !== null) {
+    const b = run.blockedAt;
+    throw new BadScheduleId(`decision ${b.at} runs tid=${b.tid}, which would sleep on ${b.lock} held by the main thread there (the explorer never chooses it)`);
+  }
   if (run.decisions.length < choices.length) {
     throw new BadScheduleId(`the schedule has choices up to decision ${choices.length - 1}, but the program makes ${run.decisions.length} decisions`);
   }
   return { result, id: run.id(), preemptions: run.cost, decisions: run.decisions.length };
+}
+
+/**
+ * A schedule a scenario pins (config.schedule), replayed by `hmm-test run`:
+ * its choices as --schedule replays them, and then the defaults, except
+ * that a thread the schedule chooses while it is blocked on a lock the main
+ * thread holds waits for it (the run goes again with the thread disabled
+ * there, as the explorer does), so a schedule found with a patch also runs
+ * without it. The caller runs the program with controller() until again()
+ * is false.
+ */
+export class PinnedSchedule {
+  private blocks: Block[] = [];
+  private run: Run | null = null;
+  constructor(private readonly choices: readonly number[], private readonly maxSteps: number) {}
+
+  /** The scheduler explorer for the next run. */
+  controller(): Controller {
+    return this.run = new Run(this.choices, new Map(), this.maxSteps, true, false, this.blocks);
+  }
+
+  /** The run was abandoned for a blocked thread: run it again (with that thread waiting). */
+  again(): boolean {
+    const b = this.run?.blockedAt ?? null;
+    if (b === null) return false;
+    this.blocks = [...this.blocks, { tid: b.tid, lock: b.lock, from: b.at }];
+    return true;
+  }
+
+  /** Why the schedule does not fit the run that ended (fewer decisions than it chooses at, a livelock), or null. */
+  misfit(): string | null {
+    const r = this.run!;
+    if (r.livelock !== null) return `livelock: ${r.livelock}`;
+    if (r.decisions.length < this.choices.length) return `it chooses up to decision ${this.choices.length - 1}, but the program makes ${r.decisions.length} decisions`;
+    return null;
+  }
 }
 
 function runOnce(target: Target, run: Run, trace: boolean): TargetResult {
@@ -257,22 +377,27 @@ export function explore(target: Target, o: ExploreOptions): ExploreReport {
   const outcomes = new Map<string, Outcome>();
   const lines = new Map<string, { line: string; count: number; id: string }>();
   const byPreemptions: number[] = [];
-  let schedules = 0, pruned = 0, maxDecisions = 0, hit: string | null = null, completeBound = -1;
-  let queue: number[][] = [[]];
+  let schedules = 0, pruned = 0, maxDecisions = 0, hit: string | null = null, completeBound = -1, blockedReruns = 0, blockedCut = 0;
+  let queue: Item[] = [{ prefix: [], sleep: new Map(), blocks: [] }];
   const stop = (): string | null => {
     if (schedules >= o.maxSchedules) return `--max-schedules ${o.maxSchedules}`;
     if (performance.now() - t0 >= o.maxTimeMs) return `--max-time ${o.maxTimeMs / 1000}`;
     return null;
   };
   for (let b = 0; b <= o.maxPreemptions && hit === null; b++) {
-    const next: number[][] = [];
-    for (const prefix of queue) {
-      const stack: Array<{ prefix: number[]; sleep: Map<number, Set<string>> }> = [{ prefix, sleep: new Map() }];
+    const next: Item[] = [];
+    for (const first of queue) {
+      const stack: Item[] = [first];
       while (stack.length > 0) {
         if ((hit = stop()) !== null) break;
         const item = stack.pop()!;
-        const run = new Run(item.prefix, item.sleep, o.maxSteps, false, o.por !== false);
-        const result = runOnce(target, run, false);
+        const ran = runBlocking(target, item, o);
+        blockedReruns += ran.reruns;
+        if (ran.run === null) {
+          blockedCut++;
+          continue;
+        }
+        const { run, result } = ran;
         maxDecisions = Math.max(maxDecisions, run.decisions.length);
         if (run.redundantAt >= 0) pruned++;
         else {
@@ -287,7 +412,7 @@ export function explore(target: Target, o: ExploreOptions): ExploreReport {
           }
           o.onSchedule?.(schedules);
         }
-        branch(run, item.prefix.length, stack, next);
+        branch(run, item.prefix.length, ran.blocks, stack, next);
       }
       if (hit !== null) break;
     }
@@ -295,40 +420,72 @@ export function explore(target: Target, o: ExploreOptions): ExploreReport {
     queue = next;
   }
   return {
-    target: target.name, schedules, pruned, byPreemptions: Array.from(byPreemptions, (x) => x ?? 0), outcomes: [...outcomes.values()],
+    target: target.name, schedules, pruned, blockedReruns, blockedCut, byPreemptions: Array.from(byPreemptions, (x) => x ?? 0), outcomes: [...outcomes.values()],
     completeBound, hit, beyondBound: hit === null ? queue.length : 0, ms: performance.now() - t0, maxDecisions,
     lines: [...lines.values()],
   };
 }
 
 /**
+ * Run an item, again with each thread that blocks disabled (see the file
+ * comment) until one run has none; null when the item's own last choice
+ * is a thread blocked there.
+ */
+function runBlocking(target: Target, item: Item, o: ExploreOptions): { run: Run | null; result: TargetResult; blocks: Block[]; reruns: number } {
+  let blocks = item.blocks;
+  for (let reruns = 0; ; reruns++) {
+    const run = new Run(item.prefix, item.sleep, o.maxSteps, false, o.por !== false, blocks);
+    let result: TargetResult;
+    try {
+      result = runOnce(target, run, false);
+    } catch (e) {
+      // The blocked step's throw may come out of the target as it is.
+      if (run.blockedAt === null) throw e;
+      result = { outcome: [], log: [], pass: false, problems: [] };
+    }
+    const b = run.blockedAt;
+    if (b === null) return { run, result, blocks, reruns };
+    if (b.at < item.prefix.length) return { run: null, result, blocks, reruns };
+    // The block found at this decision came back: the disabled thread ran there (an explorer bug), and would forever.
+    if (blocks.some((x) => x.tid === b.tid && x.lock === b.lock && x.from === b.at)) {
+      throw new Error(`explorer: tid=${b.tid} blocked again on ${b.lock} at decision ${b.at}, though disabled there`);
+    }
+    blocks = [...blocks, { tid: b.tid, lock: b.lock, from: b.at }];
+  }
+}
+
+/**
  * The alternatives of a run's new decisions (from `fixed` on): free ones on
  * the stack with their sleep sets, preemptive ones in the next bound's queue.
  * Siblings pushed in reverse run in option order; option i's subtree has the
- * options before it asleep when their steps' footprints are known.
+ * options before it asleep when their steps' footprints are known. A child
+ * keeps the blocks found before its decision; blocked options are no
+ * alternative.
  */
-function branch(run: Run, fixed: number, stack: Array<{ prefix: number[]; sleep: Map<number, Set<string>> }>, next: number[][]): void {
+function branch(run: Run, fixed: number, blocks: readonly Block[], stack: Item[], next: Item[]): void {
   const ds = run.decisions;
   const choices = ds.map((d) => d.chosen);
   const last = run.redundantAt >= 0 ? run.redundantAt : ds.length - 1;
   // The next bound runs its prefixes earliest decision first.
-  const preemptive: number[][] = [];
+  const preemptive: Item[] = [];
   for (let i = last; i >= fixed; i--) {
     const d = ds[i];
-    // Only the default was run from here: its step's footprint is what option 0 touches.
-    const explored = new Map<number, Set<string>>(i === run.redundantAt ? [] : [[d.options[0], d.footprint]]);
-    const free: Array<{ prefix: number[]; sleep: Map<number, Set<string>> }> = [];
-    for (let opt = 1; opt < d.options.length; opt++) {
+    const before = blocks.filter((b) => b.from < i);
+    // Only the chosen one was run from here: its step's footprint is what that option touches.
+    const explored = new Map<number, Set<string>>(i === run.redundantAt ? [] : [[d.options[d.chosen], d.footprint]]);
+    const free: Item[] = [];
+    for (let opt = 0; opt < d.options.length; opt++) {
+      if (opt === d.chosen || d.disabled.has(d.options[opt])) continue;
       const prefix = [...choices.slice(0, i), opt];
       if (d.preemptive) {
-        preemptive.push(prefix);
+        preemptive.push({ prefix, sleep: new Map(), blocks: before });
         continue;
       }
       if (d.sleep.has(d.options[opt])) continue;
       // The options before this one are asleep in its subtree: their subtrees hold every reordering that starts with them.
       const sleep = new Map(d.sleep);
       for (const [tid, fp] of explored) sleep.set(tid, fp);
-      free.push({ prefix, sleep });
+      free.push({ prefix, sleep, blocks: before });
     }
     for (let j = free.length - 1; j >= 0; j--) stack.push(free[j]);
   }

@@ -17,6 +17,7 @@ import type { KernelVersion } from '../kernel-model/changes.js';
 import { HostMemory } from '../kernel-model/page_data.js';
 import { HungTask, KernelBug } from '../kernel-model/bug.js';
 import type { Kernel } from '../kernel-model/kernel.js';
+import { ThreadBlocked } from '../kernel-model/sched.js';
 import { runScenario } from '../scenario/run.js';
 import type { Scenario } from '../scenario/scenario.js';
 import { ScheduleTooLong, type BadKind, type Target, type TargetResult } from './explore.js';
@@ -109,12 +110,13 @@ export function scenarioTarget(sc: Scenario, onKernel?: (c: BootedCase) => void)
             lines.push(`not ok ${ch.name}${ch.detail ? `: ${ch.detail}` : ''}`);
             if (!/ report | unload: /.test(ch.name)) problems.push({ kind: 'assertion', message: `${ch.name}: ${ch.detail ?? 'failed'}` });
           },
-          hostMemory, trace,
+          hostMemory, trace, unpinned: true,
           onKernel: (b) => { kernel = b.k; b.k.sched.explorer = c; onKernel?.(b); },
         });
       } catch (e) {
-        if (e instanceof ScheduleTooLong) {
-          // The explorer stopped a schedule that would not end (its livelock problem says so); the kernel stays as it is.
+        if (e instanceof ScheduleTooLong || e instanceof ThreadBlocked) {
+          // The explorer stopped a schedule that would not end (its livelock problem says so), or abandoned it for a
+          // blocked thread (it runs it again); the kernel stays as it is.
           (kernel as Kernel | null)?.poweroff();
           return { outcome: perThread(lines, names), log, pass: false, problems };
         }

@@ -11,7 +11,10 @@
  * self-deadlock, as lockdep would report), or the holder is a thread that
  * was preempted inside its critical section, i.e. a preemption point sits
  * where the kernel holds that lock. This is what keeps the scheduler's
- * interleavings ones the real kernel can produce.
+ * interleavings ones the real kernel can produce. The one exception is
+ * explore mode's points with locks held (sched.ts: point(where, holds)):
+ * a thread that finds such a lock held by the preempted stack thread is
+ * blocked, and the explorer does not let its step happen (Sched.sleepOn()).
  *
  * Owners are tids as Sched.current gives them. Taking and releasing costs a
  * comparison; callers take them per command or per 64-page range, never per
@@ -27,9 +30,10 @@ const NO_OWNER = -1;
 const who = (tid: number): string => (tid === STACK_THREAD ? 'the test process\'s thread' : `thread ${tid}`);
 
 /** A lock found held: the running thread would sleep, which the model cannot do (see the file comment). */
-function wouldSleep(k: Kernel, fn: string, lock: string, holder: number): never {
-  const me = k.sched.current;
+function wouldSleep(k: Kernel, fn: string, lockObj: Mutex | RwSemaphore, holder: number): never {
+  const me = k.sched.current, lock = lockObj.name;
   if (holder === me) throw new KernelBug('BUG', fn, `possible recursive locking: ${who(me)} already holds ${lock}`);
+  k.sched.sleepOn(k.sched.lockKey(lockObj));
   throw new KernelBug('BUG', fn, `${who(me)} would sleep on ${lock}, held by ${who(holder)}, which was preempted ` +
     'inside its critical section: a preemption point where the kernel holds that lock');
 }
@@ -42,7 +46,7 @@ export class Mutex {
 
 /** Model of mutex_lock(). */
 export function mutexLock(k: Kernel, m: Mutex): void {
-  if (m.owner !== NO_OWNER) wouldSleep(k, 'mutex_lock', m.name, m.owner);
+  if (m.owner !== NO_OWNER) wouldSleep(k, 'mutex_lock', m, m.owner);
   m.owner = k.sched.current;
 }
 
@@ -70,8 +74,8 @@ export class RwSemaphore {
 
 /** Model of down_read(): a writer, or a reader of this same thread (a recursive read can deadlock behind a waiting writer), is a bug. */
 export function downRead(k: Kernel, sem: RwSemaphore): void {
-  if (sem.writer !== NO_OWNER) wouldSleep(k, 'down_read', sem.name, sem.writer);
-  if (sem.readers.includes(k.sched.current)) wouldSleep(k, 'down_read', sem.name, k.sched.current);
+  if (sem.writer !== NO_OWNER) wouldSleep(k, 'down_read', sem, sem.writer);
+  if (sem.readers.includes(k.sched.current)) wouldSleep(k, 'down_read', sem, k.sched.current);
   sem.readers.push(k.sched.current);
 }
 
@@ -84,8 +88,8 @@ export function upRead(k: Kernel, sem: RwSemaphore): void {
 
 /** Model of down_write(). */
 export function downWrite(k: Kernel, sem: RwSemaphore): void {
-  if (sem.writer !== NO_OWNER) wouldSleep(k, 'down_write', sem.name, sem.writer);
-  if (sem.readers.length > 0) wouldSleep(k, 'down_write', sem.name, sem.readers[0]);
+  if (sem.writer !== NO_OWNER) wouldSleep(k, 'down_write', sem, sem.writer);
+  if (sem.readers.length > 0) wouldSleep(k, 'down_write', sem, sem.readers.includes(k.sched.current) ? k.sched.current : sem.readers[0]);
   sem.writer = k.sched.current;
 }
 
@@ -103,3 +107,12 @@ export const mmapReadUnlock = (mm: MmStruct): void => upRead(mm.k, mm.mmapLock);
 export const mmapWriteLock = (mm: MmStruct): void => downWrite(mm.k, mm.mmapLock);
 /** Model of mmap_write_unlock(). */
 export const mmapWriteUnlock = (mm: MmStruct): void => upWrite(mm.k, mm.mmapLock);
+
+/**
+ * The mm's mmap_lock as a preemption point's holds list it (Sched.point()):
+ * its key when the stack thread holds it (for read or write), else nothing.
+ */
+export function mmapLockHeld(mm: MmStruct): string[] {
+  const sem = mm.mmapLock;
+  return sem.writer === STACK_THREAD || sem.readers.includes(STACK_THREAD) ? [mm.k.sched.lockKey(sem)] : [];
+}

@@ -388,12 +388,19 @@ export function trylockPage(k: Kernel, page: Page): boolean {
   return true;
 }
 
+/** The key of a folio's lock in a preemption point's holds (Sched.point()): its pfn, stable within a run. */
+export const folioLockKey = (page: Page): string => `folio ${hex(page)}`;
+
 /**
  * Model of lock_page(). The model runs one thread at a time, so a page that
- * is already locked would never be unlocked: that is a deadlock, reported.
+ * is already locked would never be unlocked: that is a deadlock, reported;
+ * unless, in explore mode, the preempted stack thread holds it at its point
+ * (Sched.sleepOn(): the running thread is blocked).
  */
 export function lockPage(k: Kernel, page: Page): void {
-  BUG_ON(!trylockPage(k, page), 'lock_page', () => `pfn ${hex(page)} is already locked: this would sleep forever`);
+  if (trylockPage(k, page)) return;
+  k.sched.sleepOn(folioLockKey(page));
+  BUG_ON(true, 'lock_page', () => `pfn ${hex(page)} is already locked: this would sleep forever`);
 }
 
 /** Model of unlock_page()/folio_unlock(). */

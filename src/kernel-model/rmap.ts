@@ -24,7 +24,7 @@ import { pteIndex, ptePresent, pteWrite, pteDirty, isMigrationEntry, isWritableM
   isReadableExclusiveMigrationEntry, isDevicePrivateEntry, isWritableDevicePrivateEntry, mkSwpEntry, type PteTable,
   SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE, SWP_DEVICE_READ, SWP_DEVICE_WRITE,
   SWP_MIG_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_PROTNONE } from './pgtable.js';
-import { getPage, putPage, trylockPage, lockPage, unlockPage, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
+import { getPage, putPage, trylockPage, lockPage, unlockPage, folioLockKey, testPageFlag, setPageFlag, folioMapcount, compoundHead, folioOrder, folioTestAnon,
   GUP_PIN_COUNTING_BIAS, folioMaybeDmaPinned } from './page_alloc.js';
 import { rmapWalkFile } from './filemap.js';
 import { isDevicePrivatePage, isDevicePublicPage } from './memremap.js';
@@ -36,6 +36,7 @@ import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_
   HUGE_PMD_DEVICE_PRIVATE } from './changes.js';
 import { setPmdMigrationEntry, removeMigrationPmd, isPmdMigrationEntryOf } from './huge_memory.js';
 import { getUserPagesRemote, FOLL_GET, FOLL_WRITE, FOLL_SPLIT_PMD } from './gup.js';
+import { mmapLockHeld } from './locking.js';
 
 /**
  * struct anon_vma. `vmas` is its rb_root: every VMA linked to it through an
@@ -505,6 +506,13 @@ export function makeDeviceExclusiveRange(mm: MmStruct, start: number, end: numbe
       pages[i] = 0;
       continue;
     }
+    // Explore only: the rmap walk may sleep (anon_vma_lock_read(), the notifiers' mutexes) with this folio and the
+    // step's earlier ones locked (the caller unlocks them), and mmap_lock held for read if the caller took it.
+    k.sched.point('make_device_exclusive_range: folio locked', () => {
+      const held = mmapLockHeld(mm);
+      for (let j = 0; j <= i; j++) if (pages[j] !== 0) held.push(folioLockKey(pages[j]));
+      return held;
+    });
     if (!folioMakeDeviceExclusive(k, folio, mm, a, owner)) {
       unlockPage(k, folio);
       putPage(k, folio);
@@ -546,11 +554,17 @@ export function makeDeviceExclusive(mm: MmStruct, addr: number, owner: object | 
       return -EOPNOTSUPP;
     }
     if (k.has(DEVICE_EXCLUSIVE_NO_EBUSY)) {
-      lockPage(k, folio); // folio_lock_killable(): with no other thread running, a locked folio is a deadlock
+      // folio_lock_killable(). In explore mode a thread that finds the folio locked by the preempted main thread
+      // waits (sched.ts: sleepOn()) and later runs its EXCLUSIVE from the start: the same as waiting here,
+      // because after the lock this code looks at the pte again and retries GUP when it changed.
+      lockPage(k, folio);
     } else if (!trylockPage(k, folio)) {
       putPage(k, folio);
       return -EBUSY;
     }
+    // Explore only: mmu_notifier_invalidate_range_start() may sleep (blockable: the notifiers take mutexes), with
+    // the folio locked, and mmap_lock held for read if the caller took it.
+    k.sched.point('make_device_exclusive: folio locked', () => [...mmapLockHeld(mm), folioLockKey(folio)]);
     const range = mmuNotifierRangeInit(MMU_NOTIFY_EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, owner);
     mmuNotifierInvalidateRangeStart(range);
     // folio_walk_start(): the same page, mapped by a writable pte (not a PMD).

@@ -26,6 +26,15 @@
  * system call. locking.ts checks the rule: a thread that would have to sleep
  * on a lock the preempted thread holds is a KernelBug.
  *
+ * Explore mode adds points where the stack thread holds sleeping locks (a
+ * folio lock, mmap_lock for read) at a call of the C that may sleep there:
+ * point(where, holds) names them. The time scheduler ignores these points
+ * (no draw, no clock), so runs and smoke stay as they were. A thread that
+ * would sleep on one of those locks cannot stop halfway through its system
+ * call, so its step must not happen: sleepOn() tells the explorer, which
+ * aborts the schedule and runs it again with that thread disabled at that
+ * decision until the stack thread no longer holds the lock (explore.ts).
+ *
  * Time is virtual, in nanoseconds. Each preemption point stands for the
  * work since the previous one and advances the clock by a slice drawn from
  * a seeded generator (uniform below SCHED_SLICE_NS); a sleeping thread
@@ -81,6 +90,19 @@ export interface SchedDecision {
   readonly options: readonly number[];
   readonly preemptive: boolean;
   readonly where: string;
+  /** Lock keys (lockKey()) the stack thread holds at this decision: a thread sleeping on one of them is blocked. */
+  readonly holds: readonly string[];
+}
+
+/**
+ * Thrown out of a thread's step that would sleep on a lock the preempted
+ * stack thread holds (explore mode): the schedule is abandoned where it is
+ * and the explorer runs it again with the thread disabled (sleepOn()).
+ */
+export class ThreadBlocked extends Error {
+  constructor(readonly tid: number, readonly lock: string) {
+    super(`thread ${tid} would sleep on ${lock}, held by the preempted stack thread`);
+  }
 }
 
 /**
@@ -97,6 +119,8 @@ export interface SchedExplorer {
   access(what: string): void;
   /** A retry loop at `where` stopped at its bound without succeeding: no progress (livelock). */
   noProgress(where: string, detail: string): void;
+  /** Thread `tid`'s step would sleep on `lock`, which the stack thread holds at the current decision; the caller throws ThreadBlocked. */
+  blocked(tid: number, lock: string): void;
 }
 
 /** A thread's code: runs to its next blocking call on each next(); returns the thread's exit value. */
@@ -135,6 +159,10 @@ export class Sched {
   threadsCreated = 0;
   /** Explore mode (src/explore/): the explorer chooses every switch; null in normal runs. */
   explorer: SchedExplorer | null = null;
+  /** The lock keys the stack thread holds at the point it is stopped at (explore mode). */
+  private stackHolds: readonly string[] = [];
+  /** Keys of mutexes and rw_semaphores, numbered in the order first asked for: the same in every run of one program. */
+  private readonly lockKeys = new WeakMap<object, string>();
 
   constructor(private readonly k: Kernel, seed: number) {
     this.slices = new Prng(deriveSeed(seed, 1));
@@ -146,20 +174,52 @@ export class Sched {
   }
 
   /**
-   * A preemption point of the stack thread, named after where it is. The
-   * caller must hold no lock (see the file comment). Free with no other
+   * A preemption point of the stack thread, named after where it is. Without
+   * `holds` the caller holds no lock (see the file comment). With it, the
+   * caller holds the sleeping locks whose keys holds() returns, at a call of
+   * the C that may sleep: a point for the explorer only. Free with no other
    * thread; a no-op inside another thread's code, which is never preempted.
    */
-  point(where: string): void {
+  point(where: string, holds?: () => readonly string[]): void {
     if (this.threads.length === 0 || this.current !== STACK_THREAD) return;
     if (this.explorer !== null) {
       this.now += SCHED_SLICE_NS / 2;
-      this.explore(where, () => true, false);
+      this.stackHolds = holds === undefined ? [] : holds();
+      try {
+        this.explore(where, () => true, false);
+      } finally {
+        this.stackHolds = [];
+      }
       return;
     }
+    // The time scheduler keeps to the points without locks (its runs stay what they were).
+    if (holds !== undefined) return;
     this.now += this.slices.u32() % SCHED_SLICE_NS;
     this.where = where;
     this.runWoken();
+  }
+
+  /** The key of a mutex or rw_semaphore in SchedDecision.holds and sleepOn(): its name and a number stable within a run. */
+  lockKey(lock: { readonly name: string }): string {
+    let key = this.lockKeys.get(lock);
+    if (key === undefined) this.lockKeys.set(lock, key = `${lock.name}#${this.nrLockKeys++}`);
+    return key;
+  }
+  private nrLockKeys = 0;
+
+  /**
+   * The running thread would sleep on the lock `key`, found held. In explore
+   * mode, when a thread other than the stack thread finds it held by the
+   * preempted stack thread, that thread is blocked: its step cannot happen
+   * (it runs in one piece), so the explorer abandons the schedule and
+   * throws ThreadBlocked. Otherwise it returns, and the caller reports the
+   * KernelBug (a recursive lock, or a holder preempted where no point says it
+   * holds the lock).
+   */
+  sleepOn(key: string): void {
+    if (this.explorer === null || this.current === STACK_THREAD || !this.stackHolds.includes(key)) return;
+    this.explorer.blocked(this.current, key);
+    throw new ThreadBlocked(this.current, key);
   }
 
   /** Shared state the running code touches, for the explorer's partial-order reduction (see SchedExplorer.access). */
@@ -195,7 +255,9 @@ export class Sched {
       if (lastAlive && !lastPreempted) options.push(lastTid);
       if (options.length === 0) return false;
       // A decision with one option is still one: the explorer counts each step apart (its accesses, the step bound).
-      const i: number = x.choose({ options, preemptive: lastAlive && lastPreempted && options.length > 1, where });
+      const i: number = x.choose({ options, preemptive: lastAlive && lastPreempted && options.length > 1, where, holds: this.stackHolds });
+      // Every option is a thread blocked on a lock of the stack thread, which is not ready: nothing can run.
+      if (i < 0) return false;
       const tid: number = options[i];
       if (tid === STACK_THREAD) {
         // Its step goes on in the kernel (a point is inside a system call), where nothing tells the explorer what it touches.

@@ -16,6 +16,9 @@
  * its FORK line, and with `wait: later` until the parent waits for it: the
  * schedule the model runs; threads sleep with
  * nanosleep() and /dev/urandom, so racy scenarios may legitimately differ.
+ * A schedule the scenario pins (config.schedule) cannot be forced on a
+ * real kernel: the program says so in a comment and a last "#" line, and runs
+ * the threads as they come.
  *
  * stdout is line-buffered, so each line is one write(): in scripts/kbox the
  * program's stdout is /dev/kmsg, where a write is one log record, in order
@@ -283,6 +286,7 @@ class Emitter {
       ' * Run as root with test_hmm loaded (as the scenario configures it); compare its output with',
       ` * the model's: hmm-test run ${this.sc.file} > model.log; hmm-test diff model.log real.log`,
       ...this.typeNote(), ' */',
+      ...this.pinnedNote(),
       prelude, ...this.fns,
       'int main(void)', '{', '\tstruct sigaction sa = { 0 };', '\tstatic int fds[64];', '\tstatic pid_t pids[64];', '\tstatic int gates[64][2];',
       '\tstatic pthread_t threads[64];', '\tint ret, status;', '\tuint64_t cpages, faults;', '\tuint32_t type;',
@@ -291,7 +295,19 @@ class Emitter {
       `\tprintf("# scenario %s: %s\\n", ${cstr(this.sc.file)}, ${cstr(this.sc.name)});`,
       '\tprintf("# pid %d\\n", (int)getpid());',
       '\tsa.sa_sigaction = on_fatal;', '\tsa.sa_flags = SA_SIGINFO;', '\tsigaction(SIGSEGV, &sa, NULL);', '\tsigaction(SIGBUS, &sa, NULL);',
-      body, '\treturn 0;', '}', ''].join('\n');
+      body,
+      // At the end: the log's head is what the kbox and the tests read first.
+      ...(this.sc.config.schedule ? [`\tprintf("# schedule %s was pinned in the model only: the threads here ran as the kernel scheduled them\\n", ${cstr(this.sc.config.schedule.id)});`] : []),
+      '\treturn 0;', '}', ''].join('\n');
+  }
+
+  /** The pinned schedule's comment: what the model replays, and that the real kernel may well not run it. */
+  private pinnedNote(): string[] {
+    const pin = this.sc.config.schedule;
+    if (pin === undefined) return [];
+    return [`/* The scenario pins schedule ${pin.id} (config.schedule): the model replays that interleaving of its threads`,
+      ' * (hmm-test explore --schedule ID shows where each switch is). C cannot force it: the threads below run as',
+      ' * the kernel schedules them, so this program sees the pinned outcome only when the race goes that way. */'];
   }
 
   /** What a real kernel can run of a scenario for a memory type 6.12 does not have. */

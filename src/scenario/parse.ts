@@ -5,6 +5,7 @@
  * what was found there and what was expected; nothing past this file sees
  * a bad scenario. The format is described in the README ("Scenarios").
  */
+import { parseScheduleId } from '../explore/explore.js';
 import { createRequire } from 'node:module';
 import { MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP } from '../kernel-model/mremap.js';
 const MREMAP_FLAGS: Record<string, number> = { MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP };
@@ -119,7 +120,7 @@ class Parser {
   config(at: At | undefined, start: Pos): ScenarioConfig {
     const cfg: ScenarioConfig = { pos: at?.pos ?? start, kernel: '6.12', patches: [], machine: defaultMachine(), params: { spm_addr_dev0: 0, spm_addr_dev1: 0, spm_type: 'generic' }, seed: undefined };
     if (at === undefined || at.node === null) return cfg;
-    const m = this.map(at, ['kernel', 'patches', 'machine', 'module', 'thp', 'seed'], 'the configuration');
+    const m = this.map(at, ['kernel', 'patches', 'machine', 'module', 'thp', 'seed', 'schedule'], 'the configuration');
     const kernel = m.get('kernel');
     const names = kernelProfiles().map((p) => p.name);
     if (kernel) {
@@ -147,6 +148,16 @@ class Parser {
     }
     const seed = m.get('seed');
     if (seed) cfg.seed = this.int(seed, 0, 0xffffffff, 'a seed from 0 to 4294967295');
+    const schedule = m.get('schedule');
+    if (schedule) {
+      // A number would lose digits (4.10 is 4.1): the ID is a string, quoted.
+      const v = this.scalar(schedule);
+      const expected = 'a schedule ID hmm-test explore printed for this file, quoted (DECISION.OPTION pairs joined by -, e.g. "4.1", or "0")';
+      if (typeof v !== 'string') this.fail(schedule, this.describe(schedule), expected);
+      const id = v as string, choices = parseScheduleId(id);
+      if ('error' in choices) this.fail(schedule, JSON.stringify(id), expected);
+      cfg.schedule = { id, choices };
+    }
     return cfg;
   }
 

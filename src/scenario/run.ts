@@ -20,6 +20,7 @@ import { FatalSignal, KernelBug } from '../kernel-model/bug.js';
 import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED } from '../kernel-model/mm.js';
 import { MADV_HUGEPAGE } from '../kernel-model/madvise.js';
 import { PAGE_SIZE } from '../kernel-model/page.js';
+import { PinnedSchedule, BadScheduleId, ScheduleTooLong } from '../explore/explore.js';
 import { THREAD_PREEMPT, type ThreadBlock } from '../kernel-model/sched.js';
 import { WIFSIGNALED, WTERMSIG, WEXITSTATUS } from '../kernel-model/task.js';
 import { memoryMode } from '../dmirror/test_hmm.js';
@@ -118,7 +119,47 @@ class Reported extends Error {
   }
 }
 
-export function runScenario(sc: Scenario, opts: RunScenarioOptions): ScenarioResult {
+/** Decisions a pinned schedule may take before its run counts as a livelock (hmm-test explore's default --max-steps). */
+const PINNED_MAX_STEPS = 10000;
+
+/**
+ * Run a scenario: with the time scheduler, or, when its config pins a
+ * schedule (and `unpinned` is not set: the explorer runs its own), with
+ * that schedule replayed by the explorer (PinnedSchedule). A run abandoned
+ * for a blocked thread is run again on a fresh kernel, so its lines are
+ * held back until the run that counts.
+ */
+export function runScenario(sc: Scenario, opts: RunScenarioOptions & { unpinned?: boolean }): ScenarioResult {
+  const pin = sc.config.schedule;
+  if (pin === undefined || opts.unpinned) return runScenarioOnce(sc, opts);
+  const pinned = new PinnedSchedule(pin.choices, PINNED_MAX_STEPS);
+  for (;;) {
+    const said: Array<string | Check> = [];
+    let kernel: BootedCase | null = null, result: ScenarioResult | null = null, error: unknown = null;
+    try {
+      result = runScenarioOnce(sc, { ...opts, line: (l) => said.push(l), check: (c) => said.push(c),
+        onKernel: (b) => { kernel = b; b.k.sched.explorer = pinned.controller(); opts.onKernel?.(b); } });
+    } catch (e) {
+      error = e;
+    }
+    if (pinned.again()) {
+      (kernel as BootedCase | null)?.k.poweroff();
+      continue;
+    }
+    for (const x of said) if (typeof x === 'string') opts.line(x); else opts.check(x);
+    if (error !== null && !(error instanceof BadScheduleId || error instanceof ScheduleTooLong)) throw error;
+    const misfit = error instanceof BadScheduleId ? error.message : pinned.misfit();
+    if (misfit === null) return result!;
+    // The program is not the one the ID was found for: the pin is a failed check, the run's own checks stand.
+    const c: Check = { ok: false, name: `${sc.file.replace(/^.*\//, '')} config.schedule ${pin.id}`, detail: misfit };
+    opts.check(c);
+    if (error !== null) (kernel as BootedCase | null)?.k.poweroff();
+    const checks = [...said.filter((x): x is Check => typeof x !== 'string'), c];
+    return { file: sc.file, name: sc.name, kernel: sc.config.kernel, patches: sc.config.patches, checks, durationMs: result?.durationMs ?? 0 };
+  }
+}
+
+function runScenarioOnce(sc: Scenario, opts: RunScenarioOptions): ScenarioResult {
   const t0 = performance.now();
   const checks: Check[] = [];
   const check = (c: Check) => { checks.push(c); opts.check(c); };

@@ -35,6 +35,12 @@ export interface ScenarioConfig {
   machine: MachineConfig;
   params: TestHmmParams;
   seed: number | undefined;
+  /**
+   * A schedule pinned by `schedule: ID` (an ID `hmm-test explore` printed for
+   * this file): `run` replays it through the explorer instead of the time
+   * scheduler (src/explore/explore.ts: PinnedSchedule).
+   */
+  schedule?: { id: string; choices: number[] };
 }
 
 /** Pages [first, first + count) of a named buffer. */
