@@ -36,7 +36,7 @@ import { pteIndex, ptePresent, pteWrite, isDeviceExclusiveEntry } from '../src/k
 import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../src/dmirror/test_hmm.js';
 import * as U from '../src/dmirror/test_hmm_uapi.js';
 import { PRIVATE, GENERIC, COHERENT, smoke } from './helpers.js';
-import { composeKernel } from '../src/kernel-model/changes.js';
+import { composeKernel, kernelProfiles, MAINLINE, TRY_TO_MIGRATE_DEVICE_EXCLUSIVE } from '../src/kernel-model/changes.js';
 import { prettyCase } from '../src/cli/pretty.js';
 import { Chalk } from 'chalk';
 
@@ -50,8 +50,8 @@ function cmd(task: Task, fd: number, req: number, fields: Partial<U.HmmDmirrorCm
 }
 
 /** Boot, load test_hmm, fill 6 pages, migrate them to the device, EXCLUSIVE the first 2. */
-function migrateThenExclusive(mode: Mode, patches: string[] = []) {
-  const version = composeKernel('6.12', patches);
+function migrateThenExclusive(mode: Mode, patches: string[] = [], profile = '6.12', profiles = kernelProfiles()) {
+  const version = composeKernel(profile, patches, profiles);
   if ('error' in version) throw new Error(version.error);
   const k = new Kernel({ version });
   const { ret, mod } = hmmDmirrorInit(k, MODES[mode].params);
@@ -178,6 +178,29 @@ t.test('6.15\'s page_vma_mapped fix on 6.12: no leaked reference, but the exclus
   t.ok(isDeviceExclusiveEntry(pte(task, p).val), 'remove_migration_ptes() left the exclusive entry alone');
   t.same([pageRefCount(k, dpage), pageMapcount(k, dpage)], [1, 0], 'only the entry\'s reference');
   t.match(k.hung[0], /still referenced \(2 references: 2 by a device-exclusive entry\)/);
+  t.end();
+});
+
+t.test('7.2 (try_to_migrate-device-exclusive, 6.15): RELEASE after EXCLUSIVE of coherent memory evicts the exclusive pages and returns 0', (t) => {
+  const { k, mod, task, fd, p, excl } = migrateThenExclusive('coherent', [], MAINLINE);
+  t.equal(excl.ret, 0);
+  t.ok(isDeviceExclusiveEntry(pte(task, p).val), 'the exclusive entry names the device page');
+  t.equal(cmd(task, fd, U.HMM_DMIRROR_RELEASE, { addr: p, npages: NPAGES }).ret, 0, 'try_to_migrate_one() turned the entry into a migration entry');
+  for (let i = 0; i < NPAGES; i++) {
+    t.notOk(isZoneDevicePage(k, pte(task, p + i * PAGE).pfn), `page ${i}: in system memory`);
+    t.equal(cpuByte(task, p, i), i + 1, `page ${i}: data intact`);
+  }
+  t.equal(k.hung.length, 0);
+  task.exit();
+  t.same(hmmDmirrorExit(mod), [], 'unload: every device page back');
+  t.equal(k.pageAlloc.nrAllocated, 0);
+  t.end();
+});
+
+t.test('break it: 7.2 without try_to_migrate-device-exclusive leaves the exclusive pages referenced, and RELEASE hangs', (t) => {
+  const profiles = kernelProfiles().map((x) => (x.name === MAINLINE ? { ...x, changes: x.changes.filter((c) => c !== TRY_TO_MIGRATE_DEVICE_EXCLUSIVE) } : x));
+  const { task, fd, p } = migrateThenExclusive('coherent', [], MAINLINE, profiles);
+  t.throws(() => cmd(task, fd, U.HMM_DMIRROR_RELEASE, { addr: p, npages: NPAGES }), { name: 'HungTask', where: 'memunmap_pages' });
   t.end();
 });
 

@@ -52,6 +52,22 @@ t.test('a WARN in a child is labelled with the child (its "# pid" line); a hung 
   t.end();
 });
 
+/** A hung-task report as 6.12.117 printed it for scenarios/release-after-exclusive-hang.yaml, `secs` after the hang. */
+const HUNG = (secs: number): string[] => [`INFO: task release-after-e:56 blocked for more than ${secs} seconds.`, '      Not tainted 6.12.117 #1',
+  'task:release-after-e state:D stack:0     pid:56    tgid:56    ppid:1      flags:0x00000002', 'Call Trace:', ' <TASK>',
+  ' __schedule+0x2c1/0x650', ' ? usleep_range_state+0x60/0x60', ' schedule+0x1f/0xa0', ' schedule_timeout+0xd3/0xe0',
+  ' __wait_for_common+0x76/0x170', ' memunmap_pages+0xb4/0x280', ' dmirror_device_remove_chunks+0xa7/0x130',
+  ' dmirror_fops_unlocked_ioctl+0xfe/0x4e0', ' </TASK>'];
+
+t.test('a hung task: a "? " frame is not a caller; the detector\'s reports of it every interval are one observation', (t) => {
+  const { log, reports } = mergeReports(parseDmesgRaw([U(1, '# pid 56'), U(1.1, 'TRACE EXCLUSIVE npages=1 ret=0 cpages=1 faults=0'),
+    ...HUNG(10).map((l) => K(21, l, 3)), ...HUNG(20).map((l) => K(31, l, 3)), ...HUNG(30).map((l) => K(41, l, 3))]));
+  t.same(reports.map((r) => [r.kind, r.where]), [['hang', 'memunmap_pages']], 'named by memunmap_pages(), not the stale usleep_range_state address');
+  t.same(observations(log), ['TRACE EXCLUSIVE npages=1 ret=0 cpages=1 faults=0', 'REPORT hang']);
+  t.equal(log.filter((l) => l.startsWith('# kbox: again: INFO: task release-after-e:56 blocked')).length, 2, 'the repeats stay in the log as comments');
+  t.end();
+});
+
 const BOOT = '=== KBOX BOOT 6.12.117 cpus=2 thp=always [madvise] never devices=2 tainted=0';
 
 t.test('collect: programs across boots; a marker sharing a line with the kernel; stuck after an oops; dead guest; never reached', (t) => {

@@ -122,6 +122,18 @@ export const DEVICE_EXCLUSIVE_KEEP_MAPCOUNT = defineChange({
   requires: [MAKE_DEVICE_EXCLUSIVE],
 });
 
+export const TRY_TO_MIGRATE_DEVICE_EXCLUSIVE = defineChange({
+  name: 'try_to_migrate-device-exclusive',
+  subject: 'mm/rmap: handle device-exclusive entries correctly in try_to_migrate_one()',
+  author: 'David Hildenbrand',
+  release: '6.15',
+  source: 'series "mm: fixes for device-exclusive entries (hmm)" v2 [id 19621444423]; MM pull for 6.15 [id 42486914675]',
+  what: 'try_to_migrate_one() takes a device-exclusive entry the rmap walk finds like the other non-present entries: it ' +
+    'clears it and sets a migration entry (readable, exclusive when the page was; is_writable_device_private_entry() is ' +
+    'false for it), dropping the mapping and the reference the entry held, so eviction (migrate_device_range()) moves a ' +
+    'page a device holds exclusive instead of leaving it referenced (a COHERENT RELEASE after EXCLUSIVE then returns)',
+});
+
 export const PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION = defineChange({
   name: 'page_vma_mapped-exclusive-not-migration',
   subject: 'mm/page_vma_mapped: device-exclusive entries are not migration entries',
@@ -342,7 +354,7 @@ const PROFILES: KernelProfile[] = [
     description: 'mainline of the 7.2 merge window (June 2026), as far as the model has it',
     suite: 'mainline',
     changes: [TEST_HMM_EVICT_ON_CLOSE, MAKE_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_NO_EBUSY, RESTORE_EXCLUSIVE_PTE_WRITABLE,
-      SINGLE_SWP_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
+      SINGLE_SWP_DEVICE_EXCLUSIVE, TRY_TO_MIGRATE_DEVICE_EXCLUSIVE, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
       REMOVE_DEVICE_EXCLUSIVE_CLEAR, TEST_HMM_REDUCE_STACK,
       TEST_HMM_ALLOC_OOM, ZONE_DEVICE_LARGE_FOLIOS, HUGE_PMD_DEVICE_PRIVATE, MIGRATE_DEVICE_THP, HMM_PMD_SWAP_ENTRY,
       TEST_HMM_THP, TEST_HMM_FAIL_ALLOC],

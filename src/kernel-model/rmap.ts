@@ -33,7 +33,7 @@ import { mmuNotifierRangeInit, mmuNotifierInvalidateRangeStart, mmuNotifierInval
 import type { MmStruct } from './mm.js';
 import { pteMkdevmap, isDeviceExclusiveEntry, SWP_DEVICE_EXCLUSIVE_READ, SWP_DEVICE_EXCLUSIVE_WRITE, SWP_DEVICE_EXCLUSIVE } from './pgtable.js';
 import { DEVICE_EXCLUSIVE_NO_EBUSY, DEVICE_EXCLUSIVE_KEEP_MAPCOUNT, PVMW_DEVICE_EXCLUSIVE_NOT_MIGRATION,
-  HUGE_PMD_DEVICE_PRIVATE } from './changes.js';
+  HUGE_PMD_DEVICE_PRIVATE, TRY_TO_MIGRATE_DEVICE_EXCLUSIVE } from './changes.js';
 import { setPmdMigrationEntry, removeMigrationPmd, isPmdMigrationEntryOf } from './huge_memory.js';
 import { getUserPagesRemote, FOLL_GET, FOLL_WRITE, FOLL_SPLIT_PMD } from './gup.js';
 import { mmapLockHeld } from './locking.js';
@@ -393,9 +393,14 @@ export function setMigrationEntry(k: Kernel, vma: VmAreaStruct, t: PteTable, i: 
  * anything else, as try_to_migrate_one() does. A page that may be
  * DMA-pinned and is exclusive stays mapped, and the walk ends there
  * (try_to_migrate_one() returns false): the caller finds it still mapped.
+ * 6.12's check_pte() hands device-exclusive entries to the walk too, but
+ * an order-0 page under one has no mapcount there (folio_mapped() is false
+ * and the caller does not walk); with TRY_TO_MIGRATE_DEVICE_EXCLUSIVE
+ * (6.15) try_to_migrate_one() migrates them like a device-private entry.
  */
 export function tryToMigrate(k: Kernel, page: Page): void {
   let done = false;
+  const exclusiveToo = k.has(TRY_TO_MIGRATE_DEVICE_EXCLUSIVE);
   rmapWalk(k, page, (vma, addr) => {
     if (done) return;
     const mm = vma.vmMm;
@@ -405,7 +410,7 @@ export function tryToMigrate(k: Kernel, page: Page): void {
       return;
     }
     const i = pteIndex(addr), v = t.val[i];
-    if (t.pfn[i] !== page || !(ptePresent(v) || isDevicePrivateEntry(v))) return;
+    if (t.pfn[i] !== page || !(ptePresent(v) || isDevicePrivateEntry(v) || (exclusiveToo && isDeviceExclusiveEntry(v)))) return;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, addr, addr + PAGE_SIZE);
     mmuNotifierInvalidateRangeStart(range);
     if (ptePresent(v) && pteDirty(v)) setPageFlag(k, page, PG_dirty); // folio_mark_dirty()

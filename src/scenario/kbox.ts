@@ -85,7 +85,8 @@ function reportWhere(kind: string, header: string, body: string[]): string {
   }
   if (kind === 'hang') {
     for (const l of body) {
-      const m = /^\s+(?:\? )?([\w.]+)\+0x[0-9a-f]+\/0x[0-9a-f]+/.exec(l);
+      // A frame printed with "? " is a stale address the unwinder found on the stack, not a caller.
+      const m = /^\s+([\w.]+)\+0x[0-9a-f]+\/0x[0-9a-f]+/.exec(l);
       if (m && !SLEEPING.test(fnName(m[1]))) return fnName(m[1]);
     }
   }
@@ -142,6 +143,8 @@ export function mergeReports(lines: Line[]): { log: string[]; reports: KboxRepor
   const labels = new Map<number, string>();
   let cur: KboxReport | null = null;
   let at = 0;
+  /** Tasks already reported hung, by pid. */
+  const hung = new Set<number>();
   const finish = (): void => {
     if (!cur) return;
     const r = cur;
@@ -149,6 +152,14 @@ export function mergeReports(lines: Line[]): { log: string[]; reports: KboxRepor
     r.where = reportWhere(r.kind, r.header, r.body);
     const pid = reportPid(r.header, r.body);
     r.label = pid !== null ? labels.get(pid) ?? '' : '';
+    if (r.kind === 'hang' && pid !== null) {
+      // khungtaskd reports a task that stays blocked again at each check (up to hung_task_warnings): one hang, one observation.
+      if (hung.has(pid)) {
+        log.splice(at, 0, `# kbox: again: ${r.header}`);
+        return;
+      }
+      hung.add(pid);
+    }
     reports.push(r);
     log.splice(at, 0, `${r.label}REPORT ${r.kind} ${r.where}: ${r.header}`, ...[r.header, ...r.body].map((b) => `# | ${b}`));
   };

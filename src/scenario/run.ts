@@ -16,7 +16,7 @@ import { pthreads, newPthread, type pthread_t } from '../selftests/hmm-tests/pth
 import { bootCase, shutdownCase, type BootedCase } from '../runner.js';
 import { composeKernel } from '../kernel-model/changes.js';
 import type { HostMemory } from '../kernel-model/page_data.js';
-import { FatalSignal, KernelBug } from '../kernel-model/bug.js';
+import { FatalSignal, HungTask, KernelBug } from '../kernel-model/bug.js';
 import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED } from '../kernel-model/mm.js';
 import { MADV_HUGEPAGE } from '../kernel-model/madvise.js';
 import { PAGE_SIZE } from '../kernel-model/page.js';
@@ -42,6 +42,16 @@ function classify(e: KernelBug): KernelReport {
   const kind: ReportKind = e.kind === 'Oops' ? 'oops' : 'bug';
   // Named as the real kernel's RIP names it (inlined helpers folded into their caller: bug.ts), on one line.
   return { kind, where: e.trace[0] ?? e.where, text: `${e.message.split('\n')[0]} (model: ${e.where}(): ${e.detail})` };
+}
+
+/**
+ * A task blocked for good (the hung-task report): named, as the kbox names
+ * a real one, by its first frame that is not a sleeping primitive. The
+ * process never comes back from the call, so the run ends there as after
+ * an oops, and shutdownCase() leaves the process and test_hmm as they are.
+ */
+function hangReport(e: HungTask): KernelReport {
+  return { kind: 'hang', where: e.where, text: e.report.split('\n')[0] };
 }
 
 function warnReport(line: string): KernelReport {
@@ -337,6 +347,7 @@ function runScenarioOnce(sc: Scenario, opts: RunScenarioOptions): ScenarioResult
         return false;
       }
       if (e instanceof KernelBug) throw new Reported(classify(e), [...stack]);
+      if (e instanceof HungTask) throw new Reported(hangReport(e), [...stack]);
       throw e;
     } finally {
       stack.pop();

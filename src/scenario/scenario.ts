@@ -61,7 +61,7 @@ export interface Pattern {
 }
 
 /** Kinds of kernel report an expectation can name; a new kind is one entry here and one in run.ts's classifier. */
-export const REPORT_KINDS = ['oops', 'bug', 'warn'] as const;
+export const REPORT_KINDS = ['oops', 'bug', 'warn', 'hang'] as const;
 export type ReportKind = (typeof REPORT_KINDS)[number];
 
 export interface ReportExpect {
