@@ -307,16 +307,24 @@ export interface ExploreReport {
   lines: Array<{ line: string; count: number; id: string }>;
 }
 
+/**
+ * runOnce(), where a run that ended because a thread blocked (the throw of
+ * the blocked step may come out of the target as it is) is an empty result:
+ * the caller looks at run.blockedAt and runs the prefix again.
+ */
+function runOrBlocked(target: Target, run: Run, trace: boolean): TargetResult {
+  try {
+    return runOnce(target, run, trace);
+  } catch (e) {
+    if (run.blockedAt === null) throw e;
+    return { outcome: [], log: [], pass: false, problems: [] };
+  }
+}
+
 /** Run one schedule (a choice sequence) with its full log. */
 export function replay(target: Target, choices: number[], maxSteps: number): { result: TargetResult; id: string; preemptions: number; decisions: number } {
   const run = new Run(choices, new Map(), maxSteps, true);
-  let result: TargetResult;
-  try {
-    result = runOnce(target, run, true);
-  } catch (e) {
-    if (run.blockedAt === null) throw e;
-    result = { outcome: [], log: [], pass: false, problems: [] };
-  }
+  const result = runOrBlocked(target, run, true);
   if (run.blockedAt !== null) {
     const b = run.blockedAt;
     throw new BadScheduleId(`decision ${b.at} runs tid=${b.tid}, which would sleep on ${b.lock} held by the main thread there (the explorer never chooses it)`);
@@ -435,14 +443,7 @@ function runBlocking(target: Target, item: Item, o: ExploreOptions): { run: Run 
   let blocks = item.blocks;
   for (let reruns = 0; ; reruns++) {
     const run = new Run(item.prefix, item.sleep, o.maxSteps, false, o.por !== false, blocks);
-    let result: TargetResult;
-    try {
-      result = runOnce(target, run, false);
-    } catch (e) {
-      // The blocked step's throw may come out of the target as it is.
-      if (run.blockedAt === null) throw e;
-      result = { outcome: [], log: [], pass: false, problems: [] };
-    }
+    const result = runOrBlocked(target, run, false);
     const b = run.blockedAt;
     if (b === null) return { run, result, blocks, reruns };
     if (b.at < item.prefix.length) return { run: null, result, blocks, reruns };

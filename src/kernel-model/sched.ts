@@ -163,6 +163,7 @@ export class Sched {
   private stackHolds: readonly string[] = [];
   /** Keys of mutexes and rw_semaphores, numbered in the order first asked for: the same in every run of one program. */
   private readonly lockKeys = new WeakMap<object, string>();
+  private nrLockKeys = 0;
 
   constructor(private readonly k: Kernel, seed: number) {
     this.slices = new Prng(deriveSeed(seed, 1));
@@ -205,7 +206,6 @@ export class Sched {
     if (key === undefined) this.lockKeys.set(lock, key = `${lock.name}#${this.nrLockKeys++}`);
     return key;
   }
-  private nrLockKeys = 0;
 
   /**
    * The running thread would sleep on the lock `key`, found held. In explore
