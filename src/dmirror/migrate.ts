@@ -192,13 +192,12 @@ export function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCmd): nu
   return ret;
 }
 
-/** Whether migrate_vma_setup() collected (and so locked) a page in this window. */
-function windowHasLockedPage(args: MigrateVma): boolean {
-  for (let i = 0; i < args.npages; i++) if (migratePfnToPage(args.src[i]) !== 0) return true;
-  return false;
-}
-
-/** The lock keys of the folios migrate_vma_setup() collected and locked (a preemption point's holds). */
+/**
+ * The lock keys of the folios migrate_vma_setup() collected and locked (a
+ * preemption point's holds; none when every entry was none or the zero
+ * page). Asked only with other threads alive: Sched.point() is a no-op
+ * without them, and the fault path runs this once a page.
+ */
 function windowLockedFolios(k: Kernel, args: MigrateVma): string[] {
   const keys = new Set<string>();
   for (let i = 0; i < args.npages; i++) {
@@ -243,9 +242,10 @@ export function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCmd, cur
     // dmirror_devmem_alloc_page() may sleep (alloc_page(GFP_HIGHUSER)): a preemption point under the
     // scheduler's rule when migrate_vma_setup() locked no source page (every entry none or zero); with
     // source folios locked, one for the explorer only.
-    const where = 'dmirror_migrate_to_device: after migrate_vma_setup';
-    if (!windowHasLockedPage(args)) k.sched.point(where);
-    else k.sched.point(where, () => windowLockedFolios(k, args));
+    if (k.sched.nrThreads > 0) {
+      const locked = windowLockedFolios(k, args);
+      k.sched.point('dmirror_migrate_to_device: after migrate_vma_setup', locked.length === 0 ? undefined : () => locked);
+    }
     if (thp) dmirrorMigrateAllocAndCopyThp(k, args, dmirror);
     else dmirrorMigrateAllocAndCopy(k, args, dmirror);
     migrateVmaPages(k, args);
@@ -431,7 +431,10 @@ export function dmirrorDevmemFault(mod: TestHmm, vmf: VmFault): number {
   if (migrateVmaSetup(k, args)) return VM_FAULT_SIGBUS;
   // Explore only: alloc_page_vma() may sleep in reclaim, with the device folio locked by migrate_vma_setup()
   // The C's fault also holds mmap_lock for read; the model's user fault takes none, so only a caller's is listed.
-  if (windowHasLockedPage(args)) k.sched.point('dmirror_devmem_fault: after migrate_vma_setup', () => [...mmapLockHeld(args.vma!.vmMm), ...windowLockedFolios(k, args)]);
+  if (k.sched.nrThreads > 0) {
+    const locked = windowLockedFolios(k, args);
+    if (locked.length !== 0) k.sched.point('dmirror_devmem_fault: after migrate_vma_setup', () => [...mmapLockHeld(args.vma!.vmMm), ...locked]);
+  }
   const ret = dmirrorDevmemFaultAllocAndCopy(k, args, dmirror, '6.12');
   if (ret) {
     // Only TEST_HMM_ALLOC_OOM fails here; mainline then finalizes ("lib/test_hmm: fix error path in dmirror_devmem_fault()").
