@@ -11,24 +11,15 @@ import { Task } from '../src/kernel-model/task.js';
 import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../src/kernel-model/mm.js';
 import { userLoad, userStore } from '../src/kernel-model/memory.js';
 import { EFAULT, ENOMEM } from '../src/kernel-model/errno.js';
-import { type KernelVersion, composeKernel, MAINLINE } from '../src/kernel-model/changes.js';
-import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../src/dmirror/test_hmm.js';
+import { MAINLINE } from '../src/kernel-model/changes.js';
+import { hmmDmirrorExit, type TestHmm } from '../src/dmirror/test_hmm.js';
 import * as U from '../src/dmirror/test_hmm_uapi.js';
-import { PRIVATE } from './helpers.js';
+import { PRIVATE, bootDmirror, dmirrorCmd } from './helpers.js';
 
 const P = 4096;
 
-function boot(profile: string) {
-  const k = new Kernel({ version: composeKernel(profile) as KernelVersion });
-  const { ret, mod } = hmmDmirrorInit(k, PRIVATE);
-  if (ret || !mod) throw new Error(`load failed ${ret}`);
-  const task = new Task(k);
-  return { k, mod: mod as TestHmm, task };
-}
-const cmd = (task: Task, fd: number, req: number, fields: Partial<U.HmmDmirrorCmd>) => {
-  const c = { ...U.newHmmDmirrorCmd(), ...fields };
-  return { ret: task.ioctl(fd, req, c), c };
-};
+const boot = (profile: string) => bootDmirror(PRIVATE, profile);
+const cmd = dmirrorCmd;
 const buffer = (task: Task, npages: number) => task.mmap(0, npages * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
 /** Process exit and module unload: what the runner checks after every case. */
 function teardown(t: Test, k: Kernel, mod: TestHmm, task: Task): void {

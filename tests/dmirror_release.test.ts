@@ -35,7 +35,7 @@ import { pageMapcount, pageRefCount, isZoneDevicePage } from '../src/kernel-mode
 import { pteIndex, ptePresent, pteWrite, isDeviceExclusiveEntry } from '../src/kernel-model/pgtable.js';
 import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm } from '../src/dmirror/test_hmm.js';
 import * as U from '../src/dmirror/test_hmm_uapi.js';
-import { PRIVATE, GENERIC, COHERENT, smoke } from './helpers.js';
+import { PRIVATE, GENERIC, COHERENT, smoke, dmirrorCmd } from './helpers.js';
 import { composeKernel, kernelProfiles, MAINLINE, TRY_TO_MIGRATE_DEVICE_EXCLUSIVE } from '../src/kernel-model/changes.js';
 import { prettyCase } from '../src/cli/pretty.js';
 import { Chalk } from 'chalk';
@@ -44,10 +44,7 @@ const MODES = { private: { params: PRIVATE, dev: 0 }, coherent: { params: COHERE
 type Mode = keyof typeof MODES;
 const NPAGES = 6, NEXCL = 2, PAGE = 4096;
 
-function cmd(task: Task, fd: number, req: number, fields: Partial<U.HmmDmirrorCmd>): { ret: number; c: U.HmmDmirrorCmd } {
-  const c = { ...U.newHmmDmirrorCmd(), ...fields };
-  return { ret: task.ioctl(fd, req, c), c };
-}
+const cmd = dmirrorCmd;
 
 /** Boot, load test_hmm, fill 6 pages, migrate them to the device, EXCLUSIVE the first 2. */
 function migrateThenExclusive(mode: Mode, patches: string[] = [], profile = '6.12', profiles = kernelProfiles()) {

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Shared bits of the project's tests: paths, and running the smoke suite into arrays. */
+/* Shared bits of the project's tests: paths, running the smoke suite into arrays, a kernel with test_hmm loaded. */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSmoke, type SmokeOptions } from '../src/runner.js';
 import type { RunResult } from '../src/kselftest/harness.js';
+import { Kernel } from '../src/kernel-model/kernel.js';
+import { Task } from '../src/kernel-model/task.js';
+import { composeKernel, DEFAULT_KERNEL } from '../src/kernel-model/changes.js';
+import { hmmDmirrorInit, type TestHmm, type TestHmmParams } from '../src/dmirror/test_hmm.js';
+import * as U from '../src/dmirror/test_hmm_uapi.js';
 
 /** The repository root (tests run compiled, from dist/tests/). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -38,4 +43,20 @@ export function tracesByCase(lines: string[]): Map<string, string[]> {
     }
   }
   return m;
+}
+
+/** A kernel of `profile` (with `patches`) booted, test_hmm loaded with `params`, and a task: where a driver unit test starts. */
+export function bootDmirror(params: TestHmmParams = PRIVATE, profile: string = DEFAULT_KERNEL, patches: string[] = []): { k: Kernel; mod: TestHmm; task: Task } {
+  const version = composeKernel(profile, patches);
+  if ('error' in version) throw new Error(version.error);
+  const k = new Kernel({ version });
+  const { ret, mod } = hmmDmirrorInit(k, params);
+  if (ret || !mod) throw new Error(`load failed ${ret}`);
+  return { k, mod, task: new Task(k) };
+}
+
+/** One dmirror ioctl with a fresh command structure: its return and the structure after it. */
+export function dmirrorCmd(task: Task, fd: number, req: number, fields: Partial<U.HmmDmirrorCmd>): { ret: number; c: U.HmmDmirrorCmd } {
+  const c = { ...U.newHmmDmirrorCmd(), ...fields };
+  return { ret: task.ioctl(fd, req, c), c };
 }

@@ -24,25 +24,16 @@ import { isDevicePrivateEntry, isWritableDevicePrivateEntry, ptePresent, pteInde
 import { folioOrder, pageRefCount, folioMapcount } from '../../src/kernel-model/page_alloc.js';
 import { isDevicePrivatePage, isDeviceCoherentPage } from '../../src/kernel-model/memremap.js';
 import { pagemapRead, PM_PRESENT, PM_SWAP } from '../../src/kernel-model/task_mmu.js';
-import { type KernelVersion, composeKernel, MAINLINE } from '../../src/kernel-model/changes.js';
-import { hmmDmirrorInit, hmmDmirrorExit, type TestHmm, type Dmirror, setZoneDeviceData } from '../../src/dmirror/test_hmm.js';
+import { MAINLINE } from '../../src/kernel-model/changes.js';
+import { hmmDmirrorExit, type TestHmm, type Dmirror, setZoneDeviceData } from '../../src/dmirror/test_hmm.js';
 import * as U from '../../src/dmirror/test_hmm_uapi.js';
-import { PRIVATE, COHERENT } from '../helpers.js';
+import { PRIVATE, COHERENT, bootDmirror, dmirrorCmd } from '../helpers.js';
 
 const P = PAGE_SIZE, NR = HPAGE_PMD_NR;
 const LOCAL_PMD = U.HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | U.HMM_DMIRROR_PROT_WRITE | U.HMM_DMIRROR_PROT_PMD;
 
-function boot(profile = MAINLINE, params: typeof PRIVATE | typeof COHERENT = PRIVATE, patches: string[] = []) {
-  const k = new Kernel({ version: composeKernel(profile, patches) as KernelVersion });
-  const { ret, mod } = hmmDmirrorInit(k, params);
-  if (ret || !mod) throw new Error(`load failed ${ret}`);
-  const task = new Task(k);
-  return { k, mod: mod as TestHmm, task };
-}
-const cmd = (task: Task, fd: number, req: number, fields: Partial<U.HmmDmirrorCmd>) => {
-  const c = { ...U.newHmmDmirrorCmd(), ...fields };
-  return { ret: task.ioctl(fd, req, c), c };
-};
+const boot = (profile = MAINLINE, params: typeof PRIVATE | typeof COHERENT = PRIVATE, patches: string[] = []) => bootDmirror(params, profile, patches);
+const cmd = dmirrorCmd;
 /** The C's THP buffer: 2 PMDs mapped, the PMD-aligned one inside advised MADV_HUGEPAGE. */
 function thpBuffer(task: Task, prot = PROT_READ | PROT_WRITE): number {
   const raw = task.mmap(0, 2 * PMD_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS);
